@@ -1,0 +1,26 @@
+"""Core's own parts, registered through the same hooks as any plugin (import strings: lazy)."""
+
+from benchbench.hookspecs import hookimpl
+
+
+@hookimpl
+def benchbench_register_datasets(register):
+    register("simulated", "benchbench.data.simulate:SimulatedDataset")
+    register("flyd", "benchbench.data.flyd:FlydDataset")
+
+
+@hookimpl
+def benchbench_register_generators(register):
+    register("physics", "benchbench.data.simulate:PhysicsGenerator", uses_guidance=False, gives_boxes=True)
+
+
+@hookimpl
+def benchbench_register_detectors(register):
+    register("classic", "benchbench.classic:ClassicDetector")
+
+
+@hookimpl
+def benchbench_register_executors(register):
+    register("local", "benchbench.executors.local:LocalExecutor")
+    register("ray", "benchbench.executors.ray:RayExecutor", extra="ray")
+    register("submitit", "benchbench.executors.submitit:SubmititExecutor", extra="slurm")

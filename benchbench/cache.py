@@ -1,0 +1,101 @@
+"""Content-addressed cache for generated frames and pseudo-labels, shared by runs and workers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchbench.api import Box, Frame, FrameSet, sha256_json
+from benchbench.store import atomic_write_json
+
+
+def _atomic_png(path: Path, image: np.ndarray) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{np.random.default_rng().integers(1 << 30)}.tmp")
+    Image.fromarray(image).save(tmp, format="PNG")
+    tmp.replace(path)
+
+
+def _boxes_json(boxes: tuple[Box, ...] | None) -> list[dict[str, Any]] | None:
+    return None if boxes is None else [b.to_dict() for b in boxes]
+
+
+def _boxes_from(data: list[dict[str, Any]] | None) -> tuple[Box, ...] | None:
+    if data is None:
+        return None
+    return tuple(Box(*d["bbox"], score=d.get("score", 1.0), label=d.get("label", "crack")) for d in data)
+
+
+class Cache:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+
+    # -- frames
+    def _frame_paths(self, key: str) -> tuple[Path, Path]:
+        d = self.root / "frames" / key[:2]
+        return d / f"{key}.png", d / f"{key}.json"
+
+    def get_frame(self, key: str) -> Frame | None:
+        png, meta = self._frame_paths(key)
+        if not (png.exists() and meta.exists()):
+            return None
+        try:
+            m = json.loads(meta.read_text())
+        except json.JSONDecodeError:
+            return None
+        return Frame(png, m["width"], m["height"], m["label"], _boxes_from(m["boxes"]), m["group"],
+                     m["source"], meta={"name": m["name"]})
+
+    def get_frame_by_path(self, path: str | Path) -> Frame:
+        frame = self.get_frame(Path(path).stem)
+        if frame is None:
+            raise FileNotFoundError(f"cached frame vanished: {path}")
+        return frame
+
+    def put_frame(self, key: str, frame: Frame) -> Frame:
+        """Store a frame's pixels + annotations; returns the same frame backed by the cached file."""
+        png, meta = self._frame_paths(key)
+        img = frame.load()
+        _atomic_png(png, img)
+        h, w = img.shape[:2]
+        # The sidecar is written last: a frame counts as cached only once both files exist.
+        atomic_write_json(meta, {"name": frame.stem, "width": w, "height": h, "label": frame.label,
+                                 "boxes": _boxes_json(frame.boxes), "group": frame.group,
+                                 "source": frame.source})
+        return Frame(png, w, h, frame.label, frame.boxes, frame.group, frame.source,
+                     meta={"name": frame.stem})
+
+    def materialize(self, frames: FrameSet, namespace: str) -> FrameSet:
+        """Write in-memory frames (no path) to the cache so every worker can read them by path."""
+        out = []
+        for f in frames:
+            if f.path is not None and f.image is None:
+                out.append(f)
+                continue
+            key = sha256_json([namespace, f.stem])
+            cached = self.get_frame(key)
+            out.append(cached if cached is not None else self.put_frame(key, f))
+        return FrameSet(out, frames.name)
+
+    # -- json blobs (pseudo-labels, fingerprints)
+    def get_json(self, kind: str, key: str) -> Any | None:
+        p = self.root / kind / f"{key}.json"
+        try:
+            return json.loads(p.read_text())
+        except (FileNotFoundError, json.JSONDecodeError):
+            return None
+
+    def put_json(self, kind: str, key: str, obj: Any) -> None:
+        atomic_write_json(self.root / kind / f"{key}.json", obj)
+
+
+def frame_key(generator_id: dict[str, Any], label: str, guidance: float | None, seed: int, index: int) -> str:
+    """Cache key of one generated frame: generator identity (plugin, version, fingerprint,
+    parameters) + class + guidance + seed + index."""
+    return sha256_json({"gen": generator_id, "label": label, "guidance": guidance, "seed": seed, "i": index})
+

@@ -1,0 +1,1 @@
+"""`bench` subcommands, one module each; each imports heavy modules inside its commands."""

@@ -1,0 +1,135 @@
+"""`bench run` and `bench validate`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+
+def _load(matrix_file: str):
+    from benchbench.matrix import check_plugins, load_matrix
+    from benchbench.plugins import get_plugins
+
+    matrix, digest = load_matrix(matrix_file)
+    check_plugins(matrix, matrix_file, get_plugins())
+    return matrix, digest
+
+
+@click.command()
+@click.argument("matrix_file", metavar="MATRIX", type=click.Path(dir_okay=False))
+def validate(matrix_file: str) -> None:
+    """Check MATRIX: YAML, fields, and that every named plugin exists and accepts its parameters."""
+    matrix, _ = _load(matrix_file)
+    n_gen = len(matrix.generators)
+    click.echo(f"{matrix_file}: ok — {len(matrix.detectors)} detector(s), {n_gen} generator(s), "
+               f"{len(matrix.axes.synthetic_ratio)} ratio(s), {len(matrix.axes.guidance)} guidance(s), "
+               f"{len(matrix.seed)} seed(s)")
+
+
+@click.command()
+@click.argument("matrix_file", metavar="MATRIX", type=click.Path(dir_okay=False))
+@click.option("--dry-run", is_flag=True, help="Print the cells and the generation plan; run nothing.")
+@click.option("--fresh", is_flag=True, help="Discard this run's finished cells and start over.")
+@click.option("--workers", type=int, default=None, help="Local worker processes (default 1: sequential).")
+@click.option("--executor", default=None, help="local (default), ray or submitit.")
+@click.option("--address", default=None, help="Ray cluster address (with --executor ray), e.g. auto.")
+@click.option("--results-dir", type=click.Path(file_okay=False), default="results", show_default=True)
+@click.option("--cache-dir", type=click.Path(file_okay=False), default=".benchbench-cache", show_default=True,
+              envvar="BENCHBENCH_CACHE")
+@click.option("--run-name", default=None, help="Run folder name (default: the matrix name).")
+@click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout; progress off.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress, only the final line.")
+@click.option("--no-report", is_flag=True, help="Skip plots and report.md.")
+def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, executor: str | None,
+        address: str | None, results_dir: str, cache_dir: str, run_name: str | None, as_json: bool, quiet: bool,
+        no_report: bool) -> None:
+    """Run (or resume) every cell of MATRIX; finished cells are never recomputed.
+
+    Exit 0 when every cell succeeded, 1 when some failed, 2 on a user error.
+    """
+    from rich.console import Console
+
+    from benchbench.cache import Cache
+    from benchbench.runner import RunOptions, Runner, prepare
+
+    console = Console(stderr=True, quiet=quiet or as_json)
+    matrix, digest = _load(matrix_file)
+    with console.status("loading data and planning…"):
+        prepared = prepare(matrix, matrix_file, digest, Cache(cache_dir))
+    if dry_run:
+        _print_plan(prepared, Console())
+        return
+    opts: dict = {}
+    if workers is not None:
+        opts["workers"] = workers
+    if address is not None:
+        opts["address"] = address
+    options = RunOptions(Path(results_dir), Path(cache_dir), fresh, executor, opts, run_name)
+    progress = None
+    if not (quiet or as_json):
+        from benchbench.progress import RunProgress
+
+        progress = RunProgress(console)
+    runner = Runner(prepared, options, progress=progress)
+    if progress is not None:
+        with progress:
+            summary = runner.run()
+    else:
+        summary = runner.run()
+    if not no_report:
+        try:
+            from benchbench.report.build import build_report
+
+            build_report(summary.run_dir)
+        except ImportError:
+            pass
+        except Exception as exc:  # a plotting problem must not lose or fail a finished run
+            console.print(f"[yellow]warning: report not written: {exc}[/yellow]")
+    for err in summary.observer_errors:
+        console.print(f"[yellow]warning: {err}[/yellow]")
+    if as_json:
+        click.echo(json.dumps(summary.results, indent=2, default=str))
+    elif not quiet:
+        from benchbench.report.table import cells_table, summary_table
+
+        out = Console()
+        out.print(cells_table(summary.results["cells"], title=f"{matrix.name}: cells"))
+        if len(matrix.seed) > 1:
+            out.print(summary_table(summary.results["summary"]))
+        gen = summary.results["run"]["generation"]
+        out.print(f"synthetic frames: {gen['generated']} generated, {gen['cached']} from cache")
+    n = len(summary.results["cells"])
+    msg = f"{n - len(summary.failed)}/{n} cells ok → {summary.run_dir / 'results.json'}"
+    click.echo(msg if not summary.failed else f"{msg}; failed: {', '.join(summary.failed)}", err=True)
+    sys.exit(1 if summary.failed else 0)
+
+
+def _print_plan(p, console) -> None:
+    from rich.table import Table
+
+    from benchbench.report.table import _guidance
+
+    t = Table(title=f"{p.matrix.name}: {len(p.plan.cells)} cells")
+    for col in ("cell", "detector", "generator", "guid.", "ratio", "seed", "real +/-", "synthetic +/-"):
+        t.add_column(col)
+    for c in p.plan.cells:
+        t.add_row(c.id, c.detector, c.generator or "real only", _guidance(c.guidance), f"{c.ratio:g}",
+                  str(c.seed), f"{c.n_real_pos}/{c.n_real_neg}", f"{c.n_syn_pos}/{c.n_syn_neg}")
+    console.print(t)
+    g = Table(title="generation plan (cells at smaller ratios take prefixes)")
+    for col in ("task", "generator", "guid.", "seed", "crack", "sane"):
+        g.add_column(col)
+    for task in p.plan.gen_tasks:
+        g.add_row(task.id, task.generator, _guidance(task.guidance), str(task.seed), str(task.n_pos),
+                  str(task.n_neg))
+    console.print(g)
+    d = p.dataset_info
+    console.print(f"data: {d['dataset']} — train {d['n_train']} ({p.plan.n_train_pos} crack / "
+                  f"{p.plan.n_train_neg} sane), test {d['n_test']} (groups {', '.join(d['test_groups'])})")
+    console.print(f"frames to generate: {p.plan.planned_frames} (one per cell and ratio would be "
+                  f"{p.plan.naive_frames})")
+    for note in p.plan.notes:
+        console.print(f"note: {note}")

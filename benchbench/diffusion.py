@@ -1,0 +1,319 @@
+"""Shared diffusion toolkit for generator plugins (``benchbench-sd``, ``benchbench-ddpm``).
+
+Generator plugins reach it as ``benchbench.diffusion``; it holds the code they would
+otherwise copy between each other:
+
+* per-image seeding (:func:`image_seed`) and the batched, per-image seeded generation
+  loop (:func:`generate_frames`) that makes image i identical whatever the batch size;
+* conversion of pipeline outputs to the frame format of the real data (8-bit, 3-channel,
+  grey content by default) (:func:`to_frame_images`);
+* weights fingerprints of diffusers pipeline folders (:func:`pipeline_fingerprint`);
+* training-loop utilities: image folders, step-deterministic batches and noise
+  (:func:`batch_indices`, :func:`step_generator`), checkpoints with resume
+  (:class:`Checkpoints`), a progress bar (:func:`progress_bar`);
+* CLI wiring for plugin commands (:func:`ensure_group`).
+
+Importing this module is cheap: torch, diffusers, PIL and rich are imported inside the
+functions that need them, so plugins may import it from their hook modules.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchbench.api import Frame, GenerationRequest, UserError, dir_fingerprint, file_sha256
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# ITU-R BT.601 luma: the weights PIL's "L" conversion uses, so grey output matches PIL.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+
+
+# --------------------------------------------------------------------------- seeding
+def image_seed(seed: int, label: str, index: int) -> int:
+    """The torch seed of image ``index`` of class ``label`` for run seed ``seed``.
+
+    A hash (not ``seed + index``) so that neighbouring run seeds never share images.
+    """
+    digest = hashlib.sha256(f"benchbench:{int(seed)}:{label}:{int(index)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
+
+
+def step_seed(seed: int, step: int, stream: str = "train") -> int:
+    """Seed of one training step: every random draw of step s depends only on (seed, s)."""
+    digest = hashlib.sha256(f"benchbench:{stream}:{int(seed)}:{int(step)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") & ((1 << 63) - 1)
+
+
+def step_generator(seed: int, step: int, stream: str = "train") -> Any:
+    """A CPU ``torch.Generator`` for one training step (bit-identical after a resume)."""
+    import torch
+
+    return torch.Generator(device="cpu").manual_seed(step_seed(seed, step, stream))
+
+
+def batch_indices(n: int, batch: int, step: int, seed: int) -> list[int]:
+    """Sample indices of training step ``step``: a fresh permutation of ``range(n)`` per epoch.
+
+    Depends only on (n, batch, step, seed), so a resumed run sees the same batches.
+    """
+    if n <= 0:
+        raise ValueError("no training samples")
+    out: list[int] = []
+    pos = step * batch
+    while len(out) < batch:
+        epoch, offset = divmod(pos, n)
+        perm = np.random.default_rng([int(seed) % (2**32), epoch]).permutation(n)
+        take = min(batch - len(out), n - offset)
+        out.extend(int(i) for i in perm[offset:offset + take])
+        pos += take
+    return out
+
+
+# --------------------------------------------------------------------------- images
+def to_frame_images(images: np.ndarray | Sequence[np.ndarray], *, channels: int = 1,
+                    size: int | None = None) -> list[np.ndarray]:
+    """Pipeline outputs -> HxWx3 uint8 arrays in the format of real FLYD frames.
+
+    ``images``: (B, H, W, C) floats in [0, 1] (diffusers ``output_type="np"``) or uint8,
+    C = 1 or 3. ``channels=1`` gives grey content (BT.601 luma) repeated on 3 channels,
+    as in the real 8-bit JPEGs; ``channels=3`` keeps the model's colours. ``size``
+    resizes (bicubic) to a ``size`` x ``size`` frame when the model's resolution differs.
+    """
+    from PIL import Image
+
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, not {channels}")
+    out = []
+    for img in images:
+        arr = np.asarray(img)
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        if arr.dtype != np.uint8:
+            arr = np.clip(np.rint(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+        if arr.shape[2] == 1:
+            arr = np.repeat(arr, 3, axis=2)
+        elif channels == 1:
+            grey = np.clip(np.rint(arr[:, :, :3].astype(np.float64) @ _LUMA), 0, 255).astype(np.uint8)
+            arr = np.repeat(grey[:, :, None], 3, axis=2)
+        else:
+            arr = arr[:, :, :3]
+        if size is not None and (arr.shape[0] != size or arr.shape[1] != size):
+            arr = np.asarray(Image.fromarray(arr).resize((size, size), Image.Resampling.BICUBIC))
+        out.append(np.ascontiguousarray(arr))
+    return out
+
+
+def list_images(folder: str | os.PathLike, *, field: str = "data") -> list[Path]:
+    """Image files directly in ``folder``, sorted by name; a user error when there are none."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise UserError(f"image folder not found: {root}", field=field, fix="give an existing folder of images")
+    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root}", field=field,
+                        fix="put training images in that folder")
+    return files
+
+
+def load_training_image(path: str | os.PathLike, size: int, channels: int) -> np.ndarray:
+    """One image as a CxHxW float32 array in [-1, 1]: shorter side resized to ``size``, centre crop."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("L" if channels == 1 else "RGB")
+        w, h = im.size
+        scale = size / min(w, h)
+        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        im = im.resize((nw, nh), Image.Resampling.BICUBIC)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        im = im.crop((left, top, left + size, top + size))
+        arr = np.asarray(im, dtype=np.float32) / 127.5 - 1.0
+    if arr.ndim == 2:
+        arr = arr[None]
+    else:
+        arr = arr.transpose(2, 0, 1)
+    return np.ascontiguousarray(arr)
+
+
+# --------------------------------------------------------------------------- generation
+def generate_frames(sample: Callable[[list[Any]], np.ndarray], req: GenerationRequest, *, name: str,
+                    batch: int, channels: int = 1,
+                    report: Callable[[str, float | None], None] | None = None) -> list[Frame]:
+    """The per-image seeded generation loop shared by diffusion generators.
+
+    ``sample(generators)`` runs the pipeline once for ``len(generators)`` images, image k
+    drawing all of its noise from ``generators[k]`` (diffusers accepts such a list), and
+    returns (B, H, W, C) floats in [0, 1]. Frame i's generator is seeded by
+    :func:`image_seed` (req.seed, req.label, i), so frames do not depend on ``batch``
+    or ``start_index``. Returns frames ``req.start_index .. +req.n-1`` at ``req.size``.
+    """
+    import torch
+
+    if batch < 1:
+        raise UserError("batch must be at least 1", field="batch", fix="set batch: 1 or more")
+    frames: list[Frame] = []
+    indices = list(range(req.start_index, req.start_index + req.n))
+    for lo in range(0, len(indices), batch):
+        chunk = indices[lo:lo + batch]
+        gens = [torch.Generator(device="cpu").manual_seed(image_seed(req.seed, req.label, i)) for i in chunk]
+        with torch.inference_mode():
+            images = sample(gens)
+        for i, img in zip(chunk, to_frame_images(images, channels=channels, size=req.size), strict=True):
+            frames.append(Frame(
+                path=None, width=int(img.shape[1]), height=int(img.shape[0]), label=req.label,
+                boxes=None if req.label == "crack" else (), source=f"synthetic:{name}", image=img,
+                meta={"name": f"{name}-{req.label}-{req.seed}-{i:06d}"}))
+        if report is not None:
+            report(f"generate {req.label} {len(frames)}/{req.n}", len(frames) / max(req.n, 1))
+    return frames
+
+
+def torch_dtype(dtype: str, device: str) -> Any:
+    """'auto' (float16 on CUDA, float32 elsewhere), 'float32', 'float16' or 'bfloat16'."""
+    import torch
+
+    if dtype == "auto":
+        return torch.float16 if str(device).startswith("cuda") else torch.float32
+    try:
+        return {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}[dtype]
+    except KeyError:
+        raise UserError(f"unknown dtype '{dtype}'", field="dtype",
+                        fix="use auto, float32, float16 or bfloat16") from None
+
+
+# --------------------------------------------------------------------------- weights
+def require_pipeline_dir(value: str | os.PathLike | None, *, field: str) -> Path:
+    """A local diffusers pipeline folder (with model_index.json) or a one-line user error."""
+    if value is None or str(value) == "":
+        raise UserError("a local diffusers pipeline folder is required", field=field,
+                        fix=f"set {field}: to a folder saved with save_pretrained (benchbench never downloads)")
+    path = Path(value).expanduser()
+    if not path.exists():
+        raise UserError(f"weights not found at {path}", field=field,
+                        fix="give a local diffusers folder (benchbench never downloads)")
+    if not (path / "model_index.json").is_file():
+        raise UserError(f"{path} is not a diffusers pipeline folder (no model_index.json)", field=field,
+                        fix="point it at the folder written by save_pretrained / bench train")
+    return path
+
+
+def pipeline_fingerprint(folder: str | os.PathLike) -> str:
+    """Hash of a pipeline folder's model_index.json and every file of its components.
+
+    Only the component folders named in model_index.json count, so checkpoints or
+    sample images kept beside the pipeline do not change the fingerprint.
+    """
+    root = Path(folder)
+    index_path = root / "model_index.json"
+    index = json.loads(index_path.read_text())
+    h = hashlib.sha256(file_sha256(index_path).encode())
+    for comp in sorted(k for k, v in index.items() if not k.startswith("_") and isinstance(v, list)
+                       and v and v[0] is not None):
+        sub = root / comp
+        if sub.is_dir():
+            h.update(f"{comp}:{dir_fingerprint(sub)}".encode())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- training
+class Checkpoints:
+    """Training checkpoints under ``root/step-NNNNNNN``: module weights (safetensors),
+    optimizer state (``torch.load(weights_only=True)``-safe) and a JSON state.
+
+    Modules are anything with ``state_dict``/``load_state_dict``; the step-deterministic
+    batches and noise of :func:`batch_indices`/:func:`step_generator` make a resumed run
+    continue exactly where the interrupted one would have gone.
+    """
+
+    def __init__(self, root: str | os.PathLike, keep: int = 2):
+        self.root = Path(root)
+        self.keep = max(1, int(keep))
+
+    def list(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return sorted(p for p in self.root.glob("step-*") if (p / "state.json").is_file())
+
+    def latest(self) -> Path | None:
+        found = self.list()
+        return found[-1] if found else None
+
+    def save(self, step: int, modules: dict[str, Any], optimizer: Any, state: dict[str, Any]) -> Path:
+        import torch
+
+        from benchbench.torchkit import save_state
+
+        final = self.root / f"step-{step:07d}"
+        tmp = self.root / f".tmp-step-{step:07d}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        for name, module in modules.items():
+            save_state({k: v.detach().cpu() for k, v in module.state_dict().items()}, tmp / f"{name}.safetensors")
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        (tmp / "state.json").write_text(json.dumps({**state, "step": step}, indent=1))
+        shutil.rmtree(final, ignore_errors=True)
+        tmp.rename(final)  # atomic: a half-written checkpoint is never picked by latest()
+        for old in self.list()[:-self.keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    def load(self, path: str | os.PathLike, modules: dict[str, Any], optimizer: Any) -> dict[str, Any]:
+        import torch
+
+        from benchbench.torchkit import load_state
+
+        path = Path(path)
+        for name, module in modules.items():
+            module.load_state_dict(load_state(path / f"{name}.safetensors"))
+        optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu"))
+        return json.loads((path / "state.json").read_text())
+
+
+@contextmanager
+def progress_bar(total: int, description: str, *, quiet: bool = False,
+                 start: int = 0) -> Iterator[Callable[..., None]]:
+    """A rich progress bar; yields ``update(advance=1, **fields)`` (fields shown, e.g. loss)."""
+    if quiet:
+        yield lambda advance=1, **fields: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), TextColumn("{task.fields[info]}"), transient=False) as prog:
+        task = prog.add_task(description, total=total, completed=start, info="")
+
+        def update(advance: int = 1, **fields: Any) -> None:
+            info = " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in fields.items())
+            prog.update(task, advance=advance, info=info)
+
+        yield update
+
+
+# --------------------------------------------------------------------------- CLI
+def ensure_group(parent: Any, name: str, help: str | None = None) -> Any:
+    """The click sub-group ``name`` of ``parent``, created when core (or another plugin) has not."""
+    import click
+
+    group = parent.commands.get(name) if hasattr(parent, "commands") else None
+    if group is None:
+        group = click.Group(name=name, help=help)
+        parent.add_command(group)
+    elif not isinstance(group, click.Group):
+        raise TypeError(f"bench command '{name}' exists and is not a group")
+    return group
+
+
+__all__ = [
+    "image_seed", "step_seed", "step_generator", "batch_indices", "to_frame_images", "list_images",
+    "load_training_image", "generate_frames", "torch_dtype", "require_pipeline_dir",
+    "pipeline_fingerprint", "Checkpoints", "progress_bar", "ensure_group", "IMAGE_SUFFIXES",
+]

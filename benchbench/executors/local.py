@@ -1,0 +1,41 @@
+"""The default executor: in-process (sequential) or a pool of spawned processes."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+from collections.abc import Callable, Sequence
+from typing import Any
+
+
+class LocalExecutor:
+    name = "local"
+
+    def __init__(self, workers: int = 1):
+        if not isinstance(workers, int) or workers < 1:
+            from benchbench.api import UserError
+
+            raise UserError(f"workers must be a positive integer (got {workers!r})", field="executor.workers",
+                            fix="use --workers 1 or more")
+        self.workers = workers
+
+    def map(self, fn: Callable[..., Any], items: Sequence[Any], on_result: Callable[[int, Any], None],
+            progress: Callable[[str, str, float | None], None] | None = None) -> None:
+        if self.workers == 1 or len(items) <= 1:
+            for i, item in enumerate(items):
+                try:
+                    res = fn(item, progress)
+                except Exception as exc:
+                    res = exc
+                on_result(i, res)
+            return
+        # spawn, not fork: torch and threads in the driver make forked children unsafe.
+        ctx = mp.get_context("spawn")
+        with cf.ProcessPoolExecutor(max_workers=self.workers, mp_context=ctx) as pool:
+            futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+            for fut in cf.as_completed(futures):
+                try:
+                    res = fut.result()
+                except Exception as exc:  # includes a worker that died (BrokenProcessPool)
+                    res = exc
+                on_result(futures[fut], res)

@@ -1,0 +1,232 @@
+"""The matrix file: pydantic models, loading, and one-line errors with field paths."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from benchbench.api import UserError
+
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class PluginSpec(BaseModel):
+    """A generator or detector row: ``name``, ``plugin`` and the plugin's own parameters."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = Field(pattern=_NAME)
+    plugin: str | None = None
+
+    @property
+    def plugin_name(self) -> str:
+        return self.plugin or self.name
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class DataSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    dataset: str
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class SplitSpec(_Strict):
+    test_fraction: float = Field(0.3, gt=0, lt=1)
+    val_fraction: float = Field(0.0, ge=0, lt=1)
+    by: Literal["group"] = "group"
+    group_regex: str | None = None
+    test_groups: list[str] | None = None
+    seed: int = 0
+
+
+class AxesSpec(_Strict):
+    synthetic_ratio: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
+    guidance: list[float] = Field(default_factory=lambda: [7.5], min_length=1)
+
+    @field_validator("synthetic_ratio")
+    @classmethod
+    def _ratios(cls, v: list[float]) -> list[float]:
+        if any(r < 0 for r in v):
+            raise ValueError("ratios must be >= 0 (0 is the real-only baseline)")
+        if len(set(v)) != len(v):
+            raise ValueError("ratios must be unique")
+        return sorted(v)
+
+    @field_validator("guidance")
+    @classmethod
+    def _guidance(cls, v: list[float]) -> list[float]:
+        if any(g < 0 for g in v):
+            raise ValueError("guidance scales must be >= 0")
+        if len(set(v)) != len(v):
+            raise ValueError("guidance scales must be unique")
+        return v
+
+
+class LabelerSpec(_Strict):
+    kind: Literal["teacher", "generator"] = "teacher"
+    threshold: float = Field(0.5, ge=0, le=1)
+
+
+class MetricsSpec(_Strict):
+    iou_thresholds: list[float] = Field(default_factory=lambda: [0.1, 0.3])
+    score_threshold: float = Field(0.5, ge=0, le=1)
+    bootstrap: int = Field(1000, ge=0)
+
+    @field_validator("iou_thresholds")
+    @classmethod
+    def _ious(cls, v: list[float]) -> list[float]:
+        if any(not 0 < t < 1 for t in v):
+            raise ValueError("IoU thresholds must be in (0, 1)")
+        return v
+
+
+class ExecutorSpec(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str = "local"
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.model_extra or {})
+
+
+class Matrix(_Strict):
+    name: str = Field(pattern=_NAME)
+    seed: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    data: DataSpec
+    split: SplitSpec = Field(default_factory=SplitSpec)
+    generators: list[PluginSpec] = Field(default_factory=list)
+    detectors: list[PluginSpec] = Field(min_length=1)
+    axes: AxesSpec = Field(default_factory=AxesSpec)
+    mode: Literal["add", "replace"] = "add"
+    positive_fraction: float | None = Field(None, ge=0, le=1)
+    labeler: LabelerSpec = Field(default_factory=LabelerSpec)
+    metrics: MetricsSpec = Field(default_factory=MetricsSpec)
+    executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
+    leaderboard: str | None = None
+    samples: int = Field(8, ge=0)
+
+    @field_validator("seed", mode="before")
+    @classmethod
+    def _seed_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, int) and not isinstance(v, bool) else v
+
+    @field_validator("labeler", mode="before")
+    @classmethod
+    def _labeler_str(cls, v: Any) -> Any:
+        return {"kind": v} if isinstance(v, str) else v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Matrix:
+        for kind in ("generators", "detectors"):
+            names = [s.name for s in getattr(self, kind)]
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"{kind}: duplicate name {dupes[0]!r}; give each row a unique name")
+        if len(set(self.seed)) != len(self.seed):
+            raise ValueError("seed: seeds must be unique")
+        if any(r > 0 for r in self.axes.synthetic_ratio) and not self.generators:
+            raise ValueError("axes.synthetic_ratio: ratios > 0 need at least one entry in generators")
+        if self.mode == "replace" and any(r > 1 for r in self.axes.synthetic_ratio):
+            raise ValueError("axes.synthetic_ratio: mode 'replace' needs ratios <= 1 (share of a fixed total)")
+        return self
+
+    @property
+    def synthetic_ratios(self) -> list[float]:
+        return [r for r in self.axes.synthetic_ratio if r > 0]
+
+
+_FIXES = {
+    "missing": "add this key",
+    "extra_forbidden": "remove it or check its spelling",
+    "string_pattern_mismatch": "use letters, digits, '_', '-', '.'",
+}
+
+
+def _loc(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def format_validation_error(exc: ValidationError, file: str) -> UserError:
+    errs = exc.errors()
+    first = errs[0]
+    msg = first["msg"].removeprefix("Value error, ")
+    if "input" in first and first["type"] not in ("missing",) and not isinstance(first["input"], dict | list):
+        msg += f" (got {first['input']!r})"
+    more = f" (+{len(errs) - 1} more problem{'s' * (len(errs) > 2)})" if len(errs) > 1 else ""
+    return UserError(msg + more, file=file, field=_loc(first["loc"]),
+                     fix=_FIXES.get(first["type"], "see docs/matrix.md"))
+
+
+def all_problems(exc: ValidationError, file: str) -> list[str]:
+    return [str(format_validation_error(ValidationError.from_exception_data(exc.title, [e]), file))
+            for e in exc.errors()]  # type: ignore[list-item]
+
+
+def parse_matrix(raw: Any, file: str = "<matrix>") -> Matrix:
+    if not isinstance(raw, dict):
+        raise UserError("the matrix must be a YAML mapping (name:, data:, detectors:, ...)", file=file,
+                        fix="see examples/quickstart.yaml")
+    try:
+        return Matrix.model_validate(raw)
+    except ValidationError as exc:
+        raise format_validation_error(exc, file) from None
+
+
+def read_matrix_file(path: str | Path) -> tuple[dict[str, Any], str]:
+    """Read YAML safely; return (raw mapping, sha256 of the file bytes)."""
+    p = Path(path)
+    try:
+        text = p.read_bytes()
+    except FileNotFoundError:
+        raise UserError("matrix file not found", file=p, fix="check the path") from None
+    except IsADirectoryError:
+        raise UserError("is a folder, not a matrix file", file=p, fix="give the .yaml file") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise UserError(f"invalid YAML at {where}: {problem}", file=p,
+                        fix="fix the indentation/syntax there") from None
+    return raw, hashlib.sha256(text).hexdigest()
+
+
+def load_matrix(path: str | Path) -> tuple[Matrix, str]:
+    raw, digest = read_matrix_file(path)
+    return parse_matrix(raw, str(path)), digest
+
+
+def check_plugins(matrix: Matrix, file: str, plugins: Any) -> list[Any]:
+    """Every named plugin exists and accepts its parameters; returns the instances' entries."""
+    checks = [("datasets", "data.dataset", matrix.data.dataset, matrix.data.params)]
+    checks += [("generators", f"generators[{i}].plugin", g.plugin_name, g.params)
+               for i, g in enumerate(matrix.generators)]
+    checks += [("detectors", f"detectors[{i}].plugin", d.plugin_name, d.params)
+               for i, d in enumerate(matrix.detectors)]
+    entries = []
+    for kind, field, name, params in checks:
+        entry = plugins.registry(kind).get(name, field=field, file=file)
+        try:
+            entry.create(**params)
+        except UserError as exc:
+            raise UserError(exc.detail, file=file, field=exc.field or field.rsplit(".", 1)[0],
+                            fix=exc.fix) from None
+        entries.append(entry)
+    return entries

@@ -1,0 +1,136 @@
+"""Matrix -> cells and the nested generation plan.
+
+A cell is (detector, seed, ratio, generator, guidance). Ratio 0 is the real-only
+baseline: one cell per (detector, seed), shared by every generator and guidance.
+For each (generator, guidance, seed) frames are generated once for the largest
+ratio; a cell at ratio r takes the first frames of each class, so the cost grows
+with max(ratio), not with the number of ratios.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from benchbench.matrix import Matrix
+
+
+@dataclass(frozen=True)
+class GenTask:
+    generator: str
+    guidance: float | None
+    seed: int
+    n_pos: int
+    n_neg: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.generator}__g{_fmt(self.guidance)}__s{self.seed}"
+
+    @property
+    def n(self) -> int:
+        return self.n_pos + self.n_neg
+
+
+@dataclass(frozen=True)
+class Cell:
+    detector: str
+    seed: int
+    ratio: float = 0.0
+    generator: str | None = None
+    guidance: float | None = None
+    n_syn_pos: int = 0
+    n_syn_neg: int = 0
+    n_real_pos: int = 0
+    n_real_neg: int = 0
+
+    @property
+    def baseline(self) -> bool:
+        return self.ratio == 0
+
+    @property
+    def id(self) -> str:
+        gen = self.generator or "real"
+        return f"{self.detector}__{gen}__g{_fmt(self.guidance)}__r{_fmt(self.ratio)}__s{self.seed}"
+
+    @property
+    def gen_task_id(self) -> str | None:
+        if self.generator is None:
+            return None
+        return GenTask(self.generator, self.guidance, self.seed, 0, 0).id
+
+    @property
+    def baseline_id(self) -> str:
+        return Cell(self.detector, self.seed).id
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self) | {"id": self.id}
+
+
+def _fmt(x: float | None) -> str:
+    if x is None:
+        return "-"
+    return f"{x:g}"
+
+
+def synthetic_counts(ratio: float, n_pos: int, n_neg: int, mode: str,
+                     positive_fraction: float | None) -> tuple[int, int, int, int]:
+    """(synthetic pos, synthetic neg, real pos kept, real neg kept) for one ratio.
+
+    Both synthetic counts are non-decreasing in ``ratio`` so smaller ratios take prefixes.
+    """
+    n_train = n_pos + n_neg
+    n_syn = round(ratio * n_train)
+    pf = positive_fraction if positive_fraction is not None else (n_pos / n_train if n_train else 0.0)
+    syn_pos = round(n_syn * pf)
+    syn_neg = n_syn - syn_pos
+    if mode == "replace":
+        return syn_pos, syn_neg, max(0, n_pos - syn_pos), max(0, n_neg - syn_neg)
+    return syn_pos, syn_neg, n_pos, n_neg
+
+
+@dataclass
+class Plan:
+    cells: list[Cell]
+    gen_tasks: list[GenTask]
+    n_train_pos: int
+    n_train_neg: int
+    naive_frames: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def planned_frames(self) -> int:
+        return sum(t.n for t in self.gen_tasks)
+
+    def gen_task(self, cell: Cell) -> GenTask | None:
+        return next((t for t in self.gen_tasks if t.id == cell.gen_task_id), None)
+
+
+def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, n_train_neg: int) -> Plan:
+    counts = {r: synthetic_counts(r, n_train_pos, n_train_neg, matrix.mode, matrix.positive_fraction)
+              for r in matrix.axes.synthetic_ratio}
+    cells: list[Cell] = []
+    tasks: list[GenTask] = []
+    naive = 0
+    max_r = max(matrix.synthetic_ratios, default=0.0)
+    for seed in matrix.seed:
+        for det in matrix.detectors:
+            if 0 in counts:
+                _, _, rp, rn = counts[0]
+                cells.append(Cell(det.name, seed, 0.0, n_real_pos=rp, n_real_neg=rn))
+        for gen in matrix.generators:
+            guidances: list[float | None] = list(matrix.axes.guidance) if uses_guidance.get(gen.name, True) \
+                else [None]
+            for g in guidances:
+                if max_r > 0:
+                    sp, sn, _, _ = counts[max_r]
+                    tasks.append(GenTask(gen.name, g, seed, sp, sn))
+                for r in matrix.synthetic_ratios:
+                    sp, sn, rp, rn = counts[r]
+                    naive += sp + sn
+                    for det in matrix.detectors:
+                        cells.append(Cell(det.name, seed, r, gen.name, g, sp, sn, rp, rn))
+    notes = []
+    if any(not uses_guidance.get(g.name, True) for g in matrix.generators) and len(matrix.axes.guidance) > 1:
+        notes.append("generators that ignore guidance run once per (ratio, seed), shown as guidance '–'")
+    return Plan(cells, tasks, n_train_pos, n_train_neg, naive_frames=naive, notes=notes)

@@ -1,0 +1,243 @@
+"""Plugin loading and the registries of detectors, generators, datasets and executors."""
+
+from __future__ import annotations
+
+import difflib
+import importlib
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from benchbench import hookspecs
+from benchbench.api import PluginError, UserError
+
+GROUP = "benchbench"
+KINDS = ("detectors", "generators", "datasets", "executors")
+
+
+@dataclass
+class Entry:
+    kind: str
+    name: str
+    target: Any  # callable or "pkg.module:Attr"
+    plugin: str
+    version: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def target_name(self) -> str:
+        if isinstance(self.target, str):
+            return self.target
+        return f"{getattr(self.target, '__module__', '?')}:{getattr(self.target, '__qualname__', repr(self.target))}"
+
+    def resolve(self) -> Callable[..., Any]:
+        if not isinstance(self.target, str):
+            return self.target
+        mod_name, _, attr = self.target.partition(":")
+        try:
+            obj: Any = importlib.import_module(mod_name)
+            for part in attr.split(".") if attr else []:
+                obj = getattr(obj, part)
+        except ImportError as exc:
+            raise PluginError(f"{self.kind[:-1]} '{self.name}' (plugin {self.plugin}) cannot be imported: "
+                              f"{exc} — fix: install the plugin's dependencies") from None
+        except AttributeError as exc:
+            raise PluginError(f"{self.kind[:-1]} '{self.name}' (plugin {self.plugin}): {exc}") from None
+        return obj
+
+    def create(self, **params: Any) -> Any:
+        """Instantiate with matrix parameters; unknown parameters become a user error."""
+        factory = self.resolve()
+        try:
+            return factory(**params)
+        except TypeError as exc:
+            if "argument" in str(exc):
+                raise UserError(f"{self.kind[:-1]} '{self.name}': {exc}",
+                                fix=f"check the parameters of plugin '{self.plugin}' (bench plugins --all)") from None
+            raise
+
+
+class Registry:
+    """Name -> Entry for one kind; duplicate names with different targets are an error."""
+
+    def __init__(self, kind: str):
+        self.kind = kind
+        self.entries: dict[str, Entry] = {}
+
+    def add(self, entry: Entry) -> None:
+        old = self.entries.get(entry.name)
+        if old is not None and old.target_name != entry.target_name:
+            raise PluginError(f"{self.kind[:-1]} name '{entry.name}' registered twice: by {old.plugin} "
+                              f"({old.target_name}) and by {entry.plugin} ({entry.target_name})")
+        self.entries[entry.name] = entry
+
+    def get(self, name: str, *, field: str | None = None, file: str | None = None) -> Entry:
+        if name in self.entries:
+            return self.entries[name]
+        close = difflib.get_close_matches(name, self.entries, n=3)
+        hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \
+            f"available: {', '.join(sorted(self.entries)) or 'none'}"
+        raise UserError(f"unknown {self.kind[:-1]} plugin '{name}'", file=file, field=field,
+                        fix=f"{hint} (install the plugin, then check `bench plugins`)")
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.entries
+
+    def __iter__(self):
+        return iter(self.entries.values())
+
+
+@dataclass
+class PluginInfo:
+    name: str
+    version: str
+    hooks: list[str] = field(default_factory=list)
+    registers: dict[str, list[str]] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    builtin: bool = False
+
+
+class Plugins:
+    """Loads plugins once and builds the registries, recording provenance and errors."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self.info: dict[str, PluginInfo] = {}
+        self.registries: dict[str, Registry] = {k: Registry(k) for k in KINDS}
+        self._collected = False
+
+    # -- loading
+    def load(self) -> Plugins:
+        from benchbench import builtin
+
+        self._add(builtin, "benchbench", _dist_version("benchbench"), builtin=True)
+        allow = os.environ.get("BENCHBENCH_PLUGINS")
+        allowed = None if allow is None else {a.strip() for a in allow.split(",") if a.strip()}
+        for ep in _entry_points():
+            dist = ep.dist.name if ep.dist else ep.name
+            if allowed is not None and dist not in allowed and ep.name not in allowed:
+                continue
+            version = ep.dist.version if ep.dist else "?"
+            try:
+                module = ep.load()
+            except Exception as exc:  # a broken plugin must not lock users out of bench
+                self.info[ep.name] = PluginInfo(ep.name, version, errors=[f"load failed: {_one_line(exc)}"])
+                continue
+            self._add(module, ep.name, version)
+        for mod_name in filter(None, os.environ.get("BENCHBENCH_PLUGIN_MODULES", "").split(",")):
+            try:
+                module = importlib.import_module(mod_name.strip())
+            except Exception as exc:
+                self.info[mod_name] = PluginInfo(mod_name, "?", errors=[f"load failed: {_one_line(exc)}"])
+                continue
+            self._add(module, mod_name.strip(), getattr(module, "__version__", "?"))
+        if os.environ.get("BENCHBENCH_TRACE_PLUGINS"):
+            self.pm.trace.root.setwriter(sys.stderr.write)
+            self.pm.enable_tracing()
+        return self
+
+    def register(self, obj: Any, name: str, version: str = "test") -> None:
+        """Register an in-process plugin object (tests, notebooks)."""
+        self._add(obj, name, version)
+        self._collected = False
+        self.registries = {k: Registry(k) for k in KINDS}
+
+    def unregister(self, name: str) -> None:
+        self.pm.unregister(name=name)
+        self.info.pop(name, None)
+        self._collected = False
+        self.registries = {k: Registry(k) for k in KINDS}
+
+    def _add(self, obj: Any, name: str, version: str, builtin: bool = False) -> None:
+        info = PluginInfo(name, version, builtin=builtin)
+        self.info[name] = info
+        try:
+            self.pm.register(obj, name=name)
+            # A misspelt hook name is a validation error for that plugin only.
+            for hook in self.pm.get_hookcallers(obj) or []:
+                info.hooks.append(hook.name)
+            unknown = [a for a in dir(obj) if a.startswith("benchbench_") and not hasattr(self.pm.hook, a)]
+            if unknown:
+                raise pluggy.PluginValidationError(obj, f"unknown hook {unknown[0]!r} (misspelt?)")
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            info.errors.append(f"invalid plugin: {_one_line(exc)}")
+            if self.pm.is_registered(obj):
+                self.pm.unregister(obj)
+
+    # -- registries
+    def collect(self) -> Plugins:
+        if self._collected:
+            return self
+        for kind in KINDS:
+            caller = getattr(self.pm.hook, f"benchbench_register_{kind}")
+            for impl in caller.get_hookimpls():
+                info = self.info.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?")
+
+                def register(name: str, factory: Any, _kind=kind, _info=info, **meta: Any) -> None:
+                    entry = Entry(_kind, name, factory, _info.name, _info.version, meta)
+                    self.registries[_kind].add(entry)
+                    _info.registers.setdefault(_kind, []).append(name)
+
+                try:
+                    impl.function(**{a: register for a in impl.argnames})
+                except Exception as exc:  # one failing plugin must not hide the others
+                    info.errors.append(f"benchbench_register_{kind} failed: {_one_line(exc)}")
+        self._collected = True
+        return self
+
+    def registry(self, kind: str) -> Registry:
+        return self.collect().registries[kind]
+
+    def cell_finished(self, cell: Any, result: dict[str, Any]) -> list[str]:
+        """Call every observer on its own; return the errors instead of raising."""
+        errors = []
+        for impl in self.pm.hook.benchbench_cell_finished.get_hookimpls():
+            kwargs = {"cell": cell, "result": result}
+            try:
+                impl.function(**{a: kwargs[a] for a in impl.argnames})
+            except Exception as exc:
+                errors.append(f"plugin {impl.plugin_name}: benchbench_cell_finished failed: {_one_line(exc)}")
+        return errors
+
+    def versions(self) -> dict[str, str]:
+        return {i.name: i.version for i in self.info.values()}
+
+
+def _entry_points() -> list[metadata.EntryPoint]:
+    return list(metadata.entry_points(group=GROUP))
+
+
+def _dist_version(name: str) -> str:
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        from benchbench import __version__
+
+        return __version__
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+_PLUGINS: Plugins | None = None
+
+
+def get_plugins() -> Plugins:
+    """The process-wide plugin set, loaded on first use."""
+    global _PLUGINS
+    if _PLUGINS is None:
+        _PLUGINS = Plugins().load()
+    return _PLUGINS
+
+
+def reset_plugins() -> None:
+    global _PLUGINS
+    _PLUGINS = None

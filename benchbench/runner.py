@@ -1,0 +1,530 @@
+"""Execute a planned matrix: data -> generation -> baselines -> teacher labels -> synthetic cells.
+
+Each stage is a list of independent, picklable jobs handed to an executor; stages run in
+dependency order. Every finished cell is written atomically at once, so a killed run
+loses nothing and the same command resumes it.
+"""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchbench import __version__
+from benchbench.api import (Box, CellContext, Frame, FrameSet, GenerationRequest, UserError, seed_everything,
+                            sha256_json)
+from benchbench.cache import Cache, frame_key
+from benchbench.evaluation import DIRECTIONS, evaluate_predictions, iou_metric_name
+from benchbench.matrix import Matrix
+from benchbench.planner import Cell, GenTask, Plan, make_plan
+from benchbench.plugins import Plugins, get_plugins
+from benchbench.store import SCHEMA_VERSION, RunStore
+
+Progress = Callable[[str, str, float | None], None]  # (unit id, phase, fraction)
+
+
+# --------------------------------------------------------------------------- jobs (run in workers)
+@dataclass
+class GenJob:
+    task: GenTask
+    spec: dict[str, Any]
+    generator_id: dict[str, Any]
+    cache_dir: Path
+    work_dir: Path
+    size: int
+    group: str = "synthetic"
+
+
+@dataclass
+class LabelJob:
+    detector_spec: dict[str, Any]
+    baseline_id: str
+    seed: int
+    frames: FrameSet
+    key: str
+    work_dir: Path
+    cache_dir: Path
+
+
+@dataclass
+class CellJob:
+    cell: Cell
+    key: str
+    detector_spec: dict[str, Any]
+    train: FrameSet
+    val: FrameSet | None
+    test: FrameSet
+    work_dir: Path
+    cache_dir: Path
+    metrics: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _create(kind: str, spec: dict[str, Any]) -> Any:
+    params = {k: v for k, v in spec.items() if k not in ("name", "plugin")}
+    return get_plugins().registry(kind).get(spec.get("plugin") or spec["name"]).create(**params)
+
+
+def _ctx(unit: str, seed: int, work_dir: Path, cache_dir: Path, progress: Progress | None) -> CellContext:
+    ctx = CellContext(cell_id=unit, seed=seed, work_dir=Path(work_dir), cache_dir=Path(cache_dir))
+    if progress is not None:
+        ctx.progress = lambda phase, frac: progress(unit, phase, frac)
+    return ctx
+
+
+def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[str, Any]:
+    """Generate (or take from cache) the frames of one (generator, guidance, seed)."""
+    cache = Cache(job.cache_dir)
+    t = job.task
+    gen = _create("generators", job.spec)
+    seed_everything(t.seed)
+    ctx = _ctx(t.id, t.seed, job.work_dir, job.cache_dir, progress)
+    out: dict[str, Any] = {"id": t.id, "generated": 0, "cached": 0, "frames": {}, "seconds": 0.0}
+    start = time.perf_counter()
+    for label, n in (("crack", t.n_pos), ("sane", t.n_neg)):
+        keys = [frame_key(job.generator_id, label, t.guidance, t.seed, i) for i in range(n)]
+        frames: list[Frame | None] = [cache.get_frame(k) for k in keys]
+        missing = [i for i, f in enumerate(frames) if f is None]
+        out["cached"] += n - len(missing)
+        for lo, hi in _runs(missing):
+            ctx.report(f"generate {label} {lo}..{hi - 1}", len(missing) and lo / max(n, 1))
+            req = GenerationRequest(label=label, n=hi - lo, guidance=t.guidance, seed=t.seed,  # type: ignore[arg-type]
+                                    size=job.size, start_index=lo, prompt=None)
+            made = gen.generate(req, ctx)
+            if len(made) != hi - lo:
+                raise RuntimeError(f"generator returned {len(made)} frames, asked for {hi - lo}")
+            for i, f in zip(range(lo, hi), made, strict=True):
+                if f.label != label:
+                    raise RuntimeError(f"generator returned a '{f.label}' frame for a '{label}' request")
+                f = Frame(None, f.width, f.height, f.label, f.boxes, job.group, f.source, image=f.image,
+                          meta={"name": f"{t.id}-{label}-{i:06d}"})
+                frames[i] = cache.put_frame(keys[i], f)
+            out["generated"] += hi - lo
+        out["frames"][label] = [str(f.path) for f in frames if f is not None]
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Contiguous [lo, hi) runs of sorted indices."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, Any]:
+    """Pseudo-label synthetic cracked frames with the real-only baseline model (the teacher)."""
+    cache = Cache(job.cache_dir)
+    hit = cache.get_json("labels", job.key)
+    if hit is not None:
+        return hit
+    det = _create("detectors", job.detector_spec)
+    seed_everything(job.seed)
+    ctx = _ctx(f"label:{job.baseline_id}", job.seed, job.work_dir, job.cache_dir, progress)
+    ctx.report("teacher labels", None)
+    preds = det.predict(job.frames, ctx)
+    labels = {"boxes": [[b.to_dict() for b in boxes] for boxes in preds]}
+    cache.put_json("labels", job.key, labels)
+    return labels
+
+
+def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, Any]:
+    """Fit, predict, evaluate one cell. Never raises: a failure is a result with status 'failed'."""
+    cell = job.cell
+    started = datetime.now(UTC).isoformat()
+    timings: dict[str, float] = {}
+    ctx = _ctx(cell.id, cell.seed, job.work_dir, job.cache_dir, progress)
+    result: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "id": cell.id, "key": job.key,
+                              "cell": cell.to_dict(), "status": "failed", "error": None, **job.extra}
+    t0 = time.perf_counter()
+    try:
+        seed_everything(cell.seed)
+        det = _create("detectors", job.detector_spec)
+        result["detector"] = {"name": job.detector_spec["name"], "plugin": getattr(det, "name", "?"),
+                              "version": getattr(det, "version", "?"),
+                              "params": det.params() if hasattr(det, "params") else {}}
+        ctx.report("fit", 0.0)
+        t = time.perf_counter()
+        det.fit(job.train, job.val, ctx)
+        timings["fit"] = time.perf_counter() - t
+        ctx.report("predict", None)
+        t = time.perf_counter()
+        preds = det.predict(job.test, ctx)
+        timings["predict"] = time.perf_counter() - t
+        _write_predictions(job.work_dir, job.test, preds)
+        ctx.report("evaluate", None)
+        t = time.perf_counter()
+        result["metrics"] = evaluate_predictions(job.test, preds, **job.metrics)
+        timings["evaluate"] = time.perf_counter() - t
+        result["status"] = "ok"
+    except Exception as exc:  # a failing plugin fails its cell only
+        result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        (Path(job.work_dir) / "error.txt").write_text(traceback.format_exc())
+    timings["total"] = time.perf_counter() - t0
+    result["timings"] = timings
+    result["info"] = ctx.info
+    result["started"], result["finished"] = started, datetime.now(UTC).isoformat()
+    return result
+
+
+def _write_predictions(work_dir: Path, test: FrameSet, preds: list[list[Box]]) -> None:
+    from benchbench.evaluation import predictions_to_coco
+    from benchbench.store import atomic_write_json
+
+    atomic_write_json(Path(work_dir) / "predictions.json", predictions_to_coco(preds))
+
+
+# --------------------------------------------------------------------------- driver
+@dataclass
+class RunOptions:
+    results_dir: Path = Path("results")
+    cache_dir: Path = Path(".benchbench-cache")
+    fresh: bool = False
+    executor: str | None = None
+    executor_options: dict[str, Any] = field(default_factory=dict)
+    run_name: str | None = None
+
+
+@dataclass
+class Prepared:
+    matrix: Matrix
+    matrix_file: str
+    matrix_sha256: str
+    train: FrameSet
+    val: FrameSet | None
+    test: FrameSet
+    plan: Plan
+    data_hash: str
+    gen_ids: dict[str, dict[str, Any]]
+    gives_boxes: dict[str, bool]
+    dataset_info: dict[str, Any]
+
+
+def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
+            plugins: Plugins | None = None) -> Prepared:
+    """Load data, split it (refusing leaks), fingerprint plugins and plan the cells."""
+    from benchbench.data.split import check_no_leakage, split_frames
+
+    plugins = plugins or get_plugins()
+    ds_entry = plugins.registry("datasets").get(matrix.data.dataset, field="data.dataset", file=matrix_file)
+    dataset = ds_entry.create(**matrix.data.params)
+    frames = dataset.load()
+    if not frames.has_boxes():
+        raise UserError("this dataset has frames without boxes (Classes layout?), so it cannot train or "
+                        "evaluate a detector", file=matrix_file, field="data.layout",
+                        fix="use layout yolo, coco or masks")
+    frames = cache.materialize(frames, f"dataset:{ds_entry.name}:{dataset.fingerprint()}")
+    sp = matrix.split
+    train, test = split_frames(frames, test_fraction=sp.test_fraction, group_regex=sp.group_regex,
+                               test_groups=sp.test_groups, seed=sp.seed)
+    check_no_leakage(train, test)
+    val = None
+    if sp.val_fraction > 0:
+        train, val = split_frames(train, test_fraction=sp.val_fraction, group_regex=sp.group_regex, seed=sp.seed)
+    if not len(test.positives()):
+        raise UserError("the held-out test split has no cracked frame", file=matrix_file, field="split",
+                        fix="raise split.test_fraction or choose split.test_groups with cracks")
+    data_hash = sha256_json({"train": train.manifest_hash(), "test": test.manifest_hash(),
+                             "val": val.manifest_hash() if val else None})
+    uses_guidance, gives_boxes, gen_ids = {}, {}, {}
+    for g in matrix.generators:
+        entry = plugins.registry("generators").get(g.plugin_name, field="generators", file=matrix_file)
+        gen = entry.create(**g.params)
+        uses_guidance[g.name] = bool(entry.meta.get("uses_guidance", True))
+        gives_boxes[g.name] = bool(entry.meta.get("gives_boxes", False))
+        gen_ids[g.name] = {"plugin": entry.name, "version": getattr(gen, "version", entry.version),
+                           "fingerprint": gen.fingerprint(), "params": g.params}
+        if matrix.synthetic_ratios and not gives_boxes[g.name] and matrix.labeler.kind == "generator":
+            raise UserError(f"generator '{g.name}' gives no boxes", file=matrix_file, field="labeler",
+                            fix="use labeler: teacher")
+    needs_teacher = any(not b for b in gives_boxes.values()) and bool(matrix.synthetic_ratios)
+    if needs_teacher and 0 not in matrix.axes.synthetic_ratio:
+        matrix = matrix.model_copy(deep=True)
+        matrix.axes.synthetic_ratio = [0.0, *matrix.axes.synthetic_ratio]
+    plan = make_plan(matrix, uses_guidance, len(train.positives()), len(train.negatives()))
+    if needs_teacher and len(matrix.axes.synthetic_ratio) and matrix.axes.synthetic_ratio[0] == 0:
+        plan.notes.append("teacher labeler: ratio-0 baselines label the synthetic cracked frames")
+    info = {"dataset": ds_entry.name, "plugin": ds_entry.plugin, "fingerprint": dataset.fingerprint(),
+            "params": matrix.data.params, "n_frames": len(frames), "n_train": len(train),
+            "n_val": len(val) if val else 0, "n_test": len(test),
+            "train_groups": train.groups(), "test_groups": test.groups(), "manifest_hash": data_hash}
+    return Prepared(matrix, matrix_file, matrix_sha256, train, val, test, plan, data_hash, gen_ids,
+                    gives_boxes, info)
+
+
+def cell_key(p: Prepared, cell: Cell, plugins: Plugins) -> str:
+    det = next(d for d in p.matrix.detectors if d.name == cell.detector)
+    entry = plugins.registry("detectors").get(det.plugin_name)
+    return sha256_json({
+        "cell": cell.to_dict(), "detector": {"plugin": entry.name, "version": entry.version,
+                                             "params": det.params},
+        "generator": p.gen_ids.get(cell.generator or ""), "data": p.data_hash,
+        "metrics": p.matrix.metrics.model_dump(), "labeler": p.matrix.labeler.model_dump(),
+        "mode": p.matrix.mode, "positive_fraction": p.matrix.positive_fraction,
+    })
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    results: dict[str, Any]
+    failed: list[str]
+    observer_errors: list[str]
+
+
+class Runner:
+    def __init__(self, prepared: Prepared, options: RunOptions, plugins: Plugins | None = None,
+                 progress: Any = None):
+        self.p = prepared
+        self.opt = options
+        self.plugins = plugins or get_plugins()
+        self.cache = Cache(options.cache_dir)
+        self.store = RunStore(Path(options.results_dir) / (options.run_name or prepared.matrix.name))
+        self.progress = progress  # benchbench.progress.RunProgress or None
+        self.gen_stats = {"generated": 0, "cached": 0, "seconds": 0.0}
+        self.observer_errors: list[str] = []
+        self.results: dict[str, dict[str, Any]] = {}
+
+    # -- helpers
+    def _executor(self):
+        m = self.p.matrix
+        name = self.opt.executor or m.executor.name
+        opts = {**m.executor.params, **self.opt.executor_options}
+        entry = self.plugins.registry("executors").get(name, field="executor", file=self.p.matrix_file)
+        return entry.create(**opts)
+
+    def _spec(self, kind: str, name: str) -> dict[str, Any]:
+        rows = self.p.matrix.detectors if kind == "detectors" else self.p.matrix.generators
+        row = next(r for r in rows if r.name == name)
+        return {"name": row.name, "plugin": row.plugin_name, **row.params}
+
+    def _tick(self, unit: str, phase: str, frac: float | None) -> None:
+        if self.progress is not None:
+            self.progress.phase(unit, phase, frac)
+
+    # -- main
+    def run(self) -> RunSummary:
+        self.store.prepare(fresh=self.opt.fresh)
+        started = datetime.now(UTC).isoformat()
+        plan = self.p.plan
+        keys = {c.id: cell_key(self.p, c, self.plugins) for c in plan.cells}
+        for c in plan.cells:
+            done = self.store.completed(c.id, keys[c.id])
+            if done is not None:
+                self.results[c.id] = done
+        pending = [c for c in plan.cells if c.id not in self.results]
+        if self.progress is not None:
+            self.progress.start(len(plan.cells), len(plan.cells) - len(pending))
+        executor = self._executor()
+        self._write_results(started, None)
+
+        need_gen = {c.gen_task_id for c in pending if c.generator}
+        tasks = [t for t in plan.gen_tasks if t.id in need_gen and t.n > 0]
+        generated = self._generate(executor, tasks)
+
+        baselines = [c for c in pending if c.baseline]
+        self._run_cells(executor, baselines, keys, generated={})
+        labels = self._teacher_labels(executor, [c for c in pending if not c.baseline], generated, keys)
+        synth = [c for c in pending if not c.baseline]
+        self._run_cells(executor, synth, keys, generated=generated, labels=labels)
+
+        results = self._write_results(started, datetime.now(UTC).isoformat())
+        self._samples(generated)
+        failed = [cid for cid, r in self.results.items() if r.get("status") != "ok"]
+        return RunSummary(self.store.root, results, failed, self.observer_errors)
+
+    def _generate(self, executor, tasks: list[GenTask]) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        jobs = [GenJob(t, self._spec("generators", t.generator), self.p.gen_ids[t.generator],
+                       self.opt.cache_dir, self.store.work_dir(f"gen__{t.id}"), self._frame_size(), )
+                for t in tasks]
+        errors: dict[str, str] = {}
+
+        def done(i: int, res: Any) -> None:
+            if isinstance(res, BaseException):
+                errors[tasks[i].id] = f"{type(res).__name__}: {res}".splitlines()[0]
+                return
+            out[res["id"]] = res
+            for k in ("generated", "cached", "seconds"):
+                self.gen_stats[k] += res[k]
+
+        if jobs:
+            executor.map(run_generation_job, jobs, done, progress=self._tick)
+        self.gen_errors = errors
+        return out
+
+    def _frame_size(self) -> int:
+        sizes = [max(f.width, f.height) for f in self.p.train]
+        return int(np.median(sizes)) if sizes else 128
+
+    def _synthetic_for(self, cell: Cell, generated: dict[str, dict[str, Any]],
+                       labels: dict[tuple[str, str], Any] | None) -> tuple[FrameSet, dict[str, int]]:
+        gen = generated[cell.gen_task_id]  # type: ignore[index]
+        pos = [self.cache.get_frame_by_path(p) for p in gen["frames"].get("crack", [])[:cell.n_syn_pos]]
+        neg = [self.cache.get_frame_by_path(p) for p in gen["frames"].get("sane", [])[:cell.n_syn_neg]]
+        dropped = 0
+        if not self.p.gives_boxes[cell.generator]:  # type: ignore[index]
+            lab = (labels or {}).get((cell.baseline_id, cell.gen_task_id))  # type: ignore[arg-type]
+            if lab is None:
+                raise RuntimeError(f"teacher labels missing (baseline {cell.baseline_id} failed?)")
+            thr = self.p.matrix.labeler.threshold
+            kept = []
+            for f, boxes in zip(pos, lab["boxes"][:len(pos)], strict=True):
+                bs = tuple(Box(*b["bbox"], score=b["score"]) for b in boxes if b["score"] >= thr)
+                if bs:
+                    kept.append(f.with_boxes(bs))
+                else:
+                    dropped += 1
+            pos = kept
+        counts = {"synthetic_pos_planned": cell.n_syn_pos, "synthetic_pos": len(pos),
+                  "synthetic_pos_dropped": dropped, "synthetic_neg": len(neg)}
+        return FrameSet(pos + neg, "synthetic"), counts
+
+    def _real_train(self, cell: Cell) -> FrameSet:
+        pos, neg = self.p.train.positives(), self.p.train.negatives()
+        if cell.n_real_pos == len(pos) and cell.n_real_neg == len(neg):
+            return self.p.train
+        rng = np.random.default_rng(cell.seed)
+        keep_p = sorted(rng.permutation(len(pos))[:cell.n_real_pos])
+        keep_n = sorted(rng.permutation(len(neg))[:cell.n_real_neg])
+        return FrameSet([pos[i] for i in keep_p] + [neg[i] for i in keep_n], "train")
+
+    def _teacher_labels(self, executor, cells: list[Cell], generated, keys) -> dict[tuple[str, str], Any]:
+        wanted: dict[tuple[str, str], LabelJob] = {}
+        for c in cells:
+            if self.p.gives_boxes.get(c.generator, True) or c.gen_task_id not in generated:  # type: ignore[arg-type]
+                continue
+            pair = (c.baseline_id, c.gen_task_id)
+            if pair in wanted:
+                continue
+            base = self.results.get(c.baseline_id)
+            if not base or base.get("status") != "ok":
+                continue
+            paths = generated[c.gen_task_id]["frames"].get("crack", [])  # type: ignore[index]
+            frames = FrameSet([self.cache.get_frame_by_path(p) for p in paths], "synthetic")
+            key = sha256_json({"teacher": keys[c.baseline_id], "frames": paths})
+            wanted[pair] = LabelJob(self._spec("detectors", c.detector), c.baseline_id, c.seed, frames, key,
+                                    self.store.work_dir(c.baseline_id), self.opt.cache_dir)
+        pairs = list(wanted)
+        out: dict[tuple[str, str], Any] = {}
+
+        def done(i: int, res: Any) -> None:
+            if not isinstance(res, BaseException):
+                out[pairs[i]] = res
+
+        if pairs:
+            executor.map(run_label_job, [wanted[p] for p in pairs], done, progress=self._tick)
+        return out
+
+    def _run_cells(self, executor, cells: list[Cell], keys: dict[str, str], generated, labels=None) -> None:
+        jobs, failed_early = [], []
+        m = self.p.matrix
+        metrics = {"iou_thresholds": m.metrics.iou_thresholds, "score_threshold": m.metrics.score_threshold,
+                   "n_boot": m.metrics.bootstrap, "seed": 0}
+        for c in cells:
+            extra: dict[str, Any] = {"labeler": m.labeler.model_dump(), "mode": m.mode}
+            counts = {"real_train_pos": c.n_real_pos, "real_train_neg": c.n_real_neg,
+                      "test": len(self.p.test), "test_pos": len(self.p.test.positives())}
+            try:
+                real = self._real_train(c)
+                train = real
+                if not c.baseline:
+                    if c.gen_task_id not in generated:
+                        err = self.gen_errors.get(c.gen_task_id, "generation did not run")  # type: ignore[arg-type]
+                        raise RuntimeError(f"generation failed: {err}")
+                    syn, syn_counts = self._synthetic_for(c, generated, labels)
+                    counts |= syn_counts
+                    train = real + syn
+                    extra["generator"] = {"name": c.generator, **self.p.gen_ids[c.generator]}  # type: ignore[index]
+            except Exception as exc:
+                failed_early.append(self._failed(c, keys[c.id], exc, counts | {}, extra))
+                continue
+            extra["counts"] = counts
+            jobs.append(CellJob(c, keys[c.id], self._spec("detectors", c.detector), train, self.p.val,
+                                self.p.test, self.store.work_dir(c.id), self.opt.cache_dir, metrics, extra))
+        for res in failed_early:
+            self._finish(res)
+
+        def done(i: int, res: Any) -> None:
+            if isinstance(res, BaseException):
+                res = self._failed(jobs[i].cell, jobs[i].key, res, jobs[i].extra.get("counts", {}), jobs[i].extra)
+            self._finish(res)
+
+        if jobs:
+            executor.map(run_cell_job, jobs, done, progress=self._tick)
+
+    def _failed(self, c: Cell, key: str, exc: BaseException, counts, extra) -> dict[str, Any]:
+        now = datetime.now(UTC).isoformat()
+        return {"schema_version": SCHEMA_VERSION, "id": c.id, "key": key, "cell": c.to_dict(),
+                "status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0], **extra,
+                "counts": counts, "timings": {}, "started": now, "finished": now}
+
+    def _finish(self, res: dict[str, Any]) -> None:
+        self.store.write_cell(res)
+        self.results[res["id"]] = res
+        cell = next(c for c in self.p.plan.cells if c.id == res["id"])
+        self.observer_errors += self.plugins.cell_finished(cell, res)
+        if self.progress is not None:
+            self.progress.cell_done(res)
+
+    def _write_results(self, started: str, finished: str | None) -> dict[str, Any]:
+        from benchbench.summary import summarize
+
+        m = self.p.matrix
+        order = [c.id for c in self.p.plan.cells]
+        cells = [self.results[c] for c in order if c in self.results]
+        results = {
+            "schema_version": SCHEMA_VERSION,
+            "run": {
+                "name": m.name, "matrix_file": self.p.matrix_file, "matrix_sha256": self.p.matrix_sha256,
+                "matrix": m.model_dump(mode="json"), "git_commit": git_commit(),
+                "benchbench_version": __version__, "plugins": self.plugins.versions(),
+                "python": sys.version.split()[0], "platform": platform.platform(),
+                "machine": platform.machine(), "seeds": m.seed, "started": started, "finished": finished,
+                "complete": finished is not None and len(cells) == len(order),
+                "data": self.p.dataset_info,
+                "generation": {"planned_frames": self.p.plan.planned_frames,
+                               "naive_frames": self.p.plan.naive_frames, **self.gen_stats},
+                "plan_notes": self.p.plan.notes,
+                "metric_directions": DIRECTIONS | {iou_metric_name(t): True for t in m.metrics.iou_thresholds},
+            },
+            "cells": cells,
+            "summary": summarize(cells),
+        }
+        self.store.write_results(results)
+        return results
+
+    def _samples(self, generated: dict[str, dict[str, Any]]) -> None:
+        if not self.p.matrix.samples:
+            return
+        from benchbench.report.samples import sample_grid
+
+        rows: dict[str, FrameSet] = {"real": self.p.train}
+        for tid, g in generated.items():
+            paths = g["frames"].get("crack", [])[:self.p.matrix.samples] + g["frames"].get("sane", [])[:4]
+            rows[f"synthetic {tid}"] = FrameSet([self.cache.get_frame_by_path(p) for p in paths], tid)
+        sample_grid(rows, self.store.root / "samples" / "real_vs_synthetic.png", n=self.p.matrix.samples)
+

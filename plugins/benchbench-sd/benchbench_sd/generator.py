@@ -1,0 +1,158 @@
+"""Stable Diffusion generator: a negative (sane) and a positive (crack) pipeline, or one for both.
+
+Construction only validates parameters and folders; torch and diffusers are imported
+when frames are first generated.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from benchbench import diffusion
+from benchbench.api import CellContext, Frame, GenerationRequest, UserError, sha256_json
+from benchbench_sd import __version__
+from benchbench_sd.prompts import CRACK_PROMPT, SANE_PROMPT
+
+# Matrix name -> diffusers scheduler class; "default" keeps the folder's own scheduler.
+SCHEDULERS = {
+    "ddim": "DDIMScheduler",
+    "pndm": "PNDMScheduler",
+    "euler": "EulerDiscreteScheduler",
+    "dpm": "DPMSolverMultistepScheduler",
+}
+DEFAULT_GUIDANCE = 7.5  # diffusers' default, used when the matrix has no guidance axis
+
+
+class StableDiffusionGenerator:
+    """Frames from DreamBooth-fine-tuned Stable Diffusion pipelines (local diffusers folders).
+
+    Parameters (the matrix entry):
+        negative, positive: pipeline folders for sane and cracked frames;
+        weights: one folder for both classes (then the two prompts tell them apart);
+        sane_prompt, crack_prompt: prompts per class (default: the seed paper's);
+        steps: denoising steps; scheduler: default|ddim|pndm|euler|dpm;
+        size: generation resolution in px (default: the pipeline's native one); frames
+            are resized to the size the harness asks for;
+        channels: 1 = grey content on 3 channels like the real frames, 3 = model colours;
+        device: auto|cpu|cuda[:i]; dtype: auto|float32|float16|bfloat16; batch: images per call.
+    Guidance comes from the request (the matrix axis); none -> 7.5.
+    """
+
+    name = "sd"
+    version = __version__
+
+    def __init__(self, negative: str | os.PathLike | None = None, positive: str | os.PathLike | None = None,
+                 weights: str | os.PathLike | None = None, sane_prompt: str = SANE_PROMPT,
+                 crack_prompt: str = CRACK_PROMPT, steps: int = 50, scheduler: str = "default",
+                 size: int | None = None, channels: int = 1, device: str = "auto", dtype: str = "auto",
+                 batch: int = 4):
+        if weights is not None:
+            if negative is not None or positive is not None:
+                raise UserError("give either weights: (one folder) or negative:/positive:, not both",
+                                field="weights", fix="remove weights: or remove negative:/positive:")
+            folder = diffusion.require_pipeline_dir(weights, field="weights")
+            self.folders: dict[str, Path] = {"sane": folder, "crack": folder}
+        else:
+            if negative is None and positive is None:
+                raise UserError("no weights given", field="negative",
+                                fix="set negative: and positive: (or weights:) to local diffusers folders")
+            self.folders = {"sane": diffusion.require_pipeline_dir(negative, field="negative"),
+                            "crack": diffusion.require_pipeline_dir(positive, field="positive")}
+        if scheduler not in ("default", *SCHEDULERS):
+            raise UserError(f"unknown scheduler '{scheduler}'", field="scheduler",
+                            fix=f"use one of: default, {', '.join(SCHEDULERS)}")
+        if not isinstance(steps, int) or steps < 1:
+            raise UserError(f"steps must be a positive integer, not {steps!r}", field="steps")
+        if size is not None and (not isinstance(size, int) or size < 8 or size % 8):
+            raise UserError(f"size must be a multiple of 8, not {size!r}", field="size",
+                            fix="use e.g. 512 (SD v1.5) or leave it out for the native size")
+        if channels not in (1, 3):
+            raise UserError(f"channels must be 1 or 3, not {channels!r}", field="channels")
+        if not isinstance(batch, int) or batch < 1:
+            raise UserError(f"batch must be a positive integer, not {batch!r}", field="batch")
+        if dtype not in ("auto", "float32", "float16", "bfloat16"):
+            raise UserError(f"unknown dtype '{dtype}'", field="dtype", fix="use auto, float32, float16 or bfloat16")
+        for label, prompt in (("sane_prompt", sane_prompt), ("crack_prompt", crack_prompt)):
+            if not isinstance(prompt, str) or not prompt.strip():
+                raise UserError("prompt must be a non-empty string", field=label)
+        self.prompts = {"sane": sane_prompt, "crack": crack_prompt}
+        self.steps, self.scheduler, self.size, self.channels = steps, scheduler, size, channels
+        self.device, self.dtype, self.batch = device, dtype, batch
+        self._pipes: dict[Path, Any] = {}
+        self._fingerprint: str | None = None
+
+    # ------------------------------------------------------------------ protocol
+    def params(self) -> dict[str, Any]:
+        """Effective generation parameters (what the fingerprint covers, plus device/batch)."""
+        return {"folders": {k: str(v) for k, v in self.folders.items()}, "prompts": dict(self.prompts),
+                "steps": self.steps, "scheduler": self.scheduler, "size": self.size,
+                "channels": self.channels, "dtype": self.dtype, "device": self.device, "batch": self.batch}
+
+    def fingerprint(self) -> str:
+        """Hash of both pipelines' weights + configs and of every parameter that changes pixels."""
+        if self._fingerprint is None:
+            weights = {label: diffusion.pipeline_fingerprint(folder) for label, folder in self.folders.items()}
+            self._fingerprint = sha256_json({
+                "plugin": self.name, "weights": weights, "prompts": self.prompts, "steps": self.steps,
+                "scheduler": self.scheduler, "size": self.size, "channels": self.channels, "dtype": self.dtype})
+        return self._fingerprint
+
+    def generate(self, req: GenerationRequest, ctx: CellContext) -> list[Frame]:
+        if req.label not in self.folders:
+            raise UserError(f"unknown label '{req.label}'", fix="ask for crack or sane frames")
+        if req.n <= 0:
+            return []
+        pipe = self._pipeline(self.folders[req.label], ctx)
+        prompt = req.prompt or self.prompts[req.label]
+        guidance = DEFAULT_GUIDANCE if req.guidance is None else float(req.guidance)
+        height = width = self.size or native_size(pipe)
+
+        def sample(generators: list[Any]) -> Any:
+            out = pipe(prompt=[prompt] * len(generators), guidance_scale=guidance,
+                       num_inference_steps=self.steps, height=height, width=width,
+                       generator=generators, output_type="np")
+            return out.images
+
+        return diffusion.generate_frames(sample, req, name=self.name, batch=self.batch,
+                                         channels=self.channels, report=ctx.report)
+
+    # ------------------------------------------------------------------ loading
+    def _pipeline(self, folder: Path, ctx: CellContext | None = None) -> Any:
+        if folder not in self._pipes:
+            from benchbench.torchkit import torch_device
+
+            device = torch_device(ctx.device if self.device == "auto" and ctx is not None
+                                  and ctx.device not in ("", "cpu") else self.device)
+            self._pipes[folder] = load_pipeline(folder, scheduler=self.scheduler,
+                                                device=device, dtype=self.dtype)
+        return self._pipes[folder]
+
+
+def native_size(pipe: Any) -> int:
+    """The resolution the UNet was built for (512 for SD v1.5)."""
+    sample = pipe.unet.config.sample_size
+    sample = sample[0] if isinstance(sample, (list, tuple)) else sample
+    return int(sample) * int(pipe.vae_scale_factor)
+
+
+def load_pipeline(folder: str | os.PathLike, *, scheduler: str = "default", device: str = "cpu",
+                  dtype: str = "float32") -> Any:
+    """Load a local StableDiffusionPipeline (no safety checker, never the network)."""
+    import diffusers
+    from diffusers import StableDiffusionPipeline
+
+    torch_dtype = diffusion.torch_dtype(dtype, device)
+    try:
+        pipe = StableDiffusionPipeline.from_pretrained(
+            str(folder), safety_checker=None, requires_safety_checker=False, local_files_only=True,
+            torch_dtype=torch_dtype)
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot load a Stable Diffusion pipeline from {folder}: {str(exc).splitlines()[0]}",
+                        fix="check the folder was written by save_pretrained (bench train dreambooth)") from None
+    if scheduler != "default":
+        cls = getattr(diffusers, SCHEDULERS[scheduler])
+        pipe.scheduler = cls.from_config(pipe.scheduler.config)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)

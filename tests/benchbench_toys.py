@@ -1,0 +1,151 @@
+"""Toy plugins for the harness tests: tiny, deterministic, genuinely data-driven.
+
+Loaded in-process with ``plugins.register`` or, for worker processes, via
+``BENCHBENCH_PLUGIN_MODULES=benchbench_toys``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+from benchbench.api import Box, CellContext, Frame, FrameSet, GenerationRequest, sha256_json
+from benchbench.hookspecs import hookimpl
+
+__version__ = "1.0"
+
+
+def draw(rng: np.random.Generator, size: int, crack: bool, contrast: float = 90.0):
+    img = rng.normal(40, 8, (size, size)).clip(0, 255)
+    box = None
+    if crack:
+        h = int(rng.integers(size // 3, size // 2))
+        x = int(rng.integers(4, size - 6))
+        y = int(rng.integers(2, size - h - 2))
+        img[y:y + h, x:x + 2] += contrast
+        box = Box(float(x), float(y), 2.0, float(h))
+    return img.clip(0, 255).astype(np.uint8), box
+
+
+class ToyDataset:
+    name = "toydata"
+    version = "1"
+
+    def __init__(self, n: int = 60, size: int = 32, groups: int = 6, seed: int = 0):
+        self.n, self.size, self.groups, self.seed = n, size, groups, seed
+
+    def fingerprint(self) -> str:
+        return sha256_json(vars(self))
+
+    def load(self) -> FrameSet:
+        rng = np.random.default_rng(self.seed)
+        frames = []
+        for i in range(self.n):
+            crack = i % 2 == 0
+            img, box = draw(rng, self.size, crack)
+            frames.append(Frame(None, self.size, self.size, "crack" if crack else "sane",
+                                (box,) if box else (), f"Sample{i % self.groups + 1}", image=img,
+                                meta={"name": f"toy-Sample{i % self.groups + 1}-{i:04d}"}))
+        return FrameSet(frames, "toy")
+
+
+class ToyGenerator:
+    """Frame i depends on (seed, label, guidance, i) only; boxes optional (to exercise the teacher)."""
+
+    name = "toygen"
+    version = "1"
+
+    def __init__(self, size: int = 32, boxes: bool = False, fail: bool = False):
+        self.size, self.boxes, self.fail = size, boxes, fail
+
+    def fingerprint(self) -> str:
+        return sha256_json(vars(self))
+
+    def generate(self, req: GenerationRequest, ctx: CellContext) -> list[Frame]:
+        if self.fail:
+            raise RuntimeError("toy generator asked to fail")
+        out = []
+        for i in range(req.start_index, req.start_index + req.n):
+            rng = np.random.default_rng([req.seed, int(req.label == "crack"), i, int((req.guidance or 0) * 10)])
+            img, box = draw(rng, self.size, req.label == "crack", contrast=60 + 4 * (req.guidance or 0))
+            boxes = ((box,) if box else ()) if (self.boxes or req.label == "sane") else None
+            out.append(Frame(None, self.size, self.size, req.label, boxes, source="synthetic:toygen", image=img,
+                             meta={"name": f"toygen-{i}"}))
+        return out
+
+
+class ToyBoxGenerator(ToyGenerator):
+    """Same frames, with exact boxes (like the physics simulator)."""
+
+    def __init__(self, size: int = 32, boxes: bool = True, fail: bool = False):
+        super().__init__(size, boxes, fail)
+
+
+class ToyDetector:
+    """Learns the typical crack height and a brightness threshold; predicts the brightest column."""
+
+    name = "toydet"
+    version = "1"
+
+    def __init__(self, fail: bool = False, sleep: float = 0.0, fail_on: str | None = None):
+        self.fail, self.sleep, self.fail_on = fail, sleep, fail_on
+        self.model: dict | None = None
+
+    def params(self) -> dict:
+        return {"fail": self.fail, "sleep": self.sleep}
+
+    def fit(self, train: FrameSet, val, ctx: CellContext) -> None:
+        if self.fail or (self.fail_on and self.fail_on in ctx.cell_id):
+            raise RuntimeError("toy detector asked to fail")
+        if self.sleep:
+            time.sleep(self.sleep)
+        heights = [b.h for f in train if f.boxes for b in f.boxes]
+        peaks_pos = [self._peak(f.load())[1] for f in train if f.label == "crack" and f.boxes]
+        peaks_neg = [self._peak(f.load())[1] for f in train if f.label == "sane"]
+        thr = (np.median(peaks_pos) + np.median(peaks_neg)) / 2 if peaks_pos and peaks_neg else 0.0
+        self.model = {"h": float(np.median(heights)) if heights else 10.0, "thr": float(thr),
+                      "n_train": len(train)}
+        ctx.record("toy_n_train", len(train))
+        (ctx.work_dir / "toy.json").write_text(json.dumps(self.model))
+        with open(ctx.work_dir / "fit_count", "a") as fh:  # lets tests prove cells run exactly once
+            fh.write(f"{os.getpid()}\n")
+
+    @staticmethod
+    def _peak(img: np.ndarray) -> tuple[int, float, int]:
+        g = img[..., 0].astype(float)
+        col = g.mean(axis=0)
+        x = int(np.argmax(col))
+        y = int(np.argmax(np.convolve(g[:, x] - np.median(g), np.ones(5), "same")))
+        return x, float(col[x] - np.median(col)), y
+
+    def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:
+        if self.model is None:
+            self.model = json.loads((ctx.work_dir / "toy.json").read_text())
+        out = []
+        for f in frames:
+            img = f.load()
+            x, strength, y = self._peak(img)
+            score = float(1 / (1 + np.exp(-(strength - self.model["thr"]) / 2)))
+            h = self.model["h"]
+            top = float(np.clip(y - h / 2, 0, img.shape[0] - h))
+            out.append([Box(float(x), top, 2.0, h, score=score)])
+        return out
+
+
+@hookimpl
+def benchbench_register_datasets(register):
+    register("toydata", ToyDataset)
+
+
+@hookimpl
+def benchbench_register_generators(register):
+    register("toygen", ToyGenerator, uses_guidance=True, gives_boxes=False)
+    register("toygen-boxes", "benchbench_toys:ToyBoxGenerator", uses_guidance=False, gives_boxes=True)
+
+
+@hookimpl
+def benchbench_register_detectors(register):
+    register("toydet", "benchbench_toys:ToyDetector")

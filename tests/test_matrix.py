@@ -1,0 +1,104 @@
+"""Malformed matrices: each gives exit 2 and a one-line message naming the field, never a traceback."""
+
+import textwrap
+
+import pytest
+from click.testing import CliRunner
+
+from benchbench.cli import main
+
+GOOD = """
+name: t
+seed: [0]
+data: {dataset: toydata, n: 24}
+generators: [{name: g, plugin: toygen-boxes}]
+detectors: [{name: d, plugin: toydet}]
+axes: {synthetic_ratio: [0, 0.5]}
+"""
+
+BAD = [
+    ("name: [unclosed", "invalid YAML at line 1"),
+    ("- just\n- a list", "must be a YAML mapping"),
+    ("", "must be a YAML mapping"),
+    (GOOD.replace("name: t", ""), "name:"),
+    (GOOD.replace("name: t", "name: 'has space'"), "name:"),
+    (GOOD.replace("data: {dataset: toydata, n: 24}", ""), "data:"),
+    (GOOD.replace("detectors: [{name: d, plugin: toydet}]", ""), "detectors:"),
+    (GOOD.replace("detectors: [{name: d, plugin: toydet}]", "detectors: []"), "detectors:"),
+    (GOOD.replace("plugin: toydet", "plugin: toydett"), "detectors[0].plugin"),
+    (GOOD.replace("plugin: toygen-boxes", "plugin: nosuch"), "generators[0].plugin"),
+    (GOOD.replace("dataset: toydata", "dataset: nosuch"), "data.dataset"),
+    (GOOD.replace("[0, 0.5]", "[0, -0.5]"), "axes.synthetic_ratio"),
+    (GOOD.replace("[0, 0.5]", "[0, zero]"), "axes.synthetic_ratio[1]"),
+    (GOOD.replace("[0, 0.5]", "[0, 0.5, 0.5]"), "axes.synthetic_ratio"),
+    (GOOD.replace("axes: {synthetic_ratio: [0, 0.5]}", "axes: {synthetic_ratio: [0, 0.5], guidnce: [7]}"),
+     "axes.guidnce"),
+    (GOOD.replace("seed: [0]", "seed: [zero]"), "seed[0]"),
+    (GOOD.replace("seed: [0]", "seed: [0, 0]"), "seed"),
+    (GOOD + "mode: sideways\n", "mode:"),
+    (GOOD + "mode: replace\n" + "axes: {synthetic_ratio: [0, 2]}\n", "synthetic_ratio"),
+    (GOOD + "positive_fraction: 1.5\n", "positive_fraction"),
+    (GOOD + "labeler: {kind: oracle}\n", "labeler.kind"),
+    (GOOD + "metrics: {iou_thresholds: [1.5]}\n", "metrics.iou_thresholds"),
+    (GOOD + "split: {test_fraction: 0}\n", "split.test_fraction"),
+    (GOOD + "split: {tets_fraction: 0.2}\n", "split.tets_fraction"),
+    (GOOD + "unknown_key: 1\n", "unknown_key"),
+    (GOOD.replace("generators: [{name: g, plugin: toygen-boxes}]", "generators: []"), "synthetic_ratio"),
+    (GOOD.replace("detectors: [{name: d, plugin: toydet}]", "detectors: [{name: d, plugin: toydet, epochs: 3}]"),
+     "detectors"),
+    (GOOD.replace("detectors: [{name: d, plugin: toydet}]",
+                  "detectors: [{name: d, plugin: toydet}, {name: d, plugin: toydet}]"), "duplicate name"),
+    (GOOD.replace("detectors: [{name: d, plugin: toydet}]", "detectors: {name: d}"), "detectors"),
+    (GOOD.replace("seed: [0]", "seed: []"), "seed"),
+]
+
+
+@pytest.fixture
+def toys():
+    import benchbench_toys
+
+    from benchbench.plugins import get_plugins
+
+    get_plugins().register(benchbench_toys, "toys")
+
+
+@pytest.mark.parametrize("text,needle", BAD)
+def test_bad_matrix_exit_2_one_line(tmp_path, toys, text, needle):
+    f = tmp_path / "m.yaml"
+    f.write_text(textwrap.dedent(text))
+    res = CliRunner().invoke(main, ["validate", str(f)])
+    assert res.exit_code == 2, res.output
+    out = res.output.strip()
+    assert "Traceback" not in out
+    assert len(out.splitlines()) == 1, out
+    assert out.startswith(f"error: {f}"), out
+    assert needle in out, out
+
+
+def test_missing_file_exit_2(tmp_path):
+    res = CliRunner().invoke(main, ["validate", str(tmp_path / "nope.yaml")])
+    assert res.exit_code == 2 and "matrix file not found" in res.output
+
+
+def test_good_matrix_validates(tmp_path, toys):
+    f = tmp_path / "m.yaml"
+    f.write_text(GOOD)
+    res = CliRunner().invoke(main, ["validate", str(f)])
+    assert res.exit_code == 0, res.output
+    assert "ok" in res.output
+
+
+def test_seed_scalar_and_labeler_string():
+    from benchbench.matrix import parse_matrix
+
+    m = parse_matrix({"name": "x", "seed": 3, "data": {"dataset": "d"}, "detectors": [{"name": "a"}],
+                      "labeler": "generator"})
+    assert m.seed == [3] and m.labeler.kind == "generator"
+    assert m.detectors[0].plugin_name == "a"
+
+
+def test_debug_shows_traceback(tmp_path):
+    f = tmp_path / "m.yaml"
+    f.write_text("name: [")
+    res = CliRunner().invoke(main, ["--debug", "validate", str(f)])
+    assert res.exit_code != 0 and res.exception is not None

@@ -1,0 +1,45 @@
+from benchbench.matrix import parse_matrix
+from benchbench.planner import make_plan, synthetic_counts
+
+
+def _matrix(**kw):
+    base = {"name": "p", "seed": [0, 1], "data": {"dataset": "x"},
+            "generators": [{"name": "sd"}, {"name": "ddpm"}], "detectors": [{"name": "yolo"}, {"name": "detr"}],
+            "axes": {"synthetic_ratio": [0, 0.25, 0.5, 1.0], "guidance": [7, 8.5, 10]}}
+    base.update(kw)
+    return parse_matrix(base)
+
+
+def test_baselines_shared_and_guidance_only_where_used():
+    plan = make_plan(_matrix(), {"sd": True, "ddpm": False}, 40, 60)
+    base = [c for c in plan.cells if c.baseline]
+    assert len(base) == 2 * 2  # one per (detector, seed)
+    sd = [c for c in plan.cells if c.generator == "sd"]
+    ddpm = [c for c in plan.cells if c.generator == "ddpm"]
+    assert len(sd) == 3 * 3 * 2 * 2  # ratios x guidance x detectors x seeds
+    assert len(ddpm) == 3 * 2 * 2  # not multiplied by guidance
+    assert all(c.guidance is None for c in ddpm)
+    assert len({c.id for c in plan.cells}) == len(plan.cells)
+
+
+def test_nested_generation_counts():
+    m = _matrix(axes={"synthetic_ratio": [0, 0.5, 1, 2], "guidance": [7, 8.5, 10]})
+    plan = make_plan(m, {"sd": True, "ddpm": True}, 40, 60)
+    # one task per (generator, guidance, seed), sized for the largest ratio only
+    assert len(plan.gen_tasks) == 2 * 3 * 2
+    assert all(t.n == 200 for t in plan.gen_tasks)
+    assert plan.planned_frames == 2 * 3 * 2 * 200
+    assert plan.naive_frames == 2 * 3 * 2 * (50 + 100 + 200)
+
+
+def test_counts_keep_balance_and_nest():
+    prev = (0, 0)
+    for r in [0.1 * k for k in range(31)]:
+        sp, sn, rp, rn = synthetic_counts(r, 37, 63, "add", None)
+        assert (sp, sn) >= prev and sp >= prev[0] and sn >= prev[1]
+        assert sp + sn == round(r * 100)
+        assert (rp, rn) == (37, 63)
+        prev = (sp, sn)
+    sp, sn, rp, rn = synthetic_counts(0.5, 40, 60, "replace", None)
+    assert (sp + sn + rp + rn) == 100 and (sp, sn) == (20, 30)
+    assert synthetic_counts(1.0, 40, 60, "add", 1.0)[:2] == (100, 0)
