@@ -10,6 +10,7 @@ import hashlib
 import json
 import os
 import random
+import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -304,16 +305,15 @@ def dir_fingerprint(path: str | os.PathLike, patterns: Sequence[str] = ("*",)) -
 
 
 def seed_everything(seed: int) -> None:
-    """Seed python, numpy and (if already imported or installed) torch, for bit-identical CPU reruns."""
+    """Seed python, numpy and torch (when a plugin has imported it), for bit-identical CPU reruns.
+
+    Never imports torch itself: core runs without it, and importing it costs seconds.
+    """
     random.seed(seed)
     np.random.seed(seed % (2**32))
-    os.environ["PYTHONHASHSEED"] = str(seed)
-    try:
-        import torch
-    except ImportError:
-        return
-    torch.manual_seed(seed)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.manual_seed(seed)
 
 
 def require_local_path(value: str | os.PathLike, *, field: str, what: str = "weights") -> Path:

@@ -66,7 +66,7 @@ class Cache:
         # The sidecar is written last: a frame counts as cached only once both files exist.
         atomic_write_json(meta, {"name": frame.stem, "width": w, "height": h, "label": frame.label,
                                  "boxes": _boxes_json(frame.boxes), "group": frame.group,
-                                 "source": frame.source})
+                                 "source": frame.source}, durable=False)
         return Frame(png, w, h, frame.label, frame.boxes, frame.group, frame.source,
                      meta={"name": frame.stem})
 
@@ -91,7 +91,7 @@ class Cache:
             return None
 
     def put_json(self, kind: str, key: str, obj: Any) -> None:
-        atomic_write_json(self.root / kind / f"{key}.json", obj)
+        atomic_write_json(self.root / kind / f"{key}.json", obj, durable=False)
 
 
 def frame_key(generator_id: dict[str, Any], label: str, guidance: float | None, seed: int, index: int) -> str:

@@ -43,8 +43,8 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
         ci = grouped_bootstrap_ci(ev, groups, fn, n_boot=n_boot, seed=seed) if n_boot else (None, None)
         metrics[name] = {"value": value, "ci": [_f(ci[0]), _f(ci[1])]}
 
-    with_ci("mAP50_95", std, lambda ev, s: ev.stats(s)["AP"])
-    with_ci("mAP50", std, lambda ev, s: ev.stats(s)["AP50"])
+    with_ci("mAP50_95", std, lambda ev, s: ev.stat("AP", s))
+    with_ci("mAP50", std, lambda ev, s: ev.stat("AP50", s))
     metrics["mAP75"] = {"value": coco["AP75"]}
     metrics["AR100"] = {"value": coco["AR100"]}
     if iou_thresholds:

@@ -166,6 +166,7 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         preds = det.predict(job.test, ctx)
         timings["predict"] = time.perf_counter() - t
         _write_predictions(job.work_dir, job.test, preds)
+        result["artifacts"] = {"predictions": f"work/{cell.id}/predictions.json", "ground_truth": "test_gt.json"}
         ctx.report("evaluate", None)
         t = time.perf_counter()
         result["metrics"] = evaluate_predictions(job.test, preds, **job.metrics)
@@ -339,6 +340,7 @@ class Runner:
         if self.progress is not None:
             self.progress.start(len(plan.cells), len(plan.cells) - len(pending))
         executor = self._executor()
+        self._write_test_set()
         self._write_results(started, None)
 
         need_gen = {c.gen_task_id for c in pending if c.generator}
@@ -352,9 +354,21 @@ class Runner:
         self._run_cells(executor, synth, keys, generated=generated, labels=labels)
 
         results = self._write_results(started, datetime.now(UTC).isoformat())
-        self._samples(generated)
+        try:
+            self._samples(generated)
+        except Exception as exc:  # a picture must never cost a finished run
+            self.observer_errors.append(f"sample grid not written: {type(exc).__name__}: {exc}")
         failed = [cid for cid, r in self.results.items() if r.get("status") != "ok"]
         return RunSummary(self.store.root, results, failed, self.observer_errors)
+
+    def _write_test_set(self) -> None:
+        """The held-out ground truth (COCO + groups), so runs can be re-scored and compared later."""
+        from benchbench.data.export import to_coco_dict
+        from benchbench.store import atomic_write_json
+
+        gt = to_coco_dict(self.p.test)
+        gt["groups"] = [f.group for f in self.p.test]
+        atomic_write_json(self.store.root / "test_gt.json", gt)
 
     def _generate(self, executor, tasks: list[GenTask]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -445,7 +459,9 @@ class Runner:
         metrics = {"iou_thresholds": m.metrics.iou_thresholds, "score_threshold": m.metrics.score_threshold,
                    "n_boot": m.metrics.bootstrap, "seed": 0}
         for c in cells:
-            extra: dict[str, Any] = {"labeler": m.labeler.model_dump(), "mode": m.mode}
+            extra: dict[str, Any] = {"labeler": m.labeler.model_dump(), "mode": m.mode,
+                                     "run": {"name": m.name, "dir": str(self.store.root),
+                                             "leaderboard": m.leaderboard}}
             counts = {"real_train_pos": c.n_real_pos, "real_train_neg": c.n_real_neg,
                       "test": len(self.p.test), "test_pos": len(self.p.test.positives())}
             try:

@@ -14,23 +14,28 @@ from benchbench.api import UserError
 SCHEMA_VERSION = 1
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temp file + rename so a killed process never leaves half a file."""
+def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
+    """Write via a temp file + rename so a killed process never leaves half a file.
+
+    ``durable`` adds an fsync (survives a machine crash, not only a killed process); the cache,
+    which can always be regenerated, skips it because it costs ~10 ms a file.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                fh.flush()
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+def atomic_write_json(path: Path, obj: Any, durable: bool = True) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n", durable)
 
 
 def _json_default(obj: Any) -> Any:

@@ -155,6 +155,35 @@ def test_more_than_100_detections_per_image() -> None:
     assert_same(evaluate(gt, dt), pycoco_stats(gt, dt))
 
 
+@pytest.mark.parametrize("seed", range(8))
+def test_dense_overlaps_integer_boxes_match_pycocotools(seed: int) -> None:
+    # Clustered integer boxes: many exact IoU ties, competing detections, crowds,
+    # coarse score ties and often more than 100 detections per image.
+    rng = np.random.default_rng(seed)
+    images = [{"id": i} for i in range(int(rng.integers(1, 5)))]
+    anns: list[dict[str, Any]] = []
+    dets: list[dict[str, Any]] = []
+
+    def rand_box() -> list[int]:
+        return [int(v) for v in (*rng.integers(0, 20, 2), *rng.integers(1, 40, 2))]
+
+    for im in images:
+        for _ in range(int(rng.integers(0, 25))):
+            box = rand_box()
+            area = box[2] * box[3] * float(rng.choice([1.0, 1.0, 3.0, 0.2]))
+            anns.append(
+                {"id": len(anns) + 1, "image_id": im["id"], "category_id": 1, "bbox": box, "area": area,
+                 "iscrowd": int(rng.random() < 0.15)}
+            )  # fmt: skip
+        dets += [
+            {"image_id": im["id"], "category_id": 1, "bbox": rand_box(), "score": float(rng.integers(0, 5)) / 4}
+            for _ in range(int(rng.integers(0, 150)))
+        ]
+    gt = {"images": images, "annotations": anns, "categories": [{"id": 1}]}
+    thresholds = None if seed % 2 else [0.1, 0.3, 0.5]
+    assert_same(evaluate(gt, dets, thresholds), pycoco_stats(gt, dets, thresholds))
+
+
 def test_empty_predictions() -> None:
     gt, _ = make_case(5)
     ours = evaluate(gt, [])
@@ -203,6 +232,14 @@ def test_unknown_category_predictions_are_dropped_like_pycocotools() -> None:
     rng = np.random.default_rng(1)
     dt += [_det(gt["images"][0]["id"], 99, _box(rng), rng)]
     assert_same(evaluate(gt, dt), pycoco_stats(gt, dt))
+
+
+def test_non_finite_inputs_are_errors() -> None:
+    gt, dt = make_case(2)
+    with pytest.raises(ValueError, match="score"):
+        evaluate(gt, [{**dt[0], "score": float("nan")}])
+    with pytest.raises(ValueError, match="finite"):
+        evaluate(gt, [{**dt[0], "bbox": [0, 0, float("inf"), 1]}])
 
 
 def test_unknown_image_id_is_an_error() -> None:
@@ -336,10 +373,13 @@ def brute_force_auroc(y: list[bool], s: list[float]) -> float:
 def test_frame_metrics_hand_computed() -> None:
     y = [True, True, True, False, False, False, False]
     s = [0.9, 0.5, 0.2, 0.7, 0.1, 0.0, 0.5]
-    m = frame_metrics(y, s, threshold=0.5)
-    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (2, 2, 1, 2)
+    m = frame_metrics(y, s, threshold=0.5)  # strictly above: the two 0.5 frames are negative
+    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (1, 1, 2, 3)
     assert m["precision"] == 0.5
-    assert m["recall"] == pytest.approx(2 / 3)
+    assert m["recall"] == pytest.approx(1 / 3)
+    assert m["f1"] == pytest.approx(0.4)
+    m = frame_metrics(y, s, threshold=0.45)
+    assert (m["tp"], m["fp"], m["fn"], m["tn"]) == (2, 2, 1, 2)
     assert m["f1"] == pytest.approx(4 / 7)
     # positives beat 0.7, 0.1, 0.0, 0.5 as: 0.9 -> 4, 0.5 -> 2.5, 0.2 -> 2
     assert m["auroc"] == pytest.approx(8.5 / 12)
@@ -397,17 +437,23 @@ def test_loaders_round_trip(tmp_path: Path) -> None:
         ({"images": [], "categories": []}, "missing key 'annotations'"),
         ({"images": [{"id": 1}], "annotations": [], "categories": [{"id": 1}, {"id": 1}]}, "repeats id"),
         (
-            {"images": [{"id": 1}], "categories": [{"id": 1}], "annotations": [
-                {"image_id": 2, "category_id": 1, "bbox": [0, 0, 1, 1]}]},
+            {
+                "images": [{"id": 1}],
+                "categories": [{"id": 1}],
+                "annotations": [{"image_id": 2, "category_id": 1, "bbox": [0, 0, 1, 1]}],
+            },
             "unknown image id 2",
         ),
         (
-            {"images": [{"id": 1}], "categories": [{"id": 1}], "annotations": [
-                {"image_id": 1, "category_id": 1, "bbox": [0, 0, 1]}]},
+            {
+                "images": [{"id": 1}],
+                "categories": [{"id": 1}],
+                "annotations": [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 1]}],
+            },
             "bbox must be 4",
         ),
     ],
-)  # fmt: skip
+)
 def test_load_coco_json_errors(tmp_path: Path, content: Any, message: str) -> None:
     path = _write(tmp_path, "gt.json", content)
     with pytest.raises(ValueError, match=message) as info:
@@ -451,6 +497,11 @@ def test_metrics_import_pulls_no_torch_or_pycocotools() -> None:
     )
     root = Path(__file__).resolve().parents[1]
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root, env={"PYTHONPATH": str(root)}
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=root,
+        env={"PYTHONPATH": str(root)},
     )
     assert out.stdout.strip() == ""

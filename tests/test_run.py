@@ -1,0 +1,204 @@
+"""End-to-end `bench run` with the toy plugins: results.json field by field, resume, failures."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from benchbench.cli import main
+
+MATRIX = """
+name: toyrun
+seed: [0, 1]
+data: {{dataset: toydata, n: 60}}
+split: {{test_fraction: 0.34}}
+generators:
+  - {{name: tg, plugin: toygen}}
+  - {{name: tb, plugin: toygen-boxes}}
+detectors:
+  - {{name: det, plugin: toydet{det_extra}}}
+axes: {{synthetic_ratio: [0, 0.5, 1], guidance: [7, 9]}}
+metrics: {{bootstrap: 50}}
+labeler: {{kind: teacher, threshold: 0.3}}
+"""
+
+
+def write_matrix(tmp_path: Path, det_extra: str = "") -> Path:
+    f = tmp_path / "m.yaml"
+    f.write_text(MATRIX.format(det_extra=det_extra))
+    return f
+
+
+@pytest.fixture
+def toys(monkeypatch):
+    monkeypatch.setenv("BENCHBENCH_PLUGIN_MODULES", "benchbench_toys")
+
+
+def bench(tmp_path, *args):
+    return CliRunner().invoke(main, ["run", *map(str, args), "--results-dir", str(tmp_path / "results"),
+                                     "--cache-dir", str(tmp_path / "cache"), "--no-report"])
+
+
+def test_run_end_to_end_results_json(tmp_path, toys):
+    m = write_matrix(tmp_path)
+    res = bench(tmp_path, m)
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "results" / "toyrun" / "results.json").read_text())
+    run = data["run"]
+    assert data["schema_version"] == 1
+    for key in ("git_commit", "benchbench_version", "plugins", "python", "platform", "matrix_sha256",
+                "seeds", "started", "finished", "data", "generation", "metric_directions"):
+        assert key in run, key
+    assert run["complete"] is True and run["seeds"] == [0, 1]
+    assert run["plugins"]["benchbench_toys"] == "1.0"
+    assert len(run["matrix_sha256"]) == 64
+    # cells: 2 baselines + tg: 2 ratios x 2 guidance x 2 seeds + tb (no guidance): 2 x 2
+    cells = data["cells"]
+    assert len(cells) == 2 + 8 + 4
+    assert len({c["id"] for c in cells}) == len(cells)
+    assert all(c["status"] == "ok" for c in cells), [c["error"] for c in cells]
+    tb = [c for c in cells if c["cell"]["generator"] == "tb"]
+    assert all(c["cell"]["guidance"] is None for c in tb)
+    n_train = run["data"]["n_train"]
+    for c in cells:
+        m_ = c["metrics"]
+        for name in ("mAP50_95", "mAP50", "AP10", "AP30"):
+            v, (lo, hi) = m_[name]["value"], m_[name]["ci"]
+            assert 0 <= lo <= v <= hi <= 1, (name, v, lo, hi)
+        assert set(m_["coco"]) >= {"AP", "AP50", "AR100", "ARl"}
+        assert m_["mAP50"]["value"] == m_["coco"]["AP50"]
+        assert set(m_["frame"]) >= {"precision", "recall", "f1", "auroc"}
+        assert c["timings"]["fit"] >= 0 and c["timings"]["total"] >= c["timings"]["fit"]
+        counts = c["counts"]
+        assert counts["real_train_pos"] + counts["real_train_neg"] == n_train
+        assert c["detector"]["plugin"] == "toydet" and c["info"]["toy_n_train"] >= n_train
+        if c["cell"]["generator"]:
+            syn = counts["synthetic_pos"] + counts["synthetic_neg"] + counts["synthetic_pos_dropped"]
+            assert syn == round(c["cell"]["ratio"] * n_train)
+            assert c["generator"]["fingerprint"]
+    # the toy detector finds bright lines: a real signal, not chance
+    base = [c for c in cells if c["cell"]["ratio"] == 0]
+    assert all(c["metrics"]["AP10"]["value"] > 0.5 for c in base)
+    # nested generation: max ratio x n_train per (generator, guidance, seed)
+    gen = run["generation"]
+    assert gen["planned_frames"] == (2 * 2 + 1 * 2) * n_train
+    assert gen["generated"] == gen["planned_frames"] and gen["cached"] == 0
+    assert gen["naive_frames"] == (2 * 2 + 2) * (n_train // 2 + n_train)
+    # summary over seeds
+    assert {(s["generator"], s["ratio"]) for s in data["summary"]} >= {(None, 0.0), ("tg", 0.5), ("tb", 1.0)}
+    assert all(s["mAP50"]["n"] == 2 for s in data["summary"])
+    # each cell file is the same record
+    for c in cells:
+        assert json.loads((tmp_path / "results" / "toyrun" / "cells" / f"{c['id']}.json").read_text()) == c
+
+    # second run: everything resumed, nothing generated or fitted again
+    res2 = bench(tmp_path, m)
+    assert res2.exit_code == 0
+    data2 = json.loads((tmp_path / "results" / "toyrun" / "results.json").read_text())
+    assert [c["metrics"] for c in data2["cells"]] == [c["metrics"] for c in cells]
+    assert data2["run"]["generation"]["generated"] == 0
+    for c in cells:
+        fits = (tmp_path / "results" / "toyrun" / "work" / c["id"] / "fit_count").read_text().split()
+        assert len(fits) == 1, c["id"]
+
+    # a new run folder sharing the cache generates nothing
+    res3 = CliRunner().invoke(main, ["run", str(m), "--results-dir", str(tmp_path / "r2"), "--cache-dir",
+                                     str(tmp_path / "cache"), "--no-report", "--json"])
+    assert res3.exit_code == 0
+    out = json.loads(res3.stdout)
+    assert out["run"]["generation"]["generated"] == 0
+    assert out["run"]["generation"]["cached"] == gen["planned_frames"]
+    assert [c["metrics"] for c in out["cells"]] == [c["metrics"] for c in cells]
+
+
+def test_changed_detector_params_invalidate_only_their_cells(tmp_path, toys):
+    m = write_matrix(tmp_path)
+    assert bench(tmp_path, m).exit_code == 0
+    work = tmp_path / "results" / "toyrun" / "work"
+    m.write_text(m.read_text().replace("plugin: toydet}", "plugin: toydet, sleep: 0.0001}"))
+    assert bench(tmp_path, m).exit_code == 0
+    counts = [len((d / "fit_count").read_text().split()) for d in work.iterdir() if (d / "fit_count").exists()]
+    assert counts and all(n == 2 for n in counts)
+
+
+def test_failing_plugin_fails_its_cells_only(tmp_path, toys):
+    m = write_matrix(tmp_path, det_extra=", fail_on: r0.5")
+    res = bench(tmp_path, m)
+    assert res.exit_code == 1
+    data = json.loads((tmp_path / "results" / "toyrun" / "results.json").read_text())
+    failed = [c for c in data["cells"] if c["status"] == "failed"]
+    assert failed and all("r0.5" in c["id"] for c in failed)
+    assert all("toy detector asked to fail" in c["error"] for c in failed)
+    assert all(c["status"] == "ok" for c in data["cells"] if "r0.5" not in c["id"])
+    assert "failed:" in res.stderr
+    # failures are retried on the next run, successes are not
+    m.write_text(MATRIX.format(det_extra=""))
+    res = bench(tmp_path, m)
+    assert res.exit_code == 0
+
+
+def test_failing_generator_fails_dependent_cells(tmp_path, toys):
+    m = write_matrix(tmp_path)
+    m.write_text(m.read_text().replace("plugin: toygen}", "plugin: toygen, fail: true}"))
+    res = bench(tmp_path, m)
+    assert res.exit_code == 1
+    data = json.loads((tmp_path / "results" / "toyrun" / "results.json").read_text())
+    for c in data["cells"]:
+        if c["cell"]["generator"] == "tg":
+            assert c["status"] == "failed" and "toy generator asked to fail" in c["error"]
+        else:
+            assert c["status"] == "ok"
+
+
+def test_dry_run_prints_plan(tmp_path, toys):
+    m = write_matrix(tmp_path)
+    res = bench(tmp_path, m, "--dry-run")
+    assert res.exit_code == 0, res.output
+    assert "14 cells" in res.output and "generation plan" in res.output
+    assert "frames to generate" in res.output
+    assert not (tmp_path / "results").exists()
+
+
+def test_process_workers_match_sequential(tmp_path, toys):
+    m = write_matrix(tmp_path)
+    assert bench(tmp_path, m).exit_code == 0
+    res = CliRunner().invoke(main, ["run", str(m), "--results-dir", str(tmp_path / "par"), "--cache-dir",
+                                    str(tmp_path / "cache2"), "--no-report", "--workers", "2", "--quiet"])
+    assert res.exit_code == 0, res.output
+    seq = json.loads((tmp_path / "results" / "toyrun" / "results.json").read_text())
+    par = json.loads((tmp_path / "par" / "toyrun" / "results.json").read_text())
+    assert [c["metrics"] for c in seq["cells"]] == [c["metrics"] for c in par["cells"]]
+
+
+def test_resume_after_sigkill(tmp_path, toys):
+    m = write_matrix(tmp_path, det_extra=", sleep: 0.4")
+    env = {**os.environ, "BENCHBENCH_PLUGIN_MODULES": "benchbench_toys"}
+    cmd = [sys.executable, "-m", "benchbench.cli", "run", str(m), "--results-dir", str(tmp_path / "results"),
+           "--cache-dir", str(tmp_path / "cache"), "--no-report", "--quiet"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cells_dir = tmp_path / "results" / "toyrun" / "cells"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(cells_dir.glob("*.json"))) < 4:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done_before = {p.stem for p in cells_dir.glob("*.json")}
+    assert 4 <= len(done_before) < 14
+    subprocess.run(cmd, env=env, check=True, timeout=300)
+    data = json.loads((tmp_path / "results" / "toyrun" / "results.json").read_text())
+    assert len(data["cells"]) == 14 and all(c["status"] == "ok" for c in data["cells"])
+    for cid in done_before:
+        fits = (tmp_path / "results" / "toyrun" / "work" / cid / "fit_count").read_text().split()
+        assert len(fits) == 1, f"{cid} was recomputed"
+    # same metrics as an uninterrupted run
+    ref = CliRunner().invoke(main, ["run", str(m), "--results-dir", str(tmp_path / "ref"), "--cache-dir",
+                                    str(tmp_path / "cache-ref"), "--no-report", "--quiet"])
+    assert ref.exit_code == 0
+    ref_data = json.loads((tmp_path / "ref" / "toyrun" / "results.json").read_text())
+    assert [c["metrics"] for c in data["cells"]] == [c["metrics"] for c in ref_data["cells"]]
