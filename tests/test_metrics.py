@@ -266,7 +266,9 @@ def test_ap_at_and_stat_agree_with_stats() -> None:
     assert ev.image_ids == sorted(im["id"] for im in gt["images"])
 
 
-def _duplicated(gt: dict[str, Any], dt: list[dict[str, Any]], ids: list[int]) -> tuple[dict[str, Any], list]:
+def _duplicated(
+    gt: dict[str, Any], dt: list[dict[str, Any]], ids: list[int]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """gt/dt where the j-th image of the sample is a copy named j + 1 (so copies sort in sample order)."""
     images, anns, dets = [], [], []
     for new_id, old_id in enumerate(ids, start=1):

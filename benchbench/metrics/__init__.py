@@ -1,0 +1,29 @@
+"""Evaluation metrics: COCO bbox stats, grouped bootstrap CIs, frame-level metrics.
+
+Imports numpy only (no torch, no pycocotools), so the CLI stays fast.
+"""
+
+from benchbench.metrics.bootstrap import grouped_bootstrap_ci, iter_bootstrap_samples
+from benchbench.metrics.coco import (
+    DEFAULT_IOU_THRESHOLDS,
+    STAT_NAMES,
+    CocoEval,
+    evaluate,
+    load_coco_json,
+    load_results_json,
+)
+from benchbench.metrics.frames import auroc, frame_metrics, frame_top_scores
+
+__all__ = [
+    "DEFAULT_IOU_THRESHOLDS",
+    "STAT_NAMES",
+    "CocoEval",
+    "auroc",
+    "evaluate",
+    "frame_metrics",
+    "frame_top_scores",
+    "grouped_bootstrap_ci",
+    "iter_bootstrap_samples",
+    "load_coco_json",
+    "load_results_json",
+]

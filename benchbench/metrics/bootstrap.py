@@ -1,0 +1,82 @@
+"""Cluster (grouped) bootstrap confidence intervals for COCO metrics."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+
+import numpy as np
+
+from benchbench.metrics.coco import CocoEval
+
+Metric = Callable[[CocoEval, np.ndarray], float]
+
+
+def _group_members(groups: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(image positions ordered by group, start of each group, size of each group)."""
+    _, inverse = np.unique(np.asarray(groups), return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    sizes = np.bincount(inverse)
+    starts = np.cumsum(sizes) - sizes
+    return order, starts, sizes
+
+
+def iter_bootstrap_samples(
+    groups: Sequence[str], n_images: int, n_boot: int, rng: np.random.Generator
+) -> Iterator[np.ndarray]:
+    """Yield ``n_boot`` cluster-bootstrap samples of image positions (see grouped_bootstrap_ci)."""
+    order, starts, sizes = _group_members(groups)
+    for _ in range(n_boot):
+        if sizes.size <= 1:
+            yield rng.integers(0, n_images, size=n_images)
+            continue
+        drawn = rng.integers(0, sizes.size, size=sizes.size)
+        counts = sizes[drawn]
+        ends = np.cumsum(counts)
+        yield order[np.repeat(starts[drawn] - (ends - counts), counts) + np.arange(int(ends[-1]))]
+
+
+def _draw_samples(groups: Sequence[str], n_images: int, n_boot: int, rng: np.random.Generator) -> list[np.ndarray]:
+    # Kept because benchbench.stats imports it; new code should use iter_bootstrap_samples.
+    return list(iter_bootstrap_samples(groups, n_images, n_boot, rng))
+
+
+def grouped_bootstrap_ci(
+    ev: CocoEval,
+    groups: Sequence[str],
+    metric: Metric,
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> tuple[float, float]:
+    """Percentile ``1 - alpha`` confidence interval of ``metric`` by cluster bootstrap.
+
+    ``groups`` gives one label per image, in ``ev.image_ids`` order (for example
+    the video or flight a frame comes from, since neighbouring frames are not
+    independent). Each resample draws as many groups as there are, with
+    replacement, and takes every image of each drawn group; ``metric(ev,
+    sample)`` is then evaluated on that multiset of image positions, e.g.
+    ``lambda ev, s: ev.stat("AP", s)``.
+
+    With a single group there is nothing to resample at group level, so images
+    are resampled individually instead (plain bootstrap).
+
+    Resamples where the metric is undefined (NaN, or COCO's -1 for "no ground
+    truth in this sample") are left out; if none is defined the interval is
+    ``(nan, nan)``. The result is deterministic for a given ``seed``.
+    """
+    n_images = len(ev.image_ids)
+    if len(groups) != n_images:
+        raise ValueError(f"groups has {len(groups)} labels but the evaluation has {n_images} images")
+    if n_boot < 1:
+        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    if n_images == 0:
+        return (float("nan"), float("nan"))
+    rng = np.random.default_rng(seed)
+    values = np.array([metric(ev, s) for s in iter_bootstrap_samples(groups, n_images, n_boot, rng)], dtype=np.float64)
+    values = values[np.isfinite(values) & (values >= 0)]
+    if values.size == 0:
+        return (float("nan"), float("nan"))
+    low, high = np.percentile(values, [50 * alpha, 100 - 50 * alpha])
+    return (float(low), float(high))

@@ -1,0 +1,652 @@
+"""COCO bbox evaluation that reproduces pycocotools' ``COCOeval(iouType="bbox")``.
+
+The evaluation runs in two steps so that bootstrap resamples stay cheap:
+
+* :func:`match` runs the greedy matching once for every (category, image, area
+  range, IoU threshold) and keeps, per detection, whether it is a true
+  positive, a false positive or ignored, plus per-image counts of non-ignored
+  ground truth.
+* :func:`accumulate` turns those tables into precision/recall arrays for any
+  multiset of images (a bootstrap resample lists image positions with
+  repetition), without matching again.
+
+Semantics follow pycocotools 2.0 exactly, including its quirks: a gt whose
+annotation ``id`` is 0 can be matched but never counts as a true positive
+(pycocotools stores the matched gt id and tests it for truthiness), the
+``ignore`` field of gt annotations is replaced by ``iscrowd``, and detections
+whose category is not in the gt categories are dropped.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+DEFAULT_IOU_THRESHOLDS = np.linspace(0.5, 0.95, 10)
+RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
+MAX_DETS = (1, 10, 100)
+AREA_LABELS = ("all", "small", "medium", "large")
+AREA_RANGES = np.array([[0.0, 1e10], [0.0, 32.0**2], [32.0**2, 96.0**2], [96.0**2, 1e10]])
+
+# name -> (is_ap, iou threshold or None for all, area index, maxDets index)
+_STAT_SPECS: dict[str, tuple[bool, float | None, int, int]] = {
+    "AP": (True, None, 0, 2),
+    "AP50": (True, 0.5, 0, 2),
+    "AP75": (True, 0.75, 0, 2),
+    "APs": (True, None, 1, 2),
+    "APm": (True, None, 2, 2),
+    "APl": (True, None, 3, 2),
+    "AR1": (False, None, 0, 0),
+    "AR10": (False, None, 0, 1),
+    "AR100": (False, None, 0, 2),
+    "ARs": (False, None, 1, 2),
+    "ARm": (False, None, 2, 2),
+    "ARl": (False, None, 3, 2),
+}
+
+# Bound on the elements of the (pairs, areas, thresholds, gts or dets) arrays of one matching block.
+_MATCH_BLOCK_ELEMENTS = 1 << 22
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True)
+class _GroundTruth:
+    image_ids: list[Any]
+    category_ids: list[Any]
+    img: np.ndarray  # image position per gt
+    cat: np.ndarray  # category position per gt
+    box: np.ndarray  # (n, 4) x, y, w, h
+    area: np.ndarray
+    crowd: np.ndarray
+    id_nonzero: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Detections:
+    img: np.ndarray
+    cat: np.ndarray
+    box: np.ndarray
+    score: np.ndarray
+
+
+def _index(ids: Sequence[Any]) -> dict[Any, int]:
+    return {value: pos for pos, value in enumerate(ids)}
+
+
+def _as_boxes(raw: list[Any], what: str) -> np.ndarray:
+    try:
+        box = np.asarray(raw, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what}: every bbox must be 4 numbers [x, y, w, h]") from exc
+    if len(raw) == 0:
+        return np.zeros((0, 4))
+    if box.ndim != 2 or box.shape[1] != 4:
+        raise ValueError(f"{what}: every bbox must be 4 numbers [x, y, w, h]")
+    if not np.isfinite(box).all():
+        raise ValueError(f"{what}: every bbox must hold finite numbers")
+    return box
+
+
+def _parse_gt(gt: dict[str, Any]) -> _GroundTruth:
+    try:
+        image_ids = sorted({im["id"] for im in gt["images"]})
+        category_ids = sorted({c["id"] for c in gt.get("categories", [])})
+        img_pos, cat_pos = _index(image_ids), _index(category_ids)
+        # pycocotools only evaluates annotations of listed images and categories.
+        anns = [a for a in gt["annotations"] if a["image_id"] in img_pos and a["category_id"] in cat_pos]
+        box = _as_boxes([a["bbox"] for a in anns], "ground truth")
+        area = np.array([a["area"] if "area" in a else math.nan for a in anns], dtype=np.float64)
+        crowd = np.array([bool(a.get("iscrowd", 0)) for a in anns], dtype=bool)
+        ann_ids = [a.get("id", 1) for a in anns]
+        img = np.array([img_pos[a["image_id"]] for a in anns], dtype=np.int64)
+        cat = np.array([cat_pos[a["category_id"]] for a in anns], dtype=np.int64)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"ground truth: malformed COCO dict ({exc!r})") from exc
+    missing = np.isnan(area)
+    area[missing] = box[missing, 2] * box[missing, 3]
+    # pycocotools records a match as the gt id and then tests it for truthiness.
+    id_nonzero = np.array([bool(i) for i in ann_ids], dtype=bool)
+    return _GroundTruth(image_ids, category_ids, img, cat, box, area, crowd, id_nonzero)
+
+
+def _parse_dt(dt: Sequence[dict[str, Any]], gt: _GroundTruth) -> _Detections:
+    img_pos, cat_pos = _index(gt.image_ids), _index(gt.category_ids)
+    try:
+        unknown = {d["image_id"] for d in dt} - img_pos.keys()
+        if unknown:
+            example = sorted(map(repr, unknown))[:3]
+            raise ValueError(f"predictions refer to image ids not in the ground truth: {', '.join(example)}")
+        kept = [d for d in dt if d["category_id"] in cat_pos]
+        box = _as_boxes([d["bbox"] for d in kept], "predictions")
+        score = np.array([d["score"] for d in kept], dtype=np.float64)
+        img = np.array([img_pos[d["image_id"]] for d in kept], dtype=np.int64)
+        cat = np.array([cat_pos[d["category_id"]] for d in kept], dtype=np.int64)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"predictions: each entry needs image_id, category_id, bbox and score ({exc!r})") from exc
+    if not np.isfinite(score).all():
+        raise ValueError("predictions: every score must be a finite number")
+    return _Detections(img, cat, box, score)
+
+
+# --------------------------------------------------------------------------- matching
+
+
+@dataclass(frozen=True)
+class MatchTables:
+    """Per-detection outcomes of the matching step, reusable for any image multiset.
+
+    Detections are stored sorted by (category, image, score descending), with at
+    most ``max(MAX_DETS)`` per (image, category) as pycocotools keeps.
+    """
+
+    iou_thresholds: np.ndarray  # (T,)
+    n_images: int
+    n_categories: int
+    score: np.ndarray  # (n,)
+    img: np.ndarray  # (n,) image position
+    rank: np.ndarray  # (n,) position within its (image, category) after sorting
+    cat_start: np.ndarray  # (K + 1,) detections of category k are [cat_start[k], cat_start[k + 1])
+    by_score: np.ndarray  # (n,) per category block, detection indices by score, image, rank
+    has_ties: np.ndarray  # (K,) whether two detections of the category share a score
+    tp: np.ndarray  # (A, T, n) bool
+    fp: np.ndarray  # (A, T, n) bool
+    det_start: np.ndarray  # (K, N) first detection of each (category, image)
+    det_count: np.ndarray  # (K, N)
+    npig: np.ndarray  # (K, A, N) non-ignored gt per (category, image, area)
+
+
+def _box_iou(dbox: np.ndarray, gbox: np.ndarray, crowd: np.ndarray) -> np.ndarray:
+    """IoU of (P, D, 4) against (P, G, 4) boxes, in pycocotools' operation order."""
+    dx, dy, dw, dh = (dbox[..., i][:, :, None] for i in range(4))
+    gx, gy, gw, gh = (gbox[..., i][:, None, :] for i in range(4))
+    w = np.minimum(dw + dx, gw + gx) - np.maximum(dx, gx)
+    h = np.minimum(dh + dy, gh + gy) - np.maximum(dy, gy)
+    inter = w * h
+    det_area = dw * dh
+    # For crowd gt the union is the detection alone (maskApi.c bbIou).
+    union = np.where(crowd[:, None, :], det_area, det_area + (gw * gh) - inter)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((w <= 0) | (h <= 0), 0.0, inter / union)
+
+
+def _greedy_match(
+    iou: np.ndarray, gt_ignore: np.ndarray, crowd: np.ndarray, id_nonzero: np.ndarray, thresholds: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """COCO greedy matching for P (image, category) pairs at once.
+
+    iou: (P, D, G) with -inf for padding; gt_ignore: (P, A, G). Returns
+    (matched to a gt with nonzero id, matched to an ignored gt), both (P, A, T, D).
+    """
+    n_pairs, n_dets, n_gts = iou.shape
+    n_areas, n_thr = gt_ignore.shape[1], thresholds.size
+    shape = (n_pairs, n_areas, n_thr, n_gts)
+    regular = ~gt_ignore[:, :, None, :]
+    consumable = ~crowd[:, None, None, :]
+    nonzero = id_nonzero[:, None, None, :]
+    gt_pos = np.arange(n_gts)
+    thr = np.minimum(thresholds, 1 - 1e-10)[None, :, None]
+    available = np.ones(shape, dtype=bool)
+    matched_nz = np.zeros((n_pairs, n_areas, n_thr, n_dets), dtype=bool)
+    matched_ig = np.zeros_like(matched_nz)
+    for d in range(n_dets):
+        row = iou[:, d, :]
+        cand = available & (row[:, None, :] >= thr)[:, None, :, :]
+        cand_regular = cand & regular
+        has_regular = cand_regular.any(axis=-1)
+        # A non-ignored gt always wins over an ignored one; within a pool the
+        # last gt reaching the highest IoU wins (pycocotools compares with <).
+        pool = np.where(has_regular[..., None], cand_regular, cand)
+        has_match = pool.any(axis=-1)
+        scores = np.where(pool, row[:, None, None, :], -np.inf)
+        best = n_gts - 1 - np.argmax(scores[..., ::-1], axis=-1)
+        hit = (gt_pos == best[..., None]) & has_match[..., None]
+        available &= ~(hit & consumable)
+        matched_nz[..., d] = (hit & nonzero).any(axis=-1)
+        matched_ig[..., d] = has_match & ~has_regular
+    return matched_nz, matched_ig
+
+
+def _ceil_log2(values: np.ndarray) -> np.ndarray:
+    return np.ceil(np.log2(np.maximum(values, 1))).astype(np.int64)
+
+
+def _padded(starts: np.ndarray, counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    width = int(counts.max())
+    offsets = np.arange(width)
+    valid = offsets < counts[:, None]
+    return np.where(valid, starts[:, None] + offsets, 0), valid
+
+
+def _match_pairs(
+    pairs: np.ndarray,
+    det: _Detections,
+    d_start: np.ndarray,
+    d_count: np.ndarray,
+    gt: _GroundTruth,
+    g_start: np.ndarray,
+    g_count: np.ndarray,
+    gt_ignore: np.ndarray,
+    thresholds: np.ndarray,
+    matched_nz: np.ndarray,
+    matched_ig: np.ndarray,
+) -> None:
+    """Match a batch of (category, image) pairs and write into the (A, T, n) outputs."""
+    di, dvalid = _padded(d_start[pairs], d_count[pairs])
+    gi, gvalid = _padded(g_start[pairs], g_count[pairs])
+    crowd = gt.crowd[gi]
+    iou = _box_iou(det.box[di], gt.box[gi], crowd)
+    iou[~dvalid] = -np.inf
+    iou[np.broadcast_to(~gvalid[:, None, :], iou.shape)] = -np.inf
+    # A detection below the lowest threshold against every gt neither matches
+    # nor blocks a gt, so the sequential loop only needs the others.
+    relevant = (iou >= min(thresholds.min(), 1 - 1e-10)).any(axis=-1)
+    n_relevant = int(relevant.sum(axis=1).max())
+    if n_relevant == 0:
+        return
+    order = np.argsort(~relevant, axis=1, kind="stable")[:, :n_relevant]
+    iou = np.take_along_axis(iou, order[..., None], axis=1)
+    di, dvalid = np.take_along_axis(di, order, axis=1), np.take_along_axis(relevant, order, axis=1)
+    ignore = np.moveaxis(gt_ignore[:, gi], 0, 1)
+    nz, ig = _greedy_match(iou, ignore, crowd, gt.id_nonzero[gi], thresholds)
+    rows = di[dvalid]
+    matched_nz[:, :, rows] = np.moveaxis(nz, 0, 2)[:, :, dvalid]
+    matched_ig[:, :, rows] = np.moveaxis(ig, 0, 2)[:, :, dvalid]
+
+
+def _outside(area: np.ndarray) -> np.ndarray:
+    """(A, n): area outside each COCO area range."""
+    return (area[None, :] < AREA_RANGES[:, :1]) | (area[None, :] > AREA_RANGES[:, 1:])
+
+
+def _score_order(score: np.ndarray, cat_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per category block (already ordered by image, rank): stable order by score."""
+    order = np.empty(score.size, dtype=np.int64)
+    has_ties = np.zeros(cat_start.size - 1, dtype=bool)
+    for k, (lo, hi) in enumerate(itertools.pairwise(cat_start)):
+        block = lo + np.argsort(-score[lo:hi], kind="mergesort")
+        order[lo:hi] = block
+        has_ties[k] = bool(np.any(np.diff(score[block]) == 0))
+    return order, has_ties
+
+
+def match(gt: _GroundTruth, det: _Detections, iou_thresholds: np.ndarray) -> MatchTables:
+    """Step 1: greedy matching of every (category, image), done once."""
+    n_img, n_cat = len(gt.image_ids), len(gt.category_ids)
+    n_keys = n_img * n_cat
+    n_areas = len(AREA_RANGES)
+
+    g_key = gt.cat * n_img + gt.img
+    g_order = np.argsort(g_key, kind="stable")
+    gt = _GroundTruth(
+        gt.image_ids,
+        gt.category_ids,
+        gt.img[g_order],
+        gt.cat[g_order],
+        gt.box[g_order],
+        gt.area[g_order],
+        gt.crowd[g_order],
+        gt.id_nonzero[g_order],
+    )
+    g_key = g_key[g_order]
+    g_start = np.searchsorted(g_key, np.arange(n_keys))
+    g_count = np.bincount(g_key, minlength=n_keys)
+    gt_ignore = gt.crowd[None, :] | _outside(gt.area)
+
+    d_key_all = det.cat * n_img + det.img
+    d_order = np.lexsort((-det.score, d_key_all))
+    d_key_sorted = d_key_all[d_order]
+    d_first = np.searchsorted(d_key_sorted, np.arange(n_keys))
+    rank_all = np.arange(d_order.size) - d_first[d_key_sorted]
+    keep = d_order[rank_all < MAX_DETS[-1]]
+    det = _Detections(det.img[keep], det.cat[keep], det.box[keep], det.score[keep])
+    d_key = d_key_all[keep]
+    rank = rank_all[rank_all < MAX_DETS[-1]]
+    d_start = np.searchsorted(d_key, np.arange(n_keys))
+    d_count = np.bincount(d_key, minlength=n_keys)
+
+    n_thr = iou_thresholds.size
+    matched_nz = np.zeros((n_areas, n_thr, d_key.size), dtype=bool)
+    matched_ig = np.zeros_like(matched_nz)
+    pairs = np.flatnonzero((d_count > 0) & (g_count > 0))
+    bucket = _ceil_log2(d_count[pairs]) * 64 + _ceil_log2(g_count[pairs])
+    for b in np.unique(bucket):
+        members = pairs[bucket == b]
+        width = n_areas * n_thr * max(int(g_count[members].max()), int(d_count[members].max()))
+        step = max(1, _MATCH_BLOCK_ELEMENTS // width)
+        for lo in range(0, members.size, step):
+            _match_pairs(
+                members[lo : lo + step],
+                det,
+                d_start,
+                d_count,
+                gt,
+                g_start,
+                g_count,
+                gt_ignore,
+                iou_thresholds,
+                matched_nz,
+                matched_ig,
+            )
+
+    d_area = det.box[:, 2] * det.box[:, 3]
+    ignored = matched_ig | (~matched_nz & _outside(d_area)[:, None, :])
+    npig = np.stack([np.bincount(g_key[~gt_ignore[a]], minlength=n_keys) for a in range(n_areas)])
+    cat_start = np.searchsorted(det.cat, np.arange(n_cat + 1))
+    by_score, has_ties = _score_order(det.score, cat_start)
+    return MatchTables(
+        iou_thresholds=iou_thresholds,
+        n_images=n_img,
+        n_categories=n_cat,
+        score=det.score,
+        img=det.img,
+        rank=rank,
+        cat_start=cat_start,
+        by_score=by_score,
+        has_ties=has_ties,
+        tp=matched_nz & ~ignored,
+        fp=~matched_nz & ~ignored,
+        det_start=d_start.reshape(n_cat, n_img),
+        det_count=d_count.reshape(n_cat, n_img),
+        npig=npig.reshape(n_areas, n_cat, n_img).transpose(1, 0, 2),
+    )
+
+
+# --------------------------------------------------------------------------- accumulation
+
+
+def _multi_arange(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Concatenation of arange(s, s + c) for each (s, c)."""
+    total = int(counts.sum())
+    ends = np.cumsum(counts)
+    return np.repeat(starts - (ends - counts), counts) + np.arange(total)
+
+
+def _pr_curve(tp: np.ndarray, fp: np.ndarray, npig: int) -> tuple[np.ndarray, float]:
+    """Interpolated precision at the 101 recall points, and final recall, of one curve.
+
+    tp / fp flag the detections in score order. Only true-positive positions
+    are evaluated: recall rises only there and precision can only fall between
+    them, so pycocotools' recall-threshold lookups and precision envelope over
+    the full-length arrays land on exactly these values.
+    """
+    precision = np.zeros(RECALL_THRESHOLDS.size)
+    tp_pos = np.flatnonzero(tp)
+    if tp_pos.size == 0:
+        return precision, 0.0
+    # int32 cumsum is several times faster than int64 in numpy; exact either way.
+    fp_sum = np.cumsum(fp.view(np.uint8), dtype=np.int32)[tp_pos].astype(np.float64)
+    tp_sum = np.arange(1, tp_pos.size + 1, dtype=np.float64)
+    recall = tp_sum / npig
+    envelope = np.maximum.accumulate((tp_sum / (fp_sum + tp_sum + np.spacing(1)))[::-1])[::-1]
+    idx = np.searchsorted(recall, RECALL_THRESHOLDS, side="left")
+    reached = idx < tp_pos.size
+    precision[reached] = envelope[idx[reached]]
+    return precision, float(recall[-1])
+
+
+def _sample_detections(tables: MatchTables, k: int, sample: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Detections of category k over the sample, in pycocotools' accumulation order."""
+    block = tables.by_score[tables.cat_start[k] : tables.cat_start[k + 1]]
+    if not tables.has_ties[k]:
+        # Without score ties the order is fully set by score, so repeating
+        # each detection by its image's multiplicity needs no sort.
+        return np.repeat(block, weights[tables.img[block]])
+    dets = _multi_arange(tables.det_start[k, sample], tables.det_count[k, sample])
+    # Stable sort: ties keep sample order, then in-image order, as pycocotools.
+    return dets[np.argsort(-tables.score[dets], kind="mergesort")]
+
+
+def accumulate(
+    tables: MatchTables,
+    sample: np.ndarray | None = None,
+    thr_idx: Sequence[int] | None = None,
+    area_idx: Sequence[int] = (0, 1, 2, 3),
+    maxdet_idx: Sequence[int] = (0, 1, 2),
+) -> tuple[np.ndarray, np.ndarray]:
+    """Step 2: precision (T, R, K, A, M) and recall (T, K, A, M) for a multiset of images.
+
+    ``sample`` lists image positions; a repeated position counts that image
+    again, exactly as if it were a copy under a new id placed at that point of
+    the image order (the order only matters for breaking score ties). Entries
+    stay -1 where pycocotools leaves them -1 (no non-ignored gt).
+    """
+    sample = np.arange(tables.n_images) if sample is None else _check_sample(sample, tables.n_images)
+    weights = np.bincount(sample, minlength=tables.n_images)
+    thr = np.arange(tables.iou_thresholds.size) if thr_idx is None else np.asarray(thr_idx, dtype=np.int64)
+    n_k = tables.n_categories
+    precision = -np.ones((thr.size, RECALL_THRESHOLDS.size, n_k, len(area_idx), len(maxdet_idx)))
+    recall = -np.ones((thr.size, n_k, len(area_idx), len(maxdet_idx)))
+    for k in range(n_k):
+        npig = tables.npig[k] @ weights
+        if not npig[list(area_idx)].any():
+            continue
+        dets = _sample_detections(tables, k, sample, weights)
+        ranks = tables.rank[dets]
+        for m, mi in enumerate(maxdet_idx):
+            limited = dets if MAX_DETS[mi] >= MAX_DETS[-1] else dets[ranks < MAX_DETS[mi]]
+            for a, ai in enumerate(area_idx):
+                if npig[ai] == 0:
+                    continue
+                for t, ti in enumerate(thr):
+                    tp, fp = tables.tp[ai, ti].take(limited), tables.fp[ai, ti].take(limited)
+                    precision[t, :, k, a, m], recall[t, k, a, m] = _pr_curve(tp, fp, int(npig[ai]))
+    return precision, recall
+
+
+def _check_sample(sample: np.ndarray | Sequence[int], n_images: int) -> np.ndarray:
+    arr = np.asarray(sample)
+    if arr.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    if arr.ndim != 1 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError("sample must be a 1-D array of integer image positions")
+    if arr.min() < 0 or arr.max() >= n_images:
+        raise ValueError(f"sample positions must lie in [0, {n_images})")
+    return arr.astype(np.int64, copy=False)
+
+
+def _mean_defined(values: np.ndarray) -> float:
+    defined = values[values > -1]
+    return float(np.mean(defined)) if defined.size else -1.0
+
+
+# --------------------------------------------------------------------------- public API
+
+
+class CocoEval:
+    """COCO bbox evaluation whose matching is done once and reused for any image sample."""
+
+    def __init__(self, tables: MatchTables, image_ids: list[Any]) -> None:
+        self._tables = tables
+        self._image_ids = image_ids
+
+    @classmethod
+    def from_coco(
+        cls, gt: dict[str, Any], dt: Sequence[dict[str, Any]], iou_thresholds: Sequence[float] | None = None
+    ) -> CocoEval:
+        """Match a COCO gt dict against a COCO results list."""
+        thresholds = _check_thresholds(iou_thresholds)
+        parsed_gt = _parse_gt(gt)
+        tables = match(parsed_gt, _parse_dt(dt, parsed_gt), thresholds)
+        return cls(tables, parsed_gt.image_ids)
+
+    @property
+    def image_ids(self) -> list[Any]:
+        """Image ids in evaluation order (sorted); sample positions index this list."""
+        return list(self._image_ids)
+
+    @property
+    def iou_thresholds(self) -> np.ndarray:
+        return self._tables.iou_thresholds.copy()
+
+    def stats(self, sample: np.ndarray | None = None) -> dict[str, float]:
+        """The 12 COCO summary stats for all images, or for a sample of image positions."""
+        precision, recall = accumulate(self._tables, sample)
+        return {name: self._summarize(name, precision, recall) for name in STAT_NAMES}
+
+    def stat(self, name: str, sample: np.ndarray | None = None) -> float:
+        """One summary stat, accumulating only the slice it needs (fast for bootstraps)."""
+        if name not in _STAT_SPECS:
+            raise ValueError(f"unknown stat {name!r}; expected one of {', '.join(STAT_NAMES)}")
+        _, iou, area, maxdet = _STAT_SPECS[name]
+        thr = self._thr_positions(iou)
+        if thr.size == 0:
+            return -1.0
+        precision, recall = accumulate(self._tables, sample, thr, (area,), (maxdet,))
+        return _mean_defined(precision if _STAT_SPECS[name][0] else recall)
+
+    def ap_at(self, iou: float, sample: np.ndarray | None = None) -> float:
+        """AP at one configured IoU threshold (area all, maxDets 100); -1 without gt."""
+        close = np.flatnonzero(np.isclose(self._tables.iou_thresholds, iou, rtol=0.0, atol=1e-9))
+        if close.size == 0:
+            available = ", ".join(f"{t:g}" for t in self._tables.iou_thresholds)
+            raise ValueError(f"IoU threshold {iou:g} is not configured; available: {available}")
+        precision, _ = accumulate(self._tables, sample, close[:1], (0,), (2,))
+        return _mean_defined(precision)
+
+    def _thr_positions(self, iou: float | None) -> np.ndarray:
+        thresholds = self._tables.iou_thresholds
+        # Exact equality, as pycocotools' summarize() uses.
+        return np.arange(thresholds.size) if iou is None else np.flatnonzero(thresholds == iou)
+
+    def _summarize(self, name: str, precision: np.ndarray, recall: np.ndarray) -> float:
+        is_ap, iou, area, maxdet = _STAT_SPECS[name]
+        thr = self._thr_positions(iou)
+        if is_ap:
+            return _mean_defined(precision[thr][:, :, :, area, maxdet])
+        return _mean_defined(recall[thr][:, :, area, maxdet])
+
+
+def evaluate(
+    gt: dict[str, Any], dt: Sequence[dict[str, Any]], iou_thresholds: Sequence[float] | None = None
+) -> dict[str, float]:
+    """The 12 COCO bbox stats of ``dt`` against ``gt``, as pycocotools computes them."""
+    return CocoEval.from_coco(gt, dt, iou_thresholds).stats()
+
+
+def _check_thresholds(iou_thresholds: Sequence[float] | None) -> np.ndarray:
+    if iou_thresholds is None:
+        return DEFAULT_IOU_THRESHOLDS.copy()
+    thresholds = np.asarray(iou_thresholds, dtype=np.float64)
+    if thresholds.ndim != 1 or thresholds.size == 0:
+        raise ValueError("iou_thresholds must be a non-empty list of numbers")
+    if not np.all((thresholds > 0) & (thresholds <= 1)):
+        raise ValueError(f"iou_thresholds must lie in (0, 1], got {thresholds.tolist()}")
+    return thresholds
+
+
+# --------------------------------------------------------------------------- file loading
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _bbox_problem(bbox: Any) -> str | None:
+    if not isinstance(bbox, list | tuple) or len(bbox) != 4 or not all(_is_number(v) for v in bbox):
+        return f"bbox must be 4 finite numbers [x, y, w, h], got {_short(bbox)}"
+    if bbox[2] < 0 or bbox[3] < 0:
+        return f"bbox width and height must be >= 0, got {_short(bbox)}"
+    return None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _read_json(path: str | Path) -> Any:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"{path}: cannot read file ({exc.strerror or exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON (not UTF-8 text)") from exc
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: not valid JSON ({exc.msg} at line {exc.lineno}, column {exc.colno})") from exc
+
+
+def _require_list(data: dict[str, Any], key: str, path: str | Path) -> list[Any]:
+    if key not in data:
+        raise ValueError(f"{path}: missing key '{key}'")
+    if not isinstance(data[key], list):
+        raise ValueError(f"{path}: '{key}' must be a list, got {type(data[key]).__name__}")
+    return data[key]
+
+
+def _ids_of(entries: list[Any], key: str, path: str | Path) -> set[Any]:
+    ids: set[Any] = set()
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "id" not in entry:
+            raise ValueError(f"{path}: {key}[{i}] has no 'id'")
+        if entry["id"] in ids:
+            raise ValueError(f"{path}: {key}[{i}] repeats id {entry['id']!r}")
+        ids.add(entry["id"])
+    return ids
+
+
+def _check_annotation(ann: Any, where: str, images: set[Any], categories: set[Any]) -> None:
+    if not isinstance(ann, dict):
+        raise ValueError(f"{where}: expected an object, got {type(ann).__name__}")
+    for key in ("image_id", "category_id", "bbox"):
+        if key not in ann:
+            raise ValueError(f"{where}: missing key '{key}'")
+    if ann["image_id"] not in images:
+        raise ValueError(f"{where}: refers to unknown image id {ann['image_id']!r}")
+    if ann["category_id"] not in categories:
+        raise ValueError(f"{where}: refers to unknown category id {ann['category_id']!r}")
+    problem = _bbox_problem(ann["bbox"])
+    if problem:
+        raise ValueError(f"{where}: {problem}")
+    if "area" in ann and not _is_number(ann["area"]):
+        raise ValueError(f"{where}: area must be a finite number, got {_short(ann['area'])}")
+
+
+def load_coco_json(path: str | Path) -> dict[str, Any]:
+    """Read and check a COCO ground-truth file; ValueError names the file and the problem."""
+    data = _read_json(path)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a COCO object with 'images', 'annotations', 'categories'")
+    images = _ids_of(_require_list(data, "images", path), "images", path)
+    annotations = _require_list(data, "annotations", path)
+    categories = _ids_of(_require_list(data, "categories", path), "categories", path)
+    for i, ann in enumerate(annotations):
+        _check_annotation(ann, f"{path}: annotations[{i}]", images, categories)
+    return data
+
+
+def load_results_json(path: str | Path, gt: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """Read and check a COCO results file; with ``gt``, ids must exist there too."""
+    data = _read_json(path)
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of detections, got {type(data).__name__}")
+    images = {im["id"] for im in gt["images"]} if gt is not None else None
+    categories = {c["id"] for c in gt.get("categories", [])} if gt is not None else None
+    for i, det in enumerate(data):
+        where = f"{path}: prediction {i}"
+        if not isinstance(det, dict):
+            raise ValueError(f"{where}: expected an object, got {type(det).__name__}")
+        for key in ("image_id", "category_id", "bbox", "score"):
+            if key not in det:
+                raise ValueError(f"{where}: missing key '{key}'")
+        if images is not None and det["image_id"] not in images:
+            raise ValueError(f"{where}: refers to unknown image id {det['image_id']!r}")
+        if categories is not None and det["category_id"] not in categories:
+            raise ValueError(f"{where}: refers to unknown category id {det['category_id']!r}")
+        problem = _bbox_problem(det["bbox"])
+        if problem:
+            raise ValueError(f"{where}: {problem}")
+        if not _is_number(det["score"]):
+            raise ValueError(f"{where}: score must be a finite number, got {_short(det['score'])}")
+    return data
