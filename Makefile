@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt $(wildcard plugins/*/pyproject.toml)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(PIP) torch==2.14.1 torchvision==0.29.1
-	$(PIP) -e '.[dev]' $(foreach p,$(PLUGINS),-e $(p))
+	$(PIP) -e '.[dev,ray,slurm]' $(foreach p,$(PLUGINS),-e $(p))
 	touch $@
 
 test: $(STAMP)

@@ -102,7 +102,7 @@ def ray_cluster():
 
 
 # --------------------------------------------------------------------------- no extras needed
-def test_missing_extras_are_user_errors(monkeypatch, tmp_path):
+def test_missing_extras_are_user_errors(monkeypatch, tmp_path, toys):
     from benchbench.executors.ray import RayExecutor
     from benchbench.executors.submitit import SubmititExecutor
 
@@ -113,6 +113,9 @@ def test_missing_extras_are_user_errors(monkeypatch, tmp_path):
     assert "benchbench[ray]" in str(err.value) and err.value.exit_code == 2
     with pytest.raises(MissingDependency, match=r"benchbench\[slurm\]"):
         SubmititExecutor(folder=tmp_path)
+    res = bench(write_matrix(tmp_path), tmp_path, "--executor", "ray")
+    assert res.exit_code == 2 and "pip install 'benchbench[ray]'" in res.output
+    assert "Traceback" not in res.output
 
 
 def test_remote_call_returns_exceptions_and_uses_driver_dir(tmp_path, monkeypatch):
@@ -208,15 +211,17 @@ def test_ray_resume_after_driver_killed(ray_cluster, reference, tmp_path, toys):
     cmd = [sys.executable, "-m", "benchbench.cli", "run", str(m), "--results-dir", str(tmp_path / "results"),
            "--cache-dir", str(tmp_path / "cache"), "--no-report", "--quiet", "--executor", "ray",
            "--address", ray_cluster]
-    proc = subprocess.Popen(cmd, env={**os.environ, **TOYS}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    log = tmp_path / "driver.log"
+    with open(log, "wb") as fh:  # a file, not a pipe: nobody reads a pipe while the driver runs
+        proc = subprocess.Popen(cmd, env={**os.environ, **TOYS}, stdout=subprocess.DEVNULL, stderr=fh)
     cells_dir = tmp_path / "results" / "scale" / "cells"
     deadline = time.time() + 120
     while time.time() < deadline and len(list(cells_dir.glob("*.json"))) < 4 and proc.poll() is None:
         time.sleep(0.05)
     os.kill(proc.pid, signal.SIGKILL)
-    stderr = proc.communicate()[1].decode()
+    proc.wait()
     done_before = {p.stem for p in cells_dir.glob("*.json")}
-    assert 4 <= len(done_before) < N_CELLS, stderr
+    assert 4 <= len(done_before) < N_CELLS, log.read_text()
     for p in cells_dir.glob("*.json"):  # every cell file the killed driver left is whole
         assert json.loads(p.read_text())["status"] == "ok"
 

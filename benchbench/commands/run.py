@@ -33,9 +33,16 @@ def validate(matrix_file: str) -> None:
 @click.argument("matrix_file", metavar="MATRIX", type=click.Path(dir_okay=False))
 @click.option("--dry-run", is_flag=True, help="Print the cells and the generation plan; run nothing.")
 @click.option("--fresh", is_flag=True, help="Discard this run's finished cells and start over.")
-@click.option("--workers", type=int, default=None, help="Local worker processes (default 1: sequential).")
+@click.option("--workers", type=int, default=None,
+              help="Jobs at once: local processes (default 1: sequential), a local Ray cluster's size, "
+                   "or submitit's array parallelism.")
 @click.option("--executor", default=None, help="local (default), ray or submitit.")
 @click.option("--address", default=None, help="Ray cluster address (with --executor ray), e.g. auto.")
+@click.option("--num-cpus", type=float, default=None, help="CPUs per job (with --executor ray).")
+@click.option("--num-gpus", type=float, default=None, help="GPUs per job, fractions allowed (with --executor ray).")
+@click.option("--partition", default=None, help="SLURM partition (with --executor submitit).")
+@click.option("--time", "time_min", type=int, default=None, help="SLURM time limit per job, minutes (submitit).")
+@click.option("--gpus", type=int, default=None, help="GPUs per SLURM job (with --executor submitit).")
 @click.option("--results-dir", type=click.Path(file_okay=False), default="results", show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".benchbench-cache", show_default=True,
               envvar="BENCHBENCH_CACHE")
@@ -44,8 +51,9 @@ def validate(matrix_file: str) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress, only the final line.")
 @click.option("--no-report", is_flag=True, help="Skip plots and report.md.")
 def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, executor: str | None,
-        address: str | None, results_dir: str, cache_dir: str, run_name: str | None, as_json: bool, quiet: bool,
-        no_report: bool) -> None:
+        address: str | None, num_cpus: float | None, num_gpus: float | None, partition: str | None,
+        time_min: int | None, gpus: int | None, results_dir: str, cache_dir: str, run_name: str | None,
+        as_json: bool, quiet: bool, no_report: bool) -> None:
     """Run (or resume) every cell of MATRIX; finished cells are never recomputed.
 
     Exit 0 when every cell succeeded, 1 when some failed, 2 on a user error.
@@ -67,6 +75,12 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
         opts["workers"] = workers
     if address is not None:
         opts["address"] = address
+    for key, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus), ("partition", partition),
+                       ("time", time_min), ("gpus_per_node", gpus)):
+        if value is not None:
+            opts[key] = value
+    if (executor or matrix.executor.name) == "submitit" and "folder" not in matrix.executor.params:
+        opts["folder"] = str(Path(results_dir) / ".submitit")  # logs and pickles next to the results
     options = RunOptions(Path(results_dir), Path(cache_dir), fresh, executor, opts, run_name)
     progress = None
     if not (quiet or as_json):
