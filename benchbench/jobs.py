@@ -1,0 +1,176 @@
+"""Jobs a worker runs: generate frames, pseudo-label them, fit/predict/evaluate one cell.
+
+Each job is a picklable dataclass and each function is module-level, so any executor
+(in-process, process pool, Ray, SLURM) can run it; plugins are loaded in the worker.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from benchbench.api import Box, CellContext, Frame, FrameSet, GenerationRequest, seed_everything
+from benchbench.cache import Cache, frame_key
+from benchbench.evaluation import evaluate_predictions, predictions_to_coco
+from benchbench.planner import Cell, GenTask
+from benchbench.plugins import get_plugins
+from benchbench.store import SCHEMA_VERSION, atomic_write_json
+
+Progress = Callable[[str, str, float | None], None]  # (unit id, phase, fraction)
+
+
+@dataclass
+class GenJob:
+    task: GenTask
+    spec: dict[str, Any]
+    generator_id: dict[str, Any]
+    cache_dir: Path
+    work_dir: Path
+    size: int
+    group: str = "synthetic"
+
+
+@dataclass
+class LabelJob:
+    detector_spec: dict[str, Any]
+    baseline_id: str
+    seed: int
+    frames: FrameSet
+    key: str
+    work_dir: Path
+    cache_dir: Path
+
+
+@dataclass
+class CellJob:
+    cell: Cell
+    key: str
+    detector_spec: dict[str, Any]
+    train: FrameSet
+    val: FrameSet | None
+    test: FrameSet
+    work_dir: Path
+    cache_dir: Path
+    metrics: dict[str, Any]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _create(kind: str, spec: dict[str, Any]) -> Any:
+    params = {k: v for k, v in spec.items() if k not in ("name", "plugin")}
+    return get_plugins().registry(kind).get(spec.get("plugin") or spec["name"]).create(**params)
+
+
+def _ctx(unit: str, seed: int, work_dir: Path, cache_dir: Path, progress: Progress | None) -> CellContext:
+    ctx = CellContext(cell_id=unit, seed=seed, work_dir=Path(work_dir), cache_dir=Path(cache_dir))
+    if progress is not None:
+        ctx.progress = lambda phase, frac: progress(unit, phase, frac)
+    return ctx
+
+
+def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[str, Any]:
+    """Generate (or take from cache) the frames of one (generator, guidance, seed)."""
+    cache = Cache(job.cache_dir)
+    t = job.task
+    gen = _create("generators", job.spec)
+    seed_everything(t.seed)
+    ctx = _ctx(t.id, t.seed, job.work_dir, job.cache_dir, progress)
+    out: dict[str, Any] = {"id": t.id, "generated": 0, "cached": 0, "frames": {}, "seconds": 0.0}
+    start = time.perf_counter()
+    for label, n in (("crack", t.n_pos), ("sane", t.n_neg)):
+        keys = [frame_key(job.generator_id, label, t.guidance, t.seed, i) for i in range(n)]
+        frames: list[Frame | None] = [cache.get_frame(k) for k in keys]
+        missing = [i for i, f in enumerate(frames) if f is None]
+        out["cached"] += n - len(missing)
+        for lo, hi in _runs(missing):
+            ctx.report(f"generate {label} {lo}..{hi - 1}", len(missing) and lo / max(n, 1))
+            req = GenerationRequest(label=label, n=hi - lo, guidance=t.guidance, seed=t.seed,  # type: ignore[arg-type]
+                                    size=job.size, start_index=lo, prompt=None)
+            made = gen.generate(req, ctx)
+            if len(made) != hi - lo:
+                raise RuntimeError(f"generator returned {len(made)} frames, asked for {hi - lo}")
+            for i, f in zip(range(lo, hi), made, strict=True):
+                if f.label != label:
+                    raise RuntimeError(f"generator returned a '{f.label}' frame for a '{label}' request")
+                f = Frame(None, f.width, f.height, f.label, f.boxes, job.group, f.source, image=f.image,
+                          meta={"name": f"{t.id}-{label}-{i:06d}"})
+                frames[i] = cache.put_frame(keys[i], f)
+            out["generated"] += hi - lo
+        out["frames"][label] = [str(f.path) for f in frames if f is not None]
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int]]:
+    """Contiguous [lo, hi) runs of sorted indices."""
+    runs: list[tuple[int, int]] = []
+    for i in indices:
+        if runs and runs[-1][1] == i:
+            runs[-1] = (runs[-1][0], i + 1)
+        else:
+            runs.append((i, i + 1))
+    return runs
+
+
+def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, Any]:
+    """Pseudo-label synthetic cracked frames with the real-only baseline model (the teacher)."""
+    cache = Cache(job.cache_dir)
+    hit = cache.get_json("labels", job.key)
+    if hit is not None:
+        return hit
+    det = _create("detectors", job.detector_spec)
+    seed_everything(job.seed)
+    ctx = _ctx(f"label:{job.baseline_id}", job.seed, job.work_dir, job.cache_dir, progress)
+    ctx.report("teacher labels", None)
+    preds = det.predict(job.frames, ctx)
+    labels = {"boxes": [[b.to_dict() for b in boxes] for boxes in preds]}
+    cache.put_json("labels", job.key, labels)
+    return labels
+
+
+def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, Any]:
+    """Fit, predict, evaluate one cell. Never raises: a failure is a result with status 'failed'."""
+    cell = job.cell
+    started = datetime.now(UTC).isoformat()
+    timings: dict[str, float] = {}
+    ctx = _ctx(cell.id, cell.seed, job.work_dir, job.cache_dir, progress)
+    result: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "id": cell.id, "key": job.key,
+                              "cell": cell.to_dict(), "status": "failed", "error": None, **job.extra}
+    t0 = time.perf_counter()
+    try:
+        seed_everything(cell.seed)
+        det = _create("detectors", job.detector_spec)
+        result["detector"] = {"name": job.detector_spec["name"], "plugin": getattr(det, "name", "?"),
+                              "version": getattr(det, "version", "?"),
+                              "params": det.params() if hasattr(det, "params") else {}}
+        ctx.report("fit", 0.0)
+        t = time.perf_counter()
+        det.fit(job.train, job.val, ctx)
+        timings["fit"] = time.perf_counter() - t
+        ctx.report("predict", None)
+        t = time.perf_counter()
+        preds = det.predict(job.test, ctx)
+        timings["predict"] = time.perf_counter() - t
+        _write_predictions(job.work_dir, job.test, preds)
+        result["artifacts"] = {"predictions": f"work/{cell.id}/predictions.json", "ground_truth": "test_gt.json"}
+        ctx.report("evaluate", None)
+        t = time.perf_counter()
+        result["metrics"] = evaluate_predictions(job.test, preds, **job.metrics)
+        timings["evaluate"] = time.perf_counter() - t
+        result["status"] = "ok"
+    except Exception as exc:  # a failing plugin fails its cell only
+        result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+        (Path(job.work_dir) / "error.txt").write_text(traceback.format_exc())
+    timings["total"] = time.perf_counter() - t0
+    result["timings"] = timings
+    result["info"] = ctx.info
+    result["started"], result["finished"] = started, datetime.now(UTC).isoformat()
+    return result
+
+
+def _write_predictions(work_dir: Path, test: FrameSet, preds: list[list[Box]]) -> None:
+    atomic_write_json(Path(work_dir) / "predictions.json", predictions_to_coco(preds))
