@@ -169,6 +169,7 @@ class Runner:
     def run(self) -> RunSummary:
         self.store.prepare(fresh=self.opt.fresh)
         started = datetime.now(UTC).isoformat()
+        self.run_id = self.store.run_id()
         plan = self.p.plan
         keys = {c.id: cell_key(self.p, c, self.plugins) for c in plan.cells}
         for c in plan.cells:
@@ -354,7 +355,7 @@ class Runner:
         results = {
             "schema_version": SCHEMA_VERSION,
             "run": {
-                "name": m.name, "matrix_file": self.p.matrix_file, "matrix_sha256": self.p.matrix_sha256,
+                "id": self.run_id, "name": m.name, "matrix_file": self.p.matrix_file, "matrix_sha256": self.p.matrix_sha256,
                 "matrix": m.model_dump(mode="json"), "git_commit": git_commit(),
                 "benchbench_version": __version__, "plugins": self.plugins.versions(),
                 "python": sys.version.split()[0], "platform": platform.platform(),

@@ -6,12 +6,15 @@ import json
 import os
 import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 from benchbench.api import UserError
 
 SCHEMA_VERSION = 1
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
@@ -23,6 +26,7 @@ def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
         with os.fdopen(fd, "w") as fh:
             fh.write(text)
             if durable:
@@ -61,6 +65,16 @@ class RunStore:
                 shutil.rmtree(self.root / sub, ignore_errors=True)
             (self.root / "results.json").unlink(missing_ok=True)
         self.cells_dir.mkdir(parents=True, exist_ok=True)
+
+    def run_id(self) -> str:
+        """The folder's run id: kept while the folder is resumed, new after --fresh."""
+        try:
+            rid = json.loads((self.root / "results.json").read_text())["run"]["id"]
+            if rid:
+                return str(rid)
+        except (FileNotFoundError, json.JSONDecodeError, KeyError, TypeError):
+            pass
+        return uuid.uuid4().hex[:16]
 
     def work_dir(self, cell_id: str) -> Path:
         d = self.root / "work" / cell_id

@@ -8,6 +8,8 @@ model run-to-run noise; a large ``noise`` is a genuinely worse detector (boxes m
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 from benchbench_toys import ToyDetector
 
@@ -43,3 +45,72 @@ class NoisyDetector(ToyDetector):
 @hookimpl
 def benchbench_register_detectors(register):
     register("noisydet", NoisyDetector)
+
+
+# --------------------------------------------------------------------------- runs for the tests
+MATRIX = """
+name: {name}
+seed: [0, 1]
+data: {{dataset: toydata, n: 96, groups: 12}}
+split: {{test_fraction: 0.34}}
+generators:
+  - {{name: tg, plugin: toygen}}
+detectors:
+  - {{name: det, plugin: noisydet, noise: {noise}, noise_seed: {noise_seed}}}
+axes: {{synthetic_ratio: [0, 1], guidance: [7, 9]}}
+metrics: {{bootstrap: 20}}
+labeler: {{kind: teacher, threshold: 0.3}}
+samples: 0
+{extra}
+"""
+# name -> (noise, noise_seed): "noise" differs from "base" by the noise draw only; "worse" misplaces boxes.
+RUNS = {"base": (0.05, 1), "noise": (0.05, 2), "worse": (1.0, 1)}
+_made: dict[str, dict[str, Path]] = {}
+
+
+def plugin_modules() -> str:
+    """Toy plugins for `bench run`, plus the leaderboard observer unless core already loads it."""
+    import benchbench.observers
+    from benchbench.plugins import Plugins
+
+    builtin = Plugins().load().pm.is_registered(benchbench.observers)
+    return "benchbench_toys,benchbench_toys_lb" + ("" if builtin else ",benchbench.observers")
+
+
+def make_runs(root: Path) -> dict[str, Path]:
+    """Run the three matrices once per ``root`` with `bench run` (in-process); "base" auto-submits
+    to ``root/observed.sqlite`` through the observer and writes its report. Returns name -> run folder."""
+    import os
+
+    from click.testing import CliRunner
+
+    from benchbench.cli import main
+    from benchbench.plugins import reset_plugins
+
+    key = str(root)
+    if key in _made:
+        return _made[key]
+    old = os.environ.get("BENCHBENCH_PLUGIN_MODULES")
+    os.environ["BENCHBENCH_PLUGIN_MODULES"] = plugin_modules()
+    reset_plugins()
+    try:
+        out = {}
+        for name, (noise, noise_seed) in RUNS.items():
+            extra = f"leaderboard: {root / 'observed.sqlite'}" if name == "base" else ""
+            matrix = root / f"{name}.yaml"
+            matrix.write_text(MATRIX.format(name=name, noise=noise, noise_seed=noise_seed, extra=extra))
+            # "base" also writes its report, as `bench run` does by default.
+            report = [] if name == "base" else ["--no-report"]
+            res = CliRunner().invoke(main, ["run", str(matrix), "--results-dir", str(root / "results"),
+                                            "--cache-dir", str(root / "cache"), "-q", *report])
+            if res.exit_code != 0:
+                raise RuntimeError(f"bench run {name} failed ({res.exit_code}): {res.output}\n{res.exception!r}")
+            out[name] = root / "results" / name
+    finally:
+        if old is None:
+            os.environ.pop("BENCHBENCH_PLUGIN_MODULES", None)
+        else:
+            os.environ["BENCHBENCH_PLUGIN_MODULES"] = old
+        reset_plugins()
+    _made[key] = out
+    return out

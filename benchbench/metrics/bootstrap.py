@@ -35,11 +35,6 @@ def iter_bootstrap_samples(
         yield order[np.repeat(starts[drawn] - (ends - counts), counts) + np.arange(int(ends[-1]))]
 
 
-def _draw_samples(groups: Sequence[str], n_images: int, n_boot: int, rng: np.random.Generator) -> list[np.ndarray]:
-    # Kept because benchbench.stats imports it; new code should use iter_bootstrap_samples.
-    return list(iter_bootstrap_samples(groups, n_images, n_boot, rng))
-
-
 def grouped_bootstrap_ci(
     ev: CocoEval,
     groups: Sequence[str],

@@ -1,0 +1,44 @@
+"""Markdown tables for report.md and ``bench leaderboard show --format markdown``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from benchbench.report.table import _guidance, _num, _with_ci
+
+
+def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    """A GitHub-flavoured markdown table; pipes inside cells are escaped."""
+    def cell(x: Any) -> str:
+        return str(x).replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(map(cell, headers)) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(map(cell, r)) + " |" for r in rows]
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(summary: list[dict[str, Any]]) -> str:
+    """Seed summary (mean ± std), one line per (detector, generator, guidance, ratio)."""
+    names = ["mAP50_95", "mAP50", *sorted({k for s in summary for k in s if k.startswith("AP")}), "f1", "auroc"]
+    rows = []
+    for s in summary:
+        vals = [f"{v['mean']:.3f} ± {v['std']:.3f}" if (v := s.get(n)) else "–" for n in names]
+        seeds = str(len(s["seeds"])) + (f" ({s['n_failed']} failed)" if s.get("n_failed") else "")
+        rows.append([s["detector"], s.get("generator") or "real only", _guidance(s.get("guidance")),
+                     f"{s['ratio']:g}", seeds, *vals])
+    return md_table(["detector", "generator", "guidance", "ratio", "seeds", *names], rows)
+
+
+def cells_markdown(cells: list[dict[str, Any]]) -> str:
+    """Every cell with its metrics and 95% CIs."""
+    rows = []
+    for r in cells:
+        c, m = r["cell"], r.get("metrics") or {}
+        frame = m.get("frame") or {}
+        status = "ok" if r.get("status") == "ok" else f"failed: {(r.get('error') or '')[:60]}"
+        rows.append([c["detector"], c.get("generator") or "real only", _guidance(c.get("guidance")),
+                     f"{c['ratio']:g}", c["seed"], status, _with_ci(m.get("mAP50_95")), _with_ci(m.get("mAP50")),
+                     _num(frame.get("f1")), _num(frame.get("auroc"))])
+    return md_table(["detector", "generator", "guidance", "ratio", "seed", "status", "mAP50-95 [95% CI]",
+                     "mAP50 [95% CI]", "F1", "AUROC"], rows)

@@ -1,0 +1,70 @@
+"""Sample grids: one row per named FrameSet (real, synthetic:physics g=..., ...), boxes drawn.
+
+What people look at to judge whether synthetic frames resemble real ones. PIL only.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from benchbench.api import Frame, FrameSet
+
+TILE = 128  # px per frame in the grid
+LABEL_W = 150  # px of the row-name column
+GT_COLOUR = (0, 230, 0)
+PRED_COLOUR = (255, 60, 60)
+
+
+def pick(frames: FrameSet, n: int, seed: int = 0) -> list[Frame]:
+    """``n`` frames, seeded, cracked ones first (about two thirds) so that boxes are on show."""
+    rng = np.random.default_rng(seed)
+    pos, neg = list(frames.positives()), list(frames.negatives())
+    n_pos = min(len(pos), max(n - len(neg), -(-2 * n // 3)))
+    chosen = [pos[i] for i in sorted(rng.choice(len(pos), n_pos, replace=False))] if n_pos else []
+    n_neg = min(len(neg), n - len(chosen))
+    chosen += [neg[i] for i in sorted(rng.choice(len(neg), n_neg, replace=False))] if n_neg else []
+    return chosen
+
+
+def _tile(frame: Frame, size: int) -> "Image.Image":  # noqa: F821 - PIL imported lazily
+    from PIL import Image, ImageDraw
+
+    img = Image.fromarray(frame.load())
+    scale = size / max(frame.width, frame.height)
+    w, h = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
+    img = img.resize((w, h), Image.BILINEAR)
+    tile = Image.new("RGB", (size, size), (40, 40, 40))
+    ox, oy = (size - w) // 2, (size - h) // 2
+    tile.paste(img, (ox, oy))
+    draw = ImageDraw.Draw(tile)
+    for b in frame.boxes or ():
+        x1, y1, x2, y2 = b.xyxy()
+        colour = GT_COLOUR if b.score >= 1.0 else PRED_COLOUR
+        draw.rectangle([ox + x1 * scale, oy + y1 * scale, ox + x2 * scale - 1, oy + y2 * scale - 1], outline=colour)
+    if frame.boxes is None and frame.label == "crack":
+        draw.text((3, size - 12), "crack (no box)", fill=(255, 200, 0))
+    return tile
+
+
+def sample_grid(rows: Mapping[str, FrameSet], out_png: str | os.PathLike, n: int = 8, seed: int = 0) -> Path:
+    """Write a grid PNG with one row of ``n`` frames per named FrameSet; returns its path."""
+    from PIL import Image, ImageDraw
+
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    names = list(rows)
+    grid = Image.new("RGB", (LABEL_W + n * (TILE + 4), max(1, len(names)) * (TILE + 4) + 4), (20, 20, 20))
+    draw = ImageDraw.Draw(grid)
+    for r, name in enumerate(names):
+        y = 4 + r * (TILE + 4)
+        frames = pick(rows[name], n, seed + r)
+        draw.text((6, y + TILE // 2 - 12), name[:22], fill=(230, 230, 230))
+        draw.text((6, y + TILE // 2 + 2), f"{len(rows[name])} frames", fill=(150, 150, 150))
+        for c, f in enumerate(frames):
+            grid.paste(_tile(f, TILE), (LABEL_W + c * (TILE + 4), y))
+    grid.save(out)
+    return out

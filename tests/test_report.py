@@ -1,0 +1,91 @@
+"""Plots and report.md: written by `bench run` and `bench report`, real PNGs of the documented size."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from benchbench_toys_lb import make_runs
+from click.testing import CliRunner
+from PIL import Image
+
+from benchbench.cli import main
+from benchbench.report.build import build_report
+from benchbench.report.plots import PIXELS, leaderboard_png
+from benchbench.stats import SeedStat
+
+EXPECTED = ["guidance_heatmap__det__tg.png", "mAP50_95_vs_ratio__det.png", "mAP50_vs_ratio__det.png"]
+
+
+@pytest.fixture(scope="session")
+def runs(tmp_path_factory):
+    root = tmp_path_factory.getbasetemp() / "lb-runs"
+    root.mkdir(exist_ok=True)
+    return make_runs(root)
+
+
+@pytest.fixture
+def run_copy(runs, tmp_path):
+    dst = tmp_path / "run"
+    shutil.copytree(runs["base"], dst)
+    return dst
+
+
+def assert_plot(path) -> None:
+    assert path.stat().st_size > 0
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.size == PIXELS
+        pixels = np.asarray(im.convert("L"), dtype=float)
+    assert pixels.std() > 0  # something is drawn
+
+
+def test_bench_run_writes_the_report(runs):
+    root = runs["base"]  # made by `bench run` without --no-report
+    assert sorted(p.name for p in (root / "plots").glob("*.png")) == EXPECTED
+    assert (root / "report.md").is_file()
+
+
+def test_build_report_plots_and_markdown(run_copy):
+    shutil.rmtree(run_copy / "plots", ignore_errors=True)
+    (run_copy / "samples").mkdir()
+    Image.new("RGB", (64, 32), (200, 30, 30)).save(run_copy / "samples" / "real_vs_synthetic.png")
+    path = build_report(run_copy)
+    assert path == run_copy / "report.md"
+    plots = sorted((run_copy / "plots").glob("*.png"))
+    assert [p.name for p in plots] == EXPECTED
+    for p in plots:
+        assert_plot(p)
+    text = path.read_text()
+    for p in plots:
+        assert f"](plots/{p.name})" in text
+    assert "](samples/real_vs_synthetic.png)" in text
+    assert "| detector | generator | guidance | ratio | seeds | mAP50_95 | mAP50 |" in text
+    assert text.count("| det | tg | 7 | 1 | ") == 3  # summary row + one per seed in the cell table
+    assert "Failed cells" not in text
+
+
+def test_report_lists_failed_cells(run_copy):
+    results = json.loads((run_copy / "results.json").read_text())
+    cell = results["cells"][-1]
+    cell.update(status="failed", error="RuntimeError: toy detector asked to fail")
+    cell.pop("metrics")
+    (run_copy / "results.json").write_text(json.dumps(results))
+    text = build_report(run_copy).read_text()
+    assert "## Failed cells" in text and f"`{cell['id']}`: RuntimeError: toy detector asked to fail" in text
+    assert "5/6 ok" in text
+
+
+def test_bench_report_command(run_copy, tmp_path):
+    res = CliRunner().invoke(main, ["report", str(run_copy)])
+    assert res.exit_code == 0, res.output
+    assert "report.md (3 plot(s)" in res.stdout
+    missing = CliRunner().invoke(main, ["report", str(tmp_path / "nope")])
+    assert missing.exit_code == 2 and "no results.json" in missing.stderr
+
+
+def test_leaderboard_png():
+    png = leaderboard_png(["a", "b", "none"], [SeedStat(0.5, 0.4, 0.6, 3), SeedStat(0.3, 0.3, 0.3, 1), None],
+                          "mAP50_95", "title")
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
