@@ -218,7 +218,7 @@ class CellContext:
     seed: int
     work_dir: Path
     cache_dir: Path
-    device: str = "cpu"
+    device: str = "auto"  # "auto" | "cpu" | "cuda[:i]"; resolve with benchbench.api.torch_device
     quiet: bool = False
     progress: Callable[[str, float | None], None] = field(default=lambda phase, frac: None)
     info: dict[str, Any] = field(default_factory=dict)

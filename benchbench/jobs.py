@@ -6,6 +6,7 @@ Each job is a picklable dataclass and each function is module-level, so any exec
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Callable
@@ -66,7 +67,9 @@ def _create(kind: str, spec: dict[str, Any]) -> Any:
 
 
 def _ctx(unit: str, seed: int, work_dir: Path, cache_dir: Path, progress: Progress | None) -> CellContext:
-    ctx = CellContext(cell_id=unit, seed=seed, work_dir=Path(work_dir), cache_dir=Path(cache_dir))
+    # "auto": CUDA where the worker has a GPU (Ray/SLURM nodes), else CPU; plugins resolve it.
+    ctx = CellContext(cell_id=unit, seed=seed, work_dir=Path(work_dir), cache_dir=Path(cache_dir),
+                      device=os.environ.get("BENCHBENCH_DEVICE", "auto"))
     if progress is not None:
         ctx.progress = lambda phase, frac: progress(unit, phase, frac)
     return ctx

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -30,7 +31,7 @@ def pick(frames: FrameSet, n: int, seed: int = 0) -> list[Frame]:
     return chosen
 
 
-def _tile(frame: Frame, size: int) -> "Image.Image":  # noqa: F821 - PIL imported lazily
+def _tile(frame: Frame, size: int) -> Any:  # a PIL image (PIL is imported lazily)
     from PIL import Image, ImageDraw
 
     img = Image.fromarray(frame.load())

@@ -1,0 +1,88 @@
+"""`bench data fetch | check | simulate`: thin wrappers over benchbench.data (imported inside commands)."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+_LAYOUT_CHOICES = ["auto", "classes", "yolo", "coco", "masks"]
+
+
+@click.group()
+def data() -> None:
+    """Fetch, check and simulate datasets."""
+
+
+@data.command()
+@click.argument("name", type=click.Choice(["flyd-s"]))
+@click.option("--dest", type=click.Path(file_okay=False), default="data/flyd-s", show_default=True,
+              help="Folder to unpack into.")
+@click.option("--from-zip", "from_zip", type=click.Path(dir_okay=False), default=None,
+              help="Use a local copy of the archive instead of downloading it.")
+def fetch(name: str, dest: str, from_zip: str | None) -> None:
+    """Download (or take --from-zip), verify and unpack a public dataset; print the matrix snippet."""
+    from benchbench.data.fetch import fetch_flyd_s, matrix_snippet
+
+    root = fetch_flyd_s(dest, from_zip, report=lambda line: click.echo(line, err=True))
+    click.echo("use it in a matrix with:")
+    click.echo(f"  {matrix_snippet(root)}")
+
+
+@data.command()
+@click.argument("root", type=click.Path())
+@click.option("--layout", type=click.Choice(_LAYOUT_CHOICES), default="auto", show_default=True)
+@click.option("--group-regex", default=r"Sample\d+", show_default=True,
+              help="Regex on the file name giving the group (specimen).")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
+def check(root: str, layout: str, group_regex: str, as_json: bool) -> None:
+    """Validate a dataset: counts per class/group, sizes, every problem with file and line (exit 2 on errors)."""
+    from benchbench.api import UserError
+    from benchbench.data.check import check_dataset
+
+    report = check_dataset(root, layout, group_regex=group_regex)
+    click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.format())
+    if not report.ok:
+        raise UserError(f"{len(report.errors)} error(s) in the dataset", file=root,
+                        fix="fix the problems listed above")
+
+
+@data.command()
+@click.argument("out", type=click.Path(file_okay=False))
+@click.option("--n", default=600, show_default=True, help="Number of frames.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--size", default=128, show_default=True, help="Crop size in pixels.")
+@click.option("--sizes", default=None, help="Comma-separated crop sizes to vary, e.g. 80,120,150,220 (like FLYD-S).")
+@click.option("--positive-fraction", default=0.4, show_default=True, help="Share of cracked frames.")
+@click.option("--difficulty", default=1.0, show_default=True,
+              help="Scales distractors (emissivity edges, notches without crack) and faint cracks.")
+@click.option("--layout", type=click.Choice(["classes", "yolo", "coco", "masks", "all"]), default="all",
+              show_default=True)
+@click.option("--grid-with", "grid_with", type=click.Path(exists=True), default=None,
+              help="A real dataset root: also write OUT/real_vs_simulated.png, real frames above simulated ones.")
+def simulate(out: str, n: int, seed: int, size: int, sizes: str | None, positive_fraction: float,
+             difficulty: float, layout: str, grid_with: str | None) -> None:
+    """Write a FLYD-shaped simulated dataset (same seed, same bytes)."""
+    from benchbench.api import UserError
+    from benchbench.data.simulate import simulate_frames, write_dataset
+
+    try:
+        size_list = tuple(int(s) for s in sizes.split(",")) if sizes else None
+    except ValueError:
+        raise UserError(f"--sizes must be integers separated by commas (got {sizes!r})", field="--sizes",
+                        fix="e.g. --sizes 80,120,150,220") from None
+    frames = simulate_frames(n, seed, size, positive_fraction, size_list, difficulty)
+    root = write_dataset(frames, out, layout)
+    n_crack = len(frames.positives())
+    click.echo(f"wrote {len(frames)} frames ({n_crack} crack, {len(frames) - n_crack} sane) to {root} ({layout})")
+    if grid_with is not None:
+        from benchbench.data.flyd import FlydDataset
+        from benchbench.report.samples import sample_grid
+
+        real = FlydDataset(grid_with).load()
+        png = sample_grid({"real": real, "simulated": frames}, root / "real_vs_simulated.png", n=8, seed=seed)
+        click.echo(f"  sample grid: {png}")
+    lay = "coco" if layout == "all" else layout
+    where = root / lay if layout == "all" else root
+    if lay != "classes":
+        click.echo(f"  data: {{dataset: flyd, root: {where}, layout: {lay}}}")

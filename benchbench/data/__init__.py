@@ -1,0 +1,3 @@
+"""Data: FLYD loaders (flyd), leakage-free splits (split), exporters (export), the physics simulator
+(simulate), dataset validation (check) and the FLYD-S download (fetch). Import the submodules directly;
+this package imports nothing heavy."""

@@ -1,0 +1,139 @@
+"""Exporters shared by every detector plugin (through ``benchbench.api``): YOLO folders and COCO json.
+
+One class, ``crack`` (YOLO class 0, COCO category 1). Frames with files are hard-linked (or copied)
+as they are; frames held in memory are written as PNG (lossless, deterministic bytes).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+from benchbench.api import Frame, FrameSet, UserError
+
+CATEGORY = {"id": 1, "name": "crack", "supercategory": "defect"}
+
+
+def _unknown_boxes_error(frame: Frame, what: str) -> UserError:
+    return UserError(f"frame {frame.stem} is a crack frame with unknown boxes: cannot {what}",
+                     file=frame.path,
+                     fix="use a layout with boxes (yolo, coco, masks) or label the synthetic frames (labeler: teacher)")
+
+
+def unique_names(frames: FrameSet) -> list[str]:
+    """A file name per frame, unique in the set (the stem keeps the group visible; clashes get -2, -3...)."""
+    names: list[str] = []
+    used: set[str] = set()
+    for f in frames:
+        ext = f.path.suffix.lower() if (f.path is not None and f.image is None) else ".png"
+        stem = f.stem
+        name, k = stem + ext, 1
+        while name.lower() in used:
+            k += 1
+            name = f"{stem}-{k}{ext}"
+        used.add(name.lower())
+        names.append(name)
+    return names
+
+
+def write_image(frame: Frame, dest: Path) -> None:
+    """Link or copy the frame's file, or write its pixels as PNG."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    if dest.exists() or dest.is_symlink():
+        dest.unlink()
+    if frame.path is not None and frame.image is None:
+        try:
+            os.link(frame.path, dest)  # no copy of the data set per cell when on the same file system
+        except OSError:
+            shutil.copyfile(frame.path, dest)
+        return
+    from PIL import Image
+
+    Image.fromarray(frame.load()).save(dest, format="PNG")
+
+
+def _yolo_lines(frame: Frame) -> str:
+    if frame.boxes is None:
+        raise _unknown_boxes_error(frame, "write YOLO labels")
+    lines = []
+    for b in frame.boxes:
+        x1, y1 = max(0.0, b.x), max(0.0, b.y)
+        x2, y2 = min(float(frame.width), b.x + b.w), min(float(frame.height), b.y + b.h)
+        if x2 <= x1 or y2 <= y1:
+            continue
+        cx, cy = (x1 + x2) / 2 / frame.width, (y1 + y2) / 2 / frame.height
+        w, h = (x2 - x1) / frame.width, (y2 - y1) / frame.height
+        lines.append(f"0 {cx:.6f} {cy:.6f} {w:.6f} {h:.6f}")
+    return "".join(line + "\n" for line in lines)
+
+
+def _write_yolo_split(frames: FrameSet, root: Path, split: str) -> None:
+    for f, name in zip(frames, unique_names(frames), strict=True):
+        write_image(f, root / "images" / split / name)
+        lab = (root / "labels" / split / name).with_suffix(".txt")
+        lab.parent.mkdir(parents=True, exist_ok=True)
+        lab.write_text(_yolo_lines(f))
+
+
+def export_yolo(frames: FrameSet, out_dir: str | os.PathLike, *, val: FrameSet | None = None) -> Path:
+    """Write ``images/{train,val}``, ``labels/{train,val}`` and ``data.yaml``; returns data.yaml.
+
+    data.yaml has no ``path`` key: Ultralytics then resolves train/val against the yaml's folder,
+    so the export can be moved, and the bytes do not depend on where it was written.
+    """
+    root = Path(out_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    _write_yolo_split(frames, root, "train")
+    if val is not None:
+        _write_yolo_split(val, root, "val")
+    yaml = root / "data.yaml"
+    yaml.write_text(
+        "# written by benchbench.data.export\n"
+        "train: images/train\n"
+        f"val: images/{'val' if val is not None else 'train'}\n"
+        "nc: 1\n"
+        "names:\n"
+        "  0: crack\n"
+    )
+    return yaml
+
+
+def to_coco_dict(frames: FrameSet, *, file_names: list[str] | None = None) -> dict[str, Any]:
+    """COCO gt: image ids 1..N in frame order, category 1 'crack', area = w*h, iscrowd 0."""
+    names = file_names or [f.path.name if (f.path is not None and f.image is None) else f"{f.stem}.png"
+                           for f in frames]
+    images, anns = [], []
+    for i, (f, name) in enumerate(zip(frames, names, strict=True), start=1):
+        images.append({"id": i, "file_name": name, "width": int(f.width), "height": int(f.height)})
+        if f.boxes is None:
+            raise _unknown_boxes_error(f, "build COCO ground truth")
+        for b in f.boxes:
+            anns.append({"id": len(anns) + 1, "image_id": i, "category_id": CATEGORY["id"],
+                         "bbox": [float(b.x), float(b.y), float(b.w), float(b.h)],
+                         "area": float(b.w * b.h), "iscrowd": 0})
+    return {"images": images, "annotations": anns, "categories": [dict(CATEGORY)]}
+
+
+def export_coco(frames: FrameSet, out_path: str | os.PathLike, *,
+                copy_images_to: str | os.PathLike | None = None) -> Path:
+    """Write a COCO json; with ``copy_images_to`` the images go there and file_name is relative to the json."""
+    out = Path(out_path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if copy_images_to is not None:
+        folder = Path(copy_images_to)
+        names = unique_names(frames)
+        rel = []
+        for f, name in zip(frames, names, strict=True):
+            write_image(f, folder / name)
+            rel.append(os.path.relpath(folder / name, out.parent).replace(os.sep, "/"))
+        data = to_coco_dict(frames, file_names=rel)
+    else:
+        # No copy: file_name points at the frames' own files (absolute), so the json is usable as is.
+        names = [str(f.path.resolve()) if (f.path is not None and f.image is None) else f"{f.stem}.png"
+                 for f in frames]
+        data = to_coco_dict(frames, file_names=names)
+    out.write_text(json.dumps(data, indent=1) + "\n")
+    return out

@@ -1,0 +1,62 @@
+"""Make the local weights the quickstart needs; nothing is downloaded.
+
+- ``weights/demo/sd``: a tiny, randomly initialised Stable Diffusion pipeline (real tokenizer, real
+  loading code) written by ``bench generators init-tiny sd``.
+- ``weights/demo/ddpm``: one DDPM per class trained for a few minutes by ``bench train ddpm`` on the
+  quickstart's simulated *training* frames only (the held-out test specimens never reach a generator).
+
+Idempotent: existing weights are kept. ``python examples/prepare_demo.py --force`` rebuilds them.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WEIGHTS = ROOT / "weights" / "demo"
+MATRIX = ROOT / "examples" / "quickstart.yaml"
+BENCH = [sys.executable, "-m", "benchbench.cli"]
+# A few minutes of CPU: enough for frames with the right intensity layout, not for realism.
+DDPM_ARGS = ["--size", "32", "--width", "32", "--levels", "3", "--layers", "1", "--no-attention",
+             "--epochs", "12", "--batch", "16", "--lr", "5e-4", "--warmup-steps", "20"]
+
+
+def _run(args: list[str]) -> None:
+    print("$ bench " + " ".join(args[3:]), flush=True)
+    subprocess.run(args, check=True, cwd=ROOT)
+
+
+def write_train_classes(out: Path) -> int:
+    """The quickstart's training split as a Classes folder (crack/, sane/) for generator training."""
+    from benchbench.data.simulate import SimulatedDataset, write_dataset
+    from benchbench.data.split import split_frames
+    from benchbench.matrix import load_matrix
+
+    matrix, _ = load_matrix(MATRIX)
+    frames = SimulatedDataset(**matrix.data.params).load()
+    sp = matrix.split
+    train, _test = split_frames(frames, test_fraction=sp.test_fraction, group_regex=sp.group_regex,
+                                test_groups=sp.test_groups, seed=sp.seed)
+    write_dataset(train, out, "classes")
+    return len(train)
+
+
+def main(force: bool = False) -> None:
+    sd, ddpm = WEIGHTS / "sd", WEIGHTS / "ddpm"
+    if force or not (sd / "model_index.json").exists():
+        _run([*BENCH, "generators", "init-tiny", "sd", str(sd)])
+    if force or not ((ddpm / "crack").exists() and (ddpm / "sane").exists()):
+        data = WEIGHTS / "ddpm-train-frames"
+        n = write_train_classes(data)
+        print(f"training a demo DDPM on {n} simulated training frames (a few minutes on CPU)…", flush=True)
+        t = time.perf_counter()
+        _run([*BENCH, "train", "ddpm", "--data", str(data), "--out", str(ddpm), *DDPM_ARGS])
+        print(f"DDPM trained in {time.perf_counter() - t:.0f} s", flush=True)
+    print(f"demo weights ready in {WEIGHTS.relative_to(ROOT)}/")
+
+
+if __name__ == "__main__":
+    main(force="--force" in sys.argv[1:])

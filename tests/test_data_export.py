@@ -1,0 +1,86 @@
+"""Exporters: YOLO folder + data.yaml, COCO json, and the COCO dict the harness evaluates with."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from benchbench import api
+from benchbench.api import Box, Frame, FrameSet, UserError
+from benchbench.data.export import export_coco, export_yolo, to_coco_dict
+from benchbench.data.flyd import FlydDataset
+
+
+def _frames(tmp_path: Path) -> FrameSet:
+    img = np.zeros((30, 40, 3), np.uint8)
+    on_disk = tmp_path / "src" / "disk-Sample1.jpg"
+    on_disk.parent.mkdir()
+    Image.fromarray(img).save(on_disk)
+    return FrameSet([
+        Frame(None, 40, 30, "crack", (Box(10, 5, 4, 20), Box(30, 2, 3, 10)), "Sample1", "synthetic:physics",
+              image=img, meta={"name": "mem-Sample1"}),
+        Frame(None, 40, 30, "sane", (), "Sample2", image=img + 7, meta={"name": "mem-Sample2"}),
+        Frame(on_disk, 40, 30, "crack", (Box(0, 0, 40, 30),), "Sample1"),
+    ])
+
+
+def test_to_coco_dict(tmp_path):
+    d = to_coco_dict(_frames(tmp_path))
+    assert [im["id"] for im in d["images"]] == [1, 2, 3]
+    assert d["categories"] == [{"id": 1, "name": "crack", "supercategory": "defect"}]
+    a = d["annotations"]
+    assert [x["id"] for x in a] == [1, 2, 3] and [x["image_id"] for x in a] == [1, 1, 3]
+    assert a[0]["bbox"] == [10.0, 5.0, 4.0, 20.0] and a[0]["area"] == 80.0
+    assert all(x["iscrowd"] == 0 and x["category_id"] == 1 for x in a)
+    assert d["images"][2]["file_name"] == "disk-Sample1.jpg"
+
+
+def test_unknown_boxes_refused(tmp_path):
+    fs = FrameSet([Frame(None, 8, 8, "crack", None, image=np.zeros((8, 8), np.uint8))])
+    with pytest.raises(UserError, match="unknown boxes"):
+        to_coco_dict(fs)
+    with pytest.raises(UserError, match="unknown boxes"):
+        export_yolo(fs, tmp_path / "y")
+
+
+def test_export_yolo_round_trip(tmp_path):
+    fs = _frames(tmp_path)
+    yaml = api.export_yolo(fs[:2], tmp_path / "y", val=fs[2:])  # through the public api
+    text = yaml.read_text()
+    assert "train: images/train" in text and "val: images/val" in text and "0: crack" in text
+    assert "path:" not in text  # Ultralytics resolves against the yaml's folder: the export can move
+    assert (tmp_path / "y" / "labels" / "train" / "mem-Sample1.txt").read_text().splitlines() == [
+        "0 0.300000 0.500000 0.100000 0.666667", "0 0.787500 0.233333 0.075000 0.333333"]
+    assert (tmp_path / "y" / "labels" / "train" / "mem-Sample2.txt").read_text() == ""
+    assert (tmp_path / "y" / "images" / "val" / "disk-Sample1.jpg").read_bytes() == fs[2].path.read_bytes()
+    back = {f.stem: f for f in FlydDataset(tmp_path / "y", layout="yolo").load()}
+    b = back["mem-Sample1"].boxes[0]
+    assert np.allclose([b.x, b.y, b.w, b.h], [10, 5, 4, 20], atol=1e-3)  # 6 decimals of normalised coords
+    assert back["mem-Sample2"].label == "sane"
+    assert np.array_equal(back["mem-Sample2"].load(), fs[1].load())
+    assert export_yolo(fs, tmp_path / "y2").read_text().count("images/train") == 2  # val falls back to train
+
+
+def test_export_coco(tmp_path):
+    fs = _frames(tmp_path)
+    out = api.export_coco(fs, tmp_path / "c" / "ann.json", copy_images_to=str(tmp_path / "c" / "imgs"))
+    d = json.loads(out.read_text())
+    assert [im["file_name"] for im in d["images"]] == ["imgs/mem-Sample1.png", "imgs/mem-Sample2.png",
+                                                        "imgs/disk-Sample1.jpg"]
+    back = FlydDataset(out).load()
+    assert [len(f.boxes) for f in back] == [2, 0, 1]
+    # Without copying, file names point at the frames' own files.
+    d2 = json.loads(export_coco(fs[2:], tmp_path / "c2.json").read_text())
+    assert Path(d2["images"][0]["file_name"]) == fs[2].path.resolve()
+
+
+def test_duplicate_names_get_suffixes(tmp_path):
+    img = np.zeros((8, 8, 3), np.uint8)
+    fs = FrameSet([Frame(None, 8, 8, "sane", (), image=img, meta={"name": "same"}) for _ in range(3)])
+    export_yolo(fs, tmp_path / "y")
+    assert sorted(p.name for p in (tmp_path / "y" / "images" / "train").iterdir()) == [
+        "same-2.png", "same-3.png", "same.png"]
