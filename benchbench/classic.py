@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -364,15 +365,19 @@ class ClassicDetector:
             options = ["score_threshold", "max_fit_frames", *ClassicParams.__dataclass_fields__]
             raise UserError(f"unknown classic detector option(s) {unknown}", field="detectors",
                             fix="options: " + ", ".join(options))
-        self.params: ClassicParams | None = None
+        self.fitted: ClassicParams | None = None
+
+    def params(self) -> dict[str, Any]:
+        """Hyper-parameters as configured (the fitted thresholds are recorded in the cell's info)."""
+        return {"score_threshold": self.score_threshold, "max_fit_frames": self.max_fit_frames, **self._overrides}
 
     def fit(self, train: FrameSet, val: FrameSet | None, ctx: CellContext) -> None:
         ctx.report("fit thresholds", 0.0)
         p = fit_params(train, self.max_fit_frames, seed=ctx.seed)
-        self.params = ClassicParams(**{**asdict(p), **self._overrides})
+        self.fitted = ClassicParams(**{**asdict(p), **self._overrides})
         ctx.work_dir.mkdir(parents=True, exist_ok=True)
-        (ctx.work_dir / PARAMS_FILE).write_text(json.dumps(asdict(self.params), indent=1, sort_keys=True) + "\n")
-        ctx.record("classic_params", asdict(self.params))
+        (ctx.work_dir / PARAMS_FILE).write_text(json.dumps(asdict(self.fitted), indent=1, sort_keys=True) + "\n")
+        ctx.record("classic_params", asdict(self.fitted))
         ctx.report("fit thresholds", 1.0)
 
     def _load(self, work_dir: Path) -> ClassicParams:
@@ -382,7 +387,7 @@ class ClassicDetector:
         return ClassicParams(**json.loads(path.read_text()))
 
     def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:
-        p = self.params or self._load(ctx.work_dir)
+        p = self.fitted or self._load(ctx.work_dir)
         out = []
         for i, f in enumerate(frames):
             boxes = detect(_grey(f), p)

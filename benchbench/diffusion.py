@@ -4,14 +4,16 @@ Generator plugins reach it as ``benchbench.diffusion``; it holds the code they w
 otherwise copy between each other:
 
 * per-image seeding (:func:`image_seed`) and the batched, per-image seeded generation
-  loop (:func:`generate_frames`) that makes image i identical whatever the batch size;
+  loop (:func:`generate_frames`) that makes frame i bit-identical whatever the request's
+  ``n`` and ``start_index``;
 * conversion of pipeline outputs to the frame format of the real data (8-bit, 3-channel,
   grey content by default) (:func:`to_frame_images`);
 * weights fingerprints of diffusers pipeline folders (:func:`pipeline_fingerprint`);
 * training-loop utilities: image folders, step-deterministic batches and noise
   (:func:`batch_indices`, :func:`step_generator`), checkpoints with resume
   (:class:`Checkpoints`), a progress bar (:func:`progress_bar`);
-* CLI wiring for plugin commands (:func:`ensure_group`).
+* CLI wiring for plugin commands (:func:`ensure_group`);
+* test support: :func:`forbid_network`, :func:`check_generator` (protocol conformance).
 
 Importing this module is cheap: torch, diffusers, PIL and rich are imported inside the
 functions that need them, so plugins may import it from their hook modules.
@@ -76,6 +78,20 @@ def batch_indices(n: int, batch: int, step: int, seed: int) -> list[int]:
         out.extend(int(i) for i in perm[offset:offset + take])
         pos += take
     return out
+
+
+def probe_noise(n: int, shape: Sequence[int], seed: int, num_train_timesteps: int) -> tuple[Any, Any]:
+    """Fixed noise (n, *shape) and n timesteps spread over 5-95 % of the schedule.
+
+    With fixed images these give a "probe" denoising loss that is comparable between
+    training steps (the per-step loss jumps with its random timesteps).
+    """
+    import torch
+
+    gen = step_generator(seed, 0, stream="probe")
+    noise = torch.randn((n, *shape), generator=gen)
+    timesteps = torch.linspace(num_train_timesteps * 0.05, num_train_timesteps * 0.95, n).long()
+    return noise, timesteps
 
 
 # --------------------------------------------------------------------------- images
@@ -152,22 +168,32 @@ def generate_frames(sample: Callable[[list[Any]], np.ndarray], req: GenerationRe
 
     ``sample(generators)`` runs the pipeline once for ``len(generators)`` images, image k
     drawing all of its noise from ``generators[k]`` (diffusers accepts such a list), and
-    returns (B, H, W, C) floats in [0, 1]. Frame i's generator is seeded by
-    :func:`image_seed` (req.seed, req.label, i), so frames do not depend on ``batch``
-    or ``start_index``. Returns frames ``req.start_index .. +req.n-1`` at ``req.size``.
+    returns (B, H, W, C) floats in [0, 1]. Returns frames ``req.start_index .. +req.n-1``
+    at ``req.size``.
+
+    Exactness: frame i's generator is seeded by :func:`image_seed` (req.seed, req.label, i),
+    and frames are computed in aligned groups ``[k*batch, (k+1)*batch)`` (images outside
+    the request are computed and dropped). Seeds alone are not enough: CPU and GPU kernels
+    choose their algorithm by tensor shape (e.g. a batch-1 Linear is a matrix-vector
+    product), which changes the last float bits and now and then one grey level. With
+    aligned groups frame i is bit-identical whatever ``n`` and ``start_index`` for a given
+    ``batch``; ``batch=1`` computes every image alone. Generators therefore put ``batch``
+    in their fingerprint.
     """
     import torch
 
     if batch < 1:
         raise UserError("batch must be at least 1", field="batch", fix="set batch: 1 or more")
     frames: list[Frame] = []
-    indices = list(range(req.start_index, req.start_index + req.n))
-    for lo in range(0, len(indices), batch):
-        chunk = indices[lo:lo + batch]
-        gens = [torch.Generator(device="cpu").manual_seed(image_seed(req.seed, req.label, i)) for i in chunk]
+    first, stop = req.start_index, req.start_index + req.n
+    for lo in range(first - first % batch, stop, batch):
+        group = list(range(lo, lo + batch))
+        gens = [torch.Generator(device="cpu").manual_seed(image_seed(req.seed, req.label, i)) for i in group]
         with torch.inference_mode():
             images = sample(gens)
-        for i, img in zip(chunk, to_frame_images(images, channels=channels, size=req.size), strict=True):
+        keep = [(i, img) for i, img in zip(group, images, strict=True) if first <= i < stop]
+        converted = to_frame_images([img for _, img in keep], channels=channels, size=req.size)
+        for (i, _), img in zip(keep, converted, strict=True):
             frames.append(Frame(
                 path=None, width=int(img.shape[1]), height=int(img.shape[0]), label=req.label,
                 boxes=None if req.label == "crack" else (), source=f"synthetic:{name}", image=img,
@@ -191,6 +217,31 @@ def torch_dtype(dtype: str, device: str) -> Any:
 
 
 # --------------------------------------------------------------------------- weights
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """Silence diffusers/transformers loading bars and warnings (the harness shows its own progress)."""
+    from diffusers.utils import logging as dlog
+
+    mods = [dlog]
+    try:  # transformers is only there for pipelines with text encoders
+        from transformers.utils import logging as tlog
+
+        mods.append(tlog)
+    except ImportError:
+        pass
+    states = [(mod, mod.is_progress_bar_enabled(), mod.get_verbosity()) for mod in mods]
+    for mod, _, _ in states:
+        mod.disable_progress_bar()
+        mod.set_verbosity_error()
+    try:
+        yield
+    finally:
+        for mod, enabled, verbosity in states:
+            if enabled:
+                mod.enable_progress_bar()
+            mod.set_verbosity(verbosity)
+
+
 def require_pipeline_dir(value: str | os.PathLike | None, *, field: str) -> Path:
     """A local diffusers pipeline folder (with model_index.json) or a one-line user error."""
     if value is None or str(value) == "":
@@ -312,8 +363,67 @@ def ensure_group(parent: Any, name: str, help: str | None = None) -> Any:
     return group
 
 
+# --------------------------------------------------------------------------- test support
+def forbid_network(monkeypatch: Any) -> None:
+    """Make every socket connection raise (pytest ``monkeypatch``): proves a test stays offline."""
+    import socket
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError(f"network access attempted: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+
+
+def check_generator(make: Callable[[], Any], ctx: Any, *, size: int = 64, guidance: float | None = 7.5,
+                    gives_boxes: bool = False) -> dict[str, Any]:
+    """Check the Generator protocol on fresh instances from ``make()``; raise AssertionError.
+
+    Checked: name/version strings and a stable 64-hex fingerprint; frames of both classes
+    (count, uint8 HxWx3 at ``size``, label, boxes None for cracks unless ``gives_boxes``
+    and () for sane frames, ``synthetic:<name>`` source, unique meta names, no path);
+    the same request on a fresh instance gives identical bytes; a ``start_index`` request
+    gives the same bytes as the matching part of a longer request; another seed differs.
+    """
+    gen = make()
+    assert isinstance(gen.name, str) and gen.name, "generator needs a non-empty name"
+    assert isinstance(gen.version, str) and gen.version, "generator needs a version string"
+    fp = gen.fingerprint()
+    assert isinstance(fp, str) and len(fp) == 64 and fp == make().fingerprint(), "fingerprint must be stable"
+    frames: dict[str, list[Frame]] = {}
+    for label in ("crack", "sane"):
+        req = GenerationRequest(label=label, n=4, guidance=guidance, seed=11, size=size)
+        got = gen.generate(req, ctx)
+        assert len(got) == 4, f"{label}: asked 4 frames, got {len(got)}"
+        for f in got:
+            assert isinstance(f, Frame) and f.path is None and f.label == label
+            assert f.image is not None and f.image.dtype == np.uint8 and f.image.shape == (size, size, 3), \
+                f"{label}: image must be uint8 {size}x{size}x3"
+            assert (f.width, f.height) == (size, size)
+            assert f.source == f"synthetic:{gen.name}"
+            if label == "sane":
+                assert f.boxes == (), "sane frames carry no boxes: ()"
+            elif not gives_boxes:
+                assert f.boxes is None, "cracked frames without localisation must have boxes=None"
+        frames[label] = got
+    names = [f.meta["name"] for fs in frames.values() for f in fs]
+    assert len(set(names)) == len(names), "meta names must be unique"
+    again = make().generate(GenerationRequest(label="crack", n=4, guidance=guidance, seed=11, size=size), ctx)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames["crack"], again, strict=True)), \
+        "same seed on a fresh instance must give identical bytes"
+    tail = gen.generate(GenerationRequest(label="crack", n=2, guidance=guidance, seed=11, size=size,
+                                          start_index=2), ctx)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames["crack"][2:], tail, strict=True)), \
+        "start_index=2 must give frames 2 and 3 of the longer request"
+    other = gen.generate(GenerationRequest(label="crack", n=1, guidance=guidance, seed=12, size=size), ctx)
+    assert not np.array_equal(other[0].image, frames["crack"][0].image), "another seed must give another frame"
+    return {"name": gen.name, "fingerprint": fp, "frames": sum(len(v) for v in frames.values())}
+
+
 __all__ = [
-    "image_seed", "step_seed", "step_generator", "batch_indices", "to_frame_images", "list_images",
+    "image_seed", "step_seed", "step_generator", "batch_indices", "probe_noise", "to_frame_images", "list_images",
     "load_training_image", "generate_frames", "torch_dtype", "require_pipeline_dir",
-    "pipeline_fingerprint", "Checkpoints", "progress_bar", "ensure_group", "IMAGE_SUFFIXES",
+    "pipeline_fingerprint", "quiet_loading", "Checkpoints", "progress_bar", "ensure_group", "IMAGE_SUFFIXES",
+    "forbid_network", "check_generator",
 ]

@@ -374,13 +374,20 @@ class Runner:
         return results
 
     def _samples(self, generated: dict[str, dict[str, Any]]) -> None:
-        if not self.p.matrix.samples:
+        """One grid per (generator, guidance): real training frames above synthetic ones (first seed)."""
+        n = self.p.matrix.samples
+        if not n:
             return
         from benchbench.report.samples import sample_grid
 
-        rows: dict[str, FrameSet] = {"real": self.p.train}
-        for tid, g in generated.items():
-            paths = g["frames"].get("crack", [])[:self.p.matrix.samples] + g["frames"].get("sane", [])[:4]
-            rows[f"synthetic {tid}"] = FrameSet([self.cache.get_frame_by_path(p) for p in paths], tid)
-        sample_grid(rows, self.store.root / "samples" / "real_vs_synthetic.png", n=self.p.matrix.samples)
-
+        first_seed = self.p.matrix.seed[0]
+        for task in self.p.plan.gen_tasks:
+            g = generated.get(task.id)
+            if g is None or task.seed != first_seed:
+                continue
+            paths = g["frames"].get("crack", [])[: n - n // 4] + g["frames"].get("sane", [])[: n // 4]
+            label = task.generator + ("" if task.guidance is None else f" g={task.guidance:g}")
+            rows = {"real (train)": self.p.train,
+                    f"{label}": FrameSet([self.cache.get_frame_by_path(p) for p in paths], label)}
+            name = f"{task.generator}_g{'-' if task.guidance is None else f'{task.guidance:g}'}.png"
+            sample_grid(rows, self.store.root / "samples" / name, n=n)

@@ -93,6 +93,9 @@ def test_run_end_to_end_results_json(tmp_path, toys):
     # summary over seeds
     assert {(s["generator"], s["ratio"]) for s in data["summary"]} >= {(None, 0.0), ("tg", 0.5), ("tb", 1.0)}
     assert all(s["mAP50"]["n"] == 2 for s in data["summary"])
+    # one real-vs-synthetic grid per (generator, guidance)
+    samples = sorted(p.name for p in (tmp_path / "results" / "toyrun" / "samples").glob("*.png"))
+    assert samples == ["tb_g-.png", "tg_g7.png", "tg_g9.png"]
     # each cell file is the same record
     for c in cells:
         assert json.loads((tmp_path / "results" / "toyrun" / "cells" / f"{c['id']}.json").read_text()) == c

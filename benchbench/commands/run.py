@@ -107,10 +107,12 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     if as_json:
         click.echo(json.dumps(summary.results, indent=2, default=str))
     elif not quiet:
-        from benchbench.report.table import cells_table, summary_table
+        from benchbench.report.table import cells_table, failures, summary_table
 
-        out = Console()
+        out = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get whole rows
         out.print(cells_table(summary.results["cells"], title=f"{matrix.name}: cells"))
+        for line in failures(summary.results["cells"]):
+            out.print(f"[red]failed[/red] {line}", soft_wrap=True)
         if len(matrix.seed) > 1:
             out.print(summary_table(summary.results["summary"]))
         gen = summary.results["run"]["generation"]

@@ -1,0 +1,210 @@
+"""Conformance checks for plugin authors: call them from your plugin's tests.
+
+``check_detector(factory)`` fits and predicts on a tiny simulated set and raises
+``AssertionError`` with a one-line reason on the first broken rule of the Detector
+protocol (see docs/plugins-tutorial.md). Importing this module imports no torch.
+
+Example (a plugin's ``tests/test_conformance.py``)::
+
+    from benchbench.testing import check_detector
+    from my_plugin.detector import MyDetector
+
+    def test_conformance(tmp_path):
+        check_detector(lambda: MyDetector(epochs=2), tmp_path=tmp_path)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchbench.api import Box, CellContext, Detector, Frame, FrameSet
+
+__all__ = ["check_detector", "tiny_frames", "blank_frame", "make_context"]
+
+BOUNDS_TOLERANCE = 1.0  # px a box may poke out of the image (rounding in letterbox/rescale code)
+
+
+def tiny_frames(n: int = 24, size: int = 64, seed: int = 0) -> FrameSet:
+    """``n`` simulated flying-spot frames of ``size`` px with exact crack boxes (cheap, deterministic)."""
+    from benchbench.data.simulate import simulate_frames
+
+    return simulate_frames(n, seed, size=size)
+
+
+def blank_frame(width: int = 64, height: int = 64, name: str = "blank") -> Frame:
+    """An all-black sane frame: a detector must return a (normally empty) list for it, not crash."""
+    return Frame(path=None, width=width, height=height, label="sane", boxes=(), source="real",
+                 image=np.zeros((height, width, 3), np.uint8), meta={"name": name})
+
+
+def make_context(work_dir: str | Path, seed: int = 0, cell_id: str = "check") -> CellContext:
+    """A CellContext like the harness gives, rooted at ``work_dir`` (created)."""
+    work_dir = Path(work_dir)
+    work_dir.mkdir(parents=True, exist_ok=True)
+    return CellContext(cell_id=cell_id, seed=seed, work_dir=work_dir, cache_dir=work_dir.parent / "cache")
+
+
+def check_detector(factory: Callable[[], Any], *, train: FrameSet | None = None, test: FrameSet | None = None,
+                   tmp_path: str | Path | None = None, fit_kwargs: dict[str, Any] | None = None,
+                   seed: int = 0) -> dict[str, Any]:
+    """Check that detectors made by ``factory()`` follow the benchbench Detector protocol.
+
+    ``factory`` takes no argument and returns a *fresh* detector each call (e.g.
+    ``lambda: YoloDetector(epochs=2, imgsz=64)``). ``train``/``test`` default to
+    :func:`tiny_frames`; ``fit_kwargs`` are extra keyword arguments for ``fit`` (for
+    instance ``{"val": frames}``; ``val`` defaults to None). Checked, in order:
+
+    1. protocol: ``name``/``version`` strings, callable ``fit``/``predict``/``params``,
+       ``params()`` a JSON-able dict;
+    2. fit then predict: one list per frame, each item a :class:`Box` with finite
+       x/y/w/h, w and h >= 0, inside the image (+-1 px), score in [0, 1];
+    3. empty input gives ``[]``; an all-black frame gives a list and no crash;
+    4. determinism: a second fresh instance, same seed, own work_dir -> identical boxes;
+    5. save/load: a fresh instance, not fitted, same work_dir -> identical boxes.
+
+    Returns a small summary (name, boxes per frame, ...). Raises AssertionError.
+    """
+    own_tmp = tmp_path is None
+    base = Path(tempfile.mkdtemp(prefix="bb-check-")) if own_tmp else Path(tmp_path) / "check_detector"
+    try:
+        return _check(factory, train, test, base, dict(fit_kwargs or {}), seed)
+    finally:
+        if own_tmp:
+            shutil.rmtree(base, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- internals
+def _check(factory: Callable[[], Any], train: FrameSet | None, test: FrameSet | None, base: Path,
+           fit_kwargs: dict[str, Any], seed: int) -> dict[str, Any]:
+    train = tiny_frames(n=24, size=64, seed=seed) if train is None else train
+    test = tiny_frames(n=8, size=64, seed=seed + 1) if test is None else test
+    if len(test) == 0:
+        _fail("check_detector", "the test set is empty; give at least one frame")
+    val = fit_kwargs.pop("val", None)
+
+    first = factory()
+    label = _check_protocol(first)
+
+    ctx_a = make_context(base / "a", seed=seed, cell_id="check-a")
+    first.fit(train, val, ctx_a, **fit_kwargs)
+    preds_a = first.predict(test, ctx_a)
+    _check_predictions(label, "predict after fit", preds_a, test)
+    _check_params(label, first)
+
+    empty = _call(label, "predict on an empty FrameSet", first.predict, FrameSet([]), ctx_a)
+    if not isinstance(empty, list) or empty != []:
+        _fail(label, f"predict on an empty FrameSet must return [], got {empty!r}")
+    blank = FrameSet([blank_frame(test[0].width, test[0].height)])
+    what = "predict on an all-black frame"
+    _check_predictions(label, what, _call(label, what, first.predict, blank, ctx_a), blank)
+
+    second = factory()
+    if second is first:
+        _fail(label, "factory() must return a fresh instance on each call")
+    ctx_b = make_context(base / "b", seed=seed, cell_id="check-b")
+    second.fit(train, val, ctx_b, **fit_kwargs)
+    _check_same(label, "determinism: two fresh instances fitted with the same seed", preds_a,
+                second.predict(test, ctx_b))
+
+    reloaded = factory()
+    # Not fitted: it must load what fit saved in ctx_a.work_dir (a resumed run does exactly this).
+    preds_c = _call(label, "save/load: a fresh, unfitted instance predicting from the fitted work_dir",
+                    reloaded.predict, test, ctx_a)
+    _check_predictions(label, "predict after reload", preds_c, test)
+    _check_same(label, "save/load: a fresh instance predicting from the fitted work_dir", preds_a, preds_c)
+
+    return {
+        "name": first.name, "version": first.version, "params": first.params(),
+        "frames": len(test), "boxes": [len(b) for b in preds_a],
+        "max_score": max((b.score for boxes in preds_a for b in boxes), default=None),
+    }
+
+
+def _fail(label: str, message: str) -> None:
+    raise AssertionError(f"{label}: {message}")
+
+
+def _call(label: str, what: str, fn: Callable[..., Any], *args: Any) -> Any:
+    """Run a step whose crash is itself a protocol violation, reported as one."""
+    try:
+        return fn(*args)
+    except Exception as exc:
+        raise AssertionError(f"{label}: {what} raised {type(exc).__name__}: {exc}") from exc
+
+
+def _check_protocol(det: Any) -> str:
+    label = f"detector {getattr(det, 'name', type(det).__name__)!r}"
+    for attr in ("name", "version"):
+        value = getattr(det, attr, None)
+        if not isinstance(value, str) or not value.strip():
+            _fail(label, f"attribute {attr!r} must be a non-empty string, got {value!r}")
+    for method in ("fit", "predict", "params"):
+        if not callable(getattr(det, method, None)):
+            _fail(label, f"method {method}() is missing")
+    if not isinstance(det, Detector):
+        _fail(label, "does not satisfy benchbench.api.Detector")
+    _check_params(label, det)
+    return label
+
+
+def _check_params(label: str, det: Any) -> None:
+    params = det.params()
+    if not isinstance(params, dict):
+        _fail(label, f"params() must return a dict, got {type(params).__name__}")
+    try:
+        json.dumps(params)
+    except (TypeError, ValueError) as exc:
+        _fail(label, f"params() must be JSON-able (it goes into results.json): {exc}")
+
+
+def _check_predictions(label: str, what: str, preds: Any, frames: FrameSet) -> None:
+    if not isinstance(preds, list):
+        _fail(label, f"{what}: predict must return a list, got {type(preds).__name__}")
+    if len(preds) != len(frames):
+        _fail(label, f"{what}: {len(preds)} box lists for {len(frames)} frames (need one list per frame)")
+    for i, (boxes, frame) in enumerate(zip(preds, frames, strict=True)):
+        where = f"{what}: frame {i} ({frame.stem})"
+        if not isinstance(boxes, list):
+            _fail(label, f"{where}: expected a list of Box, got {type(boxes).__name__}")
+        for j, box in enumerate(boxes):
+            _check_box(label, f"{where} box {j}", box, frame)
+
+
+def _check_box(label: str, where: str, box: Any, frame: Frame) -> None:
+    if not isinstance(box, Box):
+        _fail(label, f"{where}: expected benchbench.api.Box, got {type(box).__name__}")
+    values = {"x": box.x, "y": box.y, "w": box.w, "h": box.h, "score": box.score}
+    for key, value in values.items():
+        if not isinstance(value, int | float) or not math.isfinite(value):
+            _fail(label, f"{where}: {key}={value!r} is not a finite number")
+    if box.w < 0 or box.h < 0:
+        _fail(label, f"{where}: negative size w={box.w} h={box.h}")
+    tol = BOUNDS_TOLERANCE
+    if box.x < -tol or box.y < -tol or box.x + box.w > frame.width + tol or box.y + box.h > frame.height + tol:
+        _fail(label, f"{where}: box {box.x:.1f},{box.y:.1f},{box.w:.1f},{box.h:.1f} (x,y,w,h) is outside the "
+                     f"{frame.width}x{frame.height} image")
+    if not 0.0 <= box.score <= 1.0:
+        _fail(label, f"{where}: score {box.score} is outside [0, 1]")
+
+
+def _check_same(label: str, what: str, expected: Sequence[list[Box]], got: Any) -> None:
+    if not isinstance(got, list) or len(got) != len(expected):
+        _fail(label, f"{what}: got {len(got) if isinstance(got, list) else got!r} box lists, "
+                     f"expected {len(expected)}")
+    for i, (a, b) in enumerate(zip(expected, got, strict=True)):
+        if list(a) != list(b):
+            _fail(label, f"{what}: frame {i} differs: {_show(a)} vs {_show(b)}")
+
+
+def _show(boxes: Sequence[Box], limit: int = 3) -> str:
+    shown = ", ".join(f"({b.x:.3f},{b.y:.3f},{b.w:.3f},{b.h:.3f} s={b.score:.4f})" for b in list(boxes)[:limit])
+    more = f" +{len(boxes) - limit} more" if len(boxes) > limit else ""
+    return f"{len(boxes)} boxes [{shown}{more}]"

@@ -1,0 +1,131 @@
+"""benchbench.testing.check_detector accepts a conforming detector and names each violation."""
+
+from __future__ import annotations
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from benchbench.api import Box, CellContext, FrameSet
+from benchbench.testing import blank_frame, check_detector, tiny_frames
+
+
+class MeanBox:
+    """A conforming toy: predicts the mean training box, with a score from the frame's brightness."""
+
+    name = "meanbox"
+    version = "1"
+
+    def __init__(self):
+        self.box: list[float] | None = None
+
+    def params(self):
+        return {"box": self.box}
+
+    def fit(self, train: FrameSet, val, ctx: CellContext) -> None:
+        boxes = [b for f in train for b in f.boxes or ()]
+        self.box = [sum(getattr(b, k) for b in boxes) / len(boxes) for k in ("x", "y", "w", "h")]
+        (ctx.work_dir / "meanbox.json").write_text(json.dumps(self.box))
+
+    def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:
+        if self.box is None:
+            self.box = json.loads((ctx.work_dir / "meanbox.json").read_text())
+        return [[Box(*self.box, score=self._score(f))] for f in frames]
+
+    @staticmethod
+    def _score(frame) -> float:
+        return float(frame.load().mean() / 255.0)
+
+
+class TooFewLists(MeanBox):
+    def predict(self, frames, ctx):
+        return super().predict(frames, ctx)[:-1]
+
+
+class BadScore(MeanBox):
+    @staticmethod
+    def _score(frame) -> float:
+        return 1.5
+
+
+class Outside(MeanBox):
+    def predict(self, frames, ctx):
+        return [[Box(f.width - 2.0, 0.0, 10.0, 10.0, 0.5)] for f in frames]
+
+
+class NotFinite(MeanBox):
+    def predict(self, frames, ctx):
+        return [[Box(float("nan"), 0.0, 1.0, 1.0, 0.5)] for f in frames]
+
+
+class Unseeded(MeanBox):
+    def predict(self, frames, ctx):
+        return [[Box(*self.box, score=random.random())] for f in frames]
+
+
+class Forgetful(MeanBox):
+    def fit(self, train, val, ctx):
+        super().fit(train, val, ctx)
+        (ctx.work_dir / "meanbox.json").unlink()  # keeps its model in memory only
+
+
+class CrashesOnBlack(MeanBox):
+    @staticmethod
+    def _score(frame) -> float:
+        mean = frame.load().mean()
+        if mean == 0:
+            raise ZeroDivisionError("division by zero")
+        return float(mean / 255.0)
+
+
+class NoParams(MeanBox):
+    params = None
+
+
+@pytest.fixture(scope="module")
+def data():
+    return tiny_frames(n=12, size=48, seed=0), tiny_frames(n=4, size=48, seed=1)
+
+
+def test_conforming_detector_passes(data, tmp_path):
+    report = check_detector(MeanBox, train=data[0], test=data[1], tmp_path=tmp_path)
+    assert report["name"] == "meanbox" and report["boxes"] == [1, 1, 1, 1]
+
+
+def test_default_data_and_temporary_folder():
+    assert check_detector(MeanBox)["frames"] == 8
+
+
+@pytest.mark.parametrize(("cls", "message"), [
+    (TooFewLists, "3 box lists for 4 frames"),
+    (BadScore, "score 1.5 is outside"),
+    (Outside, "outside the 48x48 image"),
+    (NotFinite, "x=nan is not a finite number"),
+    (Unseeded, "determinism"),
+    (Forgetful, "save/load: a fresh, unfitted instance .* raised FileNotFoundError"),
+    (CrashesOnBlack, "all-black frame raised ZeroDivisionError"),
+    (NoParams, r"method params\(\) is missing"),
+])
+def test_violations_are_named(cls, message, data, tmp_path):
+    with pytest.raises(AssertionError, match=message):
+        check_detector(cls, train=data[0], test=data[1], tmp_path=tmp_path)
+
+
+def test_factory_must_build_fresh_instances(data, tmp_path):
+    one = MeanBox()
+    with pytest.raises(AssertionError, match="fresh instance"):
+        check_detector(lambda: one, train=data[0], test=data[1], tmp_path=tmp_path)
+
+
+def test_blank_frame_is_black():
+    frame = blank_frame(32, 16)
+    assert frame.load().shape == (16, 32, 3) and frame.load().max() == 0 and frame.boxes == ()
+
+
+def test_import_leaves_torch_out():
+    code = "import sys, benchbench.testing; assert 'torch' not in sys.modules; print('ok')"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr
