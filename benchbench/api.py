@@ -18,46 +18,10 @@ from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from benchbench.errors import BenchError, MissingDependency, PluginError, UserError
+
 Label = Literal["crack", "sane"]
 CLASSES: tuple[str, ...] = ("crack",)
-
-
-# --------------------------------------------------------------------------- errors
-class BenchError(Exception):
-    """Base of every error benchbench reports without a traceback."""
-
-    exit_code = 2
-
-
-class UserError(BenchError):
-    """Bad input: a one-line message naming the file/field and the fix. Exit code 2."""
-
-    def __init__(self, message: str, *, file: str | os.PathLike | None = None,
-                 field: str | None = None, fix: str | None = None):
-        self.file, self.field, self.fix, self.detail = file, field, fix, message
-        parts = []
-        if file is not None:
-            parts.append(f"{file}:")
-        if field:
-            parts.append(f"{field}:")
-        parts.append(message)
-        text = " ".join(parts)
-        if fix:
-            text += f" — fix: {fix}"
-        super().__init__(text)
-
-
-class PluginError(BenchError):
-    """A plugin could not be loaded or violates its protocol."""
-
-
-class MissingDependency(UserError):
-    """An optional dependency (extra) is not installed."""
-
-    def __init__(self, package: str, extra: str | None = None, purpose: str = ""):
-        fix = f"pip install 'benchbench[{extra}]'" if extra else f"pip install {package}"
-        super().__init__(f"{package} is required{' for ' + purpose if purpose else ''} but is not installed",
-                         fix=fix)
 
 
 # --------------------------------------------------------------------------- data types

@@ -79,7 +79,7 @@ class BenchGroup(click.Group):
                 click.echo(f"warning: plugin {impl.plugin_name} failed to add commands: {exc}", err=True)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from benchbench.api import BenchError
+        from benchbench.errors import BenchError
 
         try:
             return super().invoke(ctx)

@@ -176,4 +176,5 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
 
 
 def _write_predictions(work_dir: Path, test: FrameSet, preds: list[list[Box]]) -> None:
-    atomic_write_json(Path(work_dir) / "predictions.json", predictions_to_coco(preds))
+    # not fsynced: the cell file written after it is, and a lost prediction file only costs a re-run
+    atomic_write_json(Path(work_dir) / "predictions.json", predictions_to_coco(preds), durable=False)

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from benchbench.api import UserError
+from benchbench.errors import UserError
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 

@@ -147,6 +147,8 @@ class Runner:
         self.gen_stats = {"generated": 0, "cached": 0, "seconds": 0.0}
         self.observer_errors: list[str] = []
         self.results: dict[str, dict[str, Any]] = {}
+        self._cells = {c.id: c for c in prepared.plan.cells}
+        self._frames: dict[str, Any] = {}
 
     # -- helpers
     def _executor(self):
@@ -181,7 +183,8 @@ class Runner:
             self.progress.start(len(plan.cells), len(plan.cells) - len(pending))
         executor = self._executor()
         self._write_test_set()
-        self._write_results(started, None)
+        if pending:  # a run with nothing left to do writes results.json once, at the end
+            self._write_results(started, None)
 
         need_gen = {c.gen_task_id for c in pending if c.generator}
         tasks = [t for t in plan.gen_tasks if t.id in need_gen and t.n > 0]
@@ -200,6 +203,12 @@ class Runner:
             self.observer_errors.append(f"sample grid not written: {type(exc).__name__}: {exc}")
         failed = [cid for cid, r in self.results.items() if r.get("status") != "ok"]
         return RunSummary(self.store.root, results, failed, self.observer_errors)
+
+    def _frame(self, path: str):
+        """A cached synthetic frame, read once per run (many cells share the same prefixes)."""
+        if path not in self._frames:
+            self._frames[path] = self.cache.get_frame_by_path(path)
+        return self._frames[path]
 
     def _write_test_set(self) -> None:
         """The held-out ground truth (COCO + groups), so runs can be re-scored and compared later."""
@@ -237,8 +246,8 @@ class Runner:
     def _synthetic_for(self, cell: Cell, generated: dict[str, dict[str, Any]],
                        labels: dict[tuple[str, str], Any] | None) -> tuple[FrameSet, dict[str, int]]:
         gen = generated[cell.gen_task_id]  # type: ignore[index]
-        pos = [self.cache.get_frame_by_path(p) for p in gen["frames"].get("crack", [])[:cell.n_syn_pos]]
-        neg = [self.cache.get_frame_by_path(p) for p in gen["frames"].get("sane", [])[:cell.n_syn_neg]]
+        pos = [self._frame(p) for p in gen["frames"].get("crack", [])[:cell.n_syn_pos]]
+        neg = [self._frame(p) for p in gen["frames"].get("sane", [])[:cell.n_syn_neg]]
         dropped = 0
         if not self.p.gives_boxes[cell.generator]:  # type: ignore[index]
             lab = (labels or {}).get((cell.baseline_id, cell.gen_task_id))  # type: ignore[arg-type]
@@ -278,7 +287,7 @@ class Runner:
             if not base or base.get("status") != "ok":
                 continue
             paths = generated[c.gen_task_id]["frames"].get("crack", [])  # type: ignore[index]
-            frames = FrameSet([self.cache.get_frame_by_path(p) for p in paths], "synthetic")
+            frames = FrameSet([self._frame(p) for p in paths], "synthetic")
             key = sha256_json({"teacher": keys[c.baseline_id], "frames": paths})
             wanted[pair] = LabelJob(self._spec("detectors", c.detector), c.baseline_id, c.seed, frames, key,
                                     self.store.work_dir(c.baseline_id), self.opt.cache_dir)
@@ -341,7 +350,7 @@ class Runner:
     def _finish(self, res: dict[str, Any]) -> None:
         self.store.write_cell(res)
         self.results[res["id"]] = res
-        cell = next(c for c in self.p.plan.cells if c.id == res["id"])
+        cell = self._cells[res["id"]]
         self.observer_errors += self.plugins.cell_finished(cell, res)
         if self.progress is not None:
             self.progress.cell_done(res)
@@ -355,7 +364,8 @@ class Runner:
         results = {
             "schema_version": SCHEMA_VERSION,
             "run": {
-                "id": self.run_id, "name": m.name, "matrix_file": self.p.matrix_file, "matrix_sha256": self.p.matrix_sha256,
+                "id": self.run_id, "name": m.name, "matrix_file": self.p.matrix_file,
+                "matrix_sha256": self.p.matrix_sha256,
                 "matrix": m.model_dump(mode="json"), "git_commit": git_commit(),
                 "benchbench_version": __version__, "plugins": self.plugins.versions(),
                 "python": sys.version.split()[0], "platform": platform.platform(),
@@ -388,6 +398,6 @@ class Runner:
             paths = g["frames"].get("crack", [])[: n - n // 4] + g["frames"].get("sane", [])[: n // 4]
             label = task.generator + ("" if task.guidance is None else f" g={task.guidance:g}")
             rows = {"real (train)": self.p.train,
-                    f"{label}": FrameSet([self.cache.get_frame_by_path(p) for p in paths], label)}
+                    f"{label}": FrameSet([self._frame(p) for p in paths], label)}
             name = f"{task.generator}_g{'-' if task.guidance is None else f'{task.guidance:g}'}.png"
             sample_grid(rows, self.store.root / "samples" / name, n=n)

@@ -38,8 +38,8 @@ def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
         raise
 
 
-def atomic_write_json(path: Path, obj: Any, durable: bool = True) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n", durable)
+def atomic_write_json(path: Path, obj: Any, durable: bool = True, indent: int | None = 2) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default) + "\n", durable)
 
 
 def _json_default(obj: Any) -> Any:
@@ -114,7 +114,8 @@ class RunStore:
 
     def write_results(self, results: dict[str, Any]) -> Path:
         path = self.root / "results.json"
-        atomic_write_json(path, results)
+        # no indent: json's C encoder is ~4x faster, and results.json is rewritten after every cell
+        atomic_write_json(path, results, indent=None)
         return path
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import click
 
+MAX_TABLE_ROWS = 100  # beyond this a per-cell table is noise in a terminal (and slow to render)
+
 
 def _load(matrix_file: str):
     from benchbench.matrix import check_plugins, load_matrix
@@ -61,7 +63,7 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     from rich.console import Console
 
     from benchbench.cache import Cache
-    from benchbench.runner import RunOptions, Runner, prepare
+    from benchbench.runner import Runner, RunOptions, prepare
 
     console = Console(stderr=True, quiet=quiet or as_json)
     matrix, digest = _load(matrix_file)
@@ -110,10 +112,14 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
         from benchbench.report.table import cells_table, failures, summary_table
 
         out = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get whole rows
-        out.print(cells_table(summary.results["cells"], title=f"{matrix.name}: cells"))
+        cells = summary.results["cells"]
+        if len(cells) <= MAX_TABLE_ROWS:
+            out.print(cells_table(cells, title=f"{matrix.name}: cells"))
+        else:
+            out.print(f"{len(cells)} cells: the per-cell table is in results.json / report.md")
         for line in failures(summary.results["cells"]):
             out.print(f"[red]failed[/red] {line}", soft_wrap=True)
-        if len(matrix.seed) > 1:
+        if len(matrix.seed) > 1 or len(cells) > MAX_TABLE_ROWS:
             out.print(summary_table(summary.results["summary"]))
         gen = summary.results["run"]["generation"]
         out.print(f"synthetic frames: {gen['generated']} generated, {gen['cached']} from cache")

@@ -70,7 +70,8 @@ def summary_table(summary: list[dict[str, Any]], title: str = "mean ± std over 
         for name in names:
             v = s.get(name)
             vals.append("–" if not v else f"{v['mean']:.3f}±{v['std']:.3f}")
-        t.add_row(s["detector"], _source(s), f"{s['ratio']:g}", str(len(s["seeds"])) + (f" ({s['n_failed']} failed)" if s["n_failed"] else ""),
+        failed = f" ({s['n_failed']} failed)" if s["n_failed"] else ""
+        t.add_row(s["detector"], _source(s), f"{s['ratio']:g}", str(len(s["seeds"])) + failed,
                   *vals)
     return t
 

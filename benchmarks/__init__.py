@@ -1,0 +1,1 @@
+"""benchbench performance suite: ``python -m benchmarks`` (``make bench``); see benchmarks/README.md."""

@@ -1,0 +1,177 @@
+"""Item 2: COCO bbox evaluation, benchbench.metrics vs pycocotools and faster-coco-eval.
+
+One generated set (5,000 images, 50,000 predictions; --quick: 500 / 5,000) is evaluated by all
+three from the same in-memory COCO dicts: parsing/indexing, matching, accumulation and the 12
+summary stats are all inside the timed call. Every repeat gets fresh deep copies (made outside
+the timing) because pycocotools' loadRes edits the detections it is given.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from benchmarks import core
+from benchmarks.core import BenchResult, Figure
+
+NAME = "evaluation"
+MAX_DIFF = 1e-9
+STAT_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl", "AR1", "AR10", "AR100", "ARs", "ARm", "ARl")
+
+
+def make_set(n_images: int, n_dets: int, seed: int = 0) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """A COCO gt dict and a results list shaped like a detector's output on crack frames.
+
+    Box sizes span COCO's small/medium/large ranges; ~1 % of gt is crowd; 60 % of predictions
+    are jittered copies of a gt box of their image (true positives at various IoUs), the rest
+    random boxes. Scores are float32 values, as a network emits them (occasional ties included).
+    """
+    rng = np.random.default_rng(seed)
+    sizes = rng.choice([128, 256, 640], n_images)
+    images = [{"id": i + 1, "width": int(s), "height": int(s), "file_name": f"{i + 1:06d}.png"}
+              for i, s in enumerate(sizes)]
+    n_gt = rng.poisson(2.0, n_images)
+    gt_img = np.repeat(np.arange(n_images), n_gt)
+    wh = np.exp(rng.uniform(np.log(3), np.log(200), (gt_img.size, 2)))
+    wh = np.minimum(wh, sizes[gt_img, None] - 1)
+    xy = rng.uniform(0, 1, (gt_img.size, 2)) * (sizes[gt_img, None] - wh)
+    gt_box = np.round(np.hstack([xy, wh]), 2)
+    crowd = rng.random(gt_img.size) < 0.01
+    annotations = [{"id": k + 1, "image_id": int(gt_img[k]) + 1, "category_id": 1, "bbox": gt_box[k].tolist(),
+                    "area": float(gt_box[k, 2] * gt_box[k, 3]), "iscrowd": int(crowd[k])}
+                   for k in range(gt_img.size)]
+    gt = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "crack"}]}
+
+    dt_img = np.sort(rng.integers(0, n_images, n_dets))
+    first_gt = np.concatenate([[0], np.cumsum(n_gt)])
+    has_gt = n_gt[dt_img] > 0
+    hit = has_gt & (rng.random(n_dets) < 0.6)
+    pick = first_gt[dt_img] + (rng.random(n_dets) * np.maximum(n_gt[dt_img], 1)).astype(int)
+    box = np.empty((n_dets, 4))
+    src = gt_box[pick[hit]]
+    box[hit, :2] = src[:, :2] + rng.normal(0, 0.1, (hit.sum(), 2)) * src[:, 2:]
+    box[hit, 2:] = src[:, 2:] * np.exp(rng.normal(0, 0.15, (hit.sum(), 2)))
+    size = sizes[dt_img[~hit], None]
+    box[~hit, 2:] = np.exp(rng.uniform(np.log(3), np.log(200), ((~hit).sum(), 2)))
+    box[~hit, :2] = rng.uniform(0, 1, ((~hit).sum(), 2)) * np.maximum(size - box[~hit, 2:], 1)
+    box = np.round(box, 2)
+    score = np.where(hit, rng.beta(5, 2, n_dets), rng.beta(2, 5, n_dets)).astype(np.float32).astype(float)
+    dt = [{"image_id": int(dt_img[k]) + 1, "category_id": 1, "bbox": box[k].tolist(), "score": float(score[k])}
+          for k in range(n_dets)]
+    return gt, dt
+
+
+def ours(gt: dict[str, Any], dt: list[dict[str, Any]]) -> list[float]:
+    from benchbench.metrics import evaluate
+
+    stats = evaluate(gt, dt)
+    return [stats[n] for n in STAT_NAMES]
+
+
+def pycocotools(gt: dict[str, Any], dt: list[dict[str, Any]]) -> list[float]:
+    from pycocotools.coco import COCO
+    from pycocotools.cocoeval import COCOeval
+
+    with contextlib.redirect_stdout(io.StringIO()):  # it prints progress and the summary
+        coco_gt = COCO()
+        coco_gt.dataset = gt
+        coco_gt.createIndex()
+        ev = COCOeval(coco_gt, coco_gt.loadRes(dt), "bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return [float(x) for x in ev.stats[:12]]
+
+
+def faster_coco_eval(gt: dict[str, Any], dt: list[dict[str, Any]]) -> list[float]:
+    from faster_coco_eval import COCO, COCOeval_faster
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_gt = COCO(gt)
+        ev = COCOeval_faster(coco_gt, coco_gt.loadRes(dt), iouType="bbox")
+        ev.evaluate()
+        ev.accumulate()
+        ev.summarize()
+    return [float(x) for x in ev.stats[:12]]
+
+
+EVALUATORS: dict[str, Callable[[dict[str, Any], list[dict[str, Any]]], list[float]]] = {
+    "benchbench.metrics": ours, "pycocotools": pycocotools, "faster-coco-eval": faster_coco_eval}
+
+
+def measure(gt: dict[str, Any], dt: list[dict[str, Any]], repeats: int) -> dict[str, dict[str, Any]]:
+    """Interleaved repeats of every evaluator (a load spike then hits all of them alike)."""
+    wall: dict[str, list[float]] = {n: [] for n in EVALUATORS}
+    cpu: dict[str, list[float]] = {n: [] for n in EVALUATORS}
+    stats: dict[str, Any] = {}
+    tiny_gt, tiny_dt = make_set(10, 100, seed=1)
+    for name, fn in EVALUATORS.items():  # warm-up: imports and extension loading stay out of the timing
+        try:
+            fn(copy.deepcopy(tiny_gt), copy.deepcopy(tiny_dt))
+        except ImportError as exc:
+            stats[name] = f"not installed: {exc}"
+    for _ in range(repeats):
+        for name, fn in EVALUATORS.items():
+            if isinstance(stats.get(name), str):
+                continue  # not installed / failed: said once
+            g, d = copy.deepcopy(gt), copy.deepcopy(dt)
+            try:
+                one, stats[name] = core.time_call(lambda fn=fn, g=g, d=d: fn(g, d), 1)
+            except ImportError as exc:
+                stats[name] = f"not installed: {exc}"
+                continue
+            wall[name] += one["samples"]
+            cpu[name].append(one["cpu_median"])
+    out = {}
+    for name in EVALUATORS:
+        if isinstance(stats.get(name), str):
+            out[name] = {"error": stats[name]}
+        else:
+            out[name] = core.summary_stats(wall[name]) | {"cpu_median": float(np.median(cpu[name])),
+                                                          "stats": dict(zip(STAT_NAMES, stats[name], strict=True))}
+    return out
+
+
+def max_diff(a: dict[str, float], b: dict[str, float]) -> float:
+    return max(abs(a[n] - b[n]) for n in STAT_NAMES)
+
+
+def run(quick: bool = False, profile: bool = True) -> BenchResult:
+    res = BenchResult(NAME)
+    n_images, n_dets, repeats = (500, 5_000, 1) if quick else (5_000, 50_000, 3)
+    gt, dt = make_set(n_images, n_dets)
+    label = f"{n_images:,} images / {n_dets:,} predictions"
+    res.notes.append(f"{label}, {len(gt['annotations']):,} gt boxes, 1 category; median of {repeats} interleaved "
+                     "repeats; wall time (cpu_median in details)")
+    m = measure(gt, dt, repeats)
+    mine = m["benchbench.metrics"]
+    if "error" in mine:
+        raise RuntimeError(f"benchbench.metrics failed: {mine['error']}")
+    refs = {n: v for n, v in m.items() if n != "benchbench.metrics" and "error" in v}
+    for n, v in refs.items():
+        res.notes.append(f"{n} skipped: {v['error']}")
+    others = {n: v for n, v in m.items() if n != "benchbench.metrics" and "error" not in v}
+    fastest = min(others, key=lambda n: others[n]["median"]) if others else None
+    speed = res.add(Figure(
+        NAME, f"COCO eval time, {label}", mine["median"], "s", f"{fastest} (fastest)" if fastest else None,
+        others[fastest]["median"] if fastest else None, target="<= 1.0x the fastest of pycocotools and "
+        "faster-coco-eval", details={"timings": m, "ratio_vs": {n: mine["median"] / v["median"]
+                                                                for n, v in others.items()},
+                                     "cpu_ratio_vs": {n: mine["cpu_median"] / v["cpu_median"]
+                                                      for n, v in others.items() if v["cpu_median"]}},
+        skipped=None if fastest else "neither pycocotools nor faster-coco-eval is installed"))
+    speed.met = None if fastest is None else bool(speed.ratio is not None and speed.ratio <= 1.0)
+    for name, v in others.items():
+        diff = max_diff(mine["stats"], v["stats"])
+        worst = max(STAT_NAMES, key=lambda s: abs(mine["stats"][s] - v["stats"][s]))
+        res.add(Figure(NAME, f"max |stat difference| vs {name}", diff, "", name, None,
+                       target=f"<= {MAX_DIFF:g}", met=diff <= MAX_DIFF,
+                       details={"worst_stat": worst, "ours": mine["stats"][worst], "theirs": v["stats"][worst]}))
+    if profile and speed.met is False:
+        res.profiles[speed.name] = core.profile_call(lambda: ours(copy.deepcopy(gt), copy.deepcopy(dt)))
+    return res
