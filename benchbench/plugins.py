@@ -100,6 +100,7 @@ class PluginInfo:
     registers: dict[str, list[str]] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
     builtin: bool = False
+    dist: str | None = None  # the pip distribution providing it, when it came from an entry point
 
 
 class Plugins:
@@ -128,9 +129,10 @@ class Plugins:
             try:
                 module = ep.load()
             except Exception as exc:  # a broken plugin must not lock users out of bench
-                self.info[ep.name] = PluginInfo(ep.name, version, errors=[f"load failed: {_one_line(exc)}"])
+                self.info[ep.name] = PluginInfo(ep.name, version, errors=[f"load failed: {_one_line(exc)}"],
+                                                dist=dist)
                 continue
-            self._add(module, ep.name, version)
+            self._add(module, ep.name, version, dist=dist)
         for mod_name in filter(None, os.environ.get("BENCHBENCH_PLUGIN_MODULES", "").split(",")):
             try:
                 module = importlib.import_module(mod_name.strip())
@@ -155,8 +157,8 @@ class Plugins:
         self._collected = False
         self.registries = {k: Registry(k) for k in KINDS}
 
-    def _add(self, obj: Any, name: str, version: str, builtin: bool = False) -> None:
-        info = PluginInfo(name, version, builtin=builtin)
+    def _add(self, obj: Any, name: str, version: str, builtin: bool = False, dist: str | None = None) -> None:
+        info = PluginInfo(name, version, builtin=builtin, dist=dist)
         self.info[name] = info
         try:
             self.pm.register(obj, name=name)

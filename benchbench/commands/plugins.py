@@ -23,11 +23,11 @@ def plugins(as_json: bool, show_all: bool, hook: str | None, requirements: bool)
     if requirements:
         for i in infos:
             if not i.builtin:
-                click.echo(f"{i.name}=={i.version}")
+                click.echo(f"{i.dist or i.name}=={i.version}")
         return
     rows = []
     for i in infos:
-        row = {"name": i.name, "version": i.version, "hooks": sorted(i.hooks), "registers": i.registers,
+        row = {"name": i.name, "distribution": i.dist, "version": i.version, "hooks": sorted(i.hooks), "registers": i.registers,
                "errors": i.errors}
         if show_all:
             row["targets"] = {kind: {n: pl.registries[kind].entries[n].target_name for n in names
@@ -40,11 +40,11 @@ def plugins(as_json: bool, show_all: bool, hook: str | None, requirements: bool)
     from rich.table import Table
 
     t = Table(title="benchbench plugins" + ("" if show_all else " (use --all to include built-ins)"))
-    for col in ("plugin", "version", "registers", "hooks", "errors"):
+    for col in ("plugin", "distribution", "version", "registers", "hooks", "errors"):
         t.add_column(col)
     for r in rows:
         regs = "\n".join(f"{k}: {', '.join(v)}" for k, v in r["registers"].items()) or "–"
-        t.add_row(r["name"], r["version"], regs, "\n".join(h.removeprefix("benchbench_") for h in r["hooks"]),
+        t.add_row(r["name"], r["distribution"] or "–", r["version"], regs, "\n".join(h.removeprefix("benchbench_") for h in r["hooks"]),
                   "[red]" + "\n".join(r["errors"]) + "[/red]" if r["errors"] else "")
     Console().print(t)
     if not rows:
