@@ -102,3 +102,13 @@ def test_debug_shows_traceback(tmp_path):
     f.write_text("name: [")
     res = CliRunner().invoke(main, ["--debug", "validate", str(f)])
     assert res.exit_code != 0 and res.exception is not None
+
+
+@pytest.mark.parametrize("name", ["quickstart.yaml", "flyd-s.yaml", "flyd.yaml"])
+def test_examples_are_valid_matrices(name):
+    from pathlib import Path
+
+    from benchbench.matrix import load_matrix
+
+    matrix, digest = load_matrix(Path(__file__).resolve().parents[1] / "examples" / name)
+    assert matrix.detectors and len(digest) == 64
