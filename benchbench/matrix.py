@@ -24,6 +24,7 @@ class PluginSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = Field(pattern=_NAME)
     plugin: str | None = None
+    seeds: list[int] | None = Field(None, min_length=1)  # run this row for these matrix seeds only
 
     @property
     def plugin_name(self) -> str:
@@ -137,11 +138,19 @@ class Matrix(_Strict):
                 raise ValueError(f"{kind}: duplicate name {dupes[0]!r}; give each row a unique name")
         if len(set(self.seed)) != len(self.seed):
             raise ValueError("seed: seeds must be unique")
+        for kind in ("generators", "detectors"):
+            for row in getattr(self, kind):
+                extra = sorted(set(row.seeds or []) - set(self.seed))
+                if extra:
+                    raise ValueError(f"{kind} '{row.name}': seeds {extra} are not in the matrix's seed list")
         if any(r > 0 for r in self.axes.synthetic_ratio) and not self.generators:
             raise ValueError("axes.synthetic_ratio: ratios > 0 need at least one entry in generators")
         if self.mode == "replace" and any(r > 1 for r in self.axes.synthetic_ratio):
             raise ValueError("axes.synthetic_ratio: mode 'replace' needs ratios <= 1 (share of a fixed total)")
         return self
+
+    def seeds_of(self, row: PluginSpec) -> list[int]:
+        return row.seeds if row.seeds is not None else self.seed
 
     @property
     def synthetic_ratios(self) -> list[float]:

@@ -114,21 +114,22 @@ def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, 
     naive = 0
     max_r = max(matrix.synthetic_ratios, default=0.0)
     for seed in matrix.seed:
-        for det in matrix.detectors:
+        detectors = [d for d in matrix.detectors if seed in matrix.seeds_of(d)]
+        for det in detectors:
             if 0 in counts:
                 _, _, rp, rn = counts[0]
                 cells.append(Cell(det.name, seed, 0.0, n_real_pos=rp, n_real_neg=rn))
-        for gen in matrix.generators:
+        for gen in (g for g in matrix.generators if seed in matrix.seeds_of(g)):
             guidances: list[float | None] = list(matrix.axes.guidance) if uses_guidance.get(gen.name, True) \
                 else [None]
             for g in guidances:
-                if max_r > 0:
+                if max_r > 0 and detectors:
                     sp, sn, _, _ = counts[max_r]
                     tasks.append(GenTask(gen.name, g, seed, sp, sn))
                 for r in matrix.synthetic_ratios:
                     sp, sn, rp, rn = counts[r]
                     naive += sp + sn
-                    for det in matrix.detectors:
+                    for det in detectors:
                         cells.append(Cell(det.name, seed, r, gen.name, g, sp, sn, rp, rn))
     notes = []
     if any(not uses_guidance.get(g.name, True) for g in matrix.generators) and len(matrix.axes.guidance) > 1:

@@ -21,7 +21,7 @@ MATRIX = ROOT / "examples" / "quickstart.yaml"
 BENCH = [sys.executable, "-m", "benchbench.cli"]
 # A few minutes of CPU: enough for frames with the right intensity layout, not for realism.
 DDPM_ARGS = ["--size", "32", "--width", "32", "--levels", "3", "--layers", "1", "--no-attention",
-             "--epochs", "12", "--batch", "16", "--lr", "5e-4", "--warmup-steps", "20"]
+             "--epochs", "6", "--batch", "16", "--lr", "5e-4", "--warmup-steps", "20"]
 
 
 def _run(args: list[str]) -> None:

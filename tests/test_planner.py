@@ -43,3 +43,25 @@ def test_counts_keep_balance_and_nest():
     sp, sn, rp, rn = synthetic_counts(0.5, 40, 60, "replace", None)
     assert (sp + sn + rp + rn) == 100 and (sp, sn) == (20, 30)
     assert synthetic_counts(1.0, 40, 60, "add", 1.0)[:2] == (100, 0)
+
+
+def test_row_seeds_restrict_expensive_rows():
+    m = _matrix(seed=[0, 1, 2], detectors=[{"name": "classic"}, {"name": "yolo", "seeds": [0]}],
+                generators=[{"name": "physics"}, {"name": "sd", "seeds": [0, 1]}])
+    plan = make_plan(m, {"physics": False, "sd": True}, 40, 60)
+    yolo = [c for c in plan.cells if c.detector == "yolo"]
+    assert {c.seed for c in yolo} == {0}
+    assert {c.seed for c in plan.cells if c.generator == "sd"} == {0, 1}
+    assert {t.seed for t in plan.gen_tasks if t.generator == "sd"} == {0, 1}
+    # classic x physics runs every seed; yolo only seed 0 (1 baseline + physics 3 + sd 3x3)
+    assert len([c for c in plan.cells if c.detector == "classic" and c.generator == "physics"]) == 9
+    assert len(yolo) == 1 + 3 + 9
+
+
+def test_row_seeds_must_be_matrix_seeds():
+    import pytest
+
+    from benchbench.api import UserError
+
+    with pytest.raises(UserError, match="seeds \\[5\\] are not in the matrix"):
+        _matrix(detectors=[{"name": "yolo", "seeds": [5]}])
