@@ -11,7 +11,7 @@ otherwise copy between each other:
 * weights fingerprints of diffusers pipeline folders (:func:`pipeline_fingerprint`);
 * training-loop utilities: image folders, step-deterministic batches and noise
   (:func:`batch_indices`, :func:`step_generator`), checkpoints with resume
-  (:class:`Checkpoints`), a progress bar (:func:`progress_bar`);
+  (:class:`Checkpoints`, :func:`advance_schedule`), a progress bar (:func:`progress_bar`);
 * CLI wiring for plugin commands (:func:`ensure_group`);
 * test support: :func:`forbid_network`, :func:`check_generator` (protocol conformance).
 
@@ -257,18 +257,19 @@ def require_pipeline_dir(value: str | os.PathLike | None, *, field: str) -> Path
     return path
 
 
-def pipeline_fingerprint(folder: str | os.PathLike) -> str:
+def pipeline_fingerprint(folder: str | os.PathLike, skip: Sequence[str] = ()) -> str:
     """Hash of a pipeline folder's model_index.json and every file of its components.
 
     Only the component folders named in model_index.json count, so checkpoints or
-    sample images kept beside the pipeline do not change the fingerprint.
+    sample images kept beside the pipeline do not change the fingerprint. ``skip``
+    names components that are never loaded (e.g. ``safety_checker``, 1.2 GB in SD v1.5).
     """
     root = Path(folder)
     index_path = root / "model_index.json"
     index = json.loads(index_path.read_text())
     h = hashlib.sha256(file_sha256(index_path).encode())
     for comp in sorted(k for k, v in index.items() if not k.startswith("_") and isinstance(v, list)
-                       and v and v[0] is not None):
+                       and v and v[0] is not None and k not in skip):
         sub = root / comp
         if sub.is_dir():
             h.update(f"{comp}:{dir_fingerprint(sub)}".encode())
@@ -327,6 +328,17 @@ class Checkpoints:
             module.load_state_dict(load_state(path / f"{name}.safetensors"))
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu"))
         return json.loads((path / "state.json").read_text())
+
+
+def advance_schedule(lr_scheduler: Any, steps: int) -> None:
+    """Replay ``steps`` learning-rate schedule steps after a resume (schedules are functions of
+    the step), without torch's "lr_scheduler.step() before optimizer.step()" warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+        for _ in range(steps):
+            lr_scheduler.step()
 
 
 @contextmanager
@@ -424,6 +436,6 @@ def check_generator(make: Callable[[], Any], ctx: Any, *, size: int = 64, guidan
 __all__ = [
     "image_seed", "step_seed", "step_generator", "batch_indices", "probe_noise", "to_frame_images", "list_images",
     "load_training_image", "generate_frames", "torch_dtype", "require_pipeline_dir",
-    "pipeline_fingerprint", "quiet_loading", "Checkpoints", "progress_bar", "ensure_group", "IMAGE_SUFFIXES",
-    "forbid_network", "check_generator",
+    "pipeline_fingerprint", "quiet_loading", "Checkpoints", "advance_schedule", "progress_bar", "ensure_group",
+    "IMAGE_SUFFIXES", "forbid_network", "check_generator",
 ]

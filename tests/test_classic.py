@@ -64,7 +64,8 @@ def test_beats_chance_on_held_out_simulated_frames(fitted):
     got = _evaluate(test, det.predict(test, ctx))
     chance = _evaluate(test, _chance(test))
     # Measured (seed pairs (0,1) .. (8,9), 200 train / 150 test frames at 128 px): AP50 0.42-0.62,
-    # AP@0.1 0.82-0.90 (this pair: 0.43 / 0.87); a chance detector gets AP50 < 0.01. The floors sit well under the measured
+    # AP@0.1 0.82-0.90 (this pair: 0.43 / 0.87); a chance detector gets AP50 < 0.01.
+    # The floors sit well under the measured
     # range (numerical differences across platforms must not flip the test) and far above chance;
     # AP50 is low for every detector on 3-7 px wide boxes (1 px of error costs ~20% IoU).
     assert chance["AP50"] < 0.05

@@ -27,8 +27,8 @@ def plugins(as_json: bool, show_all: bool, hook: str | None, requirements: bool)
         return
     rows = []
     for i in infos:
-        row = {"name": i.name, "distribution": i.dist, "version": i.version, "hooks": sorted(i.hooks), "registers": i.registers,
-               "errors": i.errors}
+        row = {"name": i.name, "distribution": i.dist, "version": i.version, "hooks": sorted(i.hooks),
+               "registers": i.registers, "errors": i.errors}
         if show_all:
             row["targets"] = {kind: {n: pl.registries[kind].entries[n].target_name for n in names
                                      if n in pl.registries[kind].entries} for kind, names in i.registers.items()}
@@ -44,7 +44,8 @@ def plugins(as_json: bool, show_all: bool, hook: str | None, requirements: bool)
         t.add_column(col)
     for r in rows:
         regs = "\n".join(f"{k}: {', '.join(v)}" for k, v in r["registers"].items()) or "–"
-        t.add_row(r["name"], r["distribution"] or "–", r["version"], regs, "\n".join(h.removeprefix("benchbench_") for h in r["hooks"]),
+        hooks = "\n".join(h.removeprefix("benchbench_") for h in r["hooks"])
+        t.add_row(r["name"], r["distribution"] or "–", r["version"], regs, hooks,
                   "[red]" + "\n".join(r["errors"]) + "[/red]" if r["errors"] else "")
     Console().print(t)
     if not rows:

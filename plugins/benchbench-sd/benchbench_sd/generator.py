@@ -36,7 +36,10 @@ class StableDiffusionGenerator:
         size: generation resolution in px (default: the pipeline's native one); frames
             are resized to the size the harness asks for;
         channels: 1 = grey content on 3 channels like the real frames, 3 = model colours;
-        device: auto|cpu|cuda[:i]; dtype: auto|float32|float16|bfloat16; batch: images per call.
+        device: None = the cell's device (ctx.device), or auto|cpu|cuda[:i]; dtype: auto|float32|float16|bfloat16;
+        batch: images per pipeline call (1 = every frame computed alone; larger is faster on
+            a GPU). Frames are bit-identical whatever the request's n/start_index; batch is
+            in the fingerprint because kernels pick algorithms by batch shape (last-bit changes).
     Guidance comes from the request (the matrix axis); none -> 7.5.
     """
 
@@ -46,7 +49,7 @@ class StableDiffusionGenerator:
     def __init__(self, negative: str | os.PathLike | None = None, positive: str | os.PathLike | None = None,
                  weights: str | os.PathLike | None = None, sane_prompt: str = SANE_PROMPT,
                  crack_prompt: str = CRACK_PROMPT, steps: int = 50, scheduler: str = "default",
-                 size: int | None = None, channels: int = 1, device: str = "auto", dtype: str = "auto",
+                 size: int | None = None, channels: int = 1, device: str | None = None, dtype: str = "auto",
                  batch: int = 4):
         if weights is not None:
             if negative is not None or positive is not None:
@@ -72,6 +75,9 @@ class StableDiffusionGenerator:
             raise UserError(f"channels must be 1 or 3, not {channels!r}", field="channels")
         if not isinstance(batch, int) or batch < 1:
             raise UserError(f"batch must be a positive integer, not {batch!r}", field="batch")
+        if device is not None and not isinstance(device, str):
+            raise UserError(f"expected a device name, not {device!r}", field="device",
+                            fix="use cpu, cuda, cuda:1 or auto")
         if dtype not in ("auto", "float32", "float16", "bfloat16"):
             raise UserError(f"unknown dtype '{dtype}'", field="dtype", fix="use auto, float32, float16 or bfloat16")
         for label, prompt in (("sane_prompt", sane_prompt), ("crack_prompt", crack_prompt)):
@@ -93,10 +99,14 @@ class StableDiffusionGenerator:
     def fingerprint(self) -> str:
         """Hash of both pipelines' weights + configs and of every parameter that changes pixels."""
         if self._fingerprint is None:
-            weights = {label: diffusion.pipeline_fingerprint(folder) for label, folder in self.folders.items()}
+            # The safety checker is never loaded (safety_checker=None): no need to hash its 1.2 GB.
+            by_folder = {folder: diffusion.pipeline_fingerprint(folder, skip=("safety_checker",))
+                         for folder in set(self.folders.values())}
+            weights = {label: by_folder[folder] for label, folder in self.folders.items()}
             self._fingerprint = sha256_json({
                 "plugin": self.name, "weights": weights, "prompts": self.prompts, "steps": self.steps,
-                "scheduler": self.scheduler, "size": self.size, "channels": self.channels, "dtype": self.dtype})
+                "scheduler": self.scheduler, "size": self.size, "channels": self.channels, "dtype": self.dtype,
+                "batch": self.batch})
         return self._fingerprint
 
     def generate(self, req: GenerationRequest, ctx: CellContext) -> list[Frame]:
@@ -123,8 +133,7 @@ class StableDiffusionGenerator:
         if folder not in self._pipes:
             from benchbench.torchkit import torch_device
 
-            device = torch_device(ctx.device if self.device == "auto" and ctx is not None
-                                  and ctx.device not in ("", "cpu") else self.device)
+            device = torch_device(self.device or (ctx.device if ctx is not None else None))
             self._pipes[folder] = load_pipeline(folder, scheduler=self.scheduler,
                                                 device=device, dtype=self.dtype)
         return self._pipes[folder]
@@ -145,9 +154,10 @@ def load_pipeline(folder: str | os.PathLike, *, scheduler: str = "default", devi
 
     torch_dtype = diffusion.torch_dtype(dtype, device)
     try:
-        pipe = StableDiffusionPipeline.from_pretrained(
-            str(folder), safety_checker=None, requires_safety_checker=False, local_files_only=True,
-            torch_dtype=torch_dtype)
+        with diffusion.quiet_loading():
+            pipe = StableDiffusionPipeline.from_pretrained(
+                str(folder), safety_checker=None, requires_safety_checker=False, local_files_only=True,
+                dtype=torch_dtype)
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load a Stable Diffusion pipeline from {folder}: {str(exc).splitlines()[0]}",
                         fix="check the folder was written by save_pretrained (bench train dreambooth)") from None

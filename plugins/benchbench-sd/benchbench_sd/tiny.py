@@ -124,8 +124,9 @@ def build_tiny_sd(out: str | Path, *, size: int = 64, channels: int = 3, seed: i
         raise ValueError(f"channels must be 1 or 3, not {channels}")
     out = Path(out)
     torch.manual_seed(seed)
-    with tempfile.TemporaryDirectory() as tmp:
-        tokenizer = build_tokenizer(tmp, texts)
+    # Built in place: the pipeline's save_pretrained below rewrites tokenizer.json and
+    # keeps vocab.json + merges.txt beside it, as in released SD folders.
+    tokenizer = build_tokenizer(out / "tokenizer", texts)
     text_encoder = CLIPTextModel(CLIPTextConfig(
         vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_attention_heads=4,
         num_hidden_layers=2, max_position_embeddings=tokenizer.model_max_length, projection_dim=32,

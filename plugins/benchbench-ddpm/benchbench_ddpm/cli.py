@@ -1,0 +1,79 @@
+"""Click wiring of ``bench train ddpm`` and ``bench generators init-tiny ddpm``.
+
+Imports only click: torch, diffusers and accelerate are imported inside the command
+bodies (the hook fires at every CLI start).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from benchbench.diffusion import ensure_group
+
+INIT_TINY_HELP = "Write a small randomly initialised pipeline (offline; for tests, CI and demos)."
+_DIR = click.Path(path_type=Path, file_okay=False)
+
+
+@click.command("ddpm")
+@click.option("--data", required=True, type=_DIR, help="Classes-layout folder with crack/ and sane/ images.")
+@click.option("--out", required=True, type=_DIR, help="Output folder: OUT/crack and OUT/sane DDPM pipelines.")
+@click.option("--size", default=64, show_default=True, type=int, help="Training resolution (px).")
+@click.option("--channels", default="1", show_default=True, type=click.Choice(["1", "3"]),
+              help="1: grey (the FLYD frames are grey content), 3: RGB.")
+@click.option("--width", default=64, show_default=True, type=int, help="UNet base channels (multiple of 8).")
+@click.option("--levels", default=4, show_default=True, type=int, help="UNet resolutions.")
+@click.option("--layers", default=2, show_default=True, type=int, help="ResNet layers per UNet block.")
+@click.option("--attention/--no-attention", default=True, show_default=True)
+@click.option("--steps", default=None, type=int, help="Optimizer steps per class.")
+@click.option("--epochs", default=None, type=int, help="Epochs per class (default 100 when --steps is not given).")
+@click.option("--batch", default=16, show_default=True, type=int)
+@click.option("--lr", default=1e-4, show_default=True, type=float)
+@click.option("--lr-schedule", default="cosine", show_default=True,
+              type=click.Choice(["constant", "constant_with_warmup", "linear", "cosine"]))
+@click.option("--warmup-steps", default=500, show_default=True, type=int)
+@click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flips.")
+@click.option("--init", default=None, type=_DIR, help="Start from these crack/ and sane/ pipelines.")
+@click.option("--class", "classes", multiple=True, type=click.Choice(["crack", "sane"]),
+              help="Train only these classes (default both).")
+@click.option("--mixed-precision", default="no", show_default=True, type=click.Choice(["no", "fp16", "bf16"]))
+@click.option("--checkpoint-every", default=1000, show_default=True, type=int)
+@click.option("--checkpoints-keep", default=2, show_default=True, type=int)
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoints in OUT/checkpoints.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: auto).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def train_ddpm_cmd(channels: str, classes: tuple[str, ...], **options: object) -> None:
+    """Train one unconditional DDPM per class (crack, sane)."""
+    from benchbench_ddpm.model import CLASSES
+    from benchbench_ddpm.train import DdpmTrainConfig, train_ddpm
+
+    cfg = DdpmTrainConfig(channels=int(channels), classes=tuple(classes) or CLASSES, **options)  # type: ignore[arg-type]
+    log = train_ddpm(cfg)
+    for label, hist in log["classes"].items():
+        click.echo(f"saved {Path(cfg.out) / label} ({hist['steps']} steps, {hist['seconds']:.0f} s; probe loss "
+                   f"{hist['probe'][0][1]:.4f} -> {hist['probe'][-1][1]:.4f})")
+
+
+@click.command("ddpm")
+@click.argument("out", type=_DIR)
+@click.option("--size", default=32, show_default=True, type=int, help="Resolution (multiple of 4).")
+@click.option("--channels", default="1", show_default=True, type=click.Choice(["1", "3"]))
+@click.option("--seed", default=0, show_default=True, type=int)
+def init_tiny_ddpm(out: Path, size: int, channels: str, seed: int) -> None:
+    """Tiny random DDPM pipelines OUT/crack and OUT/sane."""
+    from benchbench.api import UserError
+    from benchbench_ddpm.tiny import build_tiny_ddpm
+
+    if size % 4 or size < 4:
+        raise UserError(f"size must be a multiple of 4, not {size}", field="--size")
+    build_tiny_ddpm(out, size=size, channels=int(channels), seed=seed)
+    click.echo(f"wrote {out / 'crack'} and {out / 'sane'}")
+
+
+def add_commands(cli: click.Group) -> None:
+    """Attach the commands to ``bench`` (creating the train/generators groups if core has not)."""
+    ensure_group(cli, "train", "Train generators.").add_command(train_ddpm_cmd)
+    generators = ensure_group(cli, "generators", "Generator weights utilities.")
+    ensure_group(generators, "init-tiny", INIT_TINY_HELP).add_command(init_tiny_ddpm)

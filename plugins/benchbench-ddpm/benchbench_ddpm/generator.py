@@ -1,0 +1,139 @@
+"""Unconditional DDPM generator: one diffusers DDPMPipeline folder per class.
+
+Construction only validates parameters and folders; torch and diffusers are imported
+when frames are first generated. Guidance does not apply (registered with
+``uses_guidance=False``): ``req.guidance`` is ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from benchbench import diffusion
+from benchbench.api import CellContext, Frame, GenerationRequest, UserError, sha256_json
+from benchbench_ddpm import __version__
+from benchbench_ddpm.model import CLASSES
+
+DEFAULT_STEPS = {"ddpm": None, "ddim": 50}  # None: all training timesteps (ancestral DDPM sampling)
+
+
+class DdpmGenerator:
+    """Frames from one unconditional DDPM per class (local diffusers folders).
+
+    Parameters (the matrix entry):
+        weights: folder holding ``crack/`` and ``sane/`` pipeline folders (``bench train ddpm``);
+        crack, sane: the two pipeline folders given one by one (instead of weights);
+        sampler: ddpm (ancestral) | ddim (deterministic after the initial noise, with eta 0);
+        steps: sampling steps (default: every training timestep for ddpm, 50 for ddim);
+        eta: DDIM noise scale (0 = deterministic);
+        channels: 1 = grey content on 3 channels like the real frames, 3 = model colours;
+        device: None = the cell's device; dtype: auto|float32|float16|bfloat16;
+        batch: images per sampling call (in the fingerprint: kernels pick algorithms by batch shape).
+    Frames come at the model's resolution and are resized to the size the harness asks for.
+    """
+
+    name = "ddpm"
+    version = __version__
+
+    def __init__(self, weights: str | os.PathLike | None = None, crack: str | os.PathLike | None = None,
+                 sane: str | os.PathLike | None = None, sampler: str = "ddpm", steps: int | None = None,
+                 eta: float = 0.0, channels: int = 1, device: str | None = None, dtype: str = "auto",
+                 batch: int = 16):
+        if weights is not None:
+            if crack is not None or sane is not None:
+                raise UserError("give either weights: (a folder with crack/ and sane/) or crack:/sane:, not both",
+                                field="weights", fix="remove weights: or remove crack:/sane:")
+            root = Path(weights).expanduser()
+            if not root.is_dir():
+                raise UserError(f"weights not found at {root}", field="weights",
+                                fix="give the folder written by `bench train ddpm` (benchbench never downloads)")
+            self.folders = {label: diffusion.require_pipeline_dir(root / label, field=f"weights ({label}/)")
+                            for label in CLASSES}
+        else:
+            if crack is None and sane is None:
+                raise UserError("no weights given", field="weights",
+                                fix="set weights: to the folder written by `bench train ddpm` (or crack:/sane:)")
+            self.folders = {"crack": diffusion.require_pipeline_dir(crack, field="crack"),
+                            "sane": diffusion.require_pipeline_dir(sane, field="sane")}
+        if sampler not in DEFAULT_STEPS:
+            raise UserError(f"unknown sampler '{sampler}'", field="sampler", fix="use ddpm or ddim")
+        if steps is not None and (not isinstance(steps, int) or steps < 1):
+            raise UserError(f"steps must be a positive integer, not {steps!r}", field="steps")
+        if not isinstance(eta, (int, float)) or eta < 0:
+            raise UserError(f"eta must be >= 0, not {eta!r}", field="eta")
+        if channels not in (1, 3):
+            raise UserError(f"channels must be 1 or 3, not {channels!r}", field="channels")
+        if not isinstance(batch, int) or batch < 1:
+            raise UserError(f"batch must be a positive integer, not {batch!r}", field="batch")
+        if device is not None and not isinstance(device, str):
+            raise UserError(f"expected a device name, not {device!r}", field="device",
+                            fix="use cpu, cuda, cuda:1 or auto")
+        if dtype not in ("auto", "float32", "float16", "bfloat16"):
+            raise UserError(f"unknown dtype '{dtype}'", field="dtype", fix="use auto, float32, float16 or bfloat16")
+        self.sampler, self.steps, self.eta, self.channels = sampler, steps, float(eta), channels
+        self.device, self.dtype, self.batch = device, dtype, batch
+        self._pipes: dict[str, Any] = {}
+        self._fingerprint: str | None = None
+
+    # ------------------------------------------------------------------ protocol
+    def params(self) -> dict[str, Any]:
+        return {"folders": {k: str(v) for k, v in self.folders.items()}, "sampler": self.sampler,
+                "steps": self.steps, "eta": self.eta, "channels": self.channels, "dtype": self.dtype,
+                "device": self.device, "batch": self.batch}
+
+    def fingerprint(self) -> str:
+        """Hash of both pipelines' weights + configs and of every parameter that changes pixels."""
+        if self._fingerprint is None:
+            self._fingerprint = sha256_json({
+                "plugin": self.name,
+                "weights": {label: diffusion.pipeline_fingerprint(f) for label, f in self.folders.items()},
+                "sampler": self.sampler, "steps": self.steps, "eta": self.eta if self.sampler == "ddim" else None,
+                "channels": self.channels, "dtype": self.dtype, "batch": self.batch})
+        return self._fingerprint
+
+    def generate(self, req: GenerationRequest, ctx: CellContext) -> list[Frame]:
+        if req.label not in self.folders:
+            raise UserError(f"unknown label '{req.label}'", fix="ask for crack or sane frames")
+        if req.n <= 0:
+            return []
+        pipe = self._pipeline(req.label, ctx)
+        steps = self.steps or DEFAULT_STEPS[self.sampler] or pipe.scheduler.config.num_train_timesteps
+        kwargs: dict[str, Any] = {"num_inference_steps": steps, "output_type": "np"}
+        if self.sampler == "ddim":
+            kwargs["eta"] = self.eta
+
+        def sample(generators: list[Any]) -> Any:
+            return pipe(batch_size=len(generators), generator=generators, **kwargs).images
+
+        return diffusion.generate_frames(sample, req, name=self.name, batch=self.batch, channels=self.channels,
+                                         report=ctx.report)
+
+    # ------------------------------------------------------------------ loading
+    def _pipeline(self, label: str, ctx: CellContext | None) -> Any:
+        if label not in self._pipes:
+            from benchbench.torchkit import torch_device
+
+            device = torch_device(self.device or (ctx.device if ctx is not None else None))
+            self._pipes[label] = load_pipeline(self.folders[label], sampler=self.sampler, device=device,
+                                               dtype=self.dtype)
+        return self._pipes[label]
+
+
+def load_pipeline(folder: str | os.PathLike, *, sampler: str = "ddpm", device: str = "cpu",
+                  dtype: str = "float32") -> Any:
+    """Load a local DDPMPipeline; with ``sampler='ddim'`` wrap its UNet in a DDIMPipeline."""
+    from diffusers import DDIMPipeline, DDIMScheduler, DDPMPipeline
+
+    try:
+        with diffusion.quiet_loading():
+            pipe = DDPMPipeline.from_pretrained(str(folder), local_files_only=True,
+                                                dtype=diffusion.torch_dtype(dtype, device))
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot load a DDPM pipeline from {folder}: {str(exc).splitlines()[0]}",
+                        fix="check the folder was written by `bench train ddpm` or init-tiny") from None
+    if sampler == "ddim":
+        pipe = DDIMPipeline(unet=pipe.unet, scheduler=DDIMScheduler.from_config(pipe.scheduler.config))
+    pipe.set_progress_bar_config(disable=True)
+    return pipe.to(device)

@@ -1,0 +1,215 @@
+"""Train one unconditional DDPM per class from a Classes-layout folder (``crack/``, ``sane/``).
+
+Ho et al.'s objective (predict the added noise, 1000 linear-beta timesteps) with AdamW,
+a warm-up + cosine schedule and random horizontal flips (cracks stay vertical). Every
+random draw of step s comes from (seed, class, s) and checkpoints keep the optimizer
+state, so ``resume`` continues exactly; a fixed probe batch is scored before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchbench import diffusion
+from benchbench.api import UserError
+from benchbench_ddpm.model import CLASSES, build_scheduler, build_unet, save_pipeline
+
+RESUME_KEYS = ("size", "channels", "width", "levels", "layers", "attention", "batch", "lr", "lr_schedule",
+               "warmup_steps", "seed", "flip", "init")
+
+
+@dataclass
+class DdpmTrainConfig:
+    data: Path
+    out: Path
+    size: int = 64
+    channels: int = 1
+    width: int = 64
+    levels: int = 4
+    layers: int = 2
+    attention: bool = True
+    steps: int | None = None
+    epochs: int | None = None
+    batch: int = 16
+    lr: float = 1e-4
+    lr_schedule: str = "cosine"
+    warmup_steps: int = 500
+    weight_decay: float = 1e-6
+    max_grad_norm: float = 1.0
+    flip: bool = True
+    init: Path | None = None
+    classes: tuple[str, ...] = CLASSES
+    mixed_precision: str = "no"
+    checkpoint_every: int = 1000
+    checkpoints_keep: int = 2
+    resume: bool = False
+    seed: int = 0
+    device: str | None = None
+    quiet: bool = False
+    probe_images: int = 8
+
+    def validate(self) -> dict[str, list[Path]]:
+        """Check options; return the image files per class."""
+        root = Path(self.data)
+        if not root.is_dir():
+            raise UserError(f"data folder not found: {root}", field="--data",
+                            fix="give a Classes-layout folder with crack/ and sane/ subfolders")
+        files = {label: diffusion.list_images(root / label, field=f"--data ({label}/)") for label in self.classes}
+        if self.steps is not None and self.epochs is not None:
+            raise UserError("give --steps or --epochs, not both", field="--steps")
+        for name in ("size", "width", "levels", "layers", "batch", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                raise UserError(f"{name} must be at least 1", field="--" + name.replace("_", "-"))
+        if self.channels not in (1, 3):
+            raise UserError(f"channels must be 1 or 3, not {self.channels}", field="--channels")
+        if self.init is None and self.size % 2 ** (self.levels - 1):
+            raise UserError(f"size {self.size} must be divisible by {2 ** (self.levels - 1)}", field="--size",
+                            fix="use a multiple of 8 (4 levels) or fewer --levels")
+        if self.init is None and self.width % 8:
+            raise UserError(f"width must be a multiple of 8, not {self.width}", field="--width")
+        if self.lr <= 0:
+            raise UserError("learning rate must be positive", field="--lr")
+        if self.mixed_precision not in ("no", "fp16", "bf16"):
+            raise UserError(f"unknown mixed precision '{self.mixed_precision}'", field="--mixed-precision")
+        if self.init is not None:
+            for label in self.classes:
+                diffusion.require_pipeline_dir(Path(self.init) / label, field=f"--init ({label}/)")
+        return files
+
+    def steps_for(self, n_images: int) -> int:
+        if self.steps is not None:
+            return max(1, int(self.steps))
+        epochs = 100 if self.epochs is None else self.epochs
+        return max(1, math.ceil(epochs * n_images / self.batch))
+
+
+def train_ddpm(cfg: DdpmTrainConfig) -> dict[str, Any]:
+    """Train (or resume) every class; save ``out/<class>`` DDPMPipeline folders and ``out/train_log.json``."""
+    from benchbench.torchkit import torch_device
+
+    files = cfg.validate()
+    device = torch_device(cfg.device)
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    log: dict[str, Any] = {"config": _config_dict(cfg), "device": device, "classes": {}}
+    for k, label in enumerate(cfg.classes):
+        log["classes"][label] = _train_class(cfg, label, k, files[label], out, device)
+    (out / "train_log.json").write_text(json.dumps(log, indent=1))
+    return log
+
+
+def _train_class(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], out: Path,
+                 device: str) -> dict[str, Any]:
+    import numpy as np
+    import torch
+    from accelerate import Accelerator
+    from diffusers import DDPMPipeline
+    from diffusers.optimization import get_scheduler
+
+    from benchbench.api import seed_everything
+
+    started = time.time()
+    seed = cfg.seed * len(CLASSES) + k  # classes never share noise
+    seed_everything(seed)
+    if cfg.init is not None:
+        with diffusion.quiet_loading():
+            init = DDPMPipeline.from_pretrained(str(Path(cfg.init) / label), local_files_only=True)
+        unet, scheduler = init.unet, init.scheduler
+    else:
+        unet = build_unet(size=cfg.size, channels=cfg.channels, width=cfg.width, levels=cfg.levels,
+                          layers=cfg.layers, attention=cfg.attention)
+        scheduler = build_scheduler()
+    size, channels = int(unet.config.sample_size), int(unet.config.in_channels)
+    images = torch.from_numpy(np.stack([diffusion.load_training_image(p, size, channels) for p in paths]))
+    steps = cfg.steps_for(len(paths))
+
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=device == "cpu")
+    optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    lr_scheduler = get_scheduler(cfg.lr_schedule, optimizer=optimizer, num_warmup_steps=min(cfg.warmup_steps, steps),
+                                 num_training_steps=steps)
+    checkpoints = diffusion.Checkpoints(out / "checkpoints" / label, keep=cfg.checkpoints_keep)
+    config = _config_dict(cfg)
+    hist: dict[str, Any] = {"losses": [], "probe": []}
+    start = 0
+    latest = checkpoints.latest() if cfg.resume else None
+    if latest is not None:
+        state = checkpoints.load(latest, {"unet": unet}, optimizer)
+        _check_resumable(state.get("config", {}), config, latest)
+        start = int(state["step"])
+        hist["losses"], hist["probe"] = state.get("losses", []), state.get("probe", [])
+        diffusion.advance_schedule(lr_scheduler, start)
+    unet, optimizer = accelerator.prepare(unet, optimizer)
+
+    n_probe = min(cfg.probe_images, len(paths))
+    probe_noise, probe_t = diffusion.probe_noise(n_probe, (channels, size, size), seed,
+                                                 scheduler.config.num_train_timesteps)
+
+    def loss_of(clean: Any, noise: Any, timesteps: Any) -> Any:
+        clean, noise, timesteps = (t.to(accelerator.device) for t in (clean, noise, timesteps))
+        noisy = scheduler.add_noise(clean, noise, timesteps)
+        with accelerator.autocast():
+            pred = unet(noisy, timesteps).sample
+        return torch.nn.functional.mse_loss(pred.float(), noise.float())
+
+    def probe(step: int) -> None:
+        unet.eval()
+        with torch.no_grad():
+            hist["probe"].append([step, float(loss_of(images[:n_probe], probe_noise, probe_t))])
+        unet.train()
+
+    if not hist["probe"] or hist["probe"][-1][0] != start:
+        probe(start)
+    unet.train()
+    with diffusion.progress_bar(steps, f"ddpm {label}", quiet=cfg.quiet, start=start) as update:
+        for step in range(start, steps):
+            gen = diffusion.step_generator(seed, step, stream=f"ddpm-{label}")
+            clean = images[diffusion.batch_indices(len(paths), cfg.batch, step, seed)]
+            if cfg.flip:
+                flip = torch.rand(clean.shape[0], generator=gen) < 0.5
+                clean = torch.where(flip[:, None, None, None], clean.flip(-1), clean)
+            noise = torch.randn(clean.shape, generator=gen)
+            timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clean.shape[0],), generator=gen)
+            loss = loss_of(clean, noise, timesteps)
+            accelerator.backward(loss)
+            if cfg.max_grad_norm > 0:
+                accelerator.clip_grad_norm_(unet.parameters(), cfg.max_grad_norm)
+            optimizer.step()
+            lr_scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise UserError(f"{label}: loss became {value} at step {step + 1}", field="--lr",
+                                fix="lower --lr or use --mixed-precision no")
+            hist["losses"].append(value)
+            update(loss=value)
+            done = step + 1
+            if done % cfg.checkpoint_every == 0 and done < steps:
+                checkpoints.save(done, {"unet": accelerator.unwrap_model(unet)}, optimizer,
+                                 {"losses": hist["losses"], "probe": hist["probe"], "config": config})
+    probe(steps)
+    model = accelerator.unwrap_model(unet)
+    save_pipeline(model if model.dtype == torch.float32 else model.to(torch.float32), scheduler, out / label)
+    n = min(10, len(hist["losses"]))
+    hist.update(images=len(paths), steps=steps, resumed_from=start, size=size, channels=channels,
+                seconds=round(time.time() - started, 2),
+                first_losses_mean=sum(hist["losses"][:n]) / max(n, 1),
+                last_losses_mean=sum(hist["losses"][-n:]) / max(n, 1))
+    return hist
+
+
+def _config_dict(cfg: DdpmTrainConfig) -> dict[str, Any]:
+    return {k: (str(v) if isinstance(v, Path) else list(v) if isinstance(v, tuple) else v)
+            for k, v in asdict(cfg).items()}
+
+
+def _check_resumable(saved: dict[str, Any], now: dict[str, Any], path: Path) -> None:
+    for key in RESUME_KEYS:
+        if key in saved and saved[key] != now[key]:
+            raise UserError(f"checkpoint {path.parent.name}/{path.name} was made with {key}={saved[key]!r}, "
+                            f"not {now[key]!r}", field="--resume",
+                            fix=f"use the same --{key.replace('_', '-')} or a new --out")

@@ -1,0 +1,80 @@
+"""Click wiring of ``bench train dreambooth`` and ``bench generators init-tiny sd``.
+
+Imports only click and the torch-free prompt constants: torch, diffusers and
+accelerate are imported inside the command bodies (the hook fires at every CLI start).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from benchbench.diffusion import ensure_group
+from benchbench_sd.prompts import INSTANCE_PROMPT
+
+INIT_TINY_HELP = "Write a small randomly initialised pipeline (offline; for tests, CI and demos)."
+_DIR = click.Path(path_type=Path, file_okay=False)
+
+
+@click.command("dreambooth")
+@click.option("--base", required=True, type=_DIR, help="Base Stable Diffusion pipeline folder (local).")
+@click.option("--instance-dir", required=True, type=_DIR, help="Folder of training images (e.g. Classes/crack).")
+@click.option("--prompt", default=INSTANCE_PROMPT, show_default=True, help="Instance prompt.")
+@click.option("--out", required=True, type=_DIR, help="Output folder: a loadable StableDiffusionPipeline.")
+@click.option("--class-dir", type=_DIR, default=None,
+              help="Class images for prior preservation (missing ones are generated with the base model).")
+@click.option("--class-prompt", default=None, help="Prompt of the class images (needed with --class-dir).")
+@click.option("--prior-loss-weight", default=1.0, show_default=True, type=float)
+@click.option("--num-class-images", default=100, show_default=True, type=int)
+@click.option("--class-steps", default=50, show_default=True, type=int, help="Sampling steps for class images.")
+@click.option("--resolution", default=512, show_default=True, type=int)
+@click.option("--batch", default=1, show_default=True, type=int)
+@click.option("--lr", default=5e-6, show_default=True, type=float)
+@click.option("--lr-schedule", default="constant", show_default=True,
+              type=click.Choice(["constant", "constant_with_warmup", "linear", "cosine"]))
+@click.option("--warmup-steps", default=0, show_default=True, type=int)
+@click.option("--steps", default=10_000, show_default=True, type=int, help="Optimizer steps.")
+@click.option("--train-text-encoder/--freeze-text-encoder", default=True, show_default=True)
+@click.option("--grad-accum", default=1, show_default=True, type=int)
+@click.option("--max-grad-norm", default=1.0, show_default=True, type=float)
+@click.option("--mixed-precision", default="no", show_default=True, type=click.Choice(["no", "fp16", "bf16"]))
+@click.option("--gradient-checkpointing", is_flag=True, help="Trade compute for GPU memory.")
+@click.option("--checkpoint-every", default=500, show_default=True, type=int)
+@click.option("--checkpoints-keep", default=2, show_default=True, type=int)
+@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUT/checkpoints.")
+@click.option("--seed", default=0, show_default=True, type=int)
+@click.option("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: auto).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def dreambooth(**options: object) -> None:
+    """DreamBooth-fine-tune a local Stable Diffusion pipeline (seed paper's defaults)."""
+    from benchbench_sd.train import DreamBoothConfig, train_dreambooth
+
+    cfg = DreamBoothConfig(**options)  # type: ignore[arg-type]
+    log = train_dreambooth(cfg)
+    probe = log["probe"]
+    click.echo(f"saved {cfg.out} ({log['steps']} steps, {log['seconds']:.0f} s; probe loss "
+               f"{probe[0][1]:.4f} -> {probe[-1][1]:.4f})")
+
+
+@click.command("sd")
+@click.argument("out", type=_DIR)
+@click.option("--size", default=64, show_default=True, type=int, help="Native resolution (multiple of 8).")
+@click.option("--channels", default=3, show_default=True, type=click.Choice(["1", "3"]), help="VAE image channels.")
+@click.option("--seed", default=0, show_default=True, type=int)
+def init_tiny_sd(out: Path, size: int, channels: str, seed: int) -> None:
+    """Tiny random Stable Diffusion pipeline with a real CLIP tokenizer."""
+    from benchbench.api import UserError
+    from benchbench_sd.tiny import build_tiny_sd
+
+    if size % 8 or size < 8:
+        raise UserError(f"size must be a multiple of 8, not {size}", field="--size")
+    build_tiny_sd(out, size=size, channels=int(channels), seed=seed)
+    click.echo(f"wrote {out}")
+
+
+def add_commands(cli: click.Group) -> None:
+    """Attach the commands to ``bench`` (creating the train/generators groups if core has not)."""
+    ensure_group(cli, "train", "Train generators.").add_command(dreambooth)
+    generators = ensure_group(cli, "generators", "Generator weights utilities.")
+    ensure_group(generators, "init-tiny", INIT_TINY_HELP).add_command(init_tiny_sd)

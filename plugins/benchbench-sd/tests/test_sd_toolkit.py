@@ -1,0 +1,103 @@
+"""benchbench.diffusion, the toolkit shared by the sd and ddpm plugins (tested once, here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from benchbench import diffusion
+from benchbench.api import GenerationRequest, UserError
+
+
+def test_import_is_torch_free():
+    code = "import sys, benchbench.diffusion; print('torch' in sys.modules, 'diffusers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False False"
+
+
+def test_image_seed_distinct_and_stable():
+    seeds = {diffusion.image_seed(s, label, i) for s in range(3) for label in ("crack", "sane") for i in range(50)}
+    assert len(seeds) == 300
+    assert diffusion.image_seed(0, "crack", 7) == diffusion.image_seed(0, "crack", 7) < 2**63
+
+
+def test_batch_indices_are_epoch_permutations():
+    n, batch = 7, 3
+    flat = [i for step in range(7) for i in diffusion.batch_indices(n, batch, step, seed=1)]  # 3 epochs
+    for epoch in range(3):
+        assert sorted(flat[epoch * n:(epoch + 1) * n]) == list(range(n))
+    assert diffusion.batch_indices(n, batch, 5, seed=1) == diffusion.batch_indices(n, batch, 5, seed=1)
+    assert flat[:n] != [i for step in range(3) for i in diffusion.batch_indices(n, batch, step, seed=2)][:n]
+
+
+def test_to_frame_images_matches_pil_grey_and_resizes():
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    rgb = rng.random((2, 16, 16, 3), dtype=np.float32)
+    grey = diffusion.to_frame_images(rgb, channels=1)
+    as_uint8 = np.clip(np.rint(rgb[0].astype(np.float64) * 255), 0, 255).astype(np.uint8)
+    pil = np.asarray(Image.fromarray(as_uint8).convert("L"))
+    assert grey[0].shape == (16, 16, 3) and grey[0].dtype == np.uint8
+    assert np.abs(grey[0][..., 0].astype(int) - pil.astype(int)).max() <= 1
+    assert np.array_equal(diffusion.to_frame_images(rgb, channels=3)[1], np.clip(
+        np.rint(rgb[1].astype(np.float64) * 255), 0, 255).astype(np.uint8))
+    one = diffusion.to_frame_images(rgb[:, :, :, :1], channels=3, size=24)[0]
+    assert one.shape == (24, 24, 3) and np.array_equal(one[..., 0], one[..., 2])
+    with pytest.raises(ValueError):
+        diffusion.to_frame_images(rgb, channels=2)
+
+
+def test_generate_frames_aligned_groups_and_exactness():
+    calls = []
+
+    def sample(generators):
+        import torch
+
+        calls.append(len(generators))
+        return np.stack([torch.rand((4, 4, 1), generator=g).numpy() for g in generators])
+
+    req = GenerationRequest(label="crack", n=4, seed=3, size=4, start_index=5)
+    frames = diffusion.generate_frames(sample, req, name="x", batch=3)
+    assert calls == [3, 3]  # groups [3,6) and [6,9) cover indices 5..8
+    assert [f.meta["name"] for f in frames] == [f"x-crack-3-{i:06d}" for i in range(5, 9)]
+    whole = diffusion.generate_frames(sample, GenerationRequest(label="crack", n=9, seed=3, size=4), name="x", batch=3)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, whole[5:], strict=True))
+    assert all(f.boxes is None and f.source == "synthetic:x" for f in frames)
+    sane = diffusion.generate_frames(sample, GenerationRequest(label="sane", n=1, size=4), name="x", batch=1)
+    assert sane[0].boxes == ()
+    with pytest.raises(UserError):
+        diffusion.generate_frames(sample, req, name="x", batch=0)
+
+
+def test_checkpoints_atomic_keep_and_resume(tmp_path):
+    import torch
+
+    model = torch.nn.Linear(3, 2)
+    opt = torch.optim.AdamW(model.parameters())
+    model(torch.ones(1, 3)).sum().backward()
+    opt.step()
+    ckpt = diffusion.Checkpoints(tmp_path / "ck", keep=2)
+    for step in (1, 2, 3):
+        ckpt.save(step, {"m": model}, opt, {"note": step})
+    assert [p.name for p in ckpt.list()] == ["step-0000002", "step-0000003"]
+    (tmp_path / "ck" / "step-0000009").mkdir()  # half-written (no state.json): never picked
+    fresh = torch.nn.Linear(3, 2)
+    fresh_opt = torch.optim.AdamW(fresh.parameters())
+    state = ckpt.load(ckpt.latest(), {"m": fresh}, fresh_opt)
+    assert state == {"note": 3, "step": 3}
+    assert torch.equal(fresh.weight, model.weight)
+    assert fresh_opt.state_dict()["state"][0]["step"] == opt.state_dict()["state"][0]["step"]
+
+
+def test_pipeline_dir_errors(tmp_path):
+    with pytest.raises(UserError) as err:
+        diffusion.require_pipeline_dir(None, field="positive")
+    assert err.value.field == "positive"
+    with pytest.raises(UserError, match="model_index.json"):
+        diffusion.require_pipeline_dir(tmp_path, field="positive")
+    with pytest.raises(UserError, match="no images"):
+        diffusion.list_images(tmp_path, field="--data")
