@@ -9,10 +9,12 @@ retrains.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
 from benchbench.api import Box, CellContext, FrameSet, UserError, dir_fingerprint, seed_everything, sha256_json
+
 from benchbench_detr import __version__
 from benchbench_detr.params import DetrParams, check_weights_dir, parse_params
 
@@ -47,7 +49,21 @@ class DetrDetector:
 
     # ------------------------------------------------------------------ protocol
     def fit(self, train: FrameSet, val: FrameSet | None, ctx: CellContext) -> None:
+        from benchbench_detr.training import cpu_threads
+
+        with cpu_threads(self._p.threads):
+            self._fit(train, val, ctx)
+
+    def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:
+        from benchbench_detr.training import cpu_threads
+
+        with cpu_threads(self._p.threads):
+            return self._predict(frames, ctx)
+
+    # ------------------------------------------------------------------ work
+    def _fit(self, train: FrameSet, val: FrameSet | None, ctx: CellContext) -> None:
         from benchbench.api import torch_device
+
         from benchbench_detr import training, variants
 
         p = self._p
@@ -66,19 +82,17 @@ class DetrDetector:
         processor = variants.build_processor(p, p.weights)
         ctx.report("fit", 0.0)
         hist = training.train(model, processor, train_set, val_set, p, ctx, device)
-        out = Path(ctx.work_dir) / MODEL_DIR
-        model.save_pretrained(out)  # safetensors
-        processor.save_pretrained(out)
         facts = {"params": self.params(), "history": hist.to_dict(), "n_train": len(train_set), "n_val": len(val_set),
                  "n_parameters": sum(t.numel() for t in model.parameters())}
-        (out / META_FILE).write_text(json.dumps(facts, indent=2))
+        _save(model, processor, facts, Path(ctx.work_dir) / MODEL_DIR)
         for key in ("n_train", "n_val", "n_parameters"):
             ctx.record(f"detr_{key}", facts[key])
         ctx.record("detr_history", facts["history"])
         self._model, self._processor = model, processor
 
-    def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:
+    def _predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:
         from benchbench.api import torch_device
+
         from benchbench_detr import training, variants
 
         p = self._p
@@ -96,3 +110,17 @@ class DetrDetector:
             return []
         return training.predict(self._model, self._processor, frames, p, device,
                                 n_queries=int(self._model.config.num_queries))
+
+
+def _save(model: Any, processor: Any, facts: dict[str, Any], out: Path) -> None:
+    """Write the model folder atomically: a run killed mid-save never leaves a half model to resume from."""
+    from benchbench_detr.variants import no_hf_bars
+
+    tmp = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with no_hf_bars():
+        model.save_pretrained(tmp)  # safetensors
+        processor.save_pretrained(tmp)
+    (tmp / META_FILE).write_text(json.dumps(facts, indent=2))
+    shutil.rmtree(out, ignore_errors=True)
+    tmp.rename(out)

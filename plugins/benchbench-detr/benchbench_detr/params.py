@@ -17,9 +17,12 @@ from benchbench.api import UserError, require_local_path
 # variant -> transformers model_type written in a saved config.json
 VARIANTS: dict[str, str] = {
     "rt-detr": "rt_detr",
+    "rt-detr-v2": "rt_detr_v2",
     "d-fine": "d_fine",
+    "deimv2": "deimv2",
     "deformable-detr": "deformable_detr",
     "dab-detr": "dab-detr",
+    "conditional-detr": "conditional_detr",
     "detr": "detr",
 }
 # Variants that transformers 5.24 has but that cannot be trained from a config here,
@@ -28,8 +31,7 @@ UNSUPPORTED: dict[str, str] = {
     "dino": "transformers has no plain DINO detector; rt-detr (the default) carries DINO's "
             "contrastive denoising and query selection",
     "grounding-dino": "Grounding DINO needs a text encoder and prompts (open-vocabulary), not a class head",
-    "rt-detr-v2": "not wired up yet; use rt-detr",
-    "conditional-detr": "not wired up yet; use dab-detr (its successor)",
+    "mm-grounding-dino": "MM Grounding DINO needs a text encoder and prompts (open-vocabulary), not a class head",
 }
 SIZES = ("tiny", "small", "base")
 SCHEDULES = ("cosine", "step")
@@ -50,6 +52,7 @@ class DetrParams:
     patience: int = 10                   # epochs without val-loss improvement; 0 = never stop early
     num_queries: int | None = None       # None: the size preset
     device: str | None = None            # None: the cell's device (ctx.device)
+    threads: int | None = None           # torch CPU threads during fit/predict; None: torch's default
     weights: str | None = None           # local folder saved by save_pretrained
     warmup_epochs: float = 1.0
     schedule: str = "cosine"
@@ -71,7 +74,8 @@ class DetrParams:
 
 def _number(name: str, value: Any, kind: type, *, minimum: float | None = None,
             maximum: float | None = None, strict_min: bool = False) -> Any:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not float(value).is_integer()):
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if not numeric or (kind is int and not float(value).is_integer()):
         raise UserError(f"expected {'an integer' if kind is int else 'a number'}, got {value!r}", field=name,
                         fix=f"set {name} to a {'whole ' if kind is int else ''}number")
     value = kind(value)
@@ -126,7 +130,8 @@ def parse_params(**raw: Any) -> DetrParams:
     size = _choice("size", str(p.size).lower(), SIZES)
     schedule = _choice("schedule", str(p.schedule).lower(), SCHEDULES)
     if p.device is not None and not isinstance(p.device, str):
-        raise UserError(f"expected a device name, got {p.device!r}", field="device", fix="use cpu, cuda, cuda:1 or auto")
+        raise UserError(f"expected a device name, got {p.device!r}", field="device",
+                        fix="use cpu, cuda, cuda:1 or auto")
     if not isinstance(p.config, dict):
         raise UserError(f"expected a mapping, got {p.config!r}", field="config",
                         fix="give transformers config overrides as a mapping, e.g. {decoder_layers: 3}")
@@ -145,6 +150,7 @@ def parse_params(**raw: Any) -> DetrParams:
         patience=_number("patience", p.patience, int, minimum=0),
         num_queries=None if p.num_queries is None else _number("num_queries", p.num_queries, int, minimum=1),
         device=p.device,
+        threads=None if p.threads is None else _number("threads", p.threads, int, minimum=1),
         weights=weights,
         warmup_epochs=_number("warmup_epochs", p.warmup_epochs, float, minimum=0),
         schedule=schedule,

@@ -13,13 +13,14 @@ import copy
 import math
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
-
 from benchbench.api import Box, CellContext, Frame
+
 from benchbench_detr.params import DetrParams
 from benchbench_detr.variants import LABEL2ID, post_process
 
@@ -42,6 +43,24 @@ class History:
         return {"train_loss": self.train_loss, "val_loss": self.val_loss, "best_epoch": self.best_epoch,
                 "epochs_run": len(self.train_loss), "stopped_early": self.stopped_early,
                 "seconds": round(self.seconds, 3)}
+
+
+@contextmanager
+def cpu_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch CPU threads (None: unchanged), restoring the old count after.
+
+    On a busy or shared CPU, OpenMP threads that spin-wait for each other can make two
+    threads several times slower than one; ``threads: 1`` is then the fast setting.
+    """
+    if n is None:
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
 
 
 def to_samples(frames: Sequence[Frame]) -> list[Sample]:
@@ -141,7 +160,7 @@ def train(model: torch.nn.Module, processor: Any, train_set: list[Sample], val_s
                 idx = order[s]
                 batch = encode(processor, [train_set[i] for i in idx], [flips[i] for i in idx], device)
                 loss = model(**batch).loss
-                if not torch.isfinite(loss):
+                if not torch.isfinite(loss.detach()):
                     raise RuntimeError(f"detr: non-finite training loss at epoch {epoch + 1} — "
                                        f"lower lr (now {p.lr}) or raise grad_clip")
                 optim.zero_grad(set_to_none=True)
@@ -150,7 +169,7 @@ def train(model: torch.nn.Module, processor: Any, train_set: list[Sample], val_s
                     torch.nn.utils.clip_grad_norm_(model.parameters(), p.grad_clip)
                 optim.step()
                 sched.step()
-                running, seen = running + float(loss) * len(idx), seen + len(idx)
+                running, seen = running + loss.detach().item() * len(idx), seen + len(idx)
             hist.train_loss.append(running / max(seen, 1))
             info = f"loss {hist.train_loss[-1]:.3f}"
             if val_batches:

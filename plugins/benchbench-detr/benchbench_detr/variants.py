@@ -9,11 +9,14 @@ explicit sizes. Nothing here ever reaches a model hub.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from benchbench.api import CLASSES, UserError
+
 from benchbench_detr.params import DetrParams
 
 ID2LABEL = dict(enumerate(CLASSES))
@@ -54,13 +57,18 @@ class VariantSpec:
 
 SPECS: dict[str, VariantSpec] = {
     "rt-detr": VariantSpec("RTDetrConfig", "RTDetrForObjectDetection", "RTDetrImageProcessor", True, "focal"),
+    "rt-detr-v2": VariantSpec("RTDetrV2Config", "RTDetrV2ForObjectDetection", "RTDetrImageProcessor", True, "focal"),
     "d-fine": VariantSpec("DFineConfig", "DFineForObjectDetection", "RTDetrImageProcessor", True, "focal"),
+    # DEIMv2 with a CNN backbone (its DINOv3 backbones need pretrained ViT weights to make sense)
+    "deimv2": VariantSpec("Deimv2Config", "Deimv2ForObjectDetection", "RTDetrImageProcessor", True, "focal"),
     "deformable-detr": VariantSpec("DeformableDetrConfig", "DeformableDetrForObjectDetection",
                                    "DeformableDetrImageProcessor", True, "top_k"),
     # DAB-DETR is trained with a sigmoid focal loss like Conditional DETR, whose processor
     # post-processes with sigmoid + top-k (DETR's softmax would drop the only class).
     "dab-detr": VariantSpec("DabDetrConfig", "DabDetrForObjectDetection", "ConditionalDetrImageProcessor",
                             False, "top_k"),
+    "conditional-detr": VariantSpec("ConditionalDetrConfig", "ConditionalDetrForObjectDetection",
+                                    "ConditionalDetrImageProcessor", False, "top_k"),
     "detr": VariantSpec("DetrConfig", "DetrForObjectDetection", "DetrImageProcessor", False, "none"),
 }
 
@@ -69,6 +77,20 @@ def _transformers_attr(name: str) -> Any:
     import transformers
 
     return getattr(transformers, name)
+
+
+@contextmanager
+def no_hf_bars() -> Iterator[None]:
+    """Silence transformers' per-call tqdm bars (weights load/save); our rich bar reports progress."""
+    from transformers.utils import logging as hf_logging
+
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
 def num_queries(p: DetrParams) -> int:
@@ -87,7 +109,7 @@ def build_config(p: DetrParams) -> Any:
                                   backbone_config=backbone, num_queries=num_queries(p),
                                   decoder_layers=s.decoder_layers, decoder_ffn_dim=s.ffn,
                                   decoder_attention_heads=s.heads, encoder_attention_heads=s.heads)
-    if p.variant in ("rt-detr", "d-fine"):
+    if p.variant in ("rt-detr", "rt-detr-v2", "d-fine", "deimv2"):
         levels = list(s.widths[1:])
         kw = dict(encoder_in_channels=levels, encoder_hidden_dim=s.d_model, encoder_ffn_dim=s.ffn,
                   d_model=s.d_model, decoder_in_channels=[s.d_model] * 3, num_denoising=s.denoising,
@@ -133,7 +155,8 @@ def load_model(p: DetrParams, path: str | Path, *, finetune: bool) -> Any:
         kw.update(num_labels=len(CLASSES), id2label=ID2LABEL, label2id=LABEL2ID, ignore_mismatched_sizes=True,
                   **({"num_queries": p.num_queries} if p.num_queries is not None else {}), **p.config)
     try:
-        return model_cls.from_pretrained(str(path), **kw)
+        with no_hf_bars():
+            return model_cls.from_pretrained(str(path), **kw)
     except (OSError, ValueError) as exc:
         raise UserError(f"cannot load {p.variant} weights from {path}: {exc}".splitlines()[0], field="weights",
                         fix="point weights at a folder written by save_pretrained for this variant") from None
