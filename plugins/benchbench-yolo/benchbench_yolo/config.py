@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from benchbench.api import MissingDependency, UserError, require_local_path
 
 # Heads the ultralytics DetectionTrainer can train (RT-DETR, YOLO-World, YOLOE need other trainers).

@@ -15,14 +15,37 @@ from typing import Any
 
 import numpy as np
 import torch
+from benchbench.api import Box, load_state, save_state
 from ultralytics.models.yolo.detect import DetectionPredictor, DetectionTrainer
 from ultralytics.nn.tasks import DetectionModel, torch_safe_load
-from ultralytics.utils import LOGGER
-
-from benchbench.api import Box, load_state, save_state
+from ultralytics.utils import LOGGER, YAML
 
 
-class NoValTrainer(DetectionTrainer):
+class Trainer(DetectionTrainer):
+    """DetectionTrainer that builds yaml models from their dict with the scale named explicitly.
+
+    Our model.yaml has a neutral file name (ultralytics would otherwise guess a scale
+    from it); naming the single 'custom' scale avoids its "no model scale" warning.
+    """
+
+    def get_model(self, cfg: Any = None, weights: Any = None, verbose: bool = True) -> DetectionModel:
+        if isinstance(cfg, str | Path) and str(cfg).endswith((".yaml", ".yml")):
+            config = YAML.load(cfg)
+            if "custom" in (config.get("scales") or {}):
+                cfg = {**config, "scale": "custom", "yaml_file": str(cfg)}
+        return super().get_model(cfg=cfg, weights=weights, verbose=verbose)
+
+
+    def save_model(self) -> bool:
+        # Writing a checkpoint costs ~1 s on a small CPU: write only what can end up used,
+        # i.e. an improved epoch (best.pt) and the final one (last.pt).
+        improved = self.fitness is not None and self.best_fitness == self.fitness
+        if not (improved or self.stop):
+            return False
+        return super().save_model()
+
+
+class NoValTrainer(Trainer):
     """A DetectionTrainer that never validates: used when the cell gives no validation set.
 
     Without a score, every epoch counts as 'best' (best.pt == last.pt) and patience
@@ -51,9 +74,9 @@ def quiet(enabled: bool = True) -> Iterator[None]:
 
 
 def train(overrides: dict[str, Any], *, validate: bool,
-          on_epoch: Callable[[int, int], None]) -> DetectionTrainer:
+          on_epoch: Callable[[int, int], None]) -> Trainer:
     """Run one ultralytics training; returns the finished trainer (weights under save_dir/weights)."""
-    trainer = (DetectionTrainer if validate else NoValTrainer)(overrides=overrides)
+    trainer = (Trainer if validate else NoValTrainer)(overrides=overrides)
     trainer.add_callback("on_fit_epoch_end", lambda t: on_epoch(t.epoch + 1, t.epochs))
     trainer.train()
     return trainer
@@ -72,7 +95,6 @@ def export_weights(checkpoint: Path, out_dir: Path) -> dict[str, Any]:
         "nc": int(net.yaml.get("nc", len(net.names))),
         "names": {str(k): v for k, v in net.names.items()},
         "checkpoint": checkpoint.name,
-        "epoch": int(ckpt.get("epoch", -1)) + 1,
     }
     save_state(net.state_dict(), out_dir / "model.safetensors")
     (out_dir / "model.json").write_text(json.dumps(meta, indent=1, default=str))
@@ -90,7 +112,7 @@ def load_network(out_dir: Path) -> DetectionModel:
 
 def make_predictor(net: DetectionModel, overrides: dict[str, Any]) -> DetectionPredictor:
     predictor = DetectionPredictor(overrides={"mode": "predict", "save": False, "verbose": False,
-                                              "rect": False, "half": False, **overrides})
+                                              "rect": False, **overrides})
     predictor.setup_model(model=net, verbose=False)
     return predictor
 

@@ -12,6 +12,7 @@ the module-level constants it computed must be rebound to offline values.
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import shutil
 import sys
@@ -92,7 +93,12 @@ def _rebind_offline(uutils: ModuleType, settings_dir: Path, *, force: bool) -> N
 
     settings = uutils.SETTINGS
     if force or Path(settings.file).parent != settings_dir:
-        settings = uutils.SettingsManager(file=settings_dir / "settings.json")
+        level = uutils.LOGGER.level
+        uutils.LOGGER.setLevel(logging.WARNING)  # no "Creating new Ultralytics Settings" banner per cell
+        try:
+            settings = uutils.SettingsManager(file=settings_dir / "settings.json")
+        finally:
+            uutils.LOGGER.setLevel(level)
     defaults = {
         "datasets_dir": str(settings_dir / "datasets"),
         "weights_dir": str(settings_dir / "weights"),
