@@ -439,3 +439,18 @@ __all__ = [
     "pipeline_fingerprint", "quiet_loading", "Checkpoints", "advance_schedule", "progress_bar", "ensure_group",
     "IMAGE_SUFFIXES", "forbid_network", "check_generator",
 ]
+
+
+def check_output_params(*, channels: Any, batch: Any, device: Any, dtype: Any) -> None:
+    """Validate the parameters every generator plugin shares (one-line user errors naming the field)."""
+    from benchbench.api import UserError
+
+    if channels not in (1, 3):
+        raise UserError(f"channels must be 1 or 3, not {channels!r}", field="channels")
+    if not isinstance(batch, int) or batch < 1:
+        raise UserError(f"batch must be a positive integer, not {batch!r}", field="batch")
+    if device is not None and not isinstance(device, str):
+        raise UserError(f"expected a device name, not {device!r}", field="device",
+                        fix="use cpu, cuda, cuda:1 or auto")
+    if dtype not in ("auto", "float32", "float16", "bfloat16"):
+        raise UserError(f"unknown dtype '{dtype}'", field="dtype", fix="use auto, float32, float16 or bfloat16")

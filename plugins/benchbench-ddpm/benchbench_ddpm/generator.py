@@ -63,15 +63,7 @@ class DdpmGenerator:
             raise UserError(f"steps must be a positive integer, not {steps!r}", field="steps")
         if not isinstance(eta, (int, float)) or eta < 0:
             raise UserError(f"eta must be >= 0, not {eta!r}", field="eta")
-        if channels not in (1, 3):
-            raise UserError(f"channels must be 1 or 3, not {channels!r}", field="channels")
-        if not isinstance(batch, int) or batch < 1:
-            raise UserError(f"batch must be a positive integer, not {batch!r}", field="batch")
-        if device is not None and not isinstance(device, str):
-            raise UserError(f"expected a device name, not {device!r}", field="device",
-                            fix="use cpu, cuda, cuda:1 or auto")
-        if dtype not in ("auto", "float32", "float16", "bfloat16"):
-            raise UserError(f"unknown dtype '{dtype}'", field="dtype", fix="use auto, float32, float16 or bfloat16")
+        diffusion.check_output_params(channels=channels, batch=batch, device=device, dtype=dtype)
         self.sampler, self.steps, self.eta, self.channels = sampler, steps, float(eta), channels
         self.device, self.dtype, self.batch = device, dtype, batch
         self._pipes: dict[str, Any] = {}

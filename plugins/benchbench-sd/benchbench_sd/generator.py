@@ -71,15 +71,7 @@ class StableDiffusionGenerator:
         if size is not None and (not isinstance(size, int) or size < 8 or size % 8):
             raise UserError(f"size must be a multiple of 8, not {size!r}", field="size",
                             fix="use e.g. 512 (SD v1.5) or leave it out for the native size")
-        if channels not in (1, 3):
-            raise UserError(f"channels must be 1 or 3, not {channels!r}", field="channels")
-        if not isinstance(batch, int) or batch < 1:
-            raise UserError(f"batch must be a positive integer, not {batch!r}", field="batch")
-        if device is not None and not isinstance(device, str):
-            raise UserError(f"expected a device name, not {device!r}", field="device",
-                            fix="use cpu, cuda, cuda:1 or auto")
-        if dtype not in ("auto", "float32", "float16", "bfloat16"):
-            raise UserError(f"unknown dtype '{dtype}'", field="dtype", fix="use auto, float32, float16 or bfloat16")
+        diffusion.check_output_params(channels=channels, batch=batch, device=device, dtype=dtype)
         for label, prompt in (("sane_prompt", sane_prompt), ("crack_prompt", crack_prompt)):
             if not isinstance(prompt, str) or not prompt.strip():
                 raise UserError("prompt must be a non-empty string", field=label)
