@@ -35,6 +35,12 @@ class PluginSpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class DetectorSpec(PluginSpec):
+    """A detector row; ``generators`` limits which generators it is trained with ([] = real only)."""
+
+    generators: list[str] | None = None
+
+
 class DataSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
     dataset: str
@@ -109,7 +115,7 @@ class Matrix(_Strict):
     data: DataSpec
     split: SplitSpec = Field(default_factory=SplitSpec)
     generators: list[PluginSpec] = Field(default_factory=list)
-    detectors: list[PluginSpec] = Field(min_length=1)
+    detectors: list[DetectorSpec] = Field(min_length=1)
     axes: AxesSpec = Field(default_factory=AxesSpec)
     mode: Literal["add", "replace"] = "add"
     positive_fraction: float | None = Field(None, ge=0, le=1)
@@ -143,6 +149,12 @@ class Matrix(_Strict):
                 extra = sorted(set(row.seeds or []) - set(self.seed))
                 if extra:
                     raise ValueError(f"{kind} '{row.name}': seeds {extra} are not in the matrix's seed list")
+        known = [g.name for g in self.generators]
+        for i, det in enumerate(self.detectors):
+            unknown = sorted(set(det.generators or []) - set(known))
+            if unknown:
+                raise ValueError(f"detectors[{i}] '{det.name}': generators {unknown} are not generator rows "
+                                 f"(known: {known or 'none'})")
         if any(r > 0 for r in self.axes.synthetic_ratio) and not self.generators:
             raise ValueError("axes.synthetic_ratio: ratios > 0 need at least one entry in generators")
         if self.mode == "replace" and any(r > 1 for r in self.axes.synthetic_ratio):
@@ -151,6 +163,9 @@ class Matrix(_Strict):
 
     def seeds_of(self, row: PluginSpec) -> list[int]:
         return row.seeds if row.seeds is not None else self.seed
+
+    def trains_with(self, detector: DetectorSpec, generator: str) -> bool:
+        return detector.generators is None or generator in detector.generators
 
     @property
     def synthetic_ratios(self) -> list[float]:

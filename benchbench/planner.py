@@ -122,14 +122,15 @@ def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, 
         for gen in (g for g in matrix.generators if seed in matrix.seeds_of(g)):
             guidances: list[float | None] = list(matrix.axes.guidance) if uses_guidance.get(gen.name, True) \
                 else [None]
+            users = [d for d in detectors if matrix.trains_with(d, gen.name)]
             for g in guidances:
-                if max_r > 0 and detectors:
+                if max_r > 0 and users:
                     sp, sn, _, _ = counts[max_r]
                     tasks.append(GenTask(gen.name, g, seed, sp, sn))
                 for r in matrix.synthetic_ratios:
                     sp, sn, rp, rn = counts[r]
-                    naive += sp + sn
-                    for det in detectors:
+                    naive += sp + sn if users else 0
+                    for det in users:
                         cells.append(Cell(det.name, seed, r, gen.name, g, sp, sn, rp, rn))
     notes = []
     if any(not uses_guidance.get(g.name, True) for g in matrix.generators) and len(matrix.axes.guidance) > 1:

@@ -91,13 +91,17 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
         if matrix.synthetic_ratios and not gives_boxes[g.name] and matrix.labeler.kind == "generator":
             raise UserError(f"generator '{g.name}' gives no boxes", file=matrix_file, field="labeler",
                             fix="use labeler: teacher")
-    needs_teacher = any(not b for b in gives_boxes.values()) and bool(matrix.synthetic_ratios)
+    used = {g.name for g in matrix.generators if any(matrix.trains_with(d, g.name) for d in matrix.detectors)}
+    needs_teacher = any(not gives_boxes[g] for g in used) and bool(matrix.synthetic_ratios)
     if needs_teacher and 0 not in matrix.axes.synthetic_ratio:
         matrix = matrix.model_copy(deep=True)
         matrix.axes.synthetic_ratio = [0.0, *matrix.axes.synthetic_ratio]
     plan = make_plan(matrix, uses_guidance, len(train.positives()), len(train.negatives()))
     if needs_teacher and len(matrix.axes.synthetic_ratio) and matrix.axes.synthetic_ratio[0] == 0:
         plan.notes.append("teacher labeler: ratio-0 baselines label the synthetic cracked frames")
+    unused = [g.name for g in matrix.generators if g.name not in used]
+    if unused and matrix.synthetic_ratios:
+        plan.notes.append(f"no detector row trains with generator(s) {', '.join(unused)}: they are skipped")
     info = {"dataset": ds_entry.name, "plugin": ds_entry.plugin, "fingerprint": dataset.fingerprint(),
             "params": matrix.data.params, "n_frames": len(frames), "n_train": len(train),
             "n_val": len(val) if val else 0, "n_test": len(test),

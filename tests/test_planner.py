@@ -65,3 +65,28 @@ def test_row_seeds_must_be_matrix_seeds():
 
     with pytest.raises(UserError, match="seeds \\[5\\] are not in the matrix"):
         _matrix(detectors=[{"name": "yolo", "seeds": [5]}])
+
+
+def test_detector_generators_restrict_its_cells_and_generation():
+    m = _matrix(detectors=[{"name": "classic"}, {"name": "yolo", "generators": ["ddpm"]},
+                           {"name": "detr", "generators": []}])
+    plan = make_plan(m, {"sd": True, "ddpm": False}, 40, 60)
+    by_det = {d: {c.generator for c in plan.cells if c.detector == d} for d in ("classic", "yolo", "detr")}
+    assert by_det == {"classic": {None, "sd", "ddpm"}, "yolo": {None, "ddpm"}, "detr": {None}}
+    # sd is still generated (classic uses it); detr keeps its real-only baseline per seed
+    assert {t.generator for t in plan.gen_tasks} == {"sd", "ddpm"}
+    assert len([c for c in plan.cells if c.detector == "detr"]) == 2
+    only_yolo = _matrix(detectors=[{"name": "yolo", "generators": ["ddpm"]}])
+    plan = make_plan(only_yolo, {"sd": True, "ddpm": False}, 40, 60)
+    assert {t.generator for t in plan.gen_tasks} == {"ddpm"}  # no detector trains with sd: not generated
+    assert plan.naive_frames == 2 * (25 + 50 + 100)  # 2 seeds x ratios 0.25, 0.5, 1 of 100 frames
+
+
+def test_detector_generators_must_name_generator_rows():
+    import pytest
+
+    from benchbench.api import UserError
+
+    with pytest.raises(UserError, match="generators \\['phys'\\] are not generator rows") as exc:
+        _matrix(detectors=[{"name": "yolo", "generators": ["phys"]}])
+    assert "detectors" in str(exc.value)

@@ -130,6 +130,20 @@ def test_changed_detector_params_invalidate_only_their_cells(tmp_path, toys):
     assert counts and all(n == 2 for n in counts)
 
 
+def test_detector_generators_skip_unused_generators_and_teacher(tmp_path, toys):
+    m = write_matrix(tmp_path, det_extra=", generators: [tb]")
+    res = bench(tmp_path, m)
+    assert res.exit_code == 0, res.output
+    run = json.loads((tmp_path / "results" / "toyrun" / "results.json").read_text())
+    cells = run["cells"]
+    assert sorted({c["cell"]["generator"] or "real" for c in cells}) == ["real", "tb"]
+    assert len(cells) == 2 + 2 * 2  # baselines + tb x 2 ratios x 2 seeds
+    notes = run["run"]["plan_notes"]
+    assert any("generator(s) tg" in n for n in notes) and not any("teacher" in n for n in notes)
+    largest = [c["cell"] for c in cells if c["cell"]["ratio"] == 1]  # one tb task per seed, sized for ratio 1
+    assert run["run"]["generation"]["planned_frames"] == sum(c["n_syn_pos"] + c["n_syn_neg"] for c in largest) > 0
+
+
 def test_failing_plugin_fails_its_cells_only(tmp_path, toys):
     m = write_matrix(tmp_path, det_extra=", fail_on: r0.5")
     res = bench(tmp_path, m)
