@@ -5,15 +5,18 @@ otherwise copy between each other:
 
 * per-image seeding (:func:`image_seed`) and the batched, per-image seeded generation
   loop (:func:`generate_frames`) that makes frame i bit-identical whatever the request's
-  ``n`` and ``start_index``;
+  ``n`` and ``start_index``; :class:`PipelineGenerator`, the generator around it (one
+  pipeline folder per class, loaded once, parameters checked by :func:`check_output_params`);
+  :func:`generation_speed` for the plugins' speed scripts;
 * conversion of pipeline outputs to the frame format of the real data (8-bit, 3-channel,
   grey content by default) (:func:`to_frame_images`);
 * weights fingerprints of diffusers pipeline folders (:func:`pipeline_fingerprint`);
 * training-loop utilities: image folders, step-deterministic batches and noise
   (:func:`batch_indices`, :func:`step_generator`), checkpoints with resume
   (:class:`Checkpoints`, :func:`advance_schedule`), a progress bar (:func:`progress_bar`);
-* CLI wiring for plugin commands (:func:`ensure_group`);
-* test support: :func:`forbid_network`, :func:`check_generator` (protocol conformance).
+* CLI wiring for plugin commands (:func:`add_generator_commands`, :func:`init_tiny_command`,
+  :func:`training_summary`, :func:`ensure_group`);
+* test support: :func:`check_generator` (protocol conformance).
 
 Importing this module is cheap: torch, diffusers, PIL and rich are imported inside the
 functions that need them, so plugins may import it from their hook modules.
@@ -25,6 +28,7 @@ import hashlib
 import json
 import os
 import shutil
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import Frame, GenerationRequest, UserError, dir_fingerprint, file_sha256
+from benchbench.api import CellContext, Frame, GenerationRequest, UserError, dir_fingerprint, file_sha256
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # ITU-R BT.601 luma: the weights PIL's "L" conversion uses, so grey output matches PIL.
@@ -216,6 +220,80 @@ def torch_dtype(dtype: str, device: str) -> Any:
                         fix="use auto, float32, float16 or bfloat16") from None
 
 
+def check_output_params(*, channels: Any, batch: Any, device: Any, dtype: Any) -> None:
+    """Validate the parameters every generator plugin shares (one-line user errors naming the field)."""
+    if channels not in (1, 3):
+        raise UserError(f"channels must be 1 or 3, not {channels!r}", field="channels")
+    if not isinstance(batch, int) or batch < 1:
+        raise UserError(f"batch must be a positive integer, not {batch!r}", field="batch")
+    if device is not None and not isinstance(device, str):
+        raise UserError(f"expected a device name, not {device!r}", field="device",
+                        fix="use cpu, cuda, cuda:1 or auto")
+    if dtype not in ("auto", "float32", "float16", "bfloat16"):
+        raise UserError(f"unknown dtype '{dtype}'", field="dtype", fix="use auto, float32, float16 or bfloat16")
+
+
+class PipelineGenerator(ABC):
+    """A Generator drawing each class from a diffusers pipeline folder, through :func:`generate_frames`.
+
+    A subclass sets ``name``/``version``, checks its own parameters, calls ``super().__init__``
+    with ``folders`` (label -> pipeline folder; labels may share one) and the output parameters,
+    and implements ``_load`` and ``_sampler``. Each folder is loaded once, on first use, on the
+    ``device`` parameter or else the cell's device.
+    """
+
+    name: str
+
+    def __init__(self, folders: dict[str, Path], *, channels: int, batch: int, device: str | None, dtype: str):
+        check_output_params(channels=channels, batch=batch, device=device, dtype=dtype)
+        self.folders = folders
+        self.channels, self.batch, self.device, self.dtype = channels, batch, device, dtype
+        self._pipes: dict[Path, Any] = {}
+
+    @abstractmethod
+    def _load(self, folder: Path, device: str) -> Any:
+        """The pipeline saved in ``folder``, on ``device``."""
+
+    @abstractmethod
+    def _sampler(self, pipe: Any, req: GenerationRequest) -> Callable[[list[Any]], np.ndarray]:
+        """The ``sample`` function of :func:`generate_frames` for ``req`` with ``pipe``."""
+
+    def generate(self, req: GenerationRequest, ctx: CellContext) -> list[Frame]:
+        if req.label not in self.folders:
+            raise UserError(f"unknown label '{req.label}'", fix="ask for crack or sane frames")
+        if req.n <= 0:
+            return []  # before loading: an empty request must not cost a pipeline load
+        sample = self._sampler(self.pipeline(req.label, ctx), req)
+        return generate_frames(sample, req, name=self.name, batch=self.batch, channels=self.channels,
+                               report=ctx.report)
+
+    def pipeline(self, label: str, ctx: CellContext | None = None) -> Any:
+        """The loaded pipeline of class ``label``."""
+        folder = self.folders[label]
+        if folder not in self._pipes:
+            from benchbench.torchkit import torch_device
+
+            device = torch_device(self.device or (ctx.device if ctx is not None else None))
+            self._pipes[folder] = self._load(folder, device)
+        return self._pipes[folder]
+
+
+def generation_speed(gen: Any, ctx: CellContext, *, n: int, size: int,
+                     guidance: float | None = None) -> dict[str, float]:
+    """Wall frames per second and CPU seconds per frame of ``gen`` generating ``n`` crack frames.
+
+    A one-frame request first loads the pipeline and warms the kernels up; it costs a whole
+    batch, as :func:`generate_frames` computes aligned groups.
+    """
+    import time
+
+    gen.generate(GenerationRequest(label="crack", n=1, guidance=guidance, seed=99, size=size), ctx)
+    wall, cpu = time.perf_counter(), time.process_time()
+    gen.generate(GenerationRequest(label="crack", n=n, guidance=guidance, seed=1, size=size), ctx)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return {"frames_per_s": round(n / wall, 3), "cpu_s_per_frame": round(cpu / n, 3)}
+
+
 # --------------------------------------------------------------------------- weights
 @contextmanager
 def quiet_loading() -> Iterator[None]:
@@ -362,6 +440,55 @@ def progress_bar(total: int, description: str, *, quiet: bool = False,
 
 
 # --------------------------------------------------------------------------- CLI
+# Whichever plugin creates a group first sets its help, so the texts live here, once.
+GROUP_HELP = {"train": "Train generators.", "generators": "Generator weights utilities.",
+              "init-tiny": "Write a small randomly initialised pipeline (offline; for tests, CI and demos)."}
+
+
+def add_generator_commands(cli: Any, *, train: Any, init_tiny: Any) -> None:
+    """Add a plugin's ``bench train NAME`` and ``bench generators init-tiny NAME`` commands,
+    creating the groups when core (or another plugin) has not."""
+    ensure_group(cli, "train", GROUP_HELP["train"]).add_command(train)
+    generators = ensure_group(cli, "generators", GROUP_HELP["generators"])
+    ensure_group(generators, "init-tiny", GROUP_HELP["init-tiny"]).add_command(init_tiny)
+
+
+def training_summary(out: str | os.PathLike, log: dict[str, Any]) -> str:
+    """The line a ``bench train`` command prints for one saved pipeline; ``log`` holds its
+    ``steps``, ``seconds`` and ``probe`` ((step, loss) pairs: the loss on fixed probe noise)."""
+    probe = log["probe"]
+    return (f"saved {out} ({log['steps']} steps, {log['seconds']:.0f} s; probe loss "
+            f"{probe[0][1]:.4f} -> {probe[-1][1]:.4f})")
+
+
+def init_tiny_command(name: str, build: str, *, size: int, multiple: int, channels: int, help: str) -> Any:
+    """The ``bench generators init-tiny NAME OUT`` command of a plugin.
+
+    It checks ``--size`` (a multiple of ``multiple``) and calls ``build(out, size=, channels=, seed=)``,
+    named "module:function" so that the builder (which imports torch) is imported only when
+    the command runs; ``size`` and ``channels`` are the option defaults.
+    """
+    import importlib
+
+    import click
+
+    @click.command(name, help=help)
+    @click.argument("out", type=click.Path(path_type=Path, file_okay=False))
+    @click.option("--size", default=size, show_default=True, type=int,
+                  help=f"Native resolution (multiple of {multiple}).")
+    @click.option("--channels", default=str(channels), show_default=True, type=click.Choice(["1", "3"]),
+                  help="Image channels: 1 grey, 3 RGB.")
+    @click.option("--seed", default=0, show_default=True, type=int)
+    def command(out: Path, size: int, channels: str, seed: int) -> None:
+        if size % multiple or size < multiple:
+            raise UserError(f"size must be a multiple of {multiple}, not {size}", field="--size")
+        module, _, attr = build.partition(":")
+        written = getattr(importlib.import_module(module), attr)(out, size=size, channels=int(channels), seed=seed)
+        click.echo(f"wrote {written}")
+
+    return command
+
+
 def ensure_group(parent: Any, name: str, help: str | None = None) -> Any:
     """The click sub-group ``name`` of ``parent``, created when core (or another plugin) has not."""
     import click
@@ -376,18 +503,6 @@ def ensure_group(parent: Any, name: str, help: str | None = None) -> Any:
 
 
 # --------------------------------------------------------------------------- test support
-def forbid_network(monkeypatch: Any) -> None:
-    """Make every socket connection raise (pytest ``monkeypatch``): proves a test stays offline."""
-    import socket
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError(f"network access attempted: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-
-
 def check_generator(make: Callable[[], Any], ctx: Any, *, size: int = 64, guidance: float | None = 7.5,
                     gives_boxes: bool = False) -> dict[str, Any]:
     """Check the Generator protocol on fresh instances from ``make()``; raise AssertionError.
@@ -435,22 +550,8 @@ def check_generator(make: Callable[[], Any], ctx: Any, *, size: int = 64, guidan
 
 __all__ = [
     "image_seed", "step_seed", "step_generator", "batch_indices", "probe_noise", "to_frame_images", "list_images",
-    "load_training_image", "generate_frames", "torch_dtype", "require_pipeline_dir",
-    "pipeline_fingerprint", "quiet_loading", "Checkpoints", "advance_schedule", "progress_bar", "ensure_group",
-    "IMAGE_SUFFIXES", "forbid_network", "check_generator",
+    "load_training_image", "generate_frames", "check_output_params", "PipelineGenerator", "generation_speed",
+    "torch_dtype", "require_pipeline_dir", "pipeline_fingerprint", "quiet_loading", "Checkpoints",
+    "advance_schedule", "progress_bar", "add_generator_commands", "init_tiny_command", "training_summary",
+    "ensure_group", "IMAGE_SUFFIXES", "GROUP_HELP", "check_generator",
 ]
-
-
-def check_output_params(*, channels: Any, batch: Any, device: Any, dtype: Any) -> None:
-    """Validate the parameters every generator plugin shares (one-line user errors naming the field)."""
-    from benchbench.api import UserError
-
-    if channels not in (1, 3):
-        raise UserError(f"channels must be 1 or 3, not {channels!r}", field="channels")
-    if not isinstance(batch, int) or batch < 1:
-        raise UserError(f"batch must be a positive integer, not {batch!r}", field="batch")
-    if device is not None and not isinstance(device, str):
-        raise UserError(f"expected a device name, not {device!r}", field="device",
-                        fix="use cpu, cuda, cuda:1 or auto")
-    if dtype not in ("auto", "float32", "float16", "bfloat16"):
-        raise UserError(f"unknown dtype '{dtype}'", field="dtype", fix="use auto, float32, float16 or bfloat16")

@@ -4,6 +4,12 @@
 ``AssertionError`` with a one-line reason on the first broken rule of the Detector
 protocol (see docs/plugins-tutorial.md). Importing this module imports no torch.
 
+The other helpers are the checks every plugin's own tests repeat: :func:`forbid_network`
+(a ``no_network`` fixture), :func:`heavy_imports` (the hook module stays light),
+:func:`registrations` and :func:`installed_entry` (what the plugin registers, directly
+and through its entry point), :func:`plugin_cli` (its commands on a bare group) and
+:func:`init_tiny` (a generator plugin's tiny random weights, made by its own command).
+
 Example (a plugin's ``tests/test_conformance.py``)::
 
     from benchbench.testing import check_detector
@@ -17,9 +23,12 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +36,8 @@ import numpy as np
 
 from benchbench.api import Box, CellContext, Detector, Frame, FrameSet
 
-__all__ = ["check_detector", "tiny_frames", "blank_frame", "make_context"]
+__all__ = ["check_detector", "tiny_frames", "blank_frame", "make_context", "forbid_network", "heavy_imports",
+           "registrations", "installed_entry", "plugin_cli", "init_tiny"]
 
 BOUNDS_TOLERANCE = 1.0  # px a box may poke out of the image (rounding in letterbox/rescale code)
 
@@ -81,6 +91,88 @@ def check_detector(factory: Callable[[], Any], *, train: FrameSet | None = None,
             shutil.rmtree(base, ignore_errors=True)
 
 
+def forbid_network(monkeypatch: Any) -> None:
+    """Make every connection and DNS lookup fail the test; ``monkeypatch`` is pytest's (or a
+    ``pytest.MonkeyPatch.context()``), so the sockets come back after the test."""
+    import socket
+
+    for owner, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"),
+                        (socket, "create_connection"), (socket, "getaddrinfo")):
+        monkeypatch.setattr(owner, name, _refuse(name))
+
+
+def heavy_imports(code: str, heavy: Iterable[str] = ("torch",)) -> list[str]:
+    """The modules of ``heavy`` that a fresh interpreter has imported after running ``code``.
+
+    `bench` imports every plugin's hook module at start, so ``heavy_imports("import my_plugin")``
+    should be ``[]``. Raises AssertionError when ``code`` itself fails.
+    """
+    probe = f"{code}\nimport json, sys\nprint(json.dumps([m for m in {sorted(set(heavy))!r} if m in sys.modules]))"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise AssertionError(f"{code!r} failed: {out.stderr.strip()}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def registrations(hook: Callable[..., Any]) -> list[tuple[str, Any, dict[str, Any]]]:
+    """``(name, factory, meta)`` of every ``register(...)`` call a ``benchbench_register_*`` hook makes."""
+    seen: list[tuple[str, Any, dict[str, Any]]] = []
+    hook(register=lambda name, factory, **meta: seen.append((name, factory, meta)))
+    return seen
+
+
+def installed_entry(distribution: str, name: str, kind: str = "detectors") -> Any:
+    """The registry entry ``name`` as `bench` finds it through the entry point of the installed
+    ``distribution`` (only that distribution loaded); None when it is not installed.
+
+    Raises AssertionError when the plugin loads or registers with errors.
+    """
+    from benchbench.plugins import Plugins
+
+    old = os.environ.get("BENCHBENCH_PLUGINS")
+    os.environ["BENCHBENCH_PLUGINS"] = distribution
+    try:
+        plugins = Plugins().load()
+    finally:
+        if old is None:
+            os.environ.pop("BENCHBENCH_PLUGINS", None)
+        else:
+            os.environ["BENCHBENCH_PLUGINS"] = old
+    infos = [i for i in plugins.info.values() if i.dist is not None]  # only ``distribution`` was allowed
+    if not infos:
+        return None
+    registry = plugins.registry(kind)
+    errors = [e for i in infos for e in i.errors]
+    if errors:
+        raise AssertionError(f"{distribution}: {'; '.join(errors)}")
+    return registry.get(name)
+
+
+def plugin_cli(*plugins: Any) -> Any:
+    """A bare click group holding what the ``benchbench_register_commands`` hook of each of
+    ``plugins`` (modules or objects) adds, in that order: the plugin's commands as `bench` shows them."""
+    import click
+
+    @click.group()
+    def root() -> None:
+        pass
+
+    for plugin in plugins:
+        plugin.benchbench_register_commands(cli=root)
+    return root
+
+
+def init_tiny(cli: Any, name: str, out: str | Path, *args: str) -> Path:
+    """Run ``generators init-tiny NAME OUT ARGS`` on ``cli`` (e.g. from :func:`plugin_cli`) and return
+    OUT; raises AssertionError with the command's output when it fails."""
+    from click.testing import CliRunner
+
+    result = CliRunner().invoke(cli, ["generators", "init-tiny", name, str(out), *args])
+    if result.exit_code != 0:
+        raise AssertionError(f"init-tiny {name} failed ({result.exit_code}): {result.output}{result.exception!r}")
+    return Path(out)
+
+
 # --------------------------------------------------------------------------- internals
 def _check(factory: Callable[[], Any], train: FrameSet | None, test: FrameSet | None, base: Path,
            fit_kwargs: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -130,6 +222,13 @@ def _check(factory: Callable[[], Any], train: FrameSet | None, test: FrameSet | 
 
 def _fail(label: str, message: str) -> None:
     raise AssertionError(f"{label}: {message}")
+
+
+def _refuse(name: str) -> Callable[..., None]:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError(f"network access attempted: socket {name}{args!r}")
+
+    return refuse
 
 
 def _call(label: str, what: str, fn: Callable[..., Any], *args: Any) -> Any:

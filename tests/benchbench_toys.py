@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -149,3 +150,32 @@ def benchbench_register_generators(register):
 @hookimpl
 def benchbench_register_detectors(register):
     register("toydet", "benchbench_toys:ToyDetector")
+
+
+# --------------------------------------------------------------------------- a matrix of these toys
+# Both toy generators (tg with guidance, tb with exact boxes), toydet and the teacher labeler;
+# ``det`` adds toydet parameters (", sleep: 0.4"), ``extra`` adds top-level keys.
+MATRIX = """
+name: {name}
+seed: {seeds}
+data: {{dataset: toydata, n: 60}}
+split: {{test_fraction: 0.34}}
+generators:
+  - {{name: tg, plugin: toygen}}
+  - {{name: tb, plugin: toygen-boxes}}
+detectors:
+  - {{name: det, plugin: toydet{det}}}
+axes: {{synthetic_ratio: {ratios}, guidance: [7, 9]}}
+metrics: {{bootstrap: {bootstrap}}}
+labeler: {{kind: teacher, threshold: 0.3}}
+{extra}
+"""
+
+
+def write_matrix(folder: Path, *, name: str, seeds: list[int], ratios: list[float], bootstrap: int,
+                 det: str = "", extra: str = "") -> Path:
+    """``folder/m.yaml`` holding :data:`MATRIX` with these values."""
+    folder.mkdir(parents=True, exist_ok=True)
+    f = folder / "m.yaml"
+    f.write_text(MATRIX.format(name=name, seeds=seeds, ratios=ratios, bootstrap=bootstrap, det=det, extra=extra))
+    return f

@@ -13,7 +13,6 @@ import shutil
 
 import numpy as np
 import pytest
-from benchbench_toys_lb import make_runs
 from click.testing import CliRunner
 
 from benchbench.cli import main
@@ -34,13 +33,6 @@ from benchbench.stats import (
 )
 
 N_BOOT = "100"  # the smallest p is 2 / (n + 1) < 0.05; more resamples only sharpen the CI
-
-
-@pytest.fixture(scope="session")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "lb-runs"
-    root.mkdir(exist_ok=True)
-    return make_runs(root)
 
 
 def compare(*args: str):

@@ -16,6 +16,7 @@ import threading
 import time
 from pathlib import Path
 
+import benchbench_toys
 import pytest
 from click.testing import CliRunner
 
@@ -24,31 +25,13 @@ from benchbench.cli import main
 from benchbench.executors.remote import RemoteCall, passthrough_env
 
 # 3 baselines + tg (teacher-labelled): 2 guidances x 3 seeds + tb (exact boxes, no guidance): 3 seeds = 12
-MATRIX = """
-name: scale
-seed: [0, 1, 2]
-data: {{dataset: toydata, n: 60}}
-split: {{test_fraction: 0.34}}
-generators:
-  - {{name: tg, plugin: toygen}}
-  - {{name: tb, plugin: toygen-boxes}}
-detectors:
-  - {{name: det, plugin: toydet{det}}}
-axes: {{synthetic_ratio: [0, 1], guidance: [7, 9]}}
-metrics: {{bootstrap: 20}}
-labeler: {{kind: teacher, threshold: 0.3}}
-samples: 0
-{executor}
-"""
 N_CELLS = 12
 TOYS = {"BENCHBENCH_PLUGIN_MODULES": "benchbench_toys"}
 
 
 def write_matrix(folder: Path, det: str = "", executor: str = "") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    f = folder / "m.yaml"
-    f.write_text(MATRIX.format(det=det, executor=executor))
-    return f
+    return benchbench_toys.write_matrix(folder, name="scale", seeds=[0, 1, 2], ratios=[0, 1], bootstrap=20,
+                                        det=det, extra=f"samples: 0\n{executor}")
 
 
 def bench(matrix: Path, out: Path, *args: str):

@@ -12,7 +12,6 @@ import time
 from pathlib import Path
 
 import pytest
-from benchbench_toys_lb import make_runs
 from click.testing import CliRunner
 
 from benchbench.cli import main
@@ -20,13 +19,6 @@ from benchbench.observers import benchbench_cell_finished
 
 N_BOOT = "100"
 CHROMIUM_INSTALL_TIMEOUT_S = 900
-
-
-@pytest.fixture(scope="session")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "lb-runs"
-    root.mkdir(exist_ok=True)
-    return make_runs(root)
 
 
 def lb(*args: object):

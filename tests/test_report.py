@@ -7,7 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-from benchbench_toys_lb import make_runs
 from click.testing import CliRunner
 from PIL import Image
 
@@ -17,13 +16,6 @@ from benchbench.report.plots import PIXELS, leaderboard_png
 from benchbench.stats import SeedStat
 
 EXPECTED = ["guidance_heatmap__det__tg.png", "mAP50_95_vs_ratio__det.png", "mAP50_vs_ratio__det.png"]
-
-
-@pytest.fixture(scope="session")
-def runs(tmp_path_factory):
-    root = tmp_path_factory.getbasetemp() / "lb-runs"
-    root.mkdir(exist_ok=True)
-    return make_runs(root)
 
 
 @pytest.fixture

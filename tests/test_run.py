@@ -8,31 +8,16 @@ import sys
 import time
 from pathlib import Path
 
+import benchbench_toys
 import pytest
 from click.testing import CliRunner
 
 from benchbench.cli import main
 
-MATRIX = """
-name: toyrun
-seed: [0, 1]
-data: {{dataset: toydata, n: 60}}
-split: {{test_fraction: 0.34}}
-generators:
-  - {{name: tg, plugin: toygen}}
-  - {{name: tb, plugin: toygen-boxes}}
-detectors:
-  - {{name: det, plugin: toydet{det_extra}}}
-axes: {{synthetic_ratio: [0, 0.5, 1], guidance: [7, 9]}}
-metrics: {{bootstrap: 50}}
-labeler: {{kind: teacher, threshold: 0.3}}
-"""
-
 
 def write_matrix(tmp_path: Path, det_extra: str = "") -> Path:
-    f = tmp_path / "m.yaml"
-    f.write_text(MATRIX.format(det_extra=det_extra))
-    return f
+    return benchbench_toys.write_matrix(tmp_path, name="toyrun", seeds=[0, 1], ratios=[0, 0.5, 1], bootstrap=50,
+                                        det=det_extra)
 
 
 @pytest.fixture
@@ -155,7 +140,7 @@ def test_failing_plugin_fails_its_cells_only(tmp_path, toys):
     assert all(c["status"] == "ok" for c in data["cells"] if "r0.5" not in c["id"])
     assert "failed:" in res.stderr
     # failures are retried on the next run, successes are not
-    m.write_text(MATRIX.format(det_extra=""))
+    write_matrix(tmp_path)
     res = bench(tmp_path, m)
     assert res.exit_code == 0
 

@@ -1,4 +1,5 @@
-"""benchbench.testing.check_detector accepts a conforming detector and names each violation."""
+"""benchbench.testing: check_detector accepts a conforming detector and names each violation; the
+helpers for plugins' own tests do what they say."""
 
 from __future__ import annotations
 
@@ -10,7 +11,17 @@ import sys
 import pytest
 
 from benchbench.api import Box, CellContext, FrameSet
-from benchbench.testing import blank_frame, check_detector, tiny_frames
+from benchbench.testing import (
+    blank_frame,
+    check_detector,
+    forbid_network,
+    heavy_imports,
+    init_tiny,
+    installed_entry,
+    plugin_cli,
+    registrations,
+    tiny_frames,
+)
 
 
 class MeanBox:
@@ -129,3 +140,67 @@ def test_import_leaves_torch_out():
     code = "import sys, benchbench.testing; assert 'torch' not in sys.modules; print('ok')"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+def test_forbid_network_fails_connections_and_lookups():
+    import socket
+
+    with pytest.MonkeyPatch.context() as mp:
+        forbid_network(mp)
+        with pytest.raises(AssertionError, match="getaddrinfo"):
+            socket.getaddrinfo("localhost", 80)
+        with pytest.raises(AssertionError, match="network access attempted"), socket.socket() as s:
+            s.connect(("127.0.0.1", 9))
+    assert socket.getaddrinfo("localhost", 80)  # restored with the monkeypatch
+
+
+def test_heavy_imports_lists_what_the_code_imported():
+    assert heavy_imports("import decimal", ("decimal", "fractions")) == ["decimal"]
+    assert heavy_imports("import benchbench.testing") == []
+    with pytest.raises(AssertionError, match="ZeroDivisionError"):
+        heavy_imports("1 / 0")
+
+
+def test_registrations_and_plugin_cli_call_the_hooks():
+    import click
+
+    class Plugin:
+        @staticmethod
+        def benchbench_register_detectors(register):
+            register("a", "pkg.mod:A", note=1)
+
+        @staticmethod
+        def benchbench_register_commands(cli):
+            cli.add_command(click.Command("hello", callback=lambda: click.echo("hi")))
+
+    assert registrations(Plugin.benchbench_register_detectors) == [("a", "pkg.mod:A", {"note": 1})]
+    assert set(plugin_cli(Plugin).commands) == {"hello"}
+
+
+def test_installed_entry_is_none_for_a_missing_distribution():
+    assert installed_entry("no-such-benchbench-plugin", "x") is None
+
+
+def test_init_tiny_reports_a_failing_command(tmp_path):
+    import click
+
+    @click.group()
+    def root():
+        pass
+
+    @root.group("generators")
+    def generators():
+        pass
+
+    @generators.group("init-tiny")
+    def init():
+        pass
+
+    @init.command("ok")
+    @click.argument("out")
+    def ok(out):
+        pass
+
+    assert init_tiny(root, "ok", tmp_path / "w") == tmp_path / "w"
+    with pytest.raises(AssertionError, match="init-tiny nope failed"):
+        init_tiny(root, "nope", tmp_path / "w")

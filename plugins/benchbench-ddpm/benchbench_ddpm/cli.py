@@ -10,9 +10,8 @@ from pathlib import Path
 
 import click
 
-from benchbench.diffusion import ensure_group
+from benchbench.diffusion import add_generator_commands, init_tiny_command, training_summary
 
-INIT_TINY_HELP = "Write a small randomly initialised pipeline (offline; for tests, CI and demos)."
 _DIR = click.Path(path_type=Path, file_okay=False)
 
 
@@ -52,28 +51,13 @@ def train_ddpm_cmd(channels: str, classes: tuple[str, ...], **options: object) -
     cfg = DdpmTrainConfig(channels=int(channels), classes=tuple(classes) or CLASSES, **options)  # type: ignore[arg-type]
     log = train_ddpm(cfg)
     for label, hist in log["classes"].items():
-        click.echo(f"saved {Path(cfg.out) / label} ({hist['steps']} steps, {hist['seconds']:.0f} s; probe loss "
-                   f"{hist['probe'][0][1]:.4f} -> {hist['probe'][-1][1]:.4f})")
+        click.echo(training_summary(Path(cfg.out) / label, hist))
 
 
-@click.command("ddpm")
-@click.argument("out", type=_DIR)
-@click.option("--size", default=32, show_default=True, type=int, help="Resolution (multiple of 4).")
-@click.option("--channels", default="1", show_default=True, type=click.Choice(["1", "3"]))
-@click.option("--seed", default=0, show_default=True, type=int)
-def init_tiny_ddpm(out: Path, size: int, channels: str, seed: int) -> None:
-    """Tiny random DDPM pipelines OUT/crack and OUT/sane."""
-    from benchbench.api import UserError
-    from benchbench_ddpm.tiny import build_tiny_ddpm
-
-    if size % 4 or size < 4:
-        raise UserError(f"size must be a multiple of 4, not {size}", field="--size")
-    build_tiny_ddpm(out, size=size, channels=int(channels), seed=seed)
-    click.echo(f"wrote {out / 'crack'} and {out / 'sane'}")
+init_tiny_ddpm = init_tiny_command("ddpm", "benchbench_ddpm.tiny:build_tiny_ddpm", size=32, multiple=4, channels=1,
+                                   help="Tiny random DDPM pipelines OUT/crack and OUT/sane.")
 
 
 def add_commands(cli: click.Group) -> None:
     """Attach the commands to ``bench`` (creating the train/generators groups if core has not)."""
-    ensure_group(cli, "train", "Train generators.").add_command(train_ddpm_cmd)
-    generators = ensure_group(cli, "generators", "Generator weights utilities.")
-    ensure_group(generators, "init-tiny", INIT_TINY_HELP).add_command(init_tiny_ddpm)
+    add_generator_commands(cli, train=train_ddpm_cmd, init_tiny=init_tiny_ddpm)

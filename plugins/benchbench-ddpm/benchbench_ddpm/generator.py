@@ -8,18 +8,19 @@ when frames are first generated. Guidance does not apply (registered with
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchbench import diffusion
-from benchbench.api import CellContext, Frame, GenerationRequest, UserError, sha256_json
+from benchbench.api import GenerationRequest, UserError, sha256_json
 from benchbench_ddpm import __version__
 from benchbench_ddpm.model import CLASSES
 
 DEFAULT_STEPS = {"ddpm": None, "ddim": 50}  # None: all training timesteps (ancestral DDPM sampling)
 
 
-class DdpmGenerator:
+class DdpmGenerator(diffusion.PipelineGenerator):
     """Frames from one unconditional DDPM per class (local diffusers folders).
 
     Parameters (the matrix entry):
@@ -49,24 +50,22 @@ class DdpmGenerator:
             if not root.is_dir():
                 raise UserError(f"weights not found at {root}", field="weights",
                                 fix="give the folder written by `bench train ddpm` (benchbench never downloads)")
-            self.folders = {label: diffusion.require_pipeline_dir(root / label, field=f"weights ({label}/)")
-                            for label in CLASSES}
+            folders = {label: diffusion.require_pipeline_dir(root / label, field=f"weights ({label}/)")
+                       for label in CLASSES}
         else:
             if crack is None and sane is None:
                 raise UserError("no weights given", field="weights",
                                 fix="set weights: to the folder written by `bench train ddpm` (or crack:/sane:)")
-            self.folders = {"crack": diffusion.require_pipeline_dir(crack, field="crack"),
-                            "sane": diffusion.require_pipeline_dir(sane, field="sane")}
+            folders = {"crack": diffusion.require_pipeline_dir(crack, field="crack"),
+                       "sane": diffusion.require_pipeline_dir(sane, field="sane")}
         if sampler not in DEFAULT_STEPS:
             raise UserError(f"unknown sampler '{sampler}'", field="sampler", fix="use ddpm or ddim")
         if steps is not None and (not isinstance(steps, int) or steps < 1):
             raise UserError(f"steps must be a positive integer, not {steps!r}", field="steps")
         if not isinstance(eta, (int, float)) or eta < 0:
             raise UserError(f"eta must be >= 0, not {eta!r}", field="eta")
-        diffusion.check_output_params(channels=channels, batch=batch, device=device, dtype=dtype)
-        self.sampler, self.steps, self.eta, self.channels = sampler, steps, float(eta), channels
-        self.device, self.dtype, self.batch = device, dtype, batch
-        self._pipes: dict[str, Any] = {}
+        super().__init__(folders, channels=channels, batch=batch, device=device, dtype=dtype)
+        self.sampler, self.steps, self.eta = sampler, steps, float(eta)
         self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ protocol
@@ -85,12 +84,11 @@ class DdpmGenerator:
                 "channels": self.channels, "dtype": self.dtype, "batch": self.batch})
         return self._fingerprint
 
-    def generate(self, req: GenerationRequest, ctx: CellContext) -> list[Frame]:
-        if req.label not in self.folders:
-            raise UserError(f"unknown label '{req.label}'", fix="ask for crack or sane frames")
-        if req.n <= 0:
-            return []
-        pipe = self._pipeline(req.label, ctx)
+    # ------------------------------------------------------------------ PipelineGenerator
+    def _load(self, folder: Path, device: str) -> Any:
+        return load_pipeline(folder, sampler=self.sampler, device=device, dtype=self.dtype)
+
+    def _sampler(self, pipe: Any, req: GenerationRequest) -> Callable[[list[Any]], Any]:
         steps = self.steps or DEFAULT_STEPS[self.sampler] or pipe.scheduler.config.num_train_timesteps
         kwargs: dict[str, Any] = {"num_inference_steps": steps, "output_type": "np"}
         if self.sampler == "ddim":
@@ -99,18 +97,7 @@ class DdpmGenerator:
         def sample(generators: list[Any]) -> Any:
             return pipe(batch_size=len(generators), generator=generators, **kwargs).images
 
-        return diffusion.generate_frames(sample, req, name=self.name, batch=self.batch, channels=self.channels,
-                                         report=ctx.report)
-
-    # ------------------------------------------------------------------ loading
-    def _pipeline(self, label: str, ctx: CellContext | None) -> Any:
-        if label not in self._pipes:
-            from benchbench.torchkit import torch_device
-
-            device = torch_device(self.device or (ctx.device if ctx is not None else None))
-            self._pipes[label] = load_pipeline(self.folders[label], sampler=self.sampler, device=device,
-                                               dtype=self.dtype)
-        return self._pipes[label]
+        return sample
 
 
 def load_pipeline(folder: str | os.PathLike, *, sampler: str = "ddpm", device: str = "cpu",

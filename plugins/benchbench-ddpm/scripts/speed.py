@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -25,7 +24,8 @@ def main() -> None:
 
     import torch
 
-    from benchbench.api import CellContext, GenerationRequest
+    from benchbench.api import CellContext
+    from benchbench.diffusion import generation_speed
     from benchbench_ddpm.generator import DdpmGenerator
     from benchbench_ddpm.tiny import build_tiny_ddpm
 
@@ -38,14 +38,10 @@ def main() -> None:
                 sampler, steps, batch = run.split(":")
                 gen = DdpmGenerator(weights=weights, sampler=sampler, steps=int(steps), batch=int(batch),
                                     device=args.device)
-                gen.generate(GenerationRequest(label="crack", n=1, size=size, seed=99), ctx)  # warm-up
-                wall, cpu = time.perf_counter(), time.process_time()
-                gen.generate(GenerationRequest(label="crack", n=args.n, seed=1, size=size), ctx)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                speed = generation_speed(gen, ctx, n=args.n, size=size)
                 print(json.dumps({"pipeline": "tiny-ddpm", "size": size, "sampler": sampler, "steps": int(steps),
-                                  "batch": int(batch), "device": args.device, "threads": args.threads,
-                                  "frames_per_s": round(args.n / wall, 3),
-                                  "cpu_s_per_frame": round(cpu / args.n, 3)}), flush=True)
+                                  "batch": int(batch), "device": args.device, "threads": args.threads, **speed}),
+                      flush=True)
 
 
 if __name__ == "__main__":

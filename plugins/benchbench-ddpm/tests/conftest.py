@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 import pytest
 
+from benchbench.testing import forbid_network, init_tiny, plugin_cli
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
@@ -23,9 +25,7 @@ def _one_thread() -> None:
 
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any socket connection raises: proves loading, sampling and training stay offline."""
-    from benchbench.diffusion import forbid_network
-
+    """Any connection or DNS lookup fails the test: proves loading, sampling and training stay offline."""
     forbid_network(monkeypatch)
 
 
@@ -34,23 +34,13 @@ def cli() -> click.Group:
     """A bare click group filled through the plugin's benchbench_register_commands hook."""
     import benchbench_ddpm
 
-    @click.group()
-    def root() -> None:
-        pass
-
-    benchbench_ddpm.benchbench_register_commands(cli=root)
-    return root
+    return plugin_cli(benchbench_ddpm)
 
 
 @pytest.fixture(scope="session")
 def tiny_ddpm(cli: click.Group, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny random DDPMs (16 px, grey) for crack and sane, written by the real init-tiny command."""
-    from click.testing import CliRunner
-
-    out = tmp_path_factory.mktemp("weights") / "tiny-ddpm"
-    result = CliRunner().invoke(cli, ["generators", "init-tiny", "ddpm", str(out), "--size", "16"])
-    assert result.exit_code == 0, result.output
-    return out
+    return init_tiny(cli, "ddpm", tmp_path_factory.mktemp("weights") / "tiny-ddpm", "--size", "16")
 
 
 @pytest.fixture(scope="session")

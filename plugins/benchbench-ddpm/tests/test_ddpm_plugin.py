@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
-import click
 import pytest
 from click.testing import CliRunner
 
 import benchbench_ddpm
 from benchbench.api import UserError
+from benchbench.testing import heavy_imports, plugin_cli, registrations
 
 
 def test_import_leaves_torch_out():
-    code = ("import sys, benchbench_ddpm, benchbench_ddpm.generator, benchbench_ddpm.cli, benchbench_ddpm.train; "
-            "print(sorted(m for m in ('torch', 'diffusers', 'accelerate') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    code = "import benchbench_ddpm, benchbench_ddpm.generator, benchbench_ddpm.cli, benchbench_ddpm.train"
+    assert heavy_imports(code, ("torch", "diffusers", "accelerate")) == []
 
 
 def test_registers_import_string_without_guidance():
-    seen = []
-    benchbench_ddpm.benchbench_register_generators(register=lambda name, factory, **meta: seen.append(
-        (name, factory, meta)))
-    assert seen == [("ddpm", "benchbench_ddpm.generator:DdpmGenerator",
-                     {"uses_guidance": False, "gives_boxes": False})]
+    assert registrations(benchbench_ddpm.benchbench_register_generators) == [
+        ("ddpm", "benchbench_ddpm.generator:DdpmGenerator", {"uses_guidance": False, "gives_boxes": False})]
 
 
 def test_entry_point_resolves():
@@ -87,11 +79,6 @@ def test_both_generator_plugins_share_the_groups():
     """sd and ddpm both add to `train` and `generators init-tiny` without clobbering."""
     import benchbench_sd
 
-    @click.group()
-    def root() -> None:
-        pass
-
-    benchbench_sd.benchbench_register_commands(cli=root)
-    benchbench_ddpm.benchbench_register_commands(cli=root)
+    root = plugin_cli(benchbench_sd, benchbench_ddpm)
     assert set(root.commands["train"].commands) == {"dreambooth", "ddpm"}
     assert set(root.commands["generators"].commands["init-tiny"].commands) == {"sd", "ddpm"}

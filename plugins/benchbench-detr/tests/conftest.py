@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import os
-import socket
-from typing import Any
 
 import pytest
 from benchbench.api import Box, CellContext, FrameSet
+from benchbench.testing import forbid_network
 
 # Nothing may reach a model hub: transformers and huggingface_hub must stay offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -16,14 +15,8 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any socket connection raises: proves fit/predict never touch the network."""
-
-    def refuse(*args: Any, **kwargs: Any) -> None:
-        raise RuntimeError(f"network access attempted: {args!r}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
+    """Any connection or DNS lookup fails the test: proves fit/predict never touch the network."""
+    forbid_network(monkeypatch)
 
 
 @pytest.fixture

@@ -10,10 +10,9 @@ from pathlib import Path
 
 import click
 
-from benchbench.diffusion import ensure_group
+from benchbench.diffusion import add_generator_commands, init_tiny_command, training_summary
 from benchbench_sd.prompts import INSTANCE_PROMPT
 
-INIT_TINY_HELP = "Write a small randomly initialised pipeline (offline; for tests, CI and demos)."
 _DIR = click.Path(path_type=Path, file_okay=False)
 
 
@@ -51,30 +50,13 @@ def dreambooth(**options: object) -> None:
     from benchbench_sd.train import DreamBoothConfig, train_dreambooth
 
     cfg = DreamBoothConfig(**options)  # type: ignore[arg-type]
-    log = train_dreambooth(cfg)
-    probe = log["probe"]
-    click.echo(f"saved {cfg.out} ({log['steps']} steps, {log['seconds']:.0f} s; probe loss "
-               f"{probe[0][1]:.4f} -> {probe[-1][1]:.4f})")
+    click.echo(training_summary(cfg.out, train_dreambooth(cfg)))
 
 
-@click.command("sd")
-@click.argument("out", type=_DIR)
-@click.option("--size", default=64, show_default=True, type=int, help="Native resolution (multiple of 8).")
-@click.option("--channels", default=3, show_default=True, type=click.Choice(["1", "3"]), help="VAE image channels.")
-@click.option("--seed", default=0, show_default=True, type=int)
-def init_tiny_sd(out: Path, size: int, channels: str, seed: int) -> None:
-    """Tiny random Stable Diffusion pipeline with a real CLIP tokenizer."""
-    from benchbench.api import UserError
-    from benchbench_sd.tiny import build_tiny_sd
-
-    if size % 8 or size < 8:
-        raise UserError(f"size must be a multiple of 8, not {size}", field="--size")
-    build_tiny_sd(out, size=size, channels=int(channels), seed=seed)
-    click.echo(f"wrote {out}")
+init_tiny_sd = init_tiny_command("sd", "benchbench_sd.tiny:build_tiny_sd", size=64, multiple=8, channels=3,
+                                 help="Tiny random Stable Diffusion pipeline with a real CLIP tokenizer.")
 
 
 def add_commands(cli: click.Group) -> None:
     """Attach the commands to ``bench`` (creating the train/generators groups if core has not)."""
-    ensure_group(cli, "train", "Train generators.").add_command(dreambooth)
-    generators = ensure_group(cli, "generators", "Generator weights utilities.")
-    ensure_group(generators, "init-tiny", INIT_TINY_HELP).add_command(init_tiny_sd)
+    add_generator_commands(cli, train=dreambooth, init_tiny=init_tiny_sd)

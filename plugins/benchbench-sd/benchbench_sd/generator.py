@@ -7,11 +7,12 @@ when frames are first generated.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from benchbench import diffusion
-from benchbench.api import CellContext, Frame, GenerationRequest, UserError, sha256_json
+from benchbench.api import GenerationRequest, UserError, sha256_json
 from benchbench_sd import __version__
 from benchbench_sd.prompts import CRACK_PROMPT, SANE_PROMPT
 
@@ -25,7 +26,7 @@ SCHEDULERS = {
 DEFAULT_GUIDANCE = 7.5  # diffusers' default, used when the matrix has no guidance axis
 
 
-class StableDiffusionGenerator:
+class StableDiffusionGenerator(diffusion.PipelineGenerator):
     """Frames from DreamBooth-fine-tuned Stable Diffusion pipelines (local diffusers folders).
 
     Parameters (the matrix entry):
@@ -56,13 +57,13 @@ class StableDiffusionGenerator:
                 raise UserError("give either weights: (one folder) or negative:/positive:, not both",
                                 field="weights", fix="remove weights: or remove negative:/positive:")
             folder = diffusion.require_pipeline_dir(weights, field="weights")
-            self.folders: dict[str, Path] = {"sane": folder, "crack": folder}
+            folders = {"sane": folder, "crack": folder}
         else:
             if negative is None and positive is None:
                 raise UserError("no weights given", field="negative",
                                 fix="set negative: and positive: (or weights:) to local diffusers folders")
-            self.folders = {"sane": diffusion.require_pipeline_dir(negative, field="negative"),
-                            "crack": diffusion.require_pipeline_dir(positive, field="positive")}
+            folders = {"sane": diffusion.require_pipeline_dir(negative, field="negative"),
+                       "crack": diffusion.require_pipeline_dir(positive, field="positive")}
         if scheduler not in ("default", *SCHEDULERS):
             raise UserError(f"unknown scheduler '{scheduler}'", field="scheduler",
                             fix=f"use one of: default, {', '.join(SCHEDULERS)}")
@@ -71,14 +72,12 @@ class StableDiffusionGenerator:
         if size is not None and (not isinstance(size, int) or size < 8 or size % 8):
             raise UserError(f"size must be a multiple of 8, not {size!r}", field="size",
                             fix="use e.g. 512 (SD v1.5) or leave it out for the native size")
-        diffusion.check_output_params(channels=channels, batch=batch, device=device, dtype=dtype)
+        super().__init__(folders, channels=channels, batch=batch, device=device, dtype=dtype)
         for label, prompt in (("sane_prompt", sane_prompt), ("crack_prompt", crack_prompt)):
             if not isinstance(prompt, str) or not prompt.strip():
                 raise UserError("prompt must be a non-empty string", field=label)
         self.prompts = {"sane": sane_prompt, "crack": crack_prompt}
-        self.steps, self.scheduler, self.size, self.channels = steps, scheduler, size, channels
-        self.device, self.dtype, self.batch = device, dtype, batch
-        self._pipes: dict[Path, Any] = {}
+        self.steps, self.scheduler, self.size = steps, scheduler, size
         self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ protocol
@@ -101,12 +100,11 @@ class StableDiffusionGenerator:
                 "batch": self.batch})
         return self._fingerprint
 
-    def generate(self, req: GenerationRequest, ctx: CellContext) -> list[Frame]:
-        if req.label not in self.folders:
-            raise UserError(f"unknown label '{req.label}'", fix="ask for crack or sane frames")
-        if req.n <= 0:
-            return []
-        pipe = self._pipeline(self.folders[req.label], ctx)
+    # ------------------------------------------------------------------ PipelineGenerator
+    def _load(self, folder: Path, device: str) -> Any:
+        return load_pipeline(folder, scheduler=self.scheduler, device=device, dtype=self.dtype)
+
+    def _sampler(self, pipe: Any, req: GenerationRequest) -> Callable[[list[Any]], Any]:
         prompt = req.prompt or self.prompts[req.label]
         guidance = DEFAULT_GUIDANCE if req.guidance is None else float(req.guidance)
         height = width = self.size or native_size(pipe)
@@ -117,18 +115,7 @@ class StableDiffusionGenerator:
                        generator=generators, output_type="np")
             return out.images
 
-        return diffusion.generate_frames(sample, req, name=self.name, batch=self.batch,
-                                         channels=self.channels, report=ctx.report)
-
-    # ------------------------------------------------------------------ loading
-    def _pipeline(self, folder: Path, ctx: CellContext | None = None) -> Any:
-        if folder not in self._pipes:
-            from benchbench.torchkit import torch_device
-
-            device = torch_device(self.device or (ctx.device if ctx is not None else None))
-            self._pipes[folder] = load_pipeline(folder, scheduler=self.scheduler,
-                                                device=device, dtype=self.dtype)
-        return self._pipes[folder]
+        return sample
 
 
 def native_size(pipe: Any) -> int:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 
@@ -26,7 +25,8 @@ def main() -> None:
 
     import torch
 
-    from benchbench.api import CellContext, GenerationRequest
+    from benchbench.api import CellContext
+    from benchbench.diffusion import generation_speed
     from benchbench_sd.generator import StableDiffusionGenerator
     from benchbench_sd.tiny import build_tiny_sd
 
@@ -38,14 +38,10 @@ def main() -> None:
             for batch in map(int, args.batches.split(",")):
                 gen = StableDiffusionGenerator(weights=weights, steps=args.steps, scheduler="ddim", batch=batch,
                                                device=args.device)
-                gen.generate(GenerationRequest(label="crack", n=batch, guidance=7.5, size=size), ctx)  # warm-up
-                wall, cpu = time.perf_counter(), time.process_time()
-                gen.generate(GenerationRequest(label="crack", n=args.n, guidance=7.5, seed=1, size=size), ctx)
-                wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+                speed = generation_speed(gen, ctx, n=args.n, size=size, guidance=7.5)
                 print(json.dumps({"pipeline": "tiny-sd", "size": size, "batch": batch, "steps": args.steps,
                                   "scheduler": "ddim", "guidance": 7.5, "device": args.device,
-                                  "threads": args.threads, "frames_per_s": round(args.n / wall, 3),
-                                  "cpu_s_per_frame": round(cpu / args.n, 3)}), flush=True)
+                                  "threads": args.threads, **speed}), flush=True)
 
 
 if __name__ == "__main__":

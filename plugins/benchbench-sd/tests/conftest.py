@@ -9,6 +9,8 @@ from pathlib import Path
 import click
 import pytest
 
+from benchbench.testing import forbid_network, init_tiny, plugin_cli
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -30,9 +32,7 @@ def _one_thread() -> None:
 
 @pytest.fixture
 def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any socket connection raises: proves loading, generation and training stay offline."""
-    from benchbench.diffusion import forbid_network
-
+    """Any connection or DNS lookup fails the test: proves loading, generation and training stay offline."""
     forbid_network(monkeypatch)
 
 
@@ -41,23 +41,13 @@ def cli() -> click.Group:
     """A bare click group filled through the plugin's benchbench_register_commands hook."""
     import benchbench_sd
 
-    @click.group()
-    def root() -> None:
-        pass
-
-    benchbench_sd.benchbench_register_commands(cli=root)
-    return root
+    return plugin_cli(benchbench_sd)
 
 
 @pytest.fixture(scope="session")
 def tiny_sd(cli: click.Group, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny random SD pipeline (64 px native), written by the real init-tiny command."""
-    from click.testing import CliRunner
-
-    out = tmp_path_factory.mktemp("weights") / "tiny-sd"
-    result = CliRunner().invoke(cli, ["generators", "init-tiny", "sd", str(out), "--size", "64"])
-    assert result.exit_code == 0, result.output
-    return out
+    return init_tiny(cli, "sd", tmp_path_factory.mktemp("weights") / "tiny-sd", "--size", "64")
 
 
 @pytest.fixture

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import click
@@ -13,22 +11,18 @@ from click.testing import CliRunner
 
 import benchbench_sd
 from benchbench.api import UserError
+from benchbench.testing import heavy_imports, registrations
 from benchbench_sd.prompts import CRACK_PROMPT, INSTANCE_PROMPT, SANE_PROMPT
 
 
 def test_import_leaves_torch_out():
-    code = ("import sys, benchbench_sd, benchbench_sd.generator, benchbench_sd.cli, benchbench_sd.train; "
-            "print(sorted(m for m in ('torch', 'diffusers', 'transformers', 'accelerate') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "[]"
+    code = "import benchbench_sd, benchbench_sd.generator, benchbench_sd.cli, benchbench_sd.train"
+    assert heavy_imports(code, ("torch", "diffusers", "transformers", "accelerate")) == []
 
 
 def test_registers_import_string_with_meta():
-    seen = []
-    benchbench_sd.benchbench_register_generators(register=lambda name, factory, **meta: seen.append(
-        (name, factory, meta)))
-    assert seen == [("sd", "benchbench_sd.generator:StableDiffusionGenerator",
-                     {"uses_guidance": True, "gives_boxes": False})]
+    assert registrations(benchbench_sd.benchbench_register_generators) == [
+        ("sd", "benchbench_sd.generator:StableDiffusionGenerator", {"uses_guidance": True, "gives_boxes": False})]
 
 
 def test_entry_point_resolves():

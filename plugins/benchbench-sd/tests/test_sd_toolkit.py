@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 
@@ -101,3 +102,84 @@ def test_pipeline_dir_errors(tmp_path):
         diffusion.require_pipeline_dir(tmp_path, field="positive")
     with pytest.raises(UserError, match="no images"):
         diffusion.list_images(tmp_path, field="--data")
+
+
+class _NoiseGenerator(diffusion.PipelineGenerator):
+    """A PipelineGenerator whose "pipeline" is a folder name and whose images are seeded noise."""
+
+    name = "noise"
+    version = "1"
+
+    def __init__(self, folders, **kwargs):
+        super().__init__(folders, **{"channels": 1, "batch": 2, "device": None, "dtype": "auto", **kwargs})
+        self.loads = []
+
+    def _load(self, folder, device):
+        self.loads.append((folder.name, device))
+        return folder.name
+
+    def _sampler(self, pipe, req):
+        import torch
+
+        return lambda generators: np.stack([torch.rand((8, 8, 1), generator=g).numpy() for g in generators])
+
+
+def test_pipeline_generator_loads_each_folder_once_on_the_cells_device(tmp_path, ctx):
+    ctx = dataclasses.replace(ctx, device="cpu")
+    shared = tmp_path / "both"
+    gen = _NoiseGenerator({"crack": shared, "sane": shared})
+    assert gen.generate(GenerationRequest(label="crack", n=0, size=8), ctx) == []
+    assert gen.loads == []  # an empty request loads nothing
+    frames = gen.generate(GenerationRequest(label="crack", n=3, size=8), ctx)
+    gen.generate(GenerationRequest(label="sane", n=1, size=8), ctx)
+    assert gen.loads == [("both", "cpu")]
+    assert len(frames) == 3 and frames[0].source == "synthetic:noise" and frames[0].image.shape == (8, 8, 3)
+    with pytest.raises(UserError, match="unknown label"):
+        gen.generate(GenerationRequest(label="dent", n=1, size=8), ctx)
+    with pytest.raises(UserError) as err:
+        _NoiseGenerator({"crack": shared}, channels=2)
+    assert err.value.field == "channels"
+
+
+def test_generation_speed_times_the_second_request(tmp_path, ctx):
+    ctx = dataclasses.replace(ctx, device="cpu")
+    gen = _NoiseGenerator({"crack": tmp_path / "c", "sane": tmp_path / "s"})
+    speed = diffusion.generation_speed(gen, ctx, n=4, size=8)
+    assert set(speed) == {"frames_per_s", "cpu_s_per_frame"} and speed["frames_per_s"] > 0
+    assert gen.loads == [("c", "cpu")]  # loaded by the warm-up
+
+
+def test_generator_commands_share_the_groups():
+    import click
+
+    def command(name):
+        return click.Command(name, callback=lambda: None)
+
+    root = click.Group("bench")
+    diffusion.add_generator_commands(root, train=command("a"), init_tiny=command("a"))
+    diffusion.add_generator_commands(root, train=command("b"), init_tiny=command("b"))
+    assert set(root.commands["train"].commands) == {"a", "b"}
+    init_tiny = root.commands["generators"].commands["init-tiny"]
+    assert set(init_tiny.commands) == {"a", "b"} and init_tiny.help == diffusion.GROUP_HELP["init-tiny"]
+
+
+def test_init_tiny_command_checks_size_and_imports_the_builder_on_use(monkeypatch, tmp_path):
+    import types
+
+    from click.testing import CliRunner
+
+    calls = []
+    monkeypatch.setitem(sys.modules, "fake_tiny", types.SimpleNamespace(
+        build=lambda out, **kw: calls.append(kw) or out))
+    command = diffusion.init_tiny_command("fake", "fake_tiny:build", size=16, multiple=8, channels=1, help="Fake.")
+    result = CliRunner().invoke(command, [str(tmp_path / "w"), "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    assert calls == [{"size": 16, "channels": 1, "seed": 2}] and f"wrote {tmp_path / 'w'}" in result.output
+    result = CliRunner().invoke(command, [str(tmp_path / "w"), "--size", "12"])
+    assert isinstance(result.exception, UserError) and result.exception.field == "--size"
+    assert len(calls) == 1
+
+
+def test_training_summary_shows_steps_time_and_probe_loss():
+    line = diffusion.training_summary("out/crack", {"steps": 40, "seconds": 12.4, "probe": [(0, 0.91234), (40, 0.5)]})
+    assert line == "saved out/crack (40 steps, 12 s; probe loss 0.9123 -> 0.5000)"

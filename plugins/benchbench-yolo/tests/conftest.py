@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 
 import pytest
+from benchbench.testing import forbid_network
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
 
 
 @pytest.fixture
@@ -23,11 +22,4 @@ def tiny_params() -> dict:
 @pytest.fixture
 def no_network(monkeypatch):
     """Fail on any connection or DNS lookup: the plugin must never touch the network."""
-
-    def refuse(*args, **kwargs):
-        raise AssertionError(f"network access attempted: {args[1:] if len(args) > 1 else args}")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    forbid_network(monkeypatch)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 import math
-import socket
 
 import pytest
 from benchbench.api import FrameSet
-from benchbench.testing import check_detector, make_context, tiny_frames
+from benchbench.testing import check_detector, forbid_network, make_context, tiny_frames
 
 from benchbench_yolo.detector import YoloDetector
 
@@ -48,20 +47,10 @@ def trained(tmp_path_factory):
     det = YoloDetector(**params)
     ctx = make_context(tmp_path_factory.mktemp("trained"), seed=0)
     with pytest.MonkeyPatch.context() as mp:
-        refuse = _refuser()
-        for obj, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"),
-                          (socket, "create_connection"), (socket, "getaddrinfo")):
-            mp.setattr(obj, name, refuse)
+        forbid_network(mp)
         det.fit(train, None, ctx)
         preds = det.predict(test, ctx)
     return {"det": det, "ctx": ctx, "params": params, "test": test, "preds": preds}
-
-
-def _refuser():
-    def refuse(*args, **kwargs):
-        raise AssertionError("network access attempted")
-
-    return refuse
 
 
 def test_conformance(tmp_path, tiny_params, no_network):
