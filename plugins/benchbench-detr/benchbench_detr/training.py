@@ -70,8 +70,13 @@ def to_samples(frames: Sequence[Frame]) -> list[Sample]:
         if f.boxes is None:
             continue
         boxes = np.array([[b.x, b.y, b.w, b.h] for b in f.boxes], dtype=np.float32).reshape(-1, 4)
-        out.append(Sample(f.load(), boxes))
+        out.append(Sample(_writable(f.load()), boxes))
     return out
+
+
+def _writable(img: np.ndarray) -> np.ndarray:
+    # Frames are read-only (shared, cached); the processor's torch.from_numpy warns on those.
+    return img if img.flags.writeable else img.copy()
 
 
 def encode(processor: Any, samples: Sequence[Sample], flips: Sequence[bool], device: str) -> dict[str, Any]:
@@ -199,7 +204,7 @@ def predict(model: torch.nn.Module, processor: Any, frames: Sequence[Frame], p: 
     model.eval()
     results: list[list[Box]] = []
     for s in _chunks(len(frames), p.batch):
-        images = [f.load() for f in frames[s]]
+        images = [_writable(f.load()) for f in frames[s]]
         enc = processor(images=images, return_tensors="pt")
         out = model(**{k: enc[k].to(device) for k in ("pixel_values", "pixel_mask") if k in enc})
         out.logits, out.pred_boxes = out.logits.float().cpu(), out.pred_boxes.float().cpu()
