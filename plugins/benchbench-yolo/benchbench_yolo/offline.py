@@ -73,8 +73,13 @@ def import_ultralytics(config_root: str | os.PathLike) -> ModuleType:
     already = "ultralytics.utils" in sys.modules
     if importlib.util.find_spec("ultralytics") is None:
         raise MissingDependency("ultralytics", purpose="the yolo detector")
-    import ultralytics
-    import ultralytics.utils as uutils
+    muted = logging.root.manager.disable
+    logging.disable(max(muted, logging.INFO))  # no "Creating new Ultralytics Settings" banner on import
+    try:
+        import ultralytics
+        import ultralytics.utils as uutils
+    finally:
+        logging.disable(muted)
 
     _rebind_offline(uutils, settings_dir, force=already)
     return ultralytics
