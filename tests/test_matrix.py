@@ -112,3 +112,16 @@ def test_examples_are_valid_matrices(name):
 
     matrix, digest = load_matrix(Path(__file__).resolve().parents[1] / "examples" / name)
     assert matrix.detectors and len(digest) == 64
+
+
+def test_readme_shows_the_quickstart_matrix_as_it_is():
+    import re
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    blocks = re.findall(r"```yaml\n(.*?)```", (root / "README.md").read_text(), flags=re.S)
+    shown = [yaml.safe_load(b) for b in blocks if b.startswith("name: quickstart")]
+    assert shown, "README.md lost its quickstart yaml block"
+    assert shown[0] == yaml.safe_load((root / "examples" / "quickstart.yaml").read_text())
