@@ -36,9 +36,10 @@ class PluginSpec(BaseModel):
 
 
 class DetectorSpec(PluginSpec):
-    """A detector row; ``generators`` limits which generators it is trained with ([] = real only)."""
+    """A detector row; ``generators`` and ``ratios`` limit which cells it runs ([] generators: real only)."""
 
     generators: list[str] | None = None
+    ratios: list[float] | None = Field(None, min_length=1)
 
 
 class DataSpec(BaseModel):
@@ -155,6 +156,10 @@ class Matrix(_Strict):
             if unknown:
                 raise ValueError(f"detectors[{i}] '{det.name}': generators {unknown} are not generator rows "
                                  f"(known: {known or 'none'})")
+            extra = sorted(set(det.ratios or []) - set(self.axes.synthetic_ratio))
+            if extra:
+                raise ValueError(f"detectors[{i}] '{det.name}': ratios {extra} are not in axes.synthetic_ratio "
+                                 f"{self.axes.synthetic_ratio}")
         if any(r > 0 for r in self.axes.synthetic_ratio) and not self.generators:
             raise ValueError("axes.synthetic_ratio: ratios > 0 need at least one entry in generators")
         if self.mode == "replace" and any(r > 1 for r in self.axes.synthetic_ratio):
@@ -166,6 +171,9 @@ class Matrix(_Strict):
 
     def trains_with(self, detector: DetectorSpec, generator: str) -> bool:
         return detector.generators is None or generator in detector.generators
+
+    def runs_ratio(self, detector: DetectorSpec, ratio: float) -> bool:
+        return detector.ratios is None or ratio in detector.ratios
 
     @property
     def synthetic_ratios(self) -> list[float]:

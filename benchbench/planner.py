@@ -112,25 +112,25 @@ def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, 
     cells: list[Cell] = []
     tasks: list[GenTask] = []
     naive = 0
-    max_r = max(matrix.synthetic_ratios, default=0.0)
     for seed in matrix.seed:
         detectors = [d for d in matrix.detectors if seed in matrix.seeds_of(d)]
         for det in detectors:
-            if 0 in counts:
+            if 0 in counts and matrix.runs_ratio(det, 0.0):
                 _, _, rp, rn = counts[0]
                 cells.append(Cell(det.name, seed, 0.0, n_real_pos=rp, n_real_neg=rn))
         for gen in (g for g in matrix.generators if seed in matrix.seeds_of(g)):
             guidances: list[float | None] = list(matrix.axes.guidance) if uses_guidance.get(gen.name, True) \
                 else [None]
             users = [d for d in detectors if matrix.trains_with(d, gen.name)]
+            ratios = [r for r in matrix.synthetic_ratios if any(matrix.runs_ratio(d, r) for d in users)]
             for g in guidances:
-                if max_r > 0 and users:
-                    sp, sn, _, _ = counts[max_r]
+                if ratios:  # sized for the largest ratio in use; smaller ratios take prefixes
+                    sp, sn, _, _ = counts[max(ratios)]
                     tasks.append(GenTask(gen.name, g, seed, sp, sn))
-                for r in matrix.synthetic_ratios:
+                for r in ratios:
                     sp, sn, rp, rn = counts[r]
-                    naive += sp + sn if users else 0
-                    for det in users:
+                    naive += sp + sn
+                    for det in (d for d in users if matrix.runs_ratio(d, r)):
                         cells.append(Cell(det.name, seed, r, gen.name, g, sp, sn, rp, rn))
     notes = []
     if any(not uses_guidance.get(g.name, True) for g in matrix.generators) and len(matrix.axes.guidance) > 1:

@@ -91,8 +91,17 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
         if matrix.synthetic_ratios and not gives_boxes[g.name] and matrix.labeler.kind == "generator":
             raise UserError(f"generator '{g.name}' gives no boxes", file=matrix_file, field="labeler",
                             fix="use labeler: teacher")
-    used = {g.name for g in matrix.generators if any(matrix.trains_with(d, g.name) for d in matrix.detectors)}
+    used = {g.name for g in matrix.generators if any(
+        matrix.trains_with(d, g.name) and any(matrix.runs_ratio(d, r) for r in matrix.synthetic_ratios)
+        for d in matrix.detectors)}
     needs_teacher = any(not gives_boxes[g] for g in used) and bool(matrix.synthetic_ratios)
+    for i, det in enumerate(matrix.detectors):
+        taught = [g.name for g in matrix.generators if g.name in used and not gives_boxes[g.name]
+                  and matrix.trains_with(det, g.name)]
+        if taught and matrix.labeler.kind == "teacher" and det.ratios is not None and 0 not in det.ratios:
+            raise UserError(f"detector '{det.name}' trains with {', '.join(taught)} (no boxes), whose frames its "
+                            "real-only model labels, but its ratios leave out 0", file=matrix_file,
+                            field=f"detectors[{i}].ratios", fix="add 0 to its ratios")
     if needs_teacher and 0 not in matrix.axes.synthetic_ratio:
         matrix = matrix.model_copy(deep=True)
         matrix.axes.synthetic_ratio = [0.0, *matrix.axes.synthetic_ratio]

@@ -44,3 +44,10 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
                                else 0.0, "n": len(vals)}
         out.append(entry)
     return out
+
+
+def mean_std_text(v: dict[str, Any] | None, sep: str = "±") -> str:
+    """'0.371±0.017' over several seeds; one seed has no spread to show, so just its value."""
+    if not v:
+        return "–"
+    return f"{v['mean']:.3f}" if v.get("n", 2) < 2 else f"{v['mean']:.3f}{sep}{v['std']:.3f}"

@@ -2,7 +2,7 @@
 
 - ``weights/demo/sd``: a tiny, randomly initialised Stable Diffusion pipeline (real tokenizer, real
   loading code) written by ``bench generators init-tiny sd``.
-- ``weights/demo/ddpm``: one DDPM per class trained for a few minutes by ``bench train ddpm`` on the
+- ``weights/demo/ddpm``: one DDPM per class trained for about half a minute by ``bench train ddpm`` on the
   quickstart's simulated *training* frames only (the held-out test specimens never reach a generator).
 
 Idempotent: existing weights are kept. ``python examples/prepare_demo.py --force`` rebuilds them.
@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 WEIGHTS = ROOT / "weights" / "demo"
 MATRIX = ROOT / "examples" / "quickstart.yaml"
 BENCH = [sys.executable, "-m", "benchbench.cli"]
-# A few minutes of CPU: enough for frames with the right intensity layout, not for realism.
+# About half a CPU-minute: enough for frames with the right intensity layout, not for realism.
 DDPM_ARGS = ["--size", "32", "--width", "32", "--levels", "3", "--layers", "1", "--no-attention",
              "--epochs", "6", "--batch", "16", "--lr", "5e-4", "--warmup-steps", "20"]
 
@@ -51,7 +51,7 @@ def main(force: bool = False) -> None:
     if force or not ((ddpm / "crack").exists() and (ddpm / "sane").exists()):
         data = WEIGHTS / "ddpm-train-frames"
         n = write_train_classes(data)
-        print(f"training a demo DDPM on {n} simulated training frames (a few minutes on CPU)…", flush=True)
+        print(f"training a demo DDPM on {n} simulated training frames (about half a minute on 2 CPUs)…", flush=True)
         t = time.perf_counter()
         _run([*BENCH, "train", "ddpm", "--data", str(data), "--out", str(ddpm), *DDPM_ARGS])
         print(f"DDPM trained in {time.perf_counter() - t:.0f} s", flush=True)

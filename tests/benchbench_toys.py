@@ -179,3 +179,10 @@ def write_matrix(folder: Path, *, name: str, seeds: list[int], ratios: list[floa
     f = folder / "m.yaml"
     f.write_text(MATRIX.format(name=name, seeds=seeds, ratios=ratios, bootstrap=bootstrap, det=det, extra=extra))
     return f
+
+
+def thread_settings(_item, _progress=None) -> tuple[str | None, str | None]:
+    """What a worker process was given (executor tests)."""
+    import os
+
+    return os.environ.get("OMP_NUM_THREADS"), os.environ.get("MKL_NUM_THREADS")

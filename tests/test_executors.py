@@ -297,3 +297,15 @@ def _slow_then_pid(path: str) -> int:
     if len(Path(path).read_text().split()) == 1:
         time.sleep(30)  # interrupted here on the first run
     return os.getpid()
+
+
+def test_local_workers_share_the_cpus_unless_told(monkeypatch):
+    from benchbench.executors.local import LocalExecutor, worker_threads
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")  # the user's own setting reaches the workers unchanged
+    monkeypatch.setattr(os, "cpu_count", lambda: 8)
+    assert worker_threads(2) == 4 and worker_threads(3) == 2 and worker_threads(16) == 1
+    seen: dict[int, tuple] = {}
+    LocalExecutor(workers=2).map(benchbench_toys.thread_settings, [0, 1], seen.__setitem__)
+    assert seen == {0: ("4", "3"), 1: ("4", "3")}  # 8 CPUs / 2 workers, computed by the driver

@@ -90,3 +90,22 @@ def test_detector_generators_must_name_generator_rows():
     with pytest.raises(UserError, match="generators \\['phys'\\] are not generator rows") as exc:
         _matrix(detectors=[{"name": "yolo", "generators": ["phys"]}])
     assert "detectors" in str(exc.value)
+
+
+def test_detector_ratios_restrict_its_cells_and_size_generation():
+    m = _matrix(seed=[0], detectors=[{"name": "classic", "ratios": [0, 0.25]}, {"name": "yolo", "ratios": [0, 0.5]}],
+                generators=[{"name": "physics"}])
+    plan = make_plan(m, {"physics": False}, 40, 60)
+    assert sorted((c.detector, c.ratio) for c in plan.cells) == [
+        ("classic", 0.0), ("classic", 0.25), ("yolo", 0.0), ("yolo", 0.5)]
+    assert [t.n for t in plan.gen_tasks] == [50]  # sized for 0.5, the largest ratio any row runs
+    assert plan.naive_frames == 25 + 50
+
+
+def test_detector_ratios_must_be_on_the_axis():
+    import pytest
+
+    from benchbench.api import UserError
+
+    with pytest.raises(UserError, match="ratios \\[2.0\\] are not in axes.synthetic_ratio"):
+        _matrix(detectors=[{"name": "yolo", "ratios": [0, 2]}])

@@ -81,3 +81,11 @@ def test_leaderboard_png():
     png = leaderboard_png(["a", "b", "none"], [SeedStat(0.5, 0.4, 0.6, 3), SeedStat(0.3, 0.3, 0.3, 1), None],
                           "mAP50_95", "title")
     assert png.startswith(b"\x89PNG\r\n\x1a\n") and len(png) > 1000
+
+
+def test_one_seed_shows_no_spread():
+    from benchbench.summary import mean_std_text
+
+    assert mean_std_text({"mean": 0.3712, "std": 0.0, "n": 1}) == "0.371"
+    assert mean_std_text({"mean": 0.3712, "std": 0.0171, "n": 3}, " ± ") == "0.371 ± 0.017"
+    assert mean_std_text(None) == "–"

@@ -129,6 +129,19 @@ def test_detector_generators_skip_unused_generators_and_teacher(tmp_path, toys):
     assert run["run"]["generation"]["planned_frames"] == sum(c["n_syn_pos"] + c["n_syn_neg"] for c in largest) > 0
 
 
+def test_detector_ratios_without_baseline_cannot_be_taught(tmp_path, toys):
+    m = write_matrix(tmp_path, det_extra=", ratios: [0.5, 1]")  # tg gives no boxes: needs the r0 teacher
+    res = bench(tmp_path, m)
+    assert res.exit_code == 2
+    assert "detectors[0].ratios" in res.output and "add 0 to its ratios" in res.output
+    m = write_matrix(tmp_path, det_extra=", ratios: [0, 1]")
+    res = bench(tmp_path, m)
+    assert res.exit_code == 0, res.output
+    ratios = {c["cell"]["ratio"] for c in json.loads((tmp_path / "results" / "toyrun" / "results.json")
+                                                       .read_text())["cells"]}
+    assert ratios == {0, 1}
+
+
 def test_failing_plugin_fails_its_cells_only(tmp_path, toys):
     m = write_matrix(tmp_path, det_extra=", fail_on: r0.5")
     res = bench(tmp_path, m)

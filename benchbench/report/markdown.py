@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchbench.report.table import _guidance, _num, _with_ci
+from benchbench.summary import mean_std_text
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -23,7 +24,7 @@ def summary_markdown(summary: list[dict[str, Any]]) -> str:
     names = ["mAP50_95", "mAP50", *sorted({k for s in summary for k in s if k.startswith("AP")}), "f1", "auroc"]
     rows = []
     for s in summary:
-        vals = [f"{v['mean']:.3f} ± {v['std']:.3f}" if (v := s.get(n)) else "–" for n in names]
+        vals = [mean_std_text(s.get(n), " ± ") for n in names]
         seeds = str(len(s["seeds"])) + (f" ({s['n_failed']} failed)" if s.get("n_failed") else "")
         rows.append([s["detector"], s.get("generator") or "real only", _guidance(s.get("guidance")),
                      f"{s['ratio']:g}", seeds, *vals])

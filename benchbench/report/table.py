@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from benchbench.summary import metric_value
+from benchbench.summary import mean_std_text, metric_value
 
 
 def _num(x: float | None, digits: int = 3) -> str:
@@ -66,10 +66,7 @@ def summary_table(summary: list[dict[str, Any]], title: str = "mean ± std over 
     for col in ("detector", "training data", "ratio", "seeds", *names):
         t.add_column(col, justify="left" if col in ("detector", "training data") else "right", no_wrap=True)
     for s in summary:
-        vals = []
-        for name in names:
-            v = s.get(name)
-            vals.append("–" if not v else f"{v['mean']:.3f}±{v['std']:.3f}")
+        vals = [mean_std_text(s.get(name)) for name in names]
         failed = f" ({s['n_failed']} failed)" if s["n_failed"] else ""
         t.add_row(s["detector"], _source(s), f"{s['ratio']:g}", str(len(s["seeds"])) + failed,
                   *vals)
