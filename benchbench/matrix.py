@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -145,21 +146,23 @@ class Matrix(_Strict):
                 raise ValueError(f"{kind}: duplicate name {dupes[0]!r}; give each row a unique name")
         if len(set(self.seed)) != len(self.seed):
             raise ValueError("seed: seeds must be unique")
+        # Messages start with the field path: format_validation_error reports it as the field.
         for kind in ("generators", "detectors"):
-            for row in getattr(self, kind):
+            for i, row in enumerate(getattr(self, kind)):
                 extra = sorted(set(row.seeds or []) - set(self.seed))
                 if extra:
-                    raise ValueError(f"{kind} '{row.name}': seeds {extra} are not in the matrix's seed list")
+                    raise ValueError(f"{kind}[{i}].seeds: '{row.name}': seeds {extra} are not in the matrix's "
+                                     f"seed list {self.seed}")
         known = [g.name for g in self.generators]
         for i, det in enumerate(self.detectors):
             unknown = sorted(set(det.generators or []) - set(known))
             if unknown:
-                raise ValueError(f"detectors[{i}] '{det.name}': generators {unknown} are not generator rows "
-                                 f"(known: {known or 'none'})")
+                raise ValueError(f"detectors[{i}].generators: '{det.name}': generators {unknown} are not "
+                                 f"generator rows (known: {known or 'none'})")
             extra = sorted(set(det.ratios or []) - set(self.axes.synthetic_ratio))
             if extra:
-                raise ValueError(f"detectors[{i}] '{det.name}': ratios {extra} are not in axes.synthetic_ratio "
-                                 f"{self.axes.synthetic_ratio}")
+                raise ValueError(f"detectors[{i}].ratios: '{det.name}': ratios {extra} are not in "
+                                 f"axes.synthetic_ratio {self.axes.synthetic_ratio}")
         if any(r > 0 for r in self.axes.synthetic_ratio) and not self.generators:
             raise ValueError("axes.synthetic_ratio: ratios > 0 need at least one entry in generators")
         if self.mode == "replace" and any(r > 1 for r in self.axes.synthetic_ratio):
@@ -201,7 +204,10 @@ def format_validation_error(exc: ValidationError, file: str) -> UserError:
     if "input" in first and first["type"] not in ("missing",) and not isinstance(first["input"], dict | list):
         msg += f" (got {first['input']!r})"
     more = f" (+{len(errs) - 1} more problem{'s' * (len(errs) > 2)})" if len(errs) > 1 else ""
-    return UserError(msg + more, file=file, field=_loc(first["loc"]),
+    field = _loc(first["loc"])
+    if not first["loc"] and (m := re.match(r"([A-Za-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+)*): (.+)", msg, re.S)):
+        field, msg = m.groups()
+    return UserError(msg + more, file=file, field=field,
                      fix=_FIXES.get(first["type"], "see docs/matrix.md"))
 
 

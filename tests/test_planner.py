@@ -63,8 +63,9 @@ def test_row_seeds_must_be_matrix_seeds():
 
     from benchbench.api import UserError
 
-    with pytest.raises(UserError, match="seeds \\[5\\] are not in the matrix"):
+    with pytest.raises(UserError, match="seeds \\[5\\] are not in the matrix") as exc:
         _matrix(detectors=[{"name": "yolo", "seeds": [5]}])
+    assert exc.value.field == "detectors[0].seeds"
 
 
 def test_detector_generators_restrict_its_cells_and_generation():
@@ -89,7 +90,7 @@ def test_detector_generators_must_name_generator_rows():
 
     with pytest.raises(UserError, match="generators \\['phys'\\] are not generator rows") as exc:
         _matrix(detectors=[{"name": "yolo", "generators": ["phys"]}])
-    assert "detectors" in str(exc.value)
+    assert exc.value.field == "detectors[0].generators"
 
 
 def test_detector_ratios_restrict_its_cells_and_size_generation():
@@ -107,5 +108,6 @@ def test_detector_ratios_must_be_on_the_axis():
 
     from benchbench.api import UserError
 
-    with pytest.raises(UserError, match="ratios \\[2.0\\] are not in axes.synthetic_ratio"):
+    with pytest.raises(UserError, match="ratios \\[2.0\\] are not in axes.synthetic_ratio") as exc:
         _matrix(detectors=[{"name": "yolo", "ratios": [0, 2]}])
+    assert exc.value.field == "detectors[0].ratios"
