@@ -1,4 +1,4 @@
-"""Rich live progress for a run: a bar over cells and a line for the phase inside the current unit."""
+"""Rich live progress for a run: a bar over cells and one line per running unit (its epoch, batch, ...)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ class RunProgress:
                                  TimeElapsedColumn(), TextColumn("{task.fields[phase]}"), console=console,
                                  transient=False)
         self.cells: Any = None
-        self.unit: Any = None
+        self.units: dict[str, Any] = {}  # unit (cell, generation, labelling) -> its line; several with workers
 
     def __enter__(self) -> RunProgress:
         self.progress.start()
@@ -26,12 +26,18 @@ class RunProgress:
     def start(self, total: int, already: int) -> None:
         self.cells = self.progress.add_task("cells", total=total, completed=already,
                                             phase=f"{already} resumed" if already else "")
-        self.unit = self.progress.add_task("", total=1.0, phase="", visible=False)
 
     def phase(self, unit: str, phase: str, frac: float | None) -> None:
-        self.progress.update(self.unit, description=unit[:48], phase=phase, visible=True,
-                             completed=frac if frac is not None else 0.0)
+        if unit not in self.units:
+            self.units[unit] = self.progress.add_task(unit[:48], total=1.0, phase="")
+        self.progress.update(self.units[unit], phase=phase, completed=frac if frac is not None else 0.0)
+
+    def unit_done(self, unit: str) -> None:
+        task = self.units.pop(unit, None)
+        if task is not None:
+            self.progress.remove_task(task)
 
     def cell_done(self, result: dict[str, Any]) -> None:
+        self.unit_done(result["id"])
         mark = "ok" if result.get("status") == "ok" else "[red]failed[/red]"
         self.progress.update(self.cells, advance=1, phase=f"{result['id']} {mark}")

@@ -180,6 +180,10 @@ class Runner:
         if self.progress is not None:
             self.progress.phase(unit, phase, frac)
 
+    def _unit_done(self, unit: str) -> None:
+        if self.progress is not None:
+            self.progress.unit_done(unit)
+
     # -- main
     def run(self) -> RunSummary:
         self.store.prepare(fresh=self.opt.fresh)
@@ -240,6 +244,7 @@ class Runner:
         errors: dict[str, str] = {}
 
         def done(i: int, res: Any) -> None:
+            self._unit_done(tasks[i].id)
             if isinstance(res, BaseException):
                 errors[tasks[i].id] = f"{type(res).__name__}: {res}".splitlines()[0]
                 return
@@ -308,6 +313,7 @@ class Runner:
         out: dict[tuple[str, str], Any] = {}
 
         def done(i: int, res: Any) -> None:
+            self._unit_done(f"label:{wanted[pairs[i]].baseline_id}")
             if not isinstance(res, BaseException):
                 out[pairs[i]] = res
 

@@ -309,3 +309,15 @@ def test_local_workers_share_the_cpus_unless_told(monkeypatch):
     seen: dict[int, tuple] = {}
     LocalExecutor(workers=2).map(benchbench_toys.thread_settings, [0, 1], seen.__setitem__)
     assert seen == {0: ("4", "3"), 1: ("4", "3")}  # 8 CPUs / 2 workers, computed by the driver
+
+
+def test_local_workers_progress_reaches_the_driver():
+    from benchbench.executors.local import LocalExecutor
+
+    seen, results = [], {}
+    LocalExecutor(workers=2).map(benchbench_toys.reporting_job, [0, 1, 2], results.__setitem__,
+                                 progress=lambda *msg: seen.append(msg))
+    assert results == {0: 0, 1: 1, 2: 2}
+    assert sorted(seen) == sorted((f"u{i}", f"epoch {e}/2", e / 2) for i in range(3) for e in (1, 2))
+    # per unit, in the order the worker sent them
+    assert [m for m in seen if m[0] == "u1"] == [("u1", "epoch 1/2", 0.5), ("u1", "epoch 2/2", 1.0)]

@@ -217,3 +217,23 @@ def test_resume_after_sigkill(tmp_path, toys):
     assert ref.exit_code == 0
     ref_data = json.loads((tmp_path / "ref" / "toyrun" / "results.json").read_text())
     assert [c["metrics"] for c in data["cells"]] == [c["metrics"] for c in ref_data["cells"]]
+
+
+def test_progress_keeps_a_line_per_running_unit():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from benchbench.progress import RunProgress
+
+    with RunProgress(Console(file=StringIO())) as p:
+        p.start(2, 0)
+        p.phase("a", "epoch 1/3", 1 / 3)
+        p.phase("b", "batch 1/9", None)
+        p.phase("a", "epoch 2/3", 2 / 3)
+        lines = {t.description: t for t in p.progress.tasks}
+        assert set(lines) == {"cells", "a", "b"} and lines["a"].fields["phase"] == "epoch 2/3"
+        assert lines["a"].completed == pytest.approx(2 / 3)
+        p.cell_done({"id": "a", "status": "ok"})
+        p.unit_done("b")
+        assert [t.description for t in p.progress.tasks] == ["cells"] and p.progress.tasks[0].completed == 1
