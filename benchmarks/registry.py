@@ -25,4 +25,5 @@ BENCHMARKS: dict[str, Spec] = {
     "generation": Spec("benchmarks.generation", "generation reuse", 900),
     "simulator": Spec("benchmarks.simulator", "physics simulator throughput", 900, ONE_THREAD),
     "models": Spec("benchmarks.models", "plugin throughput (tiny configs, CPU)", 1200),
+    "quickstart": Spec("benchmarks.quickstart", "the make-demo budget (10 min on 2 CPUs)", 2400),
 }
