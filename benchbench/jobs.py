@@ -35,6 +35,10 @@ class GenJob:
     size: int
     group: str = "synthetic"
 
+    @property
+    def unit(self) -> str:  # its name in progress reports
+        return self.task.id
+
 
 @dataclass
 class LabelJob:
@@ -45,6 +49,10 @@ class LabelJob:
     key: str
     work_dir: Path
     cache_dir: Path
+
+    @property
+    def unit(self) -> str:
+        return f"label:{self.baseline_id}"
 
 
 @dataclass
@@ -59,6 +67,10 @@ class CellJob:
     cache_dir: Path
     metrics: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def unit(self) -> str:
+        return self.cell.id
 
 
 def _create(kind: str, spec: dict[str, Any]) -> Any:
@@ -81,7 +93,7 @@ def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[st
     t = job.task
     gen = _create("generators", job.spec)
     seed_everything(t.seed)
-    ctx = _ctx(t.id, t.seed, job.work_dir, job.cache_dir, progress)
+    ctx = _ctx(job.unit, t.seed, job.work_dir, job.cache_dir, progress)
     out: dict[str, Any] = {"id": t.id, "generated": 0, "cached": 0, "frames": {}, "seconds": 0.0}
     start = time.perf_counter()
     for label, n in (("crack", t.n_pos), ("sane", t.n_neg)):
@@ -127,7 +139,7 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
         return hit
     det = _create("detectors", job.detector_spec)
     seed_everything(job.seed)
-    ctx = _ctx(f"label:{job.baseline_id}", job.seed, job.work_dir, job.cache_dir, progress)
+    ctx = _ctx(job.unit, job.seed, job.work_dir, job.cache_dir, progress)
     ctx.report("teacher labels", None)
     preds = det.predict(job.frames, ctx)
     labels = {"boxes": [[b.to_dict() for b in boxes] for boxes in preds]}
@@ -140,7 +152,7 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     cell = job.cell
     started = datetime.now(UTC).isoformat()
     timings: dict[str, float] = {}
-    ctx = _ctx(cell.id, cell.seed, job.work_dir, job.cache_dir, progress)
+    ctx = _ctx(job.unit, cell.seed, job.work_dir, job.cache_dir, progress)
     result: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "id": cell.id, "key": job.key,
                               "cell": cell.to_dict(), "status": "failed", "error": None, **job.extra}
     t0 = time.perf_counter()

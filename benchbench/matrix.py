@@ -178,6 +178,12 @@ class Matrix(_Strict):
     def runs_ratio(self, detector: DetectorSpec, ratio: float) -> bool:
         return detector.ratios is None or ratio in detector.ratios
 
+    def used_generators(self) -> set[str]:
+        """Generator rows some detector trains with at some synthetic ratio (the others are not run)."""
+        return {g.name for g in self.generators if any(
+            self.trains_with(d, g.name) and any(self.runs_ratio(d, r) for r in self.synthetic_ratios)
+            for d in self.detectors)}
+
     @property
     def synthetic_ratios(self) -> list[float]:
         return [r for r in self.axes.synthetic_ratio if r > 0]

@@ -91,9 +91,7 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
         if matrix.synthetic_ratios and not gives_boxes[g.name] and matrix.labeler.kind == "generator":
             raise UserError(f"generator '{g.name}' gives no boxes", file=matrix_file, field="labeler",
                             fix="use labeler: teacher")
-    used = {g.name for g in matrix.generators if any(
-        matrix.trains_with(d, g.name) and any(matrix.runs_ratio(d, r) for r in matrix.synthetic_ratios)
-        for d in matrix.detectors)}
+    used = matrix.used_generators()
     needs_teacher = any(not gives_boxes[g] for g in used) and bool(matrix.synthetic_ratios)
     for i, det in enumerate(matrix.detectors):
         taught = [g.name for g in matrix.generators if g.name in used and not gives_boxes[g.name]
@@ -244,7 +242,7 @@ class Runner:
         errors: dict[str, str] = {}
 
         def done(i: int, res: Any) -> None:
-            self._unit_done(tasks[i].id)
+            self._unit_done(jobs[i].unit)
             if isinstance(res, BaseException):
                 errors[tasks[i].id] = f"{type(res).__name__}: {res}".splitlines()[0]
                 return
@@ -313,7 +311,7 @@ class Runner:
         out: dict[tuple[str, str], Any] = {}
 
         def done(i: int, res: Any) -> None:
-            self._unit_done(f"label:{wanted[pairs[i]].baseline_id}")
+            self._unit_done(wanted[pairs[i]].unit)
             if not isinstance(res, BaseException):
                 out[pairs[i]] = res
 
