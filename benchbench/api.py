@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from benchbench.errors import BenchError, MissingDependency, PluginError, UserError
+from benchbench.provenance import write_training_manifest
 
 Label = Literal["crack", "sane"]
 CLASSES: tuple[str, ...] = ("crack",)
@@ -186,6 +187,9 @@ class CellContext:
     quiet: bool = False
     progress: Callable[[str, float | None], None] = field(default=lambda phase, frac: None)
     info: dict[str, Any] = field(default_factory=dict)
+    # Equal-steps budget (matrix ``axes.budget: [steps]``): train as many optimizer steps as ``epochs``
+    # would take on this many frames. None: train the detector's own ``epochs`` (equal epochs).
+    budget_frames: int | None = None
 
     def report(self, phase: str, fraction: float | None = None) -> None:
         """Tell the harness which phase runs (e.g. 'fit epoch 3/30') and how far it is (0..1)."""
@@ -194,6 +198,21 @@ class CellContext:
     def record(self, key: str, value: Any) -> None:
         """Store a JSON-able fact (hyper-parameters, counts) that ends up in the cell's result."""
         self.info[key] = value
+
+    def epochs_for(self, epochs: int, n_train: int) -> int:
+        """The epochs to train under this cell's budget.
+
+        At equal epochs, ``epochs``. At equal steps, the epochs over ``n_train`` frames that make as
+        many optimizer steps as ``epochs`` over ``budget_frames`` frames (rounded, at least 1), so a
+        real-only cell trains as long as the largest-ratio cell of its row.
+        """
+        if self.budget_frames is None or n_train <= 0:
+            return int(epochs)
+        return max(1, round(epochs * self.budget_frames / n_train))
+
+    def record_budget(self, *, epochs: int, steps: int, images: int) -> None:
+        """Say what training ran (epochs, optimizer steps, images seen); results.json keeps it per cell."""
+        self.info["budget"] = {"epochs": int(epochs), "steps": int(steps), "images_seen": int(images)}
 
 
 # --------------------------------------------------------------------------- protocols
@@ -319,5 +338,5 @@ __all__ = [
     "Box", "Frame", "FrameSet", "GenerationRequest", "CellContext", "Detector", "Generator",
     "Dataset", "Executor", "BenchError", "UserError", "PluginError", "MissingDependency",
     "CLASSES", "sha256_json", "file_sha256", "dir_fingerprint", "seed_everything",
-    "require_local_path", "export_yolo", "export_coco", "as_rgb_uint8",
+    "require_local_path", "export_yolo", "export_coco", "as_rgb_uint8", "write_training_manifest",
 ]

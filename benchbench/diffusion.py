@@ -267,6 +267,13 @@ class PipelineGenerator(ABC):
         return generate_frames(sample, req, name=self.name, batch=self.batch, channels=self.channels,
                                report=ctx.report)
 
+    def training_manifest(self) -> dict[str, Any] | None:
+        """What the weights were trained on (``bench train`` writes it), or None: provenance unknown."""
+        from benchbench.provenance import find_manifest, read_manifest
+
+        path = find_manifest(self.folders.values())
+        return read_manifest(path) if path is not None else None
+
     def pipeline(self, label: str, ctx: CellContext | None = None) -> Any:
         """The loaded pipeline of class ``label``."""
         folder = self.folders[label]

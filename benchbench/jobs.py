@@ -153,6 +153,7 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     started = datetime.now(UTC).isoformat()
     timings: dict[str, float] = {}
     ctx = _ctx(job.unit, cell.seed, job.work_dir, job.cache_dir, progress)
+    ctx.budget_frames = cell.budget_frames
     result: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "id": cell.id, "key": job.key,
                               "cell": cell.to_dict(), "status": "failed", "error": None, **job.extra}
     t0 = time.perf_counter()
@@ -182,6 +183,8 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         (Path(job.work_dir) / "error.txt").write_text(traceback.format_exc())
     timings["total"] = time.perf_counter() - t0
     result["timings"] = timings
+    result["budget"] = {"mode": cell.budget, "reference_frames": cell.budget_frames,
+                        "train_frames": len(job.train), **ctx.info.pop("budget", {})}
     result["info"] = ctx.info
     result["started"], result["finished"] = started, datetime.now(UTC).isoformat()
     return result

@@ -40,7 +40,7 @@ from benchbench.stats import (
     run_cells,
     seed_stat,
 )
-from benchbench.summary import metric_value, setting_of
+from benchbench.summary import detector_label, metric_value, setting_of
 
 DEFAULT_DB = Path("results") / "leaderboard.sqlite"
 DEFAULT_TIMEOUT_S = 10.0  # seconds to wait for another process's write transaction before giving up
@@ -273,7 +273,7 @@ class Leaderboard:
                 cc = c["cell"]
                 cur = self.con.execute(
                     "INSERT OR IGNORE INTO cells VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (rid, c["key"], c["id"], cc["detector"], cc.get("generator"), cc.get("guidance"), cc["ratio"],
+                    (rid, c["key"], c["id"], detector_label(cc), cc.get("generator"), cc.get("guidance"), cc["ratio"],
                      cc["seed"], c.get("status") or "failed", now, json.dumps(c),
                      zlib.compress(preds) if preds is not None else None))
                 added += cur.rowcount

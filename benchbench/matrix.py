@@ -58,12 +58,17 @@ class SplitSpec(_Strict):
     by: Literal["group"] = "group"
     group_regex: str | None = None
     test_groups: list[str] | None = None
+    # dropped before splitting: e.g. a study's test specimens while its settings are tuned
+    exclude_groups: list[str] | None = None
     seed: int = 0
 
 
 class AxesSpec(_Strict):
     synthetic_ratio: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
     guidance: list[float] = Field(default_factory=lambda: [7.5], min_length=1)
+    # epochs: every cell trains the detector's epochs; steps: every cell of a detector row trains as many
+    # optimizer steps as its largest-ratio cell (so real-only is not out-trained by the extra frames)
+    budget: list[Literal["epochs", "steps"]] = Field(default_factory=lambda: ["epochs"], min_length=1)
 
     @field_validator("synthetic_ratio")
     @classmethod
@@ -73,6 +78,18 @@ class AxesSpec(_Strict):
         if len(set(v)) != len(v):
             raise ValueError("ratios must be unique")
         return sorted(v)
+
+    @field_validator("budget", mode="before")
+    @classmethod
+    def _budget_list(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+    @field_validator("budget")
+    @classmethod
+    def _budget(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("budgets must be unique")
+        return sorted(v)  # "epochs" before "steps": a stable order for plans and reports
 
     @field_validator("guidance")
     @classmethod

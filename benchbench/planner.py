@@ -9,7 +9,7 @@ with max(ratio), not with the number of ratios.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from benchbench.matrix import Matrix
@@ -43,15 +43,18 @@ class Cell:
     n_syn_neg: int = 0
     n_real_pos: int = 0
     n_real_neg: int = 0
+    budget: str = "epochs"  # "steps": train as many steps as the row's largest-ratio cell
+    budget_frames: int | None = None  # with "steps": the training-set size that sets the step count
 
     @property
     def baseline(self) -> bool:
-        return self.ratio == 0
+        return self.ratio == 0 and self.budget == "epochs"
 
     @property
     def id(self) -> str:
         gen = self.generator or "real"
-        return f"{self.detector}__{gen}__g{_fmt(self.guidance)}__r{_fmt(self.ratio)}__s{self.seed}"
+        steps = "__bsteps" if self.budget == "steps" else ""
+        return f"{self.detector}__{gen}__g{_fmt(self.guidance)}__r{_fmt(self.ratio)}__s{self.seed}{steps}"
 
     @property
     def gen_task_id(self) -> str | None:
@@ -106,7 +109,23 @@ class Plan:
         return next((t for t in self.gen_tasks if t.id == cell.gen_task_id), None)
 
 
-def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, n_train_neg: int) -> Plan:
+def _step_twins(cells: list[Cell], detector: str, seed: int) -> list[Cell]:
+    """Equal-steps copies of one (detector, seed)'s cells that train on fewer frames than its largest one."""
+    own = [c for c in cells if c.detector == detector and c.seed == seed]
+    if not own:
+        return []
+    size = {c.id: c.n_syn_pos + c.n_syn_neg + c.n_real_pos + c.n_real_neg for c in own}
+    ref = max(size.values())
+    return [replace(c, budget="steps", budget_frames=ref) for c in own if size[c.id] < ref]
+
+
+def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, n_train_neg: int,
+              step_budget: dict[str, bool] | None = None) -> Plan:
+    """The cells and generation tasks of ``matrix``.
+
+    ``step_budget[detector]`` says whether that detector trains by steps (an epoch count it can scale);
+    detectors that do not (``classic``) get no equal-steps copies: both budgets are the same for them.
+    """
     counts = {r: synthetic_counts(r, n_train_pos, n_train_neg, matrix.mode, matrix.positive_fraction)
               for r in matrix.axes.synthetic_ratio}
     cells: list[Cell] = []
@@ -132,7 +151,19 @@ def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, 
                     naive += sp + sn
                     for det in (d for d in users if matrix.runs_ratio(d, r)):
                         cells.append(Cell(det.name, seed, r, gen.name, g, sp, sn, rp, rn))
+    budgets = matrix.axes.budget
+    if "steps" in budgets:
+        step_budget = step_budget or {}
+        twins = [t for seed in matrix.seed for d in matrix.detectors if step_budget.get(d.name, True)
+                 for t in _step_twins(cells, d.name, seed)]
+        if "epochs" not in budgets:  # the real-only epochs baseline stays: it is the teacher and costs least
+            smaller = {t.id.removesuffix("__bsteps") for t in twins}
+            cells = [c for c in cells if c.id not in smaller or c.baseline]
+        cells += twins
     notes = []
+    fixed = [d.name for d in matrix.detectors if "steps" in budgets and not (step_budget or {}).get(d.name, True)]
+    if fixed:
+        notes.append(f"{', '.join(fixed)} do(es) not train by steps: the same cells serve both budgets")
     if any(not uses_guidance.get(g.name, True) for g in matrix.generators) and len(matrix.axes.guidance) > 1:
         notes.append("generators that ignore guidance run once per (ratio, seed), shown as guidance '–'")
     return Plan(cells, tasks, n_train_pos, n_train_neg, naive_frames=naive, notes=notes)

@@ -52,32 +52,18 @@ class Prepared:
     gen_ids: dict[str, dict[str, Any]]
     gives_boxes: dict[str, bool]
     dataset_info: dict[str, Any]
+    provenance: dict[str, dict[str, Any]] = field(default_factory=dict)  # generator -> training provenance
 
 
 def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
             plugins: Plugins | None = None) -> Prepared:
     """Load data, split it (refusing leaks), fingerprint plugins and plan the cells."""
-    from benchbench.data.split import check_no_leakage, split_frames
+    from benchbench.data.split import load_split
 
     plugins = plugins or get_plugins()
-    ds_entry = plugins.registry("datasets").get(matrix.data.dataset, field="data.dataset", file=matrix_file)
-    dataset = ds_entry.create(**matrix.data.params)
-    frames = dataset.load()
-    if not frames.has_boxes():
-        raise UserError("this dataset has frames without boxes (Classes layout?), so it cannot train or "
-                        "evaluate a detector", file=matrix_file, field="data.layout",
-                        fix="use layout yolo, coco or masks")
-    frames = cache.materialize(frames, f"dataset:{ds_entry.name}:{dataset.fingerprint()}")
-    sp = matrix.split
-    train, test = split_frames(frames, test_fraction=sp.test_fraction, group_regex=sp.group_regex,
-                               test_groups=sp.test_groups, seed=sp.seed)
-    check_no_leakage(train, test)
-    val = None
-    if sp.val_fraction > 0:
-        train, val = split_frames(train, test_fraction=sp.val_fraction, group_regex=sp.group_regex, seed=sp.seed)
-    if not len(test.positives()):
-        raise UserError("the held-out test split has no cracked frame", file=matrix_file, field="split",
-                        fix="raise split.test_fraction or choose split.test_groups with cracks")
+    data = load_split(matrix, matrix_file, plugins, cache=cache)
+    ds_entry, dataset, frames, train, val, test = (data.entry, data.dataset, data.frames, data.train, data.val,
+                                                    data.test)
     data_hash = sha256_json({"train": train.manifest_hash(), "test": test.manifest_hash(),
                              "val": val.manifest_hash() if val else None})
     uses_guidance, gives_boxes, gen_ids = {}, {}, {}
@@ -92,6 +78,7 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
             raise UserError(f"generator '{g.name}' gives no boxes", file=matrix_file, field="labeler",
                             fix="use labeler: teacher")
     used = matrix.used_generators()
+    provenance = generator_provenance(matrix, matrix_file, plugins, test, used)
     needs_teacher = any(not gives_boxes[g] for g in used) and bool(matrix.synthetic_ratios)
     for i, det in enumerate(matrix.detectors):
         taught = [g.name for g in matrix.generators if g.name in used and not gives_boxes[g.name]
@@ -103,7 +90,12 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
     if needs_teacher and 0 not in matrix.axes.synthetic_ratio:
         matrix = matrix.model_copy(deep=True)
         matrix.axes.synthetic_ratio = [0.0, *matrix.axes.synthetic_ratio]
-    plan = make_plan(matrix, uses_guidance, len(train.positives()), len(train.negatives()))
+    step_budget = {}
+    if "steps" in matrix.axes.budget:
+        for d in matrix.detectors:
+            det = plugins.registry("detectors").get(d.plugin_name, field="detectors", file=matrix_file)
+            step_budget[d.name] = bool(getattr(det.create(**d.params), "trains_by_steps", False))
+    plan = make_plan(matrix, uses_guidance, len(train.positives()), len(train.negatives()), step_budget)
     if needs_teacher and len(matrix.axes.synthetic_ratio) and matrix.axes.synthetic_ratio[0] == 0:
         plan.notes.append("teacher labeler: ratio-0 baselines label the synthetic cracked frames")
     unused = [g.name for g in matrix.generators if g.name not in used]
@@ -114,7 +106,23 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
             "n_val": len(val) if val else 0, "n_test": len(test),
             "train_groups": train.groups(), "test_groups": test.groups(), "manifest_hash": data_hash}
     return Prepared(matrix, matrix_file, matrix_sha256, train, val, test, plan, data_hash, gen_ids,
-                    gives_boxes, info)
+                    gives_boxes, info, provenance)
+
+
+def generator_provenance(matrix: Matrix, matrix_file: str, plugins: Plugins, test: FrameSet,
+                         used: set[str]) -> dict[str, dict[str, Any]]:
+    """Each used generator's training provenance; a user error when it trained on the test specimens."""
+    from benchbench.provenance import check_against_test
+
+    out = {}
+    for i, g in enumerate(matrix.generators):
+        if g.name not in used:
+            continue
+        gen = plugins.registry("generators").get(g.plugin_name).create(**g.params)
+        manifest = gen.training_manifest() if hasattr(gen, "training_manifest") else None
+        field = f"generators[{i}]" + (".weights" if "weights" in g.params else "")
+        out[g.name] = check_against_test(g.name, manifest, test, file=matrix_file, field=field)
+    return out
 
 
 def cell_key(p: Prepared, cell: Cell, plugins: Plugins) -> str:
@@ -207,9 +215,9 @@ class Runner:
 
         baselines = [c for c in pending if c.baseline]
         self._run_cells(executor, baselines, keys, generated={})
-        labels = self._teacher_labels(executor, [c for c in pending if not c.baseline], generated, keys)
-        synth = [c for c in pending if not c.baseline]
-        self._run_cells(executor, synth, keys, generated=generated, labels=labels)
+        rest = [c for c in pending if not c.baseline]
+        labels = self._teacher_labels(executor, [c for c in rest if c.generator], generated, keys)
+        self._run_cells(executor, rest, keys, generated=generated, labels=labels)
 
         results = self._write_results(started, datetime.now(UTC).isoformat())
         try:
@@ -333,7 +341,7 @@ class Runner:
             try:
                 real = self._real_train(c)
                 train = real
-                if not c.baseline:
+                if c.generator is not None:
                     if c.gen_task_id not in generated:
                         err = self.gen_errors.get(c.gen_task_id, "generation did not run")  # type: ignore[arg-type]
                         raise RuntimeError(f"generation failed: {err}")
@@ -392,6 +400,8 @@ class Runner:
                 "generation": {"planned_frames": self.p.plan.planned_frames,
                                "naive_frames": self.p.plan.naive_frames, **self.gen_stats},
                 "plan_notes": self.p.plan.notes,
+                "generator_provenance": self.p.provenance,
+                "warnings": [p["warning"] for p in self.p.provenance.values() if p.get("warning")],
                 "metric_directions": DIRECTIONS | {iou_metric_name(t): True for t in m.metrics.iou_thresholds},
             },
             "cells": cells,

@@ -289,13 +289,13 @@ class Row:
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        d["ci"] = None if self.ci is None else [_finite(self.ci[0]), _finite(self.ci[1])]
+        d["ci"] = None if self.ci is None else [finite_or_none(self.ci[0]), finite_or_none(self.ci[1])]
         for k in ("a", "b", "delta", "p"):
-            d[k] = _finite(d[k])
+            d[k] = finite_or_none(d[k])
         return d
 
 
-def _finite(x: float | None) -> float | None:
+def finite_or_none(x: float | None) -> float | None:
     return None if x is None or not np.isfinite(x) else float(x)
 
 
@@ -380,7 +380,7 @@ def compare_setting(setting: Setting, a: dict[int, CellRecord], b: dict[int, Cel
         notes.append(f"seed {', '.join(map(str, fixed))} fixed")
     stats, reason = {}, ""
     if paired:
-        stats, reason = _paired_stats(a, b, paired, gt, opts)
+        stats, reason = paired_stats(a, b, paired, gt, opts)
     elif not (newly or fixed):
         reason = "no seed ok on both sides" if set(a) & set(b) else "no common seed"
     rows = []
@@ -399,7 +399,7 @@ def compare_setting(setting: Setting, a: dict[int, CellRecord], b: dict[int, Cel
     return rows
 
 
-def _paired_stats(a: dict[int, CellRecord], b: dict[int, CellRecord], seeds: list[int],
+def paired_stats(a: dict[int, CellRecord], b: dict[int, CellRecord], seeds: list[int],
                   gt: dict[str, Any] | None, opts: Options) -> tuple[dict[str, PairedResult], str]:
     if gt is None:
         return {}, "test ground truth missing (test_gt.json)"

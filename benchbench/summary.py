@@ -19,9 +19,15 @@ def metric_value(cell: dict[str, Any], name: str) -> float | None:
     return None
 
 
+def detector_label(c: dict[str, Any]) -> str:
+    """A cell's detector as settings and tables show it: equal-steps cells are ``name@steps``."""
+    budget = c.get("budget", "epochs")
+    return c["detector"] if budget == "epochs" else f"{c['detector']}@{budget}"
+
+
 def setting_of(cell: dict[str, Any]) -> tuple[Any, ...]:
     c = cell["cell"]
-    return c["detector"], c.get("generator"), c.get("guidance"), c["ratio"]
+    return detector_label(c), c.get("generator"), c.get("guidance"), c["ratio"]
 
 
 def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:

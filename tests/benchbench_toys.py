@@ -59,11 +59,18 @@ class ToyGenerator:
     name = "toygen"
     version = "1"
 
-    def __init__(self, size: int = 32, boxes: bool = False, fail: bool = False):
-        self.size, self.boxes, self.fail = size, boxes, fail
+    def __init__(self, size: int = 32, boxes: bool = False, fail: bool = False, weights: str | None = None):
+        self.size, self.boxes, self.fail, self.weights = size, boxes, fail, weights
 
     def fingerprint(self) -> str:
         return sha256_json(vars(self))
+
+    def training_manifest(self) -> dict | None:
+        """Like a trained generator: the manifest `bench train` wrote beside its weights, if any."""
+        from benchbench.provenance import find_manifest, read_manifest
+
+        path = find_manifest([Path(self.weights)]) if self.weights else None
+        return read_manifest(path) if path else None
 
     def generate(self, req: GenerationRequest, ctx: CellContext) -> list[Frame]:
         if self.fail:
@@ -90,9 +97,10 @@ class ToyDetector:
 
     name = "toydet"
     version = "1"
+    trains_by_steps = True
 
-    def __init__(self, fail: bool = False, sleep: float = 0.0, fail_on: str | None = None):
-        self.fail, self.sleep, self.fail_on = fail, sleep, fail_on
+    def __init__(self, fail: bool = False, sleep: float = 0.0, fail_on: str | None = None, epochs: int = 3):
+        self.fail, self.sleep, self.fail_on, self.epochs = fail, sleep, fail_on, epochs
         self.model: dict | None = None
 
     def params(self) -> dict:
@@ -110,6 +118,8 @@ class ToyDetector:
         self.model = {"h": float(np.median(heights)) if heights else 10.0, "thr": float(thr),
                       "n_train": len(train)}
         ctx.record("toy_n_train", len(train))
+        epochs = ctx.epochs_for(self.epochs, len(train))  # the model is closed-form; the budget is bookkeeping
+        ctx.record_budget(epochs=epochs, steps=epochs * -(-len(train) // 8), images=epochs * len(train))
         (ctx.work_dir / "toy.json").write_text(json.dumps(self.model))
         with open(ctx.work_dir / "fit_count", "a") as fh:  # lets tests prove cells run exactly once
             fh.write(f"{os.getpid()}\n")

@@ -44,7 +44,7 @@ BAD = [
     (GOOD + "split: {tets_fraction: 0.2}\n", "split.tets_fraction"),
     (GOOD + "unknown_key: 1\n", "unknown_key"),
     (GOOD.replace("generators: [{name: g, plugin: toygen-boxes}]", "generators: []"), "synthetic_ratio"),
-    (GOOD.replace("detectors: [{name: d, plugin: toydet}]", "detectors: [{name: d, plugin: toydet, epochs: 3}]"),
+    (GOOD.replace("detectors: [{name: d, plugin: toydet}]", "detectors: [{name: d, plugin: toydet, epochz: 3}]"),
      "detectors"),
     (GOOD.replace("detectors: [{name: d, plugin: toydet}]",
                   "detectors: [{name: d, plugin: toydet}, {name: d, plugin: toydet}]"), "duplicate name"),

@@ -86,3 +86,34 @@ def simulate(out: str, n: int, seed: int, size: int, sizes: str | None, positive
     where = root / lay if layout == "all" else root
     if lay != "classes":
         click.echo(f"  data: {{dataset: flyd, root: {where}, layout: {lay}}}")
+
+
+@data.command(name="export")
+@click.argument("matrix_file", metavar="MATRIX", type=click.Path(dir_okay=False))
+@click.option("--split", "part", type=click.Choice(["train", "val", "test"]), default="train", show_default=True,
+              help="Which side of the matrix's split to write.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for crack/ and sane/.")
+def export(matrix_file: str, part: str, out: str) -> None:
+    """Write the frames of one side of MATRIX's split in the Classes layout (crack/, sane/).
+
+    Train generators on `--split train` only: the training manifest `bench train` writes from
+    it lets `bench run` prove that no test specimen reached the generator.
+    """
+    from benchbench.api import UserError
+    from benchbench.data.export import export_classes
+    from benchbench.data.split import load_split
+    from benchbench.matrix import load_matrix
+    from benchbench.plugins import get_plugins
+
+    matrix, digest = load_matrix(matrix_file)
+    data = load_split(matrix, matrix_file, get_plugins())
+    frames = {"train": data.train, "val": data.val, "test": data.test}[part]
+    if frames is None:
+        raise UserError("the matrix has no validation split", file=matrix_file, field="split.val_fraction",
+                        fix="set split.val_fraction, or export --split train")
+    header = {"matrix": matrix_file, "matrix_sha256": digest, "split": part, "dataset": data.entry.name,
+              "dataset_fingerprint": data.dataset.fingerprint(), "split_spec": matrix.split.model_dump()}
+    root = export_classes(frames, out, header)
+    n_crack = len(frames.positives())
+    click.echo(f"wrote {len(frames)} {part} frames ({n_crack} crack, {len(frames) - n_crack} sane; "
+               f"groups {', '.join(frames.groups())}) to {root}")

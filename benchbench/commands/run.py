@@ -24,11 +24,26 @@ def _load(matrix_file: str):
 @click.argument("matrix_file", metavar="MATRIX", type=click.Path(dir_okay=False))
 def validate(matrix_file: str) -> None:
     """Check MATRIX: YAML, fields, and that every named plugin exists and accepts its parameters."""
+    from benchbench.data.split import load_split
+    from benchbench.plugins import get_plugins
+    from benchbench.runner import generator_provenance
+
     matrix, _ = _load(matrix_file)
+    # The data too: the split, and that no generator was trained on its test specimens.
+    data = load_split(matrix, matrix_file, get_plugins())
+    provenance = generator_provenance(matrix, matrix_file, get_plugins(), data.test, matrix.used_generators())
     n_gen = len(matrix.generators)
     click.echo(f"{matrix_file}: ok — {len(matrix.detectors)} detector(s), {n_gen} generator(s), "
                f"{len(matrix.axes.synthetic_ratio)} ratio(s), {len(matrix.axes.guidance)} guidance(s), "
-               f"{len(matrix.seed)} seed(s)")
+               f"{len(matrix.seed)} seed(s); test {len(data.test)} frames of {', '.join(data.test.groups())}")
+    for name, p in provenance.items():
+        if p["status"] == "unknown":
+            click.echo(f"warning: {p['warning']}", err=True)
+        elif p["n_frames"]:
+            click.echo(f"  generator {name}: trained on {p['n_frames']} frames of {', '.join(p['groups'])}, "
+                       "none held out")
+        else:
+            click.echo(f"  generator {name}: learns from no frame ({p['trainer']})")
 
 
 @click.command()

@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from benchbench.api import Frame, FrameSet, UserError
+from benchbench.api import Frame, FrameSet, UserError, file_sha256
 
 CATEGORY = {"id": 1, "name": "crack", "supercategory": "defect"}
 
@@ -137,3 +137,24 @@ def export_coco(frames: FrameSet, out_path: str | os.PathLike, *,
         data = to_coco_dict(frames, file_names=names)
     out.write_text(json.dumps(data, indent=1) + "\n")
     return out
+
+
+def export_classes(frames: FrameSet, out_dir: str | os.PathLike, header: dict[str, Any]) -> Path:
+    """Write ``out_dir/crack`` and ``out_dir/sane`` (the Classes layout generator training reads) and
+    ``benchbench-export.json``: ``header`` plus each frame's class, specimen group and content hashes,
+    which ``bench train`` copies into the weights' training manifest."""
+    from benchbench.provenance import EXPORT_MANIFEST, pixel_sha256
+
+    root = Path(out_dir)
+    for label in ("crack", "sane"):  # a re-export must not keep frames of an earlier split
+        shutil.rmtree(root / label, ignore_errors=True)
+    records = []
+    for frame, name in zip(frames, unique_names(frames), strict=True):
+        dest = root / frame.label / name
+        write_image(frame, dest)
+        records.append({"name": name, "label": frame.label, "group": frame.group, "sha256": file_sha256(dest),
+                        "pixels": pixel_sha256(frame.load())})
+    counts = {label: sum(r["label"] == label for r in records) for label in ("crack", "sane")}
+    manifest = {**header, "counts": counts, "groups": sorted({r["group"] for r in records}), "frames": records}
+    (root / EXPORT_MANIFEST).write_text(json.dumps(manifest, indent=1))
+    return root

@@ -30,6 +30,7 @@ import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -488,6 +489,10 @@ class PhysicsGenerator:
         size = list(self.size) if isinstance(self.size, (list, tuple)) else self.size
         return sha256_json({"generator": self.name, "version": VERSION, "size": size,
                             "difficulty": self.difficulty})
+
+    def training_manifest(self) -> dict[str, Any]:
+        """The simulator learns from no frame: its constants are set once, in this module."""
+        return {"trainer": "physics simulator (no training frames)", "frames": [], "groups": []}
 
     def generate(self, req: GenerationRequest, ctx: CellContext | None = None) -> list[Frame]:
         if req.label not in _LABEL_CODE:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +31,17 @@ def regroup(frames: FrameSet, group_regex: str) -> FrameSet:
     """The frames with ``group`` set from ``group_regex`` matched on their file name."""
     regex = compile_group_regex(group_regex)
     return FrameSet((replace(f, group=group_of(frame_name(f), regex)) for f in frames), frames.name)
+
+
+def exclude_groups(frames: FrameSet, groups: Sequence[str], group_regex: str | None, file: str) -> FrameSet:
+    """The frames outside ``groups`` (each of which must exist, so a typo cannot silently keep one)."""
+    if group_regex is not None:
+        frames = regroup(frames, group_regex)
+    unknown = sorted(set(groups) - set(frames.groups()))
+    if unknown:
+        raise UserError(f"excluded group(s) {unknown} not in the data (groups: {', '.join(frames.groups())})",
+                        file=file, field="split.exclude_groups", fix="use group names from the list")
+    return frames.filter(lambda f: f.group not in set(groups))
 
 
 def split_frames(frames: FrameSet, *, test_fraction: float = 0.3, group_regex: str | None = None,
@@ -114,3 +126,43 @@ def check_no_leakage(train: FrameSet, test: FrameSet) -> None:
             raise UserError(f"identical image in train ({frame_name(twin)}) and test ({frame_name(f)})",
                             file=f.path, field="split",
                             fix="remove the duplicate, or put both files in the same group")
+
+
+@dataclass
+class LoadedSplit:
+    entry: Any  # the dataset's registry entry
+    dataset: Any
+    frames: FrameSet  # every frame kept (after split.exclude_groups)
+    train: FrameSet
+    val: FrameSet | None
+    test: FrameSet
+
+
+def load_split(matrix: Any, matrix_file: str, plugins: Any, *, cache: Any = None) -> LoadedSplit:
+    """A matrix's data, split as its cells see it: train / val / held-out test, leakage checked.
+
+    ``cache`` (a benchbench.cache.Cache) writes in-memory frames (simulated data) to files so
+    workers can read them; without it frames stay in memory (validation, export).
+    """
+    ds_entry = plugins.registry("datasets").get(matrix.data.dataset, field="data.dataset", file=matrix_file)
+    dataset = ds_entry.create(**matrix.data.params)
+    frames = dataset.load()
+    if not frames.has_boxes():
+        raise UserError("this dataset has frames without boxes (Classes layout?), so it cannot train or "
+                        "evaluate a detector", file=matrix_file, field="data.layout",
+                        fix="use layout yolo, coco or masks")
+    if cache is not None:
+        frames = cache.materialize(frames, f"dataset:{ds_entry.name}:{dataset.fingerprint()}")
+    sp = matrix.split
+    if sp.exclude_groups:
+        frames = exclude_groups(frames, sp.exclude_groups, sp.group_regex, matrix_file)
+    train, test = split_frames(frames, test_fraction=sp.test_fraction, group_regex=sp.group_regex,
+                               test_groups=sp.test_groups, seed=sp.seed)
+    check_no_leakage(train, test)
+    val = None
+    if sp.val_fraction > 0:
+        train, val = split_frames(train, test_fraction=sp.val_fraction, group_regex=sp.group_regex, seed=sp.seed)
+    if not len(test.positives()):
+        raise UserError("the held-out test split has no cracked frame", file=matrix_file, field="split",
+                        fix="raise split.test_fraction or choose split.test_groups with cracks")
+    return LoadedSplit(ds_entry, dataset, frames, train, val, test)

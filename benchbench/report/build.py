@@ -24,13 +24,32 @@ def build_report(run_dir: str | Path) -> Path:
     plots = run_plots(cells, root / "plots")
     samples = sorted((root / "samples").glob("*.png"))
     summary = results.get("summary") or summarize(cells)
+    answer = write_answer(root, results)
     path = root / "report.md"
     atomic_write_text(path, render(results, summary, [p.relative_to(root) for p in plots],
-                                   [p.relative_to(root) for p in samples]))
+                                   [p.relative_to(root) for p in samples], answer))
     return path
 
 
-def render(results: dict[str, Any], summary: list[dict[str, Any]], plots: list[Path], samples: list[Path]) -> str:
+def write_answer(root: Path, results: dict[str, Any]) -> str | None:
+    """``answer.json`` (did synthetic frames help, per detector × generator × budget) and its markdown;
+    None when the run has no synthetic cell to compare."""
+    from benchbench.report.answer import answer_markdown, answer_rows, verdict
+    from benchbench.stats import RunData
+    from benchbench.store import atomic_write_json
+
+    metrics = ((results.get("run") or {}).get("matrix") or {}).get("metrics") or {}
+    run = RunData.from_dir(root)
+    n_boot = metrics.get("bootstrap")
+    rows = answer_rows(run, n_boot=1000 if n_boot is None else int(n_boot))  # 0: no CIs, as for the cells
+    if not rows:
+        return None
+    atomic_write_json(root / "answer.json", {"verdict": verdict(rows), "rows": [r.to_dict() for r in rows]})
+    return answer_markdown(rows)
+
+
+def render(results: dict[str, Any], summary: list[dict[str, Any]], plots: list[Path], samples: list[Path],
+           answer: str | None = None) -> str:
     run, cells = results.get("run") or {}, results["cells"]
     data = run.get("data") or {}
     failed = [c for c in cells if c.get("status") != "ok"]
@@ -46,7 +65,13 @@ def render(results: dict[str, Any], summary: list[dict[str, Any]], plots: list[P
         ("plugins", ", ".join(f"{k} {v}" for k, v in (run.get("plugins") or {}).items())),
         ("started / finished", f"{run.get('started', '?')} / {run.get('finished') or 'not finished'}"),
     ]
-    out += [md_table(["", ""], facts), "## Results: mean ± std over seeds", "", summary_markdown(summary)]
+    if answer:
+        out += ["## The answer: did synthetic frames help on the held-out real frames?", "", answer]
+    out += [md_table(["", ""], facts)]
+    warnings = run.get("warnings") or []
+    if warnings:
+        out += ["", *[f"> **Warning:** {w}" for w in warnings], ""]
+    out += ["## Results: mean ± std over seeds", "", summary_markdown(summary)]
     if plots:
         out += ["## Plots", "", "Means over seeds with 95% CI bands; the grey band is the real-only baseline.", ""]
         out += [f"![{p.stem}]({p.as_posix()})\n" for p in plots]

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchbench.report.table import _guidance, _num, _with_ci
-from benchbench.summary import mean_std_text
+from benchbench.summary import detector_label, mean_std_text
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -38,7 +38,7 @@ def cells_markdown(cells: list[dict[str, Any]]) -> str:
         c, m = r["cell"], r.get("metrics") or {}
         frame = m.get("frame") or {}
         status = "ok" if r.get("status") == "ok" else f"failed: {(r.get('error') or '')[:60]}"
-        rows.append([c["detector"], c.get("generator") or "real only", _guidance(c.get("guidance")),
+        rows.append([detector_label(c), c.get("generator") or "real only", _guidance(c.get("guidance")),
                      f"{c['ratio']:g}", c["seed"], status, _with_ci(m.get("mAP50_95")), _with_ci(m.get("mAP50")),
                      _num(frame.get("f1")), _num(frame.get("auroc"))])
     return md_table(["detector", "generator", "guidance", "ratio", "seed", "status", "mAP50-95 [95% CI]",

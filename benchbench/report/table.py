@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from benchbench.summary import mean_std_text, metric_value
+from benchbench.summary import detector_label, mean_std_text, metric_value
 
 
 def _num(x: float | None, digits: int = 3) -> str:
@@ -47,10 +47,10 @@ def cells_table(cells: list[dict[str, Any]], title: str = "cells") -> Table:
         c, m = r["cell"], r.get("metrics") or {}
         frame = m.get("frame") or {}
         if r.get("status") != "ok":
-            t.add_row(c["detector"], _source(c), f"{c['ratio']:g}", str(c["seed"]), "[red]failed[/red]",
+            t.add_row(detector_label(c), _source(c), f"{c['ratio']:g}", str(c["seed"]), "[red]failed[/red]",
                       *["–"] * 4, _num((r.get("timings") or {}).get("total"), 0))
             continue
-        t.add_row(c["detector"], _source(c), f"{c['ratio']:g}", str(c["seed"]), _with_ci(m.get("mAP50_95")),
+        t.add_row(detector_label(c), _source(c), f"{c['ratio']:g}", str(c["seed"]), _with_ci(m.get("mAP50_95")),
                   _with_ci(m.get("mAP50")), _num((m.get("AP10") or {}).get("value")), _num(frame.get("f1")),
                   _num(frame.get("auroc")), _num((r.get("timings") or {}).get("total"), 0))
     return t

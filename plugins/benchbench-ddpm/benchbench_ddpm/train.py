@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench import diffusion
-from benchbench.api import UserError
+from benchbench.api import UserError, write_training_manifest
 from benchbench_ddpm.model import CLASSES, build_scheduler, build_unet, save_pipeline
 
 RESUME_KEYS = ("size", "channels", "width", "levels", "layers", "attention", "batch", "lr", "lr_schedule",
@@ -100,6 +100,7 @@ def train_ddpm(cfg: DdpmTrainConfig) -> dict[str, Any]:
     for k, label in enumerate(cfg.classes):
         log["classes"][label] = _train_class(cfg, label, k, files[label], out, device)
     (out / "train_log.json").write_text(json.dumps(log, indent=1))
+    write_training_manifest(out, cfg.data, files, trainer="bench train ddpm")
     return log
 
 

@@ -9,7 +9,9 @@ retrains.
 from __future__ import annotations
 
 import json
+import math
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,7 @@ class DetrDetector:
 
     name = "detr"
     version = __version__
+    trains_by_steps = True  # honours the matrix's equal-steps budget through ctx.epochs_for
 
     def __init__(self, **params: Any) -> None:
         self._p: DetrParams = parse_params(**params)
@@ -81,7 +84,11 @@ class DetrDetector:
         model.to(device)
         processor = variants.build_processor(p, p.weights)
         ctx.report("fit", 0.0)
+        p = replace(p, epochs=ctx.epochs_for(p.epochs, len(train_set)))
         hist = training.train(model, processor, train_set, val_set, p, ctx, device)
+        epochs_run = len(hist.train_loss)
+        ctx.record_budget(epochs=epochs_run, steps=epochs_run * math.ceil(len(train_set) / p.batch),
+                          images=epochs_run * len(train_set))
         facts = {"params": self.params(), "history": hist.to_dict(), "n_train": len(train_set), "n_val": len(val_set),
                  "n_parameters": sum(t.numel() for t in model.parameters())}
         _save(model, processor, facts, Path(ctx.work_dir) / MODEL_DIR)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench import diffusion
-from benchbench.api import UserError
+from benchbench.api import UserError, write_training_manifest
 from benchbench_sd.prompts import CLASS_PROMPT, INSTANCE_PROMPT
 
 # Config keys that must match between a checkpoint and the run resuming it.
@@ -241,6 +241,8 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
                first_losses_mean=sum(log["losses"][:n]) / max(n, 1),
                last_losses_mean=sum(log["losses"][-n:]) / max(n, 1))
     (out / "train_log.json").write_text(json.dumps(log, indent=1))
+    # Only the instance frames are data; prior-preservation images come from the base model itself.
+    write_training_manifest(out, cfg.instance_dir, {"instance": instance_paths}, trainer="bench train dreambooth")
     return log
 
 

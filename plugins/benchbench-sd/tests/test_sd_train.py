@@ -45,6 +45,13 @@ def trained(cli, tiny_sd, flyd_cracked, tmp_path_factory):
     return out
 
 
+def test_training_manifest_lists_the_instance_frames(trained, flyd_cracked):
+    manifest = json.loads((trained / "training-manifest.json").read_text())
+    assert manifest["trainer"] == "bench train dreambooth"
+    assert sorted(f["name"] for f in manifest["frames"]) == sorted(
+        p.name for p in Path(flyd_cracked).iterdir() if p.suffix in (".png", ".jpg"))
+
+
 def test_loss_goes_down(trained):
     log = json.loads((trained / "train_log.json").read_text())
     (s0, first), (s1, last) = log["probe"][0], log["probe"][-1]

@@ -9,6 +9,7 @@ at the same work_dir give identical boxes.
 
 from __future__ import annotations
 
+import math
 import re
 import shutil
 import time
@@ -38,6 +39,7 @@ class YoloDetector:
 
     name = "yolo"
     version = __version__
+    trains_by_steps = True  # honours the matrix's equal-steps budget through ctx.epochs_for
 
     def __init__(self, model: str = "yolov8n.yaml", epochs: int = 30, imgsz: int = 128, batch: int = 16,
                  lr: float | None = None, optimizer: str = "auto", patience: int = 50,
@@ -113,9 +115,10 @@ class YoloDetector:
         ctx.report("yolo export", 0.0)
         data_yaml = export_yolo(frames, root / "data", val=val_frames if has_val else None)
         model_arg = self._model_file(root)
+        epochs = ctx.epochs_for(self.epochs, len(frames))
         overrides = {
             **self.train_args,
-            "model": model_arg, "data": str(data_yaml), "epochs": self.epochs, "imgsz": self.imgsz,
+            "model": model_arg, "data": str(data_yaml), "epochs": epochs, "imgsz": self.imgsz,
             "batch": self.batch, "optimizer": self.optimizer, "patience": self.patience,
             "device": _ultralytics_device(device), "seed": int(ctx.seed), "deterministic": True,
             "amp": False, "plots": False, "val": has_val, "save_dir": str(root / "train"),
@@ -140,6 +143,10 @@ class YoloDetector:
             raise RuntimeError(f"ultralytics finished without writing a checkpoint in {trainer.wdir}")
         engine.export_weights(weights, root)
         epochs_run = trainer.epoch + 1
+        # ultralytics keeps the last partial batch and steps the optimizer every round(nbs / batch) batches
+        accumulate = max(round(int(trainer.args.nbs) / self.batch), 1)
+        steps = epochs_run * math.ceil(math.ceil(len(frames) / self.batch) / accumulate)
+        ctx.record_budget(epochs=epochs_run, steps=steps, images=epochs_run * len(frames))
         self._effective = {
             "device": device, "optimizer": str(trainer.args.optimizer), "lr": float(trainer.args.lr0),
             "epochs_run": epochs_run, "weights": weights.name,

@@ -1,0 +1,99 @@
+"""The leakage guard: generators trained on test specimens are refused, unknown provenance is recorded."""
+
+import json
+import shutil
+from pathlib import Path
+
+import benchbench_toys
+import pytest
+from click.testing import CliRunner
+
+from benchbench.cli import main
+from benchbench.provenance import MANIFEST, write_training_manifest
+
+
+@pytest.fixture
+def toys(monkeypatch):
+    monkeypatch.setenv("BENCHBENCH_PLUGIN_MODULES", "benchbench_toys")
+
+
+def _matrix(tmp_path: Path, weights: Path | None) -> Path:
+    m = benchbench_toys.write_matrix(tmp_path, name="prov", seeds=[0], ratios=[0, 1], bootstrap=0)
+    text = m.read_text().replace("{name: tg, plugin: toygen}",
+                                 f"{{name: tg, plugin: toygen, weights: '{weights}'}}" if weights else
+                                 "{name: tg, plugin: toygen}")
+    m.write_text(text.replace("split: {test_fraction: 0.34}", "split: {test_groups: [Sample1, Sample2]}"))
+    return m
+
+
+def _export(tmp_path: Path, m: Path, part: str) -> Path:
+    out = tmp_path / f"export-{part}"
+    res = CliRunner().invoke(main, ["data", "export", str(m), "--split", part, "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    return out
+
+
+def _train(export: Path, weights: Path) -> Path:
+    """What `bench train` does after training: record the frames it learnt from."""
+    files = {label: sorted((export / label).iterdir()) for label in ("crack", "sane")}
+    write_training_manifest(weights, export, files, trainer="test")
+    return weights
+
+
+def test_export_writes_exactly_one_side_of_the_split(tmp_path, toys):
+    m = _matrix(tmp_path, None)
+    train, test = _export(tmp_path, m, "train"), _export(tmp_path, m, "test")
+    header = json.loads((train / "benchbench-export.json").read_text())
+    assert header["groups"] == ["Sample3", "Sample4", "Sample5", "Sample6"] and header["split"] == "train"
+    assert json.loads((test / "benchbench-export.json").read_text())["groups"] == ["Sample1", "Sample2"]
+    assert len(list((train / "crack").iterdir())) + len(list((train / "sane").iterdir())) == 40
+
+
+def test_generator_trained_on_training_specimens_is_accepted(tmp_path, toys):
+    m = _matrix(tmp_path, tmp_path / "w")
+    _train(_export(tmp_path, m, "train"), tmp_path / "w")
+    res = CliRunner().invoke(main, ["validate", str(m)])
+    assert res.exit_code == 0, res.output
+    assert "generator tg: trained on 40 frames of Sample3, Sample4, Sample5, Sample6, none held out" in res.output
+
+
+def test_generator_trained_on_a_test_specimen_is_refused(tmp_path, toys):
+    m = _matrix(tmp_path, tmp_path / "w")
+    _train(_export(tmp_path, m, "test"), tmp_path / "w")
+    for cmd in (["validate", str(m)], ["run", str(m), "--results-dir", str(tmp_path / "r"),
+                                        "--cache-dir", str(tmp_path / "c")]):
+        res = CliRunner().invoke(main, cmd)
+        assert res.exit_code == 2, res.output
+        line = res.output.strip()
+        assert len(line.splitlines()) == 1 and "generators[0].weights" in line
+        assert "trained on test specimen Sample1 (frame crack/toy-Sample1-0000.png)" in line
+    assert not (tmp_path / "r" / "prov" / "cells").exists()
+
+
+def test_a_test_image_under_another_name_and_group_is_refused(tmp_path, toys):
+    m = _matrix(tmp_path, tmp_path / "w")
+    train, test = _export(tmp_path, m, "train"), _export(tmp_path, m, "test")
+    shutil.copy(next((test / "sane").iterdir()), train / "sane" / "renamed.png")  # group from the name: none
+    (train / "benchbench-export.json").unlink()
+    _train(train, tmp_path / "w")
+    res = CliRunner().invoke(main, ["validate", str(m)])
+    assert res.exit_code == 2 and "was trained on a test image (sane/renamed.png = test frame" in res.output
+
+
+def test_unknown_provenance_runs_with_a_recorded_warning(tmp_path, toys):
+    m = _matrix(tmp_path, None)
+    res = CliRunner().invoke(main, ["run", str(m), "--results-dir", str(tmp_path / "r"),
+                                    "--cache-dir", str(tmp_path / "c"), "--no-report"])
+    assert res.exit_code == 0, res.output
+    run = json.loads((tmp_path / "r" / "prov" / "results.json").read_text())["run"]
+    assert run["generator_provenance"]["tg"]["status"] == "unknown"
+    assert run["generator_provenance"]["tb"]["status"] == "unknown"
+    assert any("generator 'tg' has no training manifest" in w for w in run["warnings"])
+
+
+def test_broken_manifest_names_its_file(tmp_path, toys):
+    m = _matrix(tmp_path, tmp_path / "w")
+    (tmp_path / "w").mkdir()
+    (tmp_path / "w" / MANIFEST).write_text("{")
+    res = CliRunner().invoke(main, ["validate", str(m)])
+    assert res.exit_code == 2 and f"{tmp_path / 'w' / MANIFEST}" in res.output
