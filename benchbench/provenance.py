@@ -58,19 +58,19 @@ def _export_groups(data_dir: Path) -> tuple[dict[str, str], dict[str, Any]]:
     return {}, {}
 
 
-def write_training_manifest(out: str | os.PathLike, data_dir: str | os.PathLike,
+def write_training_manifest(out: str | os.PathLike, data_dir: str | os.PathLike | None,
                             files: Mapping[str, Sequence[Path]], *, trainer: str,
                             group_regex: str | None = r"Sample\d+") -> Path:
     """Record the frames a generator was trained on, in ``out/training-manifest.json``.
 
     ``files`` maps each class to its training images under ``data_dir``. Groups come from the
     export manifest when ``data_dir`` was written by ``bench data export`` (exact), else from
-    ``group_regex`` on the file name.
+    ``group_regex`` on the file name. ``data_dir`` None: weights that learnt from no frame (random init).
     """
     from benchbench.data.flyd import compile_group_regex, group_of
 
-    data_dir, out = Path(data_dir), Path(out)
-    exported, header = _export_groups(data_dir)
+    out = Path(out)
+    exported, header = _export_groups(Path(data_dir)) if data_dir is not None else ({}, {})
     regex = compile_group_regex(group_regex)
     frames = []
     for label, paths in files.items():
@@ -78,8 +78,8 @@ def write_training_manifest(out: str | os.PathLike, data_dir: str | os.PathLike,
             name = Path(p).name
             frames.append(_image_record(Path(p), label, exported.get(name) or group_of(name, regex)))
     manifest = {"version": VERSION, "trainer": trainer, "written": datetime.now(UTC).isoformat(),
-                "data": str(data_dir), "export": header or None,
-                "group_source": "export manifest" if exported else f"file names ({group_regex})",
+                "data": None if data_dir is None else str(data_dir), "export": header or None,
+                "group_source": "export manifest" if exported else None if data_dir is None else f"file names ({group_regex})",
                 "groups": sorted({f["group"] for f in frames}), "n_frames": len(frames), "frames": frames}
     out.mkdir(parents=True, exist_ok=True)
     path = out / MANIFEST

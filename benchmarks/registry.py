@@ -25,5 +25,6 @@ BENCHMARKS: dict[str, Spec] = {
     "generation": Spec("benchmarks.generation", "generation reuse", 900),
     "simulator": Spec("benchmarks.simulator", "physics simulator throughput", 900, ONE_THREAD),
     "models": Spec("benchmarks.models", "plugin throughput (tiny configs, CPU)", 1200),
+    "fidelity": Spec("benchmarks.fidelity", "benchbench yolo vs plain ultralytics on real frames", 5400),
     "quickstart": Spec("benchmarks.quickstart", "the make-demo budget (10 min on 2 CPUs)", 2400),
 }
