@@ -66,10 +66,10 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
                                                     data.test)
     data_hash = sha256_json({"train": train.manifest_hash(), "test": test.manifest_hash(),
                              "val": val.manifest_hash() if val else None})
-    uses_guidance, gives_boxes, gen_ids = {}, {}, {}
+    uses_guidance, gives_boxes, gen_ids, instances = {}, {}, {}, {}
     for g in matrix.generators:
         entry = plugins.registry("generators").get(g.plugin_name, field="generators", file=matrix_file)
-        gen = entry.create(**g.params)
+        gen = instances[g.name] = entry.create(**g.params)
         uses_guidance[g.name] = bool(entry.meta.get("uses_guidance", True))
         gives_boxes[g.name] = bool(entry.meta.get("gives_boxes", False))
         gen_ids[g.name] = {"plugin": entry.name, "version": getattr(gen, "version", entry.version),
@@ -78,7 +78,7 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
             raise UserError(f"generator '{g.name}' gives no boxes", file=matrix_file, field="labeler",
                             fix="use labeler: teacher")
     used = matrix.used_generators()
-    provenance = generator_provenance(matrix, matrix_file, plugins, test, used)
+    provenance = generator_provenance(matrix, matrix_file, plugins, test, used, instances)
     needs_teacher = any(not gives_boxes[g] for g in used) and bool(matrix.synthetic_ratios)
     for i, det in enumerate(matrix.detectors):
         taught = [g.name for g in matrix.generators if g.name in used and not gives_boxes[g.name]
@@ -109,16 +109,19 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
                     gives_boxes, info, provenance)
 
 
-def generator_provenance(matrix: Matrix, matrix_file: str, plugins: Plugins, test: FrameSet,
-                         used: set[str]) -> dict[str, dict[str, Any]]:
-    """Each used generator's training provenance; a user error when it trained on the test specimens."""
+def generator_provenance(matrix: Matrix, matrix_file: str, plugins: Plugins, test: FrameSet, used: set[str],
+                         instances: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
+    """Each used generator's training provenance; a user error when it trained on the test specimens.
+
+    ``instances`` are the generators already built, by row name (the others are built here).
+    """
     from benchbench.provenance import check_against_test
 
     out = {}
     for i, g in enumerate(matrix.generators):
         if g.name not in used:
             continue
-        gen = plugins.registry("generators").get(g.plugin_name).create(**g.params)
+        gen = (instances or {}).get(g.name) or plugins.registry("generators").get(g.plugin_name).create(**g.params)
         manifest = gen.training_manifest() if hasattr(gen, "training_manifest") else None
         field = f"generators[{i}]" + (".weights" if "weights" in g.params else "")
         out[g.name] = check_against_test(g.name, manifest, test, file=matrix_file, field=field)
