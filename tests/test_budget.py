@@ -92,4 +92,6 @@ def test_run_records_budgets_and_reports_them(tmp_path, toys):
     assert rows[("tb", None, "epochs")]["mAP50"]["synthetic"] == big["metrics"]["mAP50"]["value"]
     lo, hi = rows[("tb", None, "epochs")]["mAP50"]["ci"]
     assert lo <= rows[("tb", None, "epochs")]["mAP50"]["delta"] <= hi
+    plots = sorted(p.name for p in (tmp_path / "r" / "budget" / "plots").glob("mAP50_vs_ratio__*.png"))
+    assert plots == ["mAP50_vs_ratio__det-steps.png", "mAP50_vs_ratio__det.png"], plots
     assert answer["verdict"].startswith(("Yes", "No")) and report.index("## The answer") < report.index("## Results")

@@ -22,7 +22,7 @@ import matplotlib
 import numpy as np
 
 from benchbench.stats import SeedStat, seed_stat
-from benchbench.summary import setting_of
+from benchbench.summary import detector_label, setting_of
 
 FIGSIZE = (6.4, 4.0)  # inches: one column of a two-column paper at DPI, or a slide
 DPI = 150
@@ -67,13 +67,25 @@ def _stats_by(cells: list[dict[str, Any]], metric: str) -> dict[tuple[Any, ...],
     return {k: s for k, v in groups.items() if (s := seed_stat(v, metric)) is not None}
 
 
+def _cells_of(cells: list[dict[str, Any]], label: str) -> list[dict[str, Any]]:
+    """One detector's cells as a table shows it (``yolo`` or ``yolo@steps``). The largest-ratio cells
+    have no equal-steps copy, being at that budget already: they join the ``@steps`` curves too."""
+    own = [c for c in cells if detector_label(c["cell"]) == label]
+    base, _, budget = label.partition("@")
+    if not budget:
+        return own
+    have = {setting_of(c)[1:] for c in own}
+    return own + [c for c in cells if detector_label(c["cell"]) == base and c["cell"]["ratio"] > 0
+                  and setting_of(c)[1:] not in have]
+
+
 def _line_label(gen: str, guidance: float | None) -> str:
     return gen if guidance is None else f"{gen}, guidance {guidance:g}"
 
 
 def ratio_plot(cells: list[dict[str, Any]], detector: str, metric: str, path: Path) -> Path | None:
     """``metric`` vs synthetic ratio for one detector; None when it has no ok cell."""
-    stats = _stats_by([c for c in cells if c["cell"]["detector"] == detector], metric)
+    stats = _stats_by(_cells_of(cells, detector), metric)
     if not stats:
         return None
     base = next((s for (g, _, r), s in stats.items() if g is None and r == 0), None)
@@ -131,7 +143,7 @@ def _ylim(stats: Any) -> tuple[float, float]:
 def guidance_heatmap(cells: list[dict[str, Any]], detector: str, generator: str, path: Path,
                      metric: str = HEATMAP_METRIC) -> Path | None:
     """Δ``metric`` vs the real-only baseline per (guidance, ratio); None without guidance cells."""
-    stats = _stats_by([c for c in cells if c["cell"]["detector"] == detector], metric)
+    stats = _stats_by(_cells_of(cells, detector), metric)
     pts = {(g, r): s for (gen, g, r), s in stats.items() if gen == generator and g is not None and r > 0}
     if not pts:
         return None
@@ -170,7 +182,7 @@ def guidance_heatmap(cells: list[dict[str, Any]], detector: str, generator: str,
 def run_plots(cells: list[dict[str, Any]], plots_dir: Path, metrics: Sequence[str] = RATIO_METRICS) -> list[Path]:
     """Every plot of a run: metric vs ratio per detector, and guidance heat maps."""
     ok = [c for c in cells if c.get("status") == "ok"]
-    detectors = list(dict.fromkeys(c["cell"]["detector"] for c in ok))
+    detectors = list(dict.fromkeys(detector_label(c["cell"]) for c in ok))
     generators = list(dict.fromkeys(c["cell"]["generator"] for c in ok
                                     if c["cell"].get("generator") and c["cell"].get("guidance") is not None))
     out = []
