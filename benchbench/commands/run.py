@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -11,13 +12,26 @@ import click
 MAX_TABLE_ROWS = 100  # beyond this a per-cell table is noise in a terminal (and slow to render)
 
 
-def _load(matrix_file: str):
+def _load(matrix_file: str, check_executor: bool = True):
     from benchbench.matrix import check_plugins, load_matrix
     from benchbench.plugins import get_plugins
 
     matrix, digest = load_matrix(matrix_file)
-    check_plugins(matrix, matrix_file, get_plugins())
+    check_plugins(matrix, matrix_file, get_plugins(), executor=check_executor)
     return matrix, digest
+
+
+@contextmanager
+def _naming(matrix_file: str):
+    """Errors raised while the matrix's data is loaded name the matrix file when they name no other."""
+    from benchbench.errors import UserError
+
+    try:
+        yield
+    except UserError as exc:
+        if exc.file is not None:
+            raise
+        raise UserError(exc.detail, file=matrix_file, field=exc.field, fix=exc.fix) from None
 
 
 @click.command()
@@ -64,11 +78,16 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
 
     from benchbench.cache import Cache
     from benchbench.runner import Runner, RunOptions, prepare
+    from benchbench.store import run_folder
 
     console = Console(stderr=True, quiet=quiet or as_json)
-    matrix, digest = _load(matrix_file)
-    with console.status("loading data and planning…"):
-        prepared = prepare(matrix, matrix_file, digest, Cache(cache_dir))
+    matrix, digest = _load(matrix_file, check_executor=executor is None)
+    run_folder(results_dir, run_name or matrix.name, "--run-name" if run_name else "name")  # before the slow part
+    cache = Cache(cache_dir)
+    with console.status("loading data and planning…"), _naming(matrix_file):
+        prepared = prepare(matrix, matrix_file, digest, cache)
+    for problem in cache.problems:
+        console.print(f"[yellow]warning: {problem}[/yellow]")
     if dry_run:
         _print_plan(prepared, Console())
         return
