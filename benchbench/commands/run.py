@@ -87,7 +87,7 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     with console.status("loading data and planning…"), _naming(matrix_file):
         prepared = prepare(matrix, matrix_file, digest, cache)
     for problem in cache.problems:
-        console.print(f"[yellow]warning: {problem}[/yellow]")
+        _warn(console, problem)
     if dry_run:
         _print_plan(prepared, Console())
         return
@@ -122,9 +122,9 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
         except ImportError:
             pass
         except Exception as exc:  # a plotting problem must not lose or fail a finished run
-            console.print(f"[yellow]warning: report not written: {exc}[/yellow]")
+            _warn(console, f"report not written: {exc}")
     for err in summary.observer_errors:
-        console.print(f"[yellow]warning: {err}[/yellow]")
+        _warn(console, err)
     if as_json:
         click.echo(json.dumps(summary.results, indent=2, default=str))
     elif not quiet:
@@ -146,6 +146,13 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     msg = f"{n - len(summary.failed)}/{n} cells ok → {summary.run_dir / 'results.json'}"
     click.echo(msg if not summary.failed else f"{msg}; failed: {', '.join(summary.failed)}", err=True)
     sys.exit(1 if summary.failed else 0)
+
+
+def _warn(console, text: str) -> None:
+    from rich.markup import escape
+
+    # whole, unwrapped lines: they name files, and a plugin's text must not be read as markup
+    console.print(f"[yellow]warning: {escape(text)}[/yellow]", soft_wrap=True)
 
 
 def _print_plan(p, console) -> None:
