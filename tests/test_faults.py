@@ -297,3 +297,34 @@ def test_an_uncreatable_results_dir_exits_2_naming_it(tmp_path):
                                     "--cache-dir", str(tmp_path / "cache"), "--no-report"])
     assert res.exit_code == 2, res.output
     assert f"{tmp_path / 'afile' / 'r' / 'faults'}: --results-dir: cannot create the run folder" in res.output
+
+
+class _Job:
+    unit, timeout = "hang__s0", 0.3
+
+
+def _swallowing_hang(job):
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            time.sleep(0.05)
+        except Exception:  # a careless plugin: must not outlive its deadline anyway
+            pass
+    return "finished"
+
+
+def _exits(job):
+    sys.exit(4)
+
+
+def test_remote_jobs_limit_their_own_time_and_contain_sys_exit(tmp_path):
+    """Ray tasks and SLURM jobs run RemoteCall in their worker: it enforces the timeout itself."""
+    from benchbench.executors.deadline import JobTimeout
+    from benchbench.executors.remote import RemoteCall
+
+    t0 = time.time()
+    res = RemoteCall(_swallowing_hang, str(tmp_path))(_Job())
+    assert isinstance(res, JobTimeout) and str(res) == "hang__s0 timed out after 0.3 s and was stopped"
+    assert time.time() - t0 < 5
+    res = RemoteCall(_exits, str(tmp_path))(_Job())
+    assert isinstance(res, SystemExit) and res.code == 4

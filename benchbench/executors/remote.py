@@ -15,6 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from benchbench.executors.deadline import time_limit
+
 # Environment a remote worker needs to load the same plugins and stay offline; the rest of the
 # driver's environment (PATH, HOME, ...) belongs to the driver's machine and is not forwarded.
 PASS_PREFIXES: tuple[str, ...] = ("BENCHBENCH_", "YOLO_", "HF_", "TRANSFORMERS_")
@@ -41,12 +43,15 @@ class RemoteCall:
         if self.cwd and os.path.isdir(self.cwd):
             os.chdir(self.cwd)
         try:
-            return self.fn(item)
-        except Exception as exc:  # the Executor contract: exceptions are results
+            with time_limit(item):
+                return self.fn(item)
+        except KeyboardInterrupt:
+            raise  # how Ray cancels a task
+        except BaseException as exc:  # the Executor contract: exceptions (a plugin's sys.exit too) are results
             return picklable(exc)
 
 
-def picklable(exc: Exception) -> Exception:
+def picklable(exc: BaseException) -> BaseException:
     """``exc`` if it survives a pickle round trip (it must travel back to the driver), else a RuntimeError
     carrying its type and message, so that a plugin's exotic exception cannot turn into a lost job."""
     try:

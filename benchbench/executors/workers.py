@@ -21,21 +21,14 @@ from collections.abc import Callable, Sequence
 from multiprocessing.connection import wait
 from typing import Any
 
+from benchbench.executors.deadline import timed_out, timeout_of, unit_of
+
 Progress = Callable[[str, str, float | None], None]
 PARENT_POLL_S = 1.0  # how soon a worker notices that the driver is gone where prctl is missing
 
 
 class WorkerDied(RuntimeError):
     """The worker process running a job ended before returning its result."""
-
-
-class JobTimeout(TimeoutError):
-    """A job ran past its ``timeout`` and was killed."""
-
-
-def unit_of(item: Any, index: int) -> str:
-    """The job's name in messages: its unit (cell id, generation task) when it has one."""
-    return str(getattr(item, "unit", None) or f"job {index}")
 
 
 def exit_reason(exitcode: int | None) -> str:
@@ -172,7 +165,7 @@ class WorkerPool:
                         self.idle.append(w)
                         on_result(i, exc)
                         continue
-                    timeout = getattr(items[i], "timeout", None)
+                    timeout = timeout_of(items[i])
                     w.index, w.deadline = i, (time.monotonic() + timeout) if timeout else None
                     busy.append(w)
                 if busy:
@@ -215,8 +208,7 @@ class WorkerPool:
                                         f"{exit_reason(w.proc.exitcode)}; a fresh worker runs the next job"))
             elif w.deadline is not None and time.monotonic() >= w.deadline:
                 w.kill()
-                timeout = getattr(items[i], "timeout", 0)
-                on_result(i, JobTimeout(f"{unit_of(items[i], i)} timed out after {timeout:g} s and was killed"))
+                on_result(i, timed_out(items[i], i))
             else:
                 still.append(w)
         return still
