@@ -9,7 +9,6 @@ from typing import Any
 from benchbench.report.table import _guidance, _num, _with_ci
 from benchbench.summary import mean_std_text
 
-
 _ACTIVE = re.compile(r"([\\`*_\[\]<>|&!#~])")  # what markdown or inline HTML would act on
 
 
