@@ -63,6 +63,8 @@ class Cache:
         if not (png.exists() and meta.exists()):
             return None
         problem = self._frame_problem(png, meta)
+        if problem is None:  # written before sidecars carried a hash: regenerated once, quietly
+            return None
         if isinstance(problem, str):
             self.problems.append(f"cache: {problem}: recomputed")
             return None
@@ -71,8 +73,9 @@ class Cache:
                      m["source"], meta={"name": m["name"]})
 
     @staticmethod
-    def _frame_problem(png: Path, meta: Path) -> str | dict[str, Any]:
-        """The sidecar when the entry is sound, else what is wrong with it, naming the file."""
+    def _frame_problem(png: Path, meta: Path) -> str | dict[str, Any] | None:
+        """The sidecar when the entry is sound, what is wrong with it (naming the file), or None for
+        an entry without a recorded hash."""
         try:
             m = json.loads(meta.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -84,7 +87,9 @@ class Cache:
             int(m["width"]), int(m["height"]), str(m["label"]), m["group"], m["source"], m["name"]
         except (KeyError, TypeError, ValueError):
             return f"{meta} is not a frame sidecar"
-        if m.get("sha256") != hashlib.sha256(png.read_bytes()).hexdigest():
+        if "sha256" not in m:
+            return None
+        if m["sha256"] != hashlib.sha256(png.read_bytes()).hexdigest():
             return f"{png} does not match the hash recorded when it was written"
         return m
 

@@ -328,3 +328,21 @@ def test_remote_jobs_limit_their_own_time_and_contain_sys_exit(tmp_path):
     assert time.time() - t0 < 5
     res = RemoteCall(_exits, str(tmp_path))(_Job())
     assert isinstance(res, SystemExit) and res.code == 4
+
+
+def test_cache_entries_without_a_recorded_hash_are_regenerated_quietly(tmp_path):
+    """A cache written before sidecars carried the hash is not trusted, and not reported as damaged."""
+    import numpy as np
+
+    from benchbench.api import Frame
+    from benchbench.cache import Cache
+
+    cache = Cache(tmp_path)
+    frame = Frame(None, 8, 8, "sane", (), image=np.zeros((8, 8), np.uint8), meta={"name": "f"})
+    cache.put_frame("ab" * 32, frame)
+    assert cache.get_frame("ab" * 32) is not None
+    sidecar = tmp_path / "frames" / "ab" / f"{'ab' * 32}.json"
+    meta = json.loads(sidecar.read_text())
+    del meta["sha256"]
+    sidecar.write_text(json.dumps(meta))
+    assert cache.get_frame("ab" * 32) is None and cache.problems == []

@@ -86,8 +86,7 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     cache = Cache(cache_dir)
     with console.status("loading data and planning…"), _naming(matrix_file):
         prepared = prepare(matrix, matrix_file, digest, cache)
-    for problem in cache.problems:
-        _warn(console, problem)
+    _warn_all(console, cache.problems)
     if dry_run:
         _print_plan(prepared, Console())
         return
@@ -123,8 +122,7 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
             pass
         except Exception as exc:  # a plotting problem must not lose or fail a finished run
             _warn(console, f"report not written: {exc}")
-    for err in summary.observer_errors:
-        _warn(console, err)
+    _warn_all(console, summary.observer_errors)
     if as_json:
         click.echo(json.dumps(summary.results, indent=2, default=str))
     elif not quiet:
@@ -153,6 +151,14 @@ def _warn(console, text: str) -> None:
 
     # whole, unwrapped lines: they name files, and a plugin's text must not be read as markup
     console.print(f"[yellow]warning: {escape(text)}[/yellow]", soft_wrap=True)
+
+
+def _warn_all(console, lines: list[str], most: int = 20) -> None:
+    """Every warning up to ``most``, then how many more (a damaged cache can mean thousands)."""
+    for line in lines[:most]:
+        _warn(console, line)
+    if len(lines) > most:
+        _warn(console, f"... and {len(lines) - most} more like these")
 
 
 def _print_plan(p, console) -> None:
