@@ -6,8 +6,10 @@ damaged or replaced file is recomputed (and reported in ``problems``), never tra
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,18 @@ def _atomic_png(path: Path, image: np.ndarray) -> str:
         tmp.unlink(missing_ok=True)
         raise
     return hashlib.sha256(data).hexdigest()
+
+
+STALE_TEMP_S = 3600  # an entry's temp file this old belongs to a writer that was killed
+
+
+def _sweep_stale_temps(path: Path) -> None:
+    """Delete temp files a killed writer left for this entry (a live writer's are younger)."""
+    now = time.time()
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > STALE_TEMP_S:
+                tmp.unlink()
 
 
 def _boxes_json(boxes: tuple[Box, ...] | None) -> list[dict[str, Any]] | None:
@@ -103,6 +117,8 @@ class Cache:
         """Store a frame's pixels + annotations; returns the same frame backed by the cached file."""
         png, meta = self._frame_paths(key)
         img = frame.load()
+        _sweep_stale_temps(png)
+        _sweep_stale_temps(meta)
         digest = _atomic_png(png, img)
         h, w = img.shape[:2]
         # The sidecar is written last: a frame counts as cached only once both files exist.
@@ -136,7 +152,9 @@ class Cache:
             return None
 
     def put_json(self, kind: str, key: str, obj: Any) -> None:
-        atomic_write_json(self.root / kind / f"{key}.json", obj, durable=False)
+        path = self.root / kind / f"{key}.json"
+        _sweep_stale_temps(path)
+        atomic_write_json(path, obj, durable=False)
 
 
 def frame_key(generator_id: dict[str, Any], label: str, guidance: float | None, seed: int, index: int) -> str:

@@ -346,3 +346,21 @@ def test_cache_entries_without_a_recorded_hash_are_regenerated_quietly(tmp_path)
     del meta["sha256"]
     sidecar.write_text(json.dumps(meta))
     assert cache.get_frame("ab" * 32) is None and cache.problems == []
+
+
+def test_a_killed_writers_cache_temp_files_go_when_the_entry_is_written(tmp_path):
+    import numpy as np
+
+    from benchbench.api import Frame
+    from benchbench.cache import STALE_TEMP_S, Cache
+
+    key = "cd" * 32
+    shard = tmp_path / "frames" / "cd"
+    shard.mkdir(parents=True)
+    stale, live = shard / f".{key}.png.123.tmp", shard / f".{key}.png.456.tmp"
+    stale.write_bytes(b"half a png")
+    live.write_bytes(b"another writer, still busy")
+    os.utime(stale, (time.time() - STALE_TEMP_S - 60,) * 2)
+    Cache(tmp_path).put_frame(key, Frame(None, 8, 8, "sane", (), image=np.zeros((8, 8), np.uint8),
+                                         meta={"name": "f"}))
+    assert not stale.exists() and live.exists()
