@@ -364,3 +364,15 @@ def test_a_killed_writers_cache_temp_files_go_when_the_entry_is_written(tmp_path
     Cache(tmp_path).put_frame(key, Frame(None, 8, 8, "sane", (), image=np.zeros((8, 8), np.uint8),
                                          meta={"name": "f"}))
     assert not stale.exists() and live.exists()
+
+
+def test_in_process_mode_runs_jobs_in_the_driver_for_debuggers():
+    from benchbench.errors import UserError
+    from benchbench.executors.local import LocalExecutor
+
+    seen = []
+    LocalExecutor(in_process=True).map(lambda item, progress=None: (item, os.getpid()), [1],
+                                       lambda i, r: seen.append(r))
+    assert seen == [(1, os.getpid())]
+    with pytest.raises(UserError, match="executor.in_process"):
+        LocalExecutor(workers=2, in_process=True)

@@ -60,7 +60,7 @@ def _die_with_parent(parent: int) -> None:
     threading.Thread(target=watch, daemon=True, name="benchbench-parent-watch").start()
 
 
-def worker_main(conn: Any, threads: int, parent: int) -> None:
+def worker_main(conn: Any, threads: int | None, parent: int) -> None:
     """A worker's life: receive (fn, item), send progress messages and one result, repeat."""
     from benchbench.executors.remote import picklable
 
@@ -72,7 +72,7 @@ def worker_main(conn: Any, threads: int, parent: int) -> None:
         os.setpgid(0, 0)  # own process group: a timeout kills the job's own children too
     # N workers x the default threads (one per CPU) leave OpenMP threads spin-waiting for each
     # other, which made small models several times slower here. A user's own setting wins.
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS") if threads else ():
         os.environ.setdefault(var, str(threads))
     lock = threading.Lock()  # plugins may report progress from their own threads
 
@@ -104,7 +104,7 @@ def worker_main(conn: Any, threads: int, parent: int) -> None:
 
 # --------------------------------------------------------------------------- in the driver
 class _Worker:
-    def __init__(self, ctx: Any, threads: int):
+    def __init__(self, ctx: Any, threads: int | None):
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=worker_main, args=(child, threads, os.getpid()),
                                 name="benchbench-worker")
@@ -133,7 +133,7 @@ class _Worker:
 class WorkerPool:
     """Up to ``size`` worker processes, kept across ``map`` calls (they keep their imported plugins)."""
 
-    def __init__(self, size: int, threads: int):
+    def __init__(self, size: int, threads: int | None):
         self.size, self.threads = size, threads
         self.ctx = mp.get_context("spawn")  # not fork: torch and threads in the driver make forks unsafe
         self.idle: list[_Worker] = []
