@@ -13,7 +13,7 @@ import os
 import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from benchbench.executors.deadline import time_limit
 
@@ -35,6 +35,7 @@ class RemoteCall:
 
     fn: Callable[[Any], Any]
     cwd: str
+    contains_exit: ClassVar[bool] = True  # a plugin's sys.exit() is the job's error, not the worker's end
 
     def __call__(self, item: Any) -> Any:
         # Relative paths in the job (the default --cache-dir is relative) must resolve to the same
@@ -47,7 +48,11 @@ class RemoteCall:
                 return self.fn(item)
         except KeyboardInterrupt:
             raise  # how Ray cancels a task
-        except BaseException as exc:  # the Executor contract: exceptions (a plugin's sys.exit too) are results
+        except SystemExit as exc:
+            if not self.contains_exit:
+                raise
+            return exc
+        except BaseException as exc:  # the Executor contract: exceptions are results
             return picklable(exc)
 
 
