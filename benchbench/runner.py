@@ -172,6 +172,7 @@ class Runner:
         self._cells = {c.id: c for c in prepared.plan.cells}
         self._frames: dict[str, Any] = {}
         self._executor_in_use: Any = None
+        self.label_errors: dict[tuple[str, str], str] = {}
         self.started = ""
 
     # -- helpers
@@ -301,7 +302,9 @@ class Runner:
         if not self.p.gives_boxes[cell.generator]:  # type: ignore[index]
             lab = (labels or {}).get((cell.baseline_id, cell.gen_task_id))  # type: ignore[arg-type]
             if lab is None:
-                raise RuntimeError(f"teacher labels missing (baseline {cell.baseline_id} failed?)")
+                why = self.label_errors.get((cell.baseline_id, cell.gen_task_id),  # type: ignore[arg-type]
+                                            f"baseline {cell.baseline_id} failed?")
+                raise RuntimeError(f"teacher labels missing ({why})")
             thr = self.p.matrix.labeler.threshold
             kept = []
             for f, boxes in zip(pos, lab["boxes"][:len(pos)], strict=True):
@@ -346,7 +349,9 @@ class Runner:
 
         def done(i: int, res: Any) -> None:
             self._unit_done(wanted[pairs[i]].unit)
-            if not isinstance(res, BaseException):
+            if isinstance(res, BaseException):
+                self.label_errors[pairs[i]] = error_line(res)
+            else:
                 out[pairs[i]] = res
                 self.observer_errors += res.get("cache_problems", [])
 

@@ -2,7 +2,7 @@
 
 Load with ``BENCHBENCH_PLUGIN_MODULES=benchbench_toys,benchbench_faults``. ``faultdet`` is the toy
 detector (same fit, same predictions) until the phase named by ``when`` of a cell whose id
-contains ``on``; there it does ``fault``.
+contains ``only``; there it does ``fault``.
 """
 
 from __future__ import annotations
@@ -42,22 +42,22 @@ def misbehave(fault: str, work_dir) -> None:
 class FaultDetector(ToyDetector):
     name = "faultdet"
 
-    def __init__(self, fault: str = "raise", on: str = "", when: str = "fit", sleep: float = 0.0):
+    def __init__(self, fault: str = "raise", only: str = "", when: str = "fit", sleep: float = 0.0):
         super().__init__(sleep=sleep)
-        self.fault, self.on, self.when = fault, on, when
+        self.fault, self.only, self.when = fault, only, when
 
     def params(self) -> dict:
-        return {"fault": self.fault, "on": self.on, "when": self.when}
+        return {"fault": self.fault, "only": self.only, "when": self.when}
 
     def fit(self, train, val, ctx) -> None:
         (ctx.work_dir / "pid").write_text(str(os.getpid()))  # "a job is running", and where
-        if self.when == "fit" and self.on in ctx.cell_id:
+        if self.when == "fit" and self.only in ctx.cell_id:
             misbehave(self.fault, ctx.work_dir)
         super().fit(train, val, ctx)
 
     def predict(self, frames, ctx) -> list[list[Box]]:
         out = super().predict(frames, ctx)
-        if self.on not in ctx.cell_id:
+        if self.only not in ctx.cell_id:
             return out
         if self.when == "predict":
             misbehave(self.fault, ctx.work_dir)

@@ -146,10 +146,11 @@ def test_the_run_refuses_what_bench_eval_refuses(tmp_path):
 
 
 def test_a_hanging_job_times_out_and_the_others_finish(tmp_path):
-    rows = {"ok": "plugin: toydet, timeout: 300",
+    rows = {"ok": "plugin: toydet, timeout: 300, generators: [fg]",
             "hang_row": "plugin: faultdet, fault: hang, timeout: 1, generators: []",
-            "hang_default": "plugin: faultdet, fault: hang, generators: []"}
-    gen = "{name: fg, plugin: faultgen, fault: hang, timeout: 1.5}"
+            "hang_default": "plugin: faultdet, fault: hang, generators: []",
+            "teacher": "plugin: faultdet, fault: hang, only: 'label:', when: predict, timeout: 1, generators: [tg]"}
+    gen = "{name: fg, plugin: faultgen, fault: hang, timeout: 1.5}, {name: tg, plugin: toygen}"
     m = matrix(tmp_path, rows, ratios=(0, 1), generators=gen, extra="timeout: 2")
     t0 = time.time()
     res = bench(tmp_path, m, "--workers", 2)
@@ -162,6 +163,9 @@ def test_a_hanging_job_times_out_and_the_others_finish(tmp_path):
     assert "timed out after 2 s" in by_det[("hang_default", 0)]["error"]  # the matrix's default
     assert "generation failed" in by_det[("ok", 1)]["error"]
     assert "timed out after 1.5 s" in by_det[("ok", 1)]["error"]
+    assert by_det[("teacher", 0)]["status"] == "ok"  # its labelling job hangs, not its own cell
+    assert "teacher labels missing (JobTimeout: label:teacher__" in by_det[("teacher", 1)]["error"]
+    assert "timed out after 1 s" in by_det[("teacher", 1)]["error"]
     for pid_file in (tmp_path / "results" / "faults" / "work").glob("*/pid"):
         assert gone(int(pid_file.read_text())), "a timed-out job's process is still running"
 

@@ -114,7 +114,11 @@ def check_dataset(root: str | Path, layout: str = "auto", group_regex: str | Non
     lay = flyd.detect_layout(root) if layout == "auto" else layout
     regex = flyd.compile_group_regex(group_regex)
     rep = Report(str(root), lay)
-    {"classes": _check_classes, "yolo": _check_yolo, "coco": _check_coco, "masks": _check_masks}[lay](rep, root, regex)
+    try:
+        {"classes": _check_classes, "yolo": _check_yolo, "coco": _check_coco, "masks": _check_masks}[lay](
+            rep, root, regex)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a shape no check above foresaw
+        rep.add(root, None, "error", f"malformed {lay} dataset, not checked further ({type(exc).__name__}: {exc})")
     if sum(rep.counts.values()) == 0:
         rep.add(root, None, "error", f"no images found for the {lay} layout")
     return rep
@@ -253,11 +257,14 @@ def _check_coco(rep: Report, root: Path, regex: re.Pattern[str] | None) -> None:
     if path is None:
         rep.add(root, None, "error", "no COCO json found (name it annotations.json)")
         return
-    text = path.read_text()
     try:
+        text = path.read_text()
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         rep.add(path, exc.lineno, "error", f"invalid JSON ({exc.msg})")
+        return
+    except (OSError, UnicodeDecodeError) as exc:
+        rep.add(path, None, "error", f"unreadable ({exc})")
         return
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         rep.add(path, 1, "error", "not a COCO file: no 'images' list")
@@ -267,7 +274,8 @@ def _check_coco(rep: Report, root: Path, regex: re.Pattern[str] | None) -> None:
     if not isinstance(data.get("annotations"), list):
         rep.add(path, 1, "error", "not a COCO detection file: no 'annotations' list (a frame without boxes "
                                   "needs none, but the list must be there)")
-    cats = {c.get("id") for c in data.get("categories", []) if isinstance(c, dict)}
+    raw_cats = data.get("categories")
+    cats = {c.get("id") for c in raw_cats if isinstance(c, dict)} if isinstance(raw_cats, list) else set()
     if not cats:
         rep.add(path, None, "error", "no categories")
     images: dict[Any, dict] = {}
