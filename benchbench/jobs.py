@@ -201,7 +201,8 @@ def error_line(exc: BaseException) -> str:
     """A failed job's one-line error for its cell record (the traceback goes to error.txt)."""
     if isinstance(exc, SystemExit):
         return f"SystemExit: a plugin called sys.exit({exc.code!r})"
-    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}".splitlines()[0] if text else type(exc).__name__
 
 
 def _write_predictions(work_dir: Path, test: FrameSet, preds: list[list[Box]]) -> None:
