@@ -149,7 +149,7 @@ def test_a_hanging_job_times_out_and_the_others_finish(tmp_path):
     rows = {"ok": "plugin: toydet, timeout: 300, generators: [fg]",
             "hang_row": "plugin: faultdet, fault: hang, timeout: 1, generators: []",
             "hang_default": "plugin: faultdet, fault: hang, generators: []",
-            "teacher": "plugin: faultdet, fault: hang, only: 'label:', when: predict, timeout: 1, generators: [tg]"}
+            "teacher": "plugin: faultdet, fault: hang, only: 'label:', when: predict, timeout: 3, generators: [tg]"}
     gen = "{name: fg, plugin: faultgen, fault: hang, timeout: 1.5}, {name: tg, plugin: toygen}"
     m = matrix(tmp_path, rows, ratios=(0, 1), generators=gen, extra="timeout: 2")
     t0 = time.time()
@@ -165,7 +165,7 @@ def test_a_hanging_job_times_out_and_the_others_finish(tmp_path):
     assert "timed out after 1.5 s" in by_det[("ok", 1)]["error"]
     assert by_det[("teacher", 0)]["status"] == "ok"  # its labelling job hangs, not its own cell
     assert "teacher labels missing (JobTimeout: label:teacher__" in by_det[("teacher", 1)]["error"]
-    assert "timed out after 1 s" in by_det[("teacher", 1)]["error"]
+    assert "timed out after 3 s" in by_det[("teacher", 1)]["error"]
     for pid_file in (tmp_path / "results" / "faults" / "work").glob("*/pid"):
         assert gone(int(pid_file.read_text())), "a timed-out job's process is still running"
 
@@ -380,3 +380,20 @@ def test_in_process_mode_runs_jobs_in_the_driver_for_debuggers():
     assert seen == [(1, os.getpid())]
     with pytest.raises(UserError, match="executor.in_process"):
         LocalExecutor(workers=2, in_process=True)
+
+
+def test_ctrl_c_stops_the_driver_and_its_workers(tmp_path):
+    """A real Ctrl-C is the driver's: the workers ignore SIGINT, the driver stops them and exits."""
+    m = matrix(tmp_path, {"stuck": "plugin: faultdet, fault: hang"})
+    proc = _start(tmp_path, m, 1)
+    pid_file = tmp_path / "results" / "faults" / "work"
+    try:
+        _wait_for(lambda: any(pid_file.glob("*/pid")))
+        worker = int(next(pid_file.glob("*/pid")).read_text())
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=30) != 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert gone(worker), "the worker outlived an interrupted driver"
+    RunStore(tmp_path / "results" / "faults").acquire()  # and the run lock went with the driver

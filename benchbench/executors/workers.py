@@ -92,6 +92,7 @@ def worker_main(conn: Any, threads: int | None, parent: int) -> None:
         if msg is None:
             return
         fn, item = msg
+        send(("started",))  # the job's time starts now, not while a fresh worker was still importing
         try:
             out: tuple[str, Any] = ("ok", fn(item, report))
         except BaseException as exc:  # noqa: BLE001 - SystemExit from a plugin is the job's failure too
@@ -165,8 +166,7 @@ class WorkerPool:
                         self.idle.append(w)
                         on_result(i, exc)
                         continue
-                    timeout = timeout_of(items[i])
-                    w.index, w.deadline = i, (time.monotonic() + timeout) if timeout else None
+                    w.index, w.deadline = i, None
                     busy.append(w)
                 if busy:
                     busy = self._step(busy, fn, items, on_result, progress)
@@ -190,6 +190,11 @@ class WorkerPool:
                     msg = w.conn.recv()
                 except (EOFError, OSError):
                     msg = None
+                if msg and msg[0] == "started":
+                    timeout = timeout_of(items[i])
+                    w.deadline = (time.monotonic() + timeout) if timeout else None
+                    still.append(w)
+                    continue
                 if msg and msg[0] == "progress":
                     if progress is not None:
                         with contextlib.suppress(Exception):  # a display hiccup must never stop a run
