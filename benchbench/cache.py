@@ -1,8 +1,15 @@
-"""Content-addressed cache for generated frames and pseudo-labels, shared by runs and workers."""
+"""Content-addressed cache for generated frames and pseudo-labels, shared by runs and workers.
+
+Each frame's sidecar records the sha256 of its PNG when it is written; a read checks it, so a
+damaged or replaced file is recomputed (and reported in ``problems``), never trained on.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,13 +19,36 @@ from benchbench.api import Box, Frame, FrameSet, sha256_json
 from benchbench.store import atomic_write_json
 
 
-def _atomic_png(path: Path, image: np.ndarray) -> None:
+def _atomic_png(path: Path, image: np.ndarray) -> str:
+    """Write the PNG via a temp file + rename; returns the sha256 of its bytes."""
+    import io
+
     from PIL import Image
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    data = buf.getvalue()
     tmp = path.with_name(f".{path.name}.{np.random.default_rng().integers(1 << 30)}.tmp")
-    Image.fromarray(image).save(tmp, format="PNG")
-    tmp.replace(path)
+    try:
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return hashlib.sha256(data).hexdigest()
+
+
+STALE_TEMP_S = 3600  # an entry's temp file this old belongs to a writer that was killed
+
+
+def _sweep_stale_temps(path: Path) -> None:
+    """Delete temp files a killed writer left for this entry (a live writer's are younger)."""
+    now = time.time()
+    for tmp in path.parent.glob(f".{path.name}.*.tmp"):
+        with contextlib.suppress(OSError):
+            if now - tmp.stat().st_mtime > STALE_TEMP_S:
+                tmp.unlink()
 
 
 def _boxes_json(boxes: tuple[Box, ...] | None) -> list[dict[str, Any]] | None:
@@ -34,6 +64,7 @@ def _boxes_from(data: list[dict[str, Any]] | None) -> tuple[Box, ...] | None:
 class Cache:
     def __init__(self, root: str | Path):
         self.root = Path(root)
+        self.problems: list[str] = []  # entries found damaged (and so recomputed), one line each
 
     # -- frames
     def _frame_paths(self, key: str) -> tuple[Path, Path]:
@@ -41,32 +72,59 @@ class Cache:
         return d / f"{key}.png", d / f"{key}.json"
 
     def get_frame(self, key: str) -> Frame | None:
+        """The cached frame, or None when absent or damaged (then it is recomputed and noted in problems)."""
         png, meta = self._frame_paths(key)
         if not (png.exists() and meta.exists()):
             return None
-        try:
-            m = json.loads(meta.read_text())
-        except json.JSONDecodeError:
+        problem = self._frame_problem(png, meta)
+        if problem is None:  # written before sidecars carried a hash: regenerated once, quietly
             return None
+        if isinstance(problem, str):
+            self.problems.append(f"cache: {problem}: recomputed")
+            return None
+        m = problem
         return Frame(png, m["width"], m["height"], m["label"], _boxes_from(m["boxes"]), m["group"],
                      m["source"], meta={"name": m["name"]})
+
+    @staticmethod
+    def _frame_problem(png: Path, meta: Path) -> str | dict[str, Any] | None:
+        """The sidecar when the entry is sound, what is wrong with it (naming the file), or None for
+        an entry without a recorded hash."""
+        try:
+            m = json.loads(meta.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            return f"{meta} is not valid JSON"
+        try:
+            if not isinstance(m, dict):
+                raise TypeError
+            _boxes_from(m["boxes"])
+            int(m["width"]), int(m["height"]), str(m["label"]), m["group"], m["source"], m["name"]
+        except (KeyError, TypeError, ValueError):
+            return f"{meta} is not a frame sidecar"
+        if "sha256" not in m:
+            return None
+        if m["sha256"] != hashlib.sha256(png.read_bytes()).hexdigest():
+            return f"{png} does not match the hash recorded when it was written"
+        return m
 
     def get_frame_by_path(self, path: str | Path) -> Frame:
         frame = self.get_frame(Path(path).stem)
         if frame is None:
-            raise FileNotFoundError(f"cached frame vanished: {path}")
+            raise FileNotFoundError(f"cached frame vanished or was damaged since it was generated: {path}")
         return frame
 
     def put_frame(self, key: str, frame: Frame) -> Frame:
         """Store a frame's pixels + annotations; returns the same frame backed by the cached file."""
         png, meta = self._frame_paths(key)
         img = frame.load()
-        _atomic_png(png, img)
+        _sweep_stale_temps(png)
+        _sweep_stale_temps(meta)
+        digest = _atomic_png(png, img)
         h, w = img.shape[:2]
         # The sidecar is written last: a frame counts as cached only once both files exist.
         atomic_write_json(meta, {"name": frame.stem, "width": w, "height": h, "label": frame.label,
                                  "boxes": _boxes_json(frame.boxes), "group": frame.group,
-                                 "source": frame.source}, durable=False)
+                                 "source": frame.source, "sha256": digest}, durable=False)
         return Frame(png, w, h, frame.label, frame.boxes, frame.group, frame.source,
                      meta={"name": frame.stem})
 
@@ -87,11 +145,16 @@ class Cache:
         p = self.root / kind / f"{key}.json"
         try:
             return json.loads(p.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except FileNotFoundError:
+            return None
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            self.problems.append(f"cache: {p} is not valid JSON: recomputed")
             return None
 
     def put_json(self, kind: str, key: str, obj: Any) -> None:
-        atomic_write_json(self.root / kind / f"{key}.json", obj, durable=False)
+        path = self.root / kind / f"{key}.json"
+        _sweep_stale_temps(path)
+        atomic_write_json(path, obj, durable=False)
 
 
 def frame_key(generator_id: dict[str, Any], label: str, guidance: float | None, seed: int, index: int) -> str:

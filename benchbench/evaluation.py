@@ -18,8 +18,25 @@ def iou_metric_name(t: float) -> str:
 
 
 def predictions_to_coco(preds: list[list[Box]]) -> list[dict[str, Any]]:
-    return [{"image_id": i + 1, "category_id": 1, "bbox": [b.x, b.y, b.w, b.h], "score": float(b.score)}
-            for i, boxes in enumerate(preds) for b in boxes]
+    """COCO detections of a detector's boxes, checked by the rule ``bench eval`` applies to a file."""
+    from benchbench.metrics.coco import detection_problem
+
+    out = []
+    for i, boxes in enumerate(preds):
+        for k, b in enumerate(boxes):
+            det = {"image_id": i + 1, "category_id": 1, "bbox": [_plain(v) for v in (b.x, b.y, b.w, b.h)],
+                   "score": _plain(b.score)}
+            problem = detection_problem(det)
+            if problem:
+                raise ValueError(f"detector returned an invalid box (test frame {i}, box {k}): {problem}")
+            out.append(det)
+    return out
+
+
+def _plain(value: Any) -> Any:
+    """A numpy/torch scalar as the Python number its JSON holds (store._json_default); else unchanged."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
 
 
 def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_thresholds: list[float],

@@ -7,6 +7,7 @@ Each job is a picklable dataclass and each function is module-level, so any exec
 from __future__ import annotations
 
 import os
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -34,6 +35,7 @@ class GenJob:
     work_dir: Path
     size: int
     group: str = "synthetic"
+    timeout: float | None = None  # seconds; the executor kills the job past it
 
     @property
     def unit(self) -> str:  # its name in progress reports
@@ -49,6 +51,7 @@ class LabelJob:
     key: str
     work_dir: Path
     cache_dir: Path
+    timeout: float | None = None
 
     @property
     def unit(self) -> str:
@@ -67,6 +70,7 @@ class CellJob:
     cache_dir: Path
     metrics: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
 
     @property
     def unit(self) -> str:
@@ -117,6 +121,7 @@ def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[st
             out["generated"] += hi - lo
         out["frames"][label] = [str(f.path) for f in frames if f is not None]
     out["seconds"] = time.perf_counter() - start
+    out["cache_problems"] = cache.problems
     return out
 
 
@@ -135,8 +140,11 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
     """Pseudo-label synthetic cracked frames with the real-only baseline model (the teacher)."""
     cache = Cache(job.cache_dir)
     hit = cache.get_json("labels", job.key)
-    if hit is not None:
+    if isinstance(hit, dict) and isinstance(hit.get("boxes"), list) and len(hit["boxes"]) == len(job.frames):
         return hit
+    if hit is not None:
+        cache.problems.append(f"cache: {Path(job.cache_dir) / 'labels' / job.key}.json does not hold labels "
+                              "for these frames: recomputed")
     det = _create("detectors", job.detector_spec)
     seed_everything(job.seed)
     ctx = _ctx(job.unit, job.seed, job.work_dir, job.cache_dir, progress)
@@ -144,7 +152,7 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
     preds = det.predict(job.frames, ctx)
     labels = {"boxes": [[b.to_dict() for b in boxes] for boxes in preds]}
     cache.put_json("labels", job.key, labels)
-    return labels
+    return {**labels, "cache_problems": cache.problems}
 
 
 def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, Any]:
@@ -178,8 +186,10 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         result["metrics"] = evaluate_predictions(job.test, preds, **job.metrics)
         timings["evaluate"] = time.perf_counter() - t
         result["status"] = "ok"
-    except Exception as exc:  # a failing plugin fails its cell only
-        result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+    except BaseException as exc:  # a failing plugin fails its cell only, even one calling sys.exit()
+        if isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            raise  # a real Ctrl-C can reach this process (local workers ignore SIGINT: theirs are a plugin's)
+        result["error"] = error_line(exc)
         (Path(job.work_dir) / "error.txt").write_text(traceback.format_exc())
     timings["total"] = time.perf_counter() - t0
     result["timings"] = timings
@@ -188,6 +198,14 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     result["info"] = ctx.info
     result["started"], result["finished"] = started, datetime.now(UTC).isoformat()
     return result
+
+
+def error_line(exc: BaseException) -> str:
+    """A failed job's one-line error for its cell record (the traceback goes to error.txt)."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: a plugin called sys.exit({exc.code!r})"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}".splitlines()[0] if text else type(exc).__name__
 
 
 def _write_predictions(work_dir: Path, test: FrameSet, preds: list[list[Box]]) -> None:

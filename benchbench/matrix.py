@@ -13,19 +13,21 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from benchbench.errors import UserError
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+MAX_MATRIX_BYTES = 5 * 1024 * 1024  # a matrix is a few KB; a huge file is a mistake (or a YAML bomb)
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class PluginSpec(BaseModel):
     """A generator or detector row: ``name``, ``plugin`` and the plugin's own parameters."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     name: str = Field(pattern=_NAME)
     plugin: str | None = None
     seeds: list[int] | None = Field(None, min_length=1)  # run this row for these matrix seeds only
+    timeout: float | None = Field(None, gt=0)  # seconds per job of this row (default: the matrix's)
 
     @property
     def plugin_name(self) -> str:
@@ -143,6 +145,7 @@ class Matrix(_Strict):
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     leaderboard: str | None = None
     samples: int = Field(8, ge=0)
+    timeout: float | None = Field(None, gt=0)  # seconds per job unless its row says otherwise; None: no limit
 
     @field_validator("seed", mode="before")
     @classmethod
@@ -185,6 +188,9 @@ class Matrix(_Strict):
         if self.mode == "replace" and any(r > 1 for r in self.axes.synthetic_ratio):
             raise ValueError("axes.synthetic_ratio: mode 'replace' needs ratios <= 1 (share of a fixed total)")
         return self
+
+    def timeout_of(self, row: PluginSpec) -> float | None:
+        return row.timeout if row.timeout is not None else self.timeout
 
     def seeds_of(self, row: PluginSpec) -> list[int]:
         return row.seeds if row.seeds is not None else self.seed
@@ -253,6 +259,10 @@ def read_matrix_file(path: str | Path) -> tuple[dict[str, Any], str]:
     """Read YAML safely; return (raw mapping, sha256 of the file bytes)."""
     p = Path(path)
     try:
+        if p.is_file() and p.stat().st_size > MAX_MATRIX_BYTES:
+            raise UserError(f"matrix file is {p.stat().st_size / 2**20:.1f} MB, over the "
+                            f"{MAX_MATRIX_BYTES // 2**20} MB a matrix may have", file=p,
+                            fix="give the matrix .yaml, not a data file")
         text = p.read_bytes()
     except FileNotFoundError:
         raise UserError("matrix file not found", file=p, fix="check the path") from None
@@ -274,20 +284,29 @@ def load_matrix(path: str | Path) -> tuple[Matrix, str]:
     return parse_matrix(raw, str(path)), digest
 
 
-def check_plugins(matrix: Matrix, file: str, plugins: Any) -> list[Any]:
-    """Every named plugin exists and accepts its parameters; returns the instances' entries."""
+def check_plugins(matrix: Matrix, file: str, plugins: Any, executor: bool = True) -> list[Any]:
+    """Every named plugin exists and accepts its parameters; returns the instances' entries.
+
+    ``executor``: check the matrix's executor too (not when the command line replaces it).
+    """
     checks = [("datasets", "data.dataset", matrix.data.dataset, matrix.data.params)]
     checks += [("generators", f"generators[{i}].plugin", g.plugin_name, g.params)
                for i, g in enumerate(matrix.generators)]
     checks += [("detectors", f"detectors[{i}].plugin", d.plugin_name, d.params)
                for i, d in enumerate(matrix.detectors)]
+    if executor:
+        checks.append(("executors", "executor.name", matrix.executor.name, matrix.executor.params))
     entries = []
     for kind, field, name, params in checks:
         entry = plugins.registry(kind).get(name, field=field, file=file)
+        row = field.rsplit(".", 1)[0]
         try:
             entry.create(**params)
         except UserError as exc:
-            raise UserError(exc.detail, file=file, field=exc.field or field.rsplit(".", 1)[0],
-                            fix=exc.fix) from None
+            raise UserError(exc.detail, file=file, field=exc.field or row, fix=exc.fix) from None
+        except (TypeError, ValueError, ArithmeticError) as exc:  # a plugin that does not check its own parameters
+            raise UserError(f"{kind[:-1]} '{name}' rejected its parameters ({type(exc).__name__}: {exc})",
+                            file=file, field=row, fix=f"check the parameters of '{name}' (bench plugins --all)"
+                            ) from None
         entries.append(entry)
     return entries

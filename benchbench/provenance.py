@@ -79,7 +79,8 @@ def write_training_manifest(out: str | os.PathLike, data_dir: str | os.PathLike 
             frames.append(_image_record(Path(p), label, exported.get(name) or group_of(name, regex)))
     manifest = {"version": VERSION, "trainer": trainer, "written": datetime.now(UTC).isoformat(),
                 "data": None if data_dir is None else str(data_dir), "export": header or None,
-                "group_source": "export manifest" if exported else None if data_dir is None else f"file names ({group_regex})",
+                "group_source": "export manifest" if exported else (
+                    None if data_dir is None else f"file names ({group_regex})"),
                 "groups": sorted({f["group"] for f in frames}), "n_frames": len(frames), "frames": frames}
     out.mkdir(parents=True, exist_ok=True)
     path = out / MANIFEST

@@ -7,6 +7,7 @@ loses nothing and the same command resumes it.
 
 from __future__ import annotations
 
+import functools
 import platform
 import subprocess
 import sys
@@ -21,11 +22,19 @@ from benchbench import __version__
 from benchbench.api import Box, FrameSet, UserError, sha256_json
 from benchbench.cache import Cache
 from benchbench.evaluation import DIRECTIONS, iou_metric_name
-from benchbench.jobs import CellJob, GenJob, LabelJob, run_cell_job, run_generation_job, run_label_job
+from benchbench.jobs import (
+    CellJob,
+    GenJob,
+    LabelJob,
+    error_line,
+    run_cell_job,
+    run_generation_job,
+    run_label_job,
+)
 from benchbench.matrix import Matrix
 from benchbench.planner import Cell, GenTask, Plan, make_plan
 from benchbench.plugins import Plugins, get_plugins
-from benchbench.store import SCHEMA_VERSION, RunStore
+from benchbench.store import SCHEMA_VERSION, RunStore, run_folder
 
 
 # --------------------------------------------------------------------------- driver
@@ -140,6 +149,7 @@ def cell_key(p: Prepared, cell: Cell, plugins: Plugins) -> str:
     })
 
 
+@functools.lru_cache(maxsize=1)  # results.json is rewritten after every cell: ask git once
 def git_commit() -> str | None:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
@@ -164,13 +174,17 @@ class Runner:
         self.opt = options
         self.plugins = plugins or get_plugins()
         self.cache = Cache(options.cache_dir)
-        self.store = RunStore(Path(options.results_dir) / (options.run_name or prepared.matrix.name))
+        self.store = RunStore(run_folder(options.results_dir, options.run_name or prepared.matrix.name,
+                                         "--run-name" if options.run_name else "name"))
         self.progress = progress  # benchbench.progress.RunProgress or None
         self.gen_stats = {"generated": 0, "cached": 0, "seconds": 0.0}
         self.observer_errors: list[str] = []
         self.results: dict[str, dict[str, Any]] = {}
         self._cells = {c.id: c for c in prepared.plan.cells}
         self._frames: dict[str, Any] = {}
+        self._executor_in_use: Any = None
+        self.label_errors: dict[tuple[str, str], str] = {}
+        self.started = ""
 
     # -- helpers
     def _executor(self):
@@ -178,12 +192,19 @@ class Runner:
         name = self.opt.executor or m.executor.name
         opts = {**m.executor.params, **self.opt.executor_options}
         entry = self.plugins.registry("executors").get(name, field="executor", file=self.p.matrix_file)
-        return entry.create(**opts)
+        self._executor_in_use = entry.create(**opts)
+        return self._executor_in_use
+
+    def _row(self, kind: str, name: str):
+        rows = self.p.matrix.detectors if kind == "detectors" else self.p.matrix.generators
+        return next(r for r in rows if r.name == name)
 
     def _spec(self, kind: str, name: str) -> dict[str, Any]:
-        rows = self.p.matrix.detectors if kind == "detectors" else self.p.matrix.generators
-        row = next(r for r in rows if r.name == name)
+        row = self._row(kind, name)
         return {"name": row.name, "plugin": row.plugin_name, **row.params}
+
+    def _timeout(self, kind: str, name: str) -> float | None:
+        return self.p.matrix.timeout_of(self._row(kind, name))
 
     def _tick(self, unit: str, phase: str, frac: float | None) -> None:
         if self.progress is not None:
@@ -195,8 +216,18 @@ class Runner:
 
     # -- main
     def run(self) -> RunSummary:
+        """Run the pending cells, holding the run folder's lock; the executor's workers end with it."""
         self.store.prepare(fresh=self.opt.fresh)
-        started = datetime.now(UTC).isoformat()
+        try:
+            return self._run()
+        finally:
+            close = getattr(self._executor_in_use, "close", None)
+            if close is not None:
+                close()
+            self.store.release()
+
+    def _run(self) -> RunSummary:
+        started = self.started = datetime.now(UTC).isoformat()
         self.run_id = self.store.run_id()
         plan = self.p.plan
         keys = {c.id: cell_key(self.p, c, self.plugins) for c in plan.cells}
@@ -228,6 +259,7 @@ class Runner:
         except Exception as exc:  # a picture must never cost a finished run
             self.observer_errors.append(f"sample grid not written: {type(exc).__name__}: {exc}")
         failed = [cid for cid, r in self.results.items() if r.get("status") != "ok"]
+        self.observer_errors += self.cache.problems
         return RunSummary(self.store.root, results, failed, self.observer_errors)
 
     def _frame(self, path: str):
@@ -248,16 +280,18 @@ class Runner:
     def _generate(self, executor, tasks: list[GenTask]) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
         jobs = [GenJob(t, self._spec("generators", t.generator), self.p.gen_ids[t.generator],
-                       self.opt.cache_dir, self.store.work_dir(f"gen__{t.id}"), self._frame_size(), )
+                       self.opt.cache_dir, self.store.work_dir(f"gen__{t.id}"), self._frame_size(),
+                       timeout=self._timeout("generators", t.generator))
                 for t in tasks]
         errors: dict[str, str] = {}
 
         def done(i: int, res: Any) -> None:
             self._unit_done(jobs[i].unit)
             if isinstance(res, BaseException):
-                errors[tasks[i].id] = f"{type(res).__name__}: {res}".splitlines()[0]
+                errors[tasks[i].id] = error_line(res)
                 return
             out[res["id"]] = res
+            self.observer_errors += res.get("cache_problems", [])
             for k in ("generated", "cached", "seconds"):
                 self.gen_stats[k] += res[k]
 
@@ -279,7 +313,9 @@ class Runner:
         if not self.p.gives_boxes[cell.generator]:  # type: ignore[index]
             lab = (labels or {}).get((cell.baseline_id, cell.gen_task_id))  # type: ignore[arg-type]
             if lab is None:
-                raise RuntimeError(f"teacher labels missing (baseline {cell.baseline_id} failed?)")
+                why = self.label_errors.get((cell.baseline_id, cell.gen_task_id),  # type: ignore[arg-type]
+                                            f"baseline {cell.baseline_id} failed?")
+                raise RuntimeError(f"teacher labels missing ({why})")
             thr = self.p.matrix.labeler.threshold
             kept = []
             for f, boxes in zip(pos, lab["boxes"][:len(pos)], strict=True):
@@ -317,14 +353,18 @@ class Runner:
             frames = FrameSet([self._frame(p) for p in paths], "synthetic")
             key = sha256_json({"teacher": keys[c.baseline_id], "frames": paths})
             wanted[pair] = LabelJob(self._spec("detectors", c.detector), c.baseline_id, c.seed, frames, key,
-                                    self.store.work_dir(c.baseline_id), self.opt.cache_dir)
+                                    self.store.work_dir(c.baseline_id), self.opt.cache_dir,
+                                    timeout=self._timeout("detectors", c.detector))
         pairs = list(wanted)
         out: dict[tuple[str, str], Any] = {}
 
         def done(i: int, res: Any) -> None:
             self._unit_done(wanted[pairs[i]].unit)
-            if not isinstance(res, BaseException):
+            if isinstance(res, BaseException):
+                self.label_errors[pairs[i]] = error_line(res)
+            else:
                 out[pairs[i]] = res
+                self.observer_errors += res.get("cache_problems", [])
 
         if pairs:
             executor.map(run_label_job, [wanted[p] for p in pairs], done, progress=self._tick)
@@ -357,7 +397,8 @@ class Runner:
                 continue
             extra["counts"] = counts
             jobs.append(CellJob(c, keys[c.id], self._spec("detectors", c.detector), train, self.p.val,
-                                self.p.test, self.store.work_dir(c.id), self.opt.cache_dir, metrics, extra))
+                                self.p.test, self.store.work_dir(c.id), self.opt.cache_dir, metrics, extra,
+                                timeout=self._timeout("detectors", c.detector)))
         for res in failed_early:
             self._finish(res)
 
@@ -372,12 +413,13 @@ class Runner:
     def _failed(self, c: Cell, key: str, exc: BaseException, counts, extra) -> dict[str, Any]:
         now = datetime.now(UTC).isoformat()
         return {"schema_version": SCHEMA_VERSION, "id": c.id, "key": key, "cell": c.to_dict(),
-                "status": "failed", "error": f"{type(exc).__name__}: {exc}".splitlines()[0], **extra,
+                "status": "failed", "error": error_line(exc), **extra,
                 "counts": counts, "timings": {}, "started": now, "finished": now}
 
     def _finish(self, res: dict[str, Any]) -> None:
         self.store.write_cell(res)
         self.results[res["id"]] = res
+        self._write_results(self.started, None)  # `bench report` on a killed run shows what it finished
         cell = self._cells[res["id"]]
         self.observer_errors += self.plugins.cell_finished(cell, res)
         if self.progress is not None:

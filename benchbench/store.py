@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -52,19 +53,76 @@ def _json_default(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+_RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def run_folder(results_dir: str | Path, name: str, field: str = "--run-name") -> Path:
+    """``results_dir/name``, refusing a name that would put the run anywhere else."""
+    if not _RUN_NAME.match(name or ""):
+        raise UserError(f"run name {name!r} is not a plain folder name", field=field,
+                        fix="use letters, digits, '_', '-', '.' (no path separators, no '..')")
+    return Path(results_dir) / name
+
+
 class RunStore:
-    """``results/<run>/``: cells/<id>.json, results.json, work/<id>/, plots/, samples/."""
+    """``results/<run>/``: cells/<id>.json, results.json, work/<id>/, plots/, samples/.
+
+    One writer at a time: :meth:`prepare` takes an OS lock on the folder (``.lock``, holding the
+    writer's PID), which the OS releases when that process ends, however it ends.
+    """
 
     def __init__(self, root: str | Path):
         self.root = Path(root)
         self.cells_dir = self.root / "cells"
+        self._lock: Any = None
 
     def prepare(self, fresh: bool = False) -> None:
-        if fresh and self.root.exists():
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UserError(f"cannot create the run folder ({exc.strerror or exc})", file=self.root,
+                            field="--results-dir", fix="give a --results-dir you can write to") from None
+        self.acquire()
+        if fresh:
             for sub in ("cells", "work", "plots", "samples"):
-                shutil.rmtree(self.root / sub, ignore_errors=True)
+                path = self.root / sub
+                if path.is_symlink():  # delete the link, never what it points to
+                    path.unlink()
+                else:
+                    shutil.rmtree(path, ignore_errors=True)
             (self.root / "results.json").unlink(missing_ok=True)
         self.cells_dir.mkdir(parents=True, exist_ok=True)
+        self._sweep_temp_files()
+
+    def acquire(self) -> None:
+        """Take the folder's lock, or exit 2 naming the process that holds it."""
+        import fcntl
+
+        fh = open(self.root / ".lock", "a+")  # noqa: SIM115 - held open for the whole run
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            holder = fh.read().strip() or "?"
+            fh.close()
+            raise UserError(f"this run folder is in use by another bench run (PID {holder})", file=self.root,
+                            fix="wait for it to end, or give this run another --run-name") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        self._lock = fh
+
+    def release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file releases the flock
+            self._lock = None
+
+    def _sweep_temp_files(self) -> None:
+        """Temp files of atomic writes a killed run left behind (only the lock holder writes here)."""
+        for folder in (self.root, self.cells_dir, *self.root.glob("work/*")):
+            for tmp in folder.glob(".*.tmp"):
+                tmp.unlink(missing_ok=True)
 
     def run_id(self) -> str:
         """The folder's run id: kept while the folder is resumed, new after --fresh."""
@@ -90,11 +148,13 @@ class RunStore:
         return path
 
     def read_cell(self, cell_id: str) -> dict[str, Any] | None:
+        """The cell's record, or None when missing or damaged (truncated, not JSON, wrong shape)."""
         path = self.cell_path(cell_id)
         try:
-            return json.loads(path.read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+            res = json.loads(path.read_text())
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
             return None
+        return res if is_cell_record(res) and res["id"] == cell_id else None
 
     def completed(self, cell_id: str, key: str) -> dict[str, Any] | None:
         """The stored result if this cell finished OK with the same key, else None."""
@@ -104,19 +164,33 @@ class RunStore:
         return None
 
     def all_cells(self) -> list[dict[str, Any]]:
-        out = []
-        for p in sorted(self.cells_dir.glob("*.json")):
-            try:
-                out.append(json.loads(p.read_text()))
-            except json.JSONDecodeError:
-                continue
-        return out
+        return [c for p in sorted(self.cells_dir.glob("*.json")) if (c := self.read_cell(p.stem)) is not None]
 
     def write_results(self, results: dict[str, Any]) -> Path:
         path = self.root / "results.json"
         # no indent: json's C encoder is ~4x faster, and results.json is rewritten after every cell
         atomic_write_json(path, results, indent=None)
         return path
+
+
+def is_cell_record(res: Any) -> bool:
+    """Whether ``res`` has the shape of a cell record (a finished one also has its metrics)."""
+    if not (isinstance(res, dict) and isinstance(res.get("id"), str) and isinstance(res.get("key"), str)
+            and isinstance(res.get("cell"), dict) and res.get("status") in ("ok", "failed")):
+        return False
+    cell = res["cell"]
+    if not (isinstance(cell.get("detector"), str) and _is_num(cell.get("ratio")) and _is_num(cell.get("seed"))):
+        return False
+    if res["status"] != "ok":
+        return True
+    metrics = res.get("metrics")
+    return isinstance(metrics, dict) and all(
+        isinstance(m, dict) and (m.get("value") is None or _is_num(m["value"]))
+        for name, m in metrics.items() if name not in ("coco", "frame"))
+
+
+def _is_num(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool)
 
 
 def load_results(run_dir: str | Path) -> dict[str, Any]:

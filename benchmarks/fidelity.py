@@ -54,9 +54,10 @@ def _frames(tmp: Path) -> tuple[Any, Any]:
 
 
 def _benchbench(row: dict[str, Any], train: Any, test: Any, seed: int, work: Path) -> tuple[float, float]:
+    from benchbench_yolo.detector import YoloDetector
+
     from benchbench.api import CellContext
     from benchbench.evaluation import evaluate_predictions
-    from benchbench_yolo.detector import YoloDetector
 
     ctx = CellContext(f"fidelity-s{seed}", seed, work, work, device="cpu", quiet=True)
     det = YoloDetector(**row)
@@ -69,9 +70,9 @@ def _benchbench(row: dict[str, Any], train: Any, test: Any, seed: int, work: Pat
 
 def _ultralytics(row: dict[str, Any], model_yaml: Path, train: Any, test: Any, seed: int,
                  work: Path) -> tuple[float, float]:
-    from benchbench.api import export_yolo
-
     from ultralytics import YOLO
+
+    from benchbench.api import export_yolo
 
     data = export_yolo(train, work / "data", val=test)
     args = {**row.get("train_args", {}), "data": str(data), "epochs": row["epochs"], "imgsz": row["imgsz"],

@@ -2,7 +2,9 @@
 
 In-process runs go through the same library calls as ``bench run --no-report`` without progress
 bars (load + plugin check, prepare, Runner.run, then the rich cells/summary tables it prints), so
-each phase can be timed on its own and the no-op plugins' own time subtracted. CLI runs are the
+each phase can be timed on its own and the no-op plugins' own time subtracted. They use the local
+executor's ``in_process`` mode, so that this time is counted in this process; `bench run` itself
+runs jobs in a worker process (one more process start per run, and each job pickled). CLI runs are the
 real ``bench run ... --no-report --quiet`` subprocess, as a user resumes a finished run.
 """
 
@@ -75,7 +77,9 @@ def run_in_process(matrix_file: Path, results_dir: Path, cache_dir: Path, run_na
     check_plugins(matrix, str(matrix_file), plugins)
     prepared = prepare(matrix, str(matrix_file), digest, Cache(cache_dir), plugins)
     t1 = time.perf_counter()
-    runner = Runner(prepared, RunOptions(results_dir, cache_dir, fresh=fresh, run_name=run_name), plugins=plugins)
+    options = RunOptions(results_dir, cache_dir, fresh=fresh, executor="local",
+                         executor_options={"in_process": True}, run_name=run_name)
+    runner = Runner(prepared, options, plugins=plugins)
     summary = runner.run()
     t2 = time.perf_counter()
     # What `bench run` prints when not --quiet: the cells table and, with several seeds, the summary.

@@ -166,3 +166,48 @@ def test_check_real_flyd_s_is_clean(tmp_path: Path):
     rep = check_dataset(tmp_path / "dataset_flyd")
     assert rep.ok and not rep.problems
     assert rep.counts == {"crack": 123, "sane": 200} and rep.boxes == 123
+
+
+def test_coco_nan_boxes_boxes_outside_and_no_annotations(tmp_path: Path):
+    doc = {"images": [{"id": 1, "file_name": "f1-Sample1.png", "width": 40, "height": 30}],
+           "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 5, 4, 20]},
+                           {"id": 2, "image_id": 1, "category_id": 1, "bbox": [10, 5, float("nan"), 20]},
+                           {"id": 3, "image_id": 1, "category_id": 1, "bbox": [10, float("inf"), 4, 20]},
+                           {"id": 4, "image_id": 1, "category_id": 1, "bbox": [50, 5, 4, 20]},
+                           {"id": 5, "image_id": 1, "category_id": 1, "bbox": [36, 5, 8, 20]}],
+           "categories": [{"id": 1, "name": "crack"}]}
+    root = _coco(tmp_path, json.dumps(doc, indent=None).replace("}, {", "},\n{"))  # one annotation a line
+    rep = check_dataset(root)
+    line = {a["id"]: i for i, t in enumerate((root / "annotations.json").read_text().splitlines(), start=1)
+            for a in doc["annotations"] if f'"id": {a["id"]}, "image_id"' in t}
+    _find(rep, "annotations.json", line[2], "annotation 2: bbox must hold finite numbers")
+    _find(rep, "annotations.json", line[3], "annotation 3: bbox must hold finite numbers")
+    _find(rep, "annotations.json", line[4], "annotation 4: box lies outside the 40x30 image")
+    _find(rep, "annotations.json", line[5], "clipped to it when loaded", "warning")
+    assert rep.clipped == 1 and "(1 clipped to their image)" in rep.format()
+    # what the loader does with the same file: refuse the non-finite box, clip the one past the border
+    from benchbench.data import flyd
+
+    with pytest.raises(UserError, match="annotation 2: bbox must hold finite numbers"):
+        flyd.read_coco(root / "annotations.json", None)
+    del doc["annotations"][1:4]
+    (root / "annotations.json").write_text(json.dumps(doc))
+    (frame,) = flyd.read_coco(root / "annotations.json", None)
+    assert [(b.x, b.y, b.w, b.h) for b in frame.boxes] == [(10, 5, 4, 20), (36, 5, 4, 20)]
+    del doc["annotations"]
+    (root / "annotations.json").write_text(json.dumps(doc))
+    _find(check_dataset(root), "annotations.json", 1, "no 'annotations' list")
+    with pytest.raises(UserError, match="no 'annotations' list"):
+        flyd.read_coco(root / "annotations.json", None)
+
+
+@pytest.mark.parametrize("text, needle", [("- a\n- list\n", "data.yaml must be a mapping"),
+                                          ("just a string\n", "data.yaml must be a mapping"),
+                                          ("names: {crack: 0}\n", "class ids must be integers")])
+def test_data_yaml_that_is_not_a_mapping(yolo: Path, text: str, needle: str):
+    (yolo / "data.yaml").write_text(text)
+    rep = check_dataset(yolo)
+    assert any(p.file.endswith("data.yaml") and needle in p.message and p.severity == "error"
+               for p in rep.problems), rep.format()
+    res = CliRunner().invoke(data, ["check", str(yolo)])
+    assert isinstance(res.exception, UserError)  # the root CLI makes it exit 2; never a traceback

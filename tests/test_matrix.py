@@ -50,6 +50,26 @@ BAD = [
                   "detectors: [{name: d, plugin: toydet}, {name: d, plugin: toydet}]"), "duplicate name"),
     (GOOD.replace("detectors: [{name: d, plugin: toydet}]", "detectors: {name: d}"), "detectors"),
     (GOOD.replace("seed: [0]", "seed: []"), "seed"),
+    # every number a run would choke on is refused by `bench validate` already
+    (GOOD.replace("[0, 0.5]", "[0, .nan]"), "axes.synthetic_ratio[1]: Input should be a finite number"),
+    (GOOD.replace("[0, 0.5]", "[0, .inf]"), "axes.synthetic_ratio[1]: Input should be a finite number"),
+    (GOOD.replace("{synthetic_ratio: [0, 0.5]}", "{synthetic_ratio: [0, 0.5], guidance: [.nan]}"),
+     "axes.guidance[0]"),
+    (GOOD.replace("plugin: toydet}", "plugin: toydet, ratios: [.nan]}"), "detectors[0].ratios[0]"),
+    (GOOD.replace("{dataset: toydata, n: 24}", "{dataset: simulated, n: abc}"), "data.n: n must be an integer"),
+    (GOOD.replace("{dataset: toydata, n: 24}", "{dataset: simulated, n: 0}"), "data.n: n must be an integer >= 1"),
+    (GOOD.replace("{dataset: toydata, n: 24}", "{dataset: simulated, n: -5}"), "data.n"),
+    (GOOD.replace("{dataset: toydata, n: 24}", "{dataset: simulated, size: 0}"), "data.size"),
+    (GOOD.replace("{dataset: toydata, n: 24}", "{dataset: simulated, positive_fraction: .nan}"),
+     "data.positive_fraction"),
+    (GOOD + "executor: {name: local, workers: 0}\n", "executor.workers: workers must be a positive integer"),
+    (GOOD + "executor: {name: local, workers: two}\n", "executor.workers"),
+    (GOOD + "executor: {name: nosuch}\n", "executor.name: unknown executor plugin 'nosuch'"),
+    (GOOD + "executor: {name: local, threads: 2}\n", "executor: executor 'local'"),
+    (GOOD + "timeout: 0\n", "timeout"),
+    (GOOD + "timeout: .inf\n", "timeout"),
+    (GOOD.replace("plugin: toydet}", "plugin: toydet, timeout: soon}"), "detectors[0].timeout"),
+    (GOOD.replace("plugin: toygen-boxes}", "plugin: toygen-boxes, timeout: -1}"), "generators[0].timeout"),
 ]
 
 
@@ -125,3 +145,30 @@ def test_readme_shows_the_quickstart_matrix_as_it_is():
     shown = [yaml.safe_load(b) for b in blocks if b.startswith("name: quickstart")]
     assert shown, "README.md lost its quickstart yaml block"
     assert shown[0] == yaml.safe_load((root / "examples" / "quickstart.yaml").read_text())
+
+
+def test_a_huge_matrix_file_is_refused_before_parsing(tmp_path):
+    f = tmp_path / "m.yaml"
+    f.write_bytes(GOOD.encode() + b"#" * (6 * 2**20))
+    res = CliRunner().invoke(main, ["validate", str(f)])
+    assert res.exit_code == 2 and f"error: {f}: matrix file is 6.0 MB, over the 5 MB" in res.output
+
+
+def test_timeouts_default_to_the_matrix_and_rows_override_it():
+    from benchbench.matrix import parse_matrix
+
+    raw = {"name": "x", "data": {"dataset": "d"}, "detectors": [{"name": "a"}, {"name": "b", "timeout": 5}]}
+    m = parse_matrix(raw)
+    assert [m.timeout_of(d) for d in m.detectors] == [None, 5]  # no limit unless asked
+    m = parse_matrix({**raw, "timeout": 60})
+    assert [m.timeout_of(d) for d in m.detectors] == [60, 5]
+    assert "timeout" not in m.detectors[1].params  # a harness setting, never passed to the plugin
+
+
+def test_data_errors_at_run_time_name_the_matrix_file(tmp_path, toys):
+    f = tmp_path / "m.yaml"
+    f.write_text(GOOD + "split: {test_groups: [Sample99]}\n")
+    res = CliRunner().invoke(main, ["run", str(f), "--results-dir", str(tmp_path / "r"), "--cache-dir",
+                                    str(tmp_path / "c"), "--no-report", "--quiet"])
+    assert res.exit_code == 2, res.output
+    assert res.output.startswith(f"error: {f}: split.test_groups:"), res.output

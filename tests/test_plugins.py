@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import benchbench_toys
 import pytest
 from click.testing import CliRunner
 
@@ -104,8 +105,9 @@ def test_hook_register_executors():
     pl.register(P(), "p")
     ex = pl.registry("executors").get("e1").create(workers=1)
     seen = []
-    ex.map(lambda x, progress=None: x * 2, [1, 2], lambda i, r: seen.append((i, r)))
-    assert seen == [(0, 2), (1, 4)]
+    ex.map(benchbench_toys.reporting_job, [1, 2], lambda i, r: seen.append((i, r)))  # run in a worker process
+    ex.close()
+    assert seen == [(0, 1), (1, 2)]
 
 
 def test_hook_cell_finished_isolates_failures():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -89,3 +90,44 @@ def test_one_seed_shows_no_spread():
     assert mean_std_text({"mean": 0.3712, "std": 0.0, "n": 1}) == "0.371"
     assert mean_std_text({"mean": 0.3712, "std": 0.0171, "n": 3}, " ± ") == "0.371 ± 0.017"
     assert mean_std_text(None) == "–"
+
+
+EVIL = "<img src=x onerror=alert(1)>[link](http://evil)|x"
+
+
+def _poison(run_dir) -> None:
+    """Names taken from plugins and results, as a hostile or careless one could write them."""
+    path = run_dir / "results.json"
+    data = json.loads(path.read_text())
+    data["run"]["name"] = "# " + EVIL
+    data["run"]["plugins"] = {EVIL: "1"}
+    for c in data["cells"]:
+        c["cell"]["detector"] = EVIL
+        c["status"], c["error"] = "failed", "RuntimeError: " + EVIL
+    data["summary"] = []
+    path.write_text(json.dumps(data))
+
+
+def _assert_escaped(text: str) -> None:
+    for active in (r"<img", r"\[link", r"\|x"):  # each only ever preceded by a backslash
+        assert not re.search(r"(?<!\\)" + active, text), active
+    assert "\\<img src=x onerror=alert(1)\\>\\[link\\](http://evil)\\|x" in text
+
+
+def test_report_md_escapes_names_from_results(run_copy):
+    _poison(run_copy)
+    text = build_report(run_copy).read_text()
+    _assert_escaped(text)
+    assert not text.startswith("# #")  # the run's name cannot add a heading level
+
+
+def test_leaderboard_markdown_escapes_names(run_copy, tmp_path):
+    data = json.loads((run_copy / "results.json").read_text())
+    for c in data["cells"]:
+        c["cell"]["detector"] = EVIL
+    (run_copy / "results.json").write_text(json.dumps(data))
+    db = tmp_path / "lb.sqlite"
+    assert CliRunner().invoke(main, ["leaderboard", "submit", str(run_copy), "--db", str(db)]).exit_code == 0
+    res = CliRunner().invoke(main, ["leaderboard", "show", "--format", "markdown", "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    _assert_escaped(res.output)

@@ -73,6 +73,14 @@ def _rows(entries: list[Entry], metrics: list[str]) -> list[list[str]]:
     return out
 
 
+def _md_rows(entries: list[Entry], metrics: list[str]) -> list[list[str]]:
+    """_rows with the names that runs and plugins chose made literal markdown text."""
+    from benchbench.report.markdown import md_text
+
+    named = (1, 2, len(HEADERS) + len(metrics))  # detector, generator, run
+    return [[md_text(v) if i in named else v for i, v in enumerate(row)] for row in _rows(entries, metrics)]
+
+
 def _by_setting(entries: list[Entry]) -> dict[str, list[Entry]]:
     groups: dict[str, list[Entry]] = {}
     for e in entries:
@@ -109,9 +117,9 @@ def show(detector: str | None, generator: str | None, metric: str, fmt: str, out
     if fmt == "json":
         text = json.dumps({"db": db, "rank_by": metric, "entries": [e.to_dict() for e in entries]}, indent=2) + "\n"
     elif fmt == "markdown":
-        from benchbench.report.markdown import md_table
+        from benchbench.report.markdown import md_table, md_text
 
-        text = "".join(f"### {_setting_title(es)}\n\n{md_table(headers, _rows(es, metrics))}\n"
+        text = "".join(f"### {md_text(_setting_title(es))}\n\n{md_table(headers, _md_rows(es, metrics))}\n"
                        for es in _by_setting(entries).values()) or "No entries.\n"
     elif fmt == "html":
         text = _html(entries, headers, metrics, metric)

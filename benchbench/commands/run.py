@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -11,13 +12,26 @@ import click
 MAX_TABLE_ROWS = 100  # beyond this a per-cell table is noise in a terminal (and slow to render)
 
 
-def _load(matrix_file: str):
+def _load(matrix_file: str, check_executor: bool = True):
     from benchbench.matrix import check_plugins, load_matrix
     from benchbench.plugins import get_plugins
 
     matrix, digest = load_matrix(matrix_file)
-    check_plugins(matrix, matrix_file, get_plugins())
+    check_plugins(matrix, matrix_file, get_plugins(), executor=check_executor)
     return matrix, digest
+
+
+@contextmanager
+def _naming(matrix_file: str):
+    """Errors raised while the matrix's data is loaded name the matrix file when they name no other."""
+    from benchbench.errors import UserError
+
+    try:
+        yield
+    except UserError as exc:
+        if exc.file is not None:
+            raise
+        raise UserError(exc.detail, file=matrix_file, field=exc.field, fix=exc.fix) from None
 
 
 @click.command()
@@ -79,11 +93,15 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
 
     from benchbench.cache import Cache
     from benchbench.runner import Runner, RunOptions, prepare
+    from benchbench.store import run_folder
 
     console = Console(stderr=True, quiet=quiet or as_json)
-    matrix, digest = _load(matrix_file)
-    with console.status("loading data and planning…"):
-        prepared = prepare(matrix, matrix_file, digest, Cache(cache_dir))
+    matrix, digest = _load(matrix_file, check_executor=executor is None)
+    run_folder(results_dir, run_name or matrix.name, "--run-name" if run_name else "name")  # before the slow part
+    cache = Cache(cache_dir)
+    with console.status("loading data and planning…"), _naming(matrix_file):
+        prepared = prepare(matrix, matrix_file, digest, cache)
+    _warn_all(console, cache.problems)
     if dry_run:
         _print_plan(prepared, Console())
         return
@@ -118,9 +136,8 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
         except ImportError:
             pass
         except Exception as exc:  # a plotting problem must not lose or fail a finished run
-            console.print(f"[yellow]warning: report not written: {exc}[/yellow]")
-    for err in summary.observer_errors:
-        console.print(f"[yellow]warning: {err}[/yellow]")
+            _warn(console, f"report not written: {exc}")
+    _warn_all(console, summary.observer_errors)
     if as_json:
         click.echo(json.dumps(summary.results, indent=2, default=str))
     elif not quiet:
@@ -142,6 +159,21 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     msg = f"{n - len(summary.failed)}/{n} cells ok → {summary.run_dir / 'results.json'}"
     click.echo(msg if not summary.failed else f"{msg}; failed: {', '.join(summary.failed)}", err=True)
     sys.exit(1 if summary.failed else 0)
+
+
+def _warn(console, text: str) -> None:
+    from rich.markup import escape
+
+    # whole, unwrapped lines: they name files, and a plugin's text must not be read as markup
+    console.print(f"[yellow]warning: {escape(text)}[/yellow]", soft_wrap=True)
+
+
+def _warn_all(console, lines: list[str], most: int = 20) -> None:
+    """Every warning up to ``most``, then how many more (a damaged cache can mean thousands)."""
+    for line in lines[:most]:
+        _warn(console, line)
+    if len(lines) > most:
+        _warn(console, f"... and {len(lines) - most} more like these")
 
 
 def _print_plan(p, console) -> None:

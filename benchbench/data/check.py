@@ -42,6 +42,7 @@ class Report:
     groups: dict[str, dict[str, int]] = field(default_factory=dict)
     sizes: dict[str, int] = field(default_factory=dict)
     boxes: int = 0
+    clipped: int = 0  # boxes the loader clips to their image
     problems: list[Problem] = field(default_factory=list)
 
     @property
@@ -69,12 +70,13 @@ class Report:
 
     def to_dict(self) -> dict[str, Any]:
         return {"root": self.root, "layout": self.layout, "counts": self.counts, "groups": self.groups,
-                "sizes": self.sizes, "boxes": self.boxes, "ok": self.ok,
+                "sizes": self.sizes, "boxes": self.boxes, "clipped": self.clipped, "ok": self.ok,
                 "problems": [p.__dict__ for p in self.problems]}
 
     def format(self, max_problems: int = 200) -> str:
         lines = [f"{self.root} ({self.layout} layout): {self.counts.get('crack', 0)} crack, "
-                 f"{self.counts.get('sane', 0)} sane, {self.boxes} boxes"]
+                 f"{self.counts.get('sane', 0)} sane, {self.boxes} boxes"
+                 + (f" ({self.clipped} clipped to their image)" if self.clipped else "")]
         for g in sorted(self.groups):
             c = self.groups[g]
             lines.append(f"  group {g}: {c.get('crack', 0)} crack, {c.get('sane', 0)} sane")
@@ -112,7 +114,11 @@ def check_dataset(root: str | Path, layout: str = "auto", group_regex: str | Non
     lay = flyd.detect_layout(root) if layout == "auto" else layout
     regex = flyd.compile_group_regex(group_regex)
     rep = Report(str(root), lay)
-    {"classes": _check_classes, "yolo": _check_yolo, "coco": _check_coco, "masks": _check_masks}[lay](rep, root, regex)
+    try:
+        {"classes": _check_classes, "yolo": _check_yolo, "coco": _check_coco, "masks": _check_masks}[lay](
+            rep, root, regex)
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:  # a shape no check above foresaw
+        rep.add(root, None, "error", f"malformed {lay} dataset, not checked further ({type(exc).__name__}: {exc})")
     if sum(rep.counts.values()) == 0:
         rep.add(root, None, "error", f"no images found for the {lay} layout")
     return rep
@@ -152,9 +158,16 @@ def _yolo_names(rep: Report, root: Path) -> set[int]:
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
         rep.add(yaml_path, None if line is None else line + 1, "error", f"invalid YAML ({exc.__class__.__name__})")
         return {0}
+    if not isinstance(data, dict):
+        rep.add(yaml_path, 1, "error", f"data.yaml must be a mapping (names:, train:, ...), not a "
+                                       f"{type(data).__name__}")
+        return {0}
     names = data.get("names")
     if isinstance(names, dict):
-        ids = {int(k) for k in names}
+        if not all(isinstance(k, int) and not isinstance(k, bool) for k in names):
+            rep.add(yaml_path, None, "error", "names: class ids must be integers (e.g. 0: crack)")
+            return {0}
+        ids = set(names)
     elif isinstance(names, list):
         ids = set(range(len(names)))
     else:
@@ -244,18 +257,25 @@ def _check_coco(rep: Report, root: Path, regex: re.Pattern[str] | None) -> None:
     if path is None:
         rep.add(root, None, "error", "no COCO json found (name it annotations.json)")
         return
-    text = path.read_text()
     try:
+        text = path.read_text()
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         rep.add(path, exc.lineno, "error", f"invalid JSON ({exc.msg})")
+        return
+    except (OSError, UnicodeDecodeError) as exc:
+        rep.add(path, None, "error", f"unreadable ({exc})")
         return
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         rep.add(path, 1, "error", "not a COCO file: no 'images' list")
         return
     img_lines = _json_positions(text, "images")
     ann_lines = _json_positions(text, "annotations")
-    cats = {c.get("id") for c in data.get("categories", []) if isinstance(c, dict)}
+    if not isinstance(data.get("annotations"), list):
+        rep.add(path, 1, "error", "not a COCO detection file: no 'annotations' list (a frame without boxes "
+                                  "needs none, but the list must be there)")
+    raw_cats = data.get("categories")
+    cats = {c.get("id") for c in raw_cats if isinstance(c, dict)} if isinstance(raw_cats, list) else set()
     if not cats:
         rep.add(path, None, "error", "no categories")
     images: dict[Any, dict] = {}
@@ -281,16 +301,21 @@ def _check_coco(rep: Report, root: Path, regex: re.Pattern[str] | None) -> None:
             rep.add(path, line, "error", f"annotation {aid} has unknown category id {a.get('category_id')}")
             continue
         bbox = a.get("bbox")
-        if not (isinstance(bbox, list) and len(bbox) == 4 and all(isinstance(v, (int, float)) for v in bbox)):
-            rep.add(path, line, "error", f"annotation {aid}: bbox must be [x, y, w, h] numbers")
-            continue
-        if bbox[2] <= 0 or bbox[3] <= 0:
-            rep.add(path, line, "error", f"annotation {aid}: box of zero area")
+        problem = flyd.coco_box_problem(bbox)
+        if problem:
+            rep.add(path, line, "error", f"annotation {aid}: {problem}")
             continue
         im = images[a["image_id"]]["entry"]
         w, h = im.get("width"), im.get("height")
-        if w and h and (bbox[0] < 0 or bbox[1] < 0 or bbox[0] + bbox[2] > w + 1e-6 or bbox[1] + bbox[3] > h + 1e-6):
-            rep.add(path, line, "warning", f"annotation {aid}: box extends past the image border")
+        if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+            clipped = flyd.clip_box(bbox, w, h)
+            if clipped is None:
+                rep.add(path, line, "error", f"annotation {aid}: box lies outside the {w}x{h} image")
+                continue
+            if clipped != tuple(bbox):
+                rep.clipped += 1
+                rep.add(path, line, "warning", f"annotation {aid}: box extends past the image border "
+                                               "(clipped to it when loaded, and counted)")
         images[a["image_id"]]["boxes"] += 1
     for info in images.values():
         im, line = info["entry"], info["line"]

@@ -15,10 +15,12 @@ file name (``Sample\\d+``: the specimen), or ``"default"``.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -247,6 +249,29 @@ def coco_image_path(json_path: Path, file_name: str) -> Path:
     return base / file_name
 
 
+def coco_box_problem(bbox: Any) -> str | None:
+    """What makes a COCO ground-truth bbox unusable, or None (the loader and `bench data check` agree)."""
+    if not (isinstance(bbox, list) and len(bbox) == 4
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in bbox)):
+        return "bbox must be [x, y, w, h] numbers"
+    if not all(math.isfinite(v) for v in bbox):
+        return f"bbox must hold finite numbers, got {bbox}"
+    if bbox[2] <= 0 or bbox[3] <= 0:
+        return "box of zero area"
+    return None
+
+
+def clip_box(bbox: Sequence[float], width: int, height: int) -> tuple[float, ...] | None:
+    """``bbox`` clipped to the image; None when nothing of it is inside."""
+    x1, y1 = max(0.0, bbox[0]), max(0.0, bbox[1])
+    x2, y2 = min(float(width), bbox[0] + bbox[2]), min(float(height), bbox[1] + bbox[3])
+    if x2 <= x1 or y2 <= y1:
+        return None
+    if (x1, y1, x2, y2) == (bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]):
+        return tuple(bbox)
+    return (x1, y1, x2 - x1, y2 - y1)
+
+
 def read_coco(path: Path, regex: re.Pattern[str] | None) -> list[Frame]:
     try:
         data = json.loads(path.read_text())
@@ -254,12 +279,21 @@ def read_coco(path: Path, regex: re.Pattern[str] | None) -> list[Frame]:
         raise UserError(f"line {exc.lineno}: invalid JSON ({exc.msg})", file=path, fix="repair the file") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise UserError("not a COCO file (no 'images' list)", file=path, fix="give a COCO detection json")
+    if not isinstance(data.get("annotations"), list):
+        raise UserError("not a COCO detection file (no 'annotations' list)", file=path,
+                        fix="add \"annotations\": [] when no frame has a box")
     cats = {c.get("id"): c.get("name") for c in data.get("categories", []) if isinstance(c, dict)}
     by_image: dict = {}
-    for a in data.get("annotations", []):
+    check = "run `bench data check` to list every problem"
+    for a in data["annotations"]:
+        if not isinstance(a, dict):
+            raise UserError("an annotation is not an object", file=path, fix=check)
         if a.get("category_id") not in cats:  # any category counts as crack: FLYD has one class
             raise UserError(f"annotation {a.get('id')}: unknown category {a.get('category_id')}", file=path,
-                            fix="run `bench data check` to list every problem")
+                            fix=check)
+        problem = coco_box_problem(a.get("bbox"))
+        if problem and problem != "box of zero area":  # zero-area boxes are skipped, as always
+            raise UserError(f"annotation {a.get('id')}: {problem}", file=path, fix=check)
         by_image.setdefault(a.get("image_id"), []).append(a)
     frames = []
     for im in data["images"]:
@@ -270,8 +304,16 @@ def read_coco(path: Path, regex: re.Pattern[str] | None) -> list[Frame]:
         w, h = int(im.get("width") or 0), int(im.get("height") or 0)
         if not (w and h):
             w, h = image_size(p)
-        boxes = tuple(Box(*map(float, a["bbox"])) for a in by_image.pop(im.get("id"), [])
-                      if len(a.get("bbox", [])) == 4 and a["bbox"][2] > 0 and a["bbox"][3] > 0)
+        kept: list[Box] = []
+        for a in by_image.pop(im.get("id"), []):
+            if coco_box_problem(a["bbox"]):
+                continue
+            clipped = clip_box(a["bbox"], w, h)
+            if clipped is None:
+                raise UserError(f"annotation {a.get('id')}: box lies outside the {w}x{h} image", file=path,
+                                fix=check)
+            kept.append(Box(*map(float, clipped)))
+        boxes = tuple(kept)
         frames.append(Frame(p, w, h, "crack" if boxes else "sane", boxes, group_of(p.name, regex),
                             meta={"coco_id": im.get("id")}))
     if by_image:

@@ -451,6 +451,11 @@ def simulate_frames(n: int, seed: int, size: int = 128, positive_fraction: float
     return FrameSet(frames, name="simulated")
 
 
+def _check_int(name: str, value, minimum: int, fix: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise UserError(f"{name} must be an integer >= {minimum} (got {value!r})", field=f"data.{name}", fix=fix)
+
+
 class SimulatedDataset:
     """Dataset ``simulated``: a FLYD-shaped set of physics frames, no files needed."""
 
@@ -459,6 +464,14 @@ class SimulatedDataset:
 
     def __init__(self, n: int = 600, size: int = 128, seed: int = 0, positive_fraction: float = 0.4,
                  sizes=None, difficulty: float = 1.0):
+        _check_int("n", n, 1, "e.g. n: 600")
+        _check_int("size", size, MIN_SIZE, f"use at least {MIN_SIZE} px (FLYD-S frames are 80-220 px)")
+        _check_int("seed", seed, 0, "e.g. seed: 0")
+        for name, value in (("positive_fraction", positive_fraction), ("difficulty", difficulty)):
+            if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
+                    or value < 0 or (name == "positive_fraction" and value > 1):
+                raise UserError(f"{name} must be a finite number{' in [0, 1]' * (name == 'positive_fraction')}"
+                                f" >= 0 (got {value!r})", field=f"data.{name}", fix=f"e.g. {name}: 0.4")
         self.n, self.size, self.seed = int(n), int(size), int(seed)
         self.positive_fraction, self.difficulty = float(positive_fraction), float(difficulty)
         self.sizes = tuple(sizes) if sizes else None

@@ -13,7 +13,9 @@ import os
 import pickle
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
+
+from benchbench.executors.deadline import time_limit
 
 # Environment a remote worker needs to load the same plugins and stay offline; the rest of the
 # driver's environment (PATH, HOME, ...) belongs to the driver's machine and is not forwarded.
@@ -33,6 +35,7 @@ class RemoteCall:
 
     fn: Callable[[Any], Any]
     cwd: str
+    contains_exit: ClassVar[bool] = True  # a plugin's sys.exit() is the job's error, not the worker's end
 
     def __call__(self, item: Any) -> Any:
         # Relative paths in the job (the default --cache-dir is relative) must resolve to the same
@@ -41,12 +44,19 @@ class RemoteCall:
         if self.cwd and os.path.isdir(self.cwd):
             os.chdir(self.cwd)
         try:
-            return self.fn(item)
-        except Exception as exc:  # the Executor contract: exceptions are results
+            with time_limit(item):
+                return self.fn(item)
+        except KeyboardInterrupt:
+            raise  # how Ray cancels a task
+        except SystemExit as exc:
+            if not self.contains_exit:
+                raise
+            return exc
+        except BaseException as exc:  # the Executor contract: exceptions are results
             return picklable(exc)
 
 
-def picklable(exc: Exception) -> Exception:
+def picklable(exc: BaseException) -> BaseException:
     """``exc`` if it survives a pickle round trip (it must travel back to the driver), else a RuntimeError
     carrying its type and message, so that a plugin's exotic exception cannot turn into a lost job."""
     try:

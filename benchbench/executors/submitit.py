@@ -33,6 +33,11 @@ class _Job(RemoteCall):
     preemption or timeout the same job is requeued and runs from the start.
     """
 
+    # submitit requeues a preempted job by raising SystemExit from its signal handler, inside the job:
+    # it must get through. A plugin's own sys.exit() then ends its SLURM job, which map() reports as
+    # that cell's failure (the job produced no result).
+    contains_exit = False
+
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
         from submitit.helpers import DelayedSubmission
 

@@ -559,6 +559,21 @@ def _bbox_problem(bbox: Any) -> str | None:
     return None
 
 
+def detection_problem(det: dict[str, Any]) -> str | None:
+    """What is wrong with one COCO detection's bbox and score, or None.
+
+    The one rule for predictions: ``bench eval`` applies it to a results file, and a run to
+    every box a detector returns, so a run never scores what ``bench eval`` refuses.
+    """
+    problem = _bbox_problem(det["bbox"])
+    if problem:
+        return problem
+    score = det["score"]
+    if not _is_number(score) or not 0.0 <= score <= 1.0:
+        return f"score must be a finite number in [0, 1], got {_short(score)}"
+    return None
+
+
 def _short(value: Any, limit: int = 60) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -644,9 +659,7 @@ def load_results_json(path: str | Path, gt: dict[str, Any] | None = None) -> lis
             raise ValueError(f"{where}: refers to unknown image id {det['image_id']!r}")
         if categories is not None and det["category_id"] not in categories:
             raise ValueError(f"{where}: refers to unknown category id {det['category_id']!r}")
-        problem = _bbox_problem(det["bbox"])
+        problem = detection_problem(det)
         if problem:
             raise ValueError(f"{where}: {problem}")
-        if not _is_number(det["score"]):
-            raise ValueError(f"{where}: score must be a finite number, got {_short(det['score'])}")
     return data

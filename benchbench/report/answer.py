@@ -44,12 +44,14 @@ class AnswerRow:
         return s.delta > 0 and s.ci[0] > 0 and self.p_adjusted("mAP50") < alpha
 
     def to_dict(self) -> dict[str, Any]:
+        def stat(m: str, s: PairedResult) -> dict[str, Any]:
+            return {"real_only": finite_or_none(s.a), "synthetic": finite_or_none(s.b),
+                    "delta": finite_or_none(s.delta), "ci": [finite_or_none(s.ci[0]), finite_or_none(s.ci[1])],
+                    "p": finite_or_none(s.p), "p_adjusted": finite_or_none(self.p_adjusted(m))}
+
         return {"detector": self.detector, "generator": self.generator, "guidance": self.guidance,
                 "budget": self.budget, "ratio": self.ratio, "ratios_tried": self.n_ratios, "seeds": self.seeds,
-                "note": self.note, **{m: {"real_only": finite_or_none(s.a), "synthetic": finite_or_none(s.b),
-                                          "delta": finite_or_none(s.delta), "ci": [finite_or_none(s.ci[0]), finite_or_none(s.ci[1])],
-                                          "p": finite_or_none(s.p), "p_adjusted": finite_or_none(self.p_adjusted(m))}
-                                      for m, s in self.stats.items()}}
+                "note": self.note, **{m: stat(m, s) for m, s in self.stats.items()}}
 
 
 def _budgets(run: RunData) -> list[str]:
@@ -120,18 +122,19 @@ def verdict(rows: list[AnswerRow], alpha: float = 0.05) -> str:
 
 
 def answer_markdown(rows: list[AnswerRow], alpha: float = 0.05) -> str:
-    from benchbench.report.markdown import md_table
+    from benchbench.report.markdown import md_table, md_text
     from benchbench.report.table import _guidance
 
     def fmt(s: PairedResult, p_adj: float) -> str:
         return f"{s.delta:+.3f} [{s.ci[0]:+.3f}, {s.ci[1]:+.3f}] p={p_adj:.3g}"
 
-    table = [[r.detector, r.generator, _guidance(r.guidance), BUDGETS[r.budget], f"{r.ratio:g} (of {r.n_ratios})",
+    table = [[md_text(r.detector), md_text(r.generator), _guidance(r.guidance), BUDGETS[r.budget],
+              f"{r.ratio:g} (of {r.n_ratios})",
               len(r.seeds), f"{r.stats['mAP50'].a:.3f} → {r.stats['mAP50'].b:.3f}",
-              fmt(r.stats["mAP50"], r.p_adjusted("mAP50")), fmt(r.stats["AP10"], r.p_adjusted("AP10")), r.note]
+              fmt(r.stats["mAP50"], r.p_adjusted("mAP50")), fmt(r.stats["AP10"], r.p_adjusted("AP10")), md_text(r.note)]
              for r in rows]
     head = ["detector", "generator", "guidance", "budget", "best ratio", "seeds", "mAP50 real → synthetic",
             "Δ mAP50 [95% CI] p", "Δ AP@0.1 [95% CI] p", "note"]
-    return (f"{verdict(rows, alpha)}\n\n{md_table(head, table)}\n"
+    return (f"{md_text(verdict(rows, alpha))}\n\n{md_table(head, table)}\n"
             "Δ: synthetic minus real-only of the same budget, mean over seeds; CI and p: paired bootstrap over "
             "seeds and test specimens; p multiplied by the number of ratios tried (the best one is shown).\n")

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
-from benchbench.report.markdown import cells_markdown, md_table, summary_markdown
+from benchbench.report.markdown import Markdown, cells_markdown, md_code, md_table, md_text, summary_markdown
 
 
 def build_report(run_dir: str | Path) -> Path:
@@ -53,17 +54,20 @@ def render(results: dict[str, Any], summary: list[dict[str, Any]], plots: list[P
     run, cells = results.get("run") or {}, results["cells"]
     data = run.get("data") or {}
     failed = [c for c in cells if c.get("status") != "ok"]
-    out = [f"# {run.get('name', 'run')}", ""]
+    out = [f"# {md_text(run.get('name', 'run'))}", ""]
     facts = [
         ("cells", f"{len(cells) - len(failed)}/{len(cells)} ok" + ("" if run.get("complete") else " (incomplete)")),
-        ("seeds", ", ".join(map(str, run.get("seeds") or []))),
-        ("data", f"{data.get('dataset', '?')}: {data.get('n_train', '?')} train / {data.get('n_test', '?')} test "
-                 f"frames, test groups {', '.join(data.get('test_groups') or []) or '?'}"),
-        ("data manifest", f"`{data.get('manifest_hash', '?')}`"),
-        ("matrix", f"{run.get('matrix_file', '?')} (sha256 `{str(run.get('matrix_sha256', '?'))[:16]}`)"),
-        ("benchbench", f"{run.get('benchbench_version', '?')}, commit `{run.get('git_commit') or 'unknown'}`"),
-        ("plugins", ", ".join(f"{k} {v}" for k, v in (run.get("plugins") or {}).items())),
-        ("started / finished", f"{run.get('started', '?')} / {run.get('finished') or 'not finished'}"),
+        ("seeds", md_text(", ".join(map(str, run.get("seeds") or [])))),
+        ("data", md_text(f"{data.get('dataset', '?')}: {data.get('n_train', '?')} train / "
+                         f"{data.get('n_test', '?')} test frames, test groups "
+                         f"{', '.join(map(str, data.get('test_groups') or [])) or '?'}")),
+        ("data manifest", md_code(data.get("manifest_hash", "?"))),
+        ("matrix", Markdown(f"{md_text(run.get('matrix_file', '?'))} "
+                            f"(sha256 {md_code(str(run.get('matrix_sha256', '?'))[:16])})")),
+        ("benchbench", Markdown(f"{md_text(run.get('benchbench_version', '?'))}, "
+                                f"commit {md_code(run.get('git_commit') or 'unknown')}")),
+        ("plugins", md_text(", ".join(f"{k} {v}" for k, v in (run.get("plugins") or {}).items()))),
+        ("started / finished", md_text(f"{run.get('started', '?')} / {run.get('finished') or 'not finished'}")),
     ]
     if answer:
         out += ["## The answer: did synthetic frames help on the held-out real frames?", "", answer]
@@ -74,15 +78,21 @@ def render(results: dict[str, Any], summary: list[dict[str, Any]], plots: list[P
     out += ["## Results: mean ± std over seeds", "", summary_markdown(summary)]
     if plots:
         out += ["## Plots", "", "Means over seeds with 95% CI bands; the grey band is the real-only baseline.", ""]
-        out += [f"![{p.stem}]({p.as_posix()})\n" for p in plots]
+        out += [_image(p) for p in plots]
     if samples:
         out += ["## Samples: real vs synthetic frames", ""]
-        out += [f"![{p.stem}]({p.as_posix()})\n" for p in samples]
+        out += [_image(p) for p in samples]
     out += ["## Cells", "", "CIs: 95% grouped bootstrap over test frames (resampled by specimen).", "",
             cells_markdown(cells)]
     if failed:
         out += ["## Failed cells", ""]
-        out += [f"- `{c['id']}`: {c.get('error') or 'unknown error'} (see `work/{c['id']}/error.txt`)"
-                for c in failed]
+        for c in failed:
+            log = md_code(f"work/{c['id']}/error.txt")
+            out.append(f"- {md_code(c['id'])}: {md_text(c.get('error') or 'unknown error')} (see {log})")
         out.append("")
     return "\n".join(out)
+
+
+def _image(path: Path) -> str:
+    # file names come from detector/generator names in results.json: quoted, they stay one link
+    return f"![{md_text(path.stem)}]({quote(path.as_posix())})\n"

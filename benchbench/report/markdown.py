@@ -2,17 +2,35 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
 from benchbench.report.table import _guidance, _num, _with_ci
 from benchbench.summary import detector_label, mean_std_text
 
+_ACTIVE = re.compile(r"([\\`*_\[\]<>|&!#~])")  # what markdown or inline HTML would act on
+
+
+class Markdown(str):
+    """Text that is already safe markdown (built by this module): tables show it as is."""
+
+
+def md_text(value: Any) -> Markdown:
+    """``value`` as literal text: names and errors come from plugins and results files, and must not
+    turn into links, images, HTML or table columns in a report."""
+    return Markdown(_ACTIVE.sub(r"\\\1", " ".join(str(value).splitlines())))
+
+
+def md_code(value: Any) -> Markdown:
+    """``value`` as inline code (a backtick in it would end the span, so it becomes a quote)."""
+    return Markdown("`" + " ".join(str(value).splitlines()).replace("`", "'") + "`")
+
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub-flavoured markdown table; pipes inside cells are escaped."""
+    """A GitHub-flavoured markdown table; pipes inside cells are escaped (callers escape names: md_text)."""
     def cell(x: Any) -> str:
-        return str(x).replace("|", "\\|").replace("\n", " ")
+        return x if isinstance(x, Markdown) else str(x).replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(map(cell, headers)) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(map(cell, r)) + " |" for r in rows]
@@ -26,7 +44,7 @@ def summary_markdown(summary: list[dict[str, Any]]) -> str:
     for s in summary:
         vals = [mean_std_text(s.get(n), " ± ") for n in names]
         seeds = str(len(s["seeds"])) + (f" ({s['n_failed']} failed)" if s.get("n_failed") else "")
-        rows.append([s["detector"], s.get("generator") or "real only", _guidance(s.get("guidance")),
+        rows.append([md_text(s["detector"]), md_text(s.get("generator") or "real only"), _guidance(s.get("guidance")),
                      f"{s['ratio']:g}", seeds, *vals])
     return md_table(["detector", "generator", "guidance", "ratio", "seeds", *names], rows)
 
@@ -37,8 +55,9 @@ def cells_markdown(cells: list[dict[str, Any]]) -> str:
     for r in cells:
         c, m = r["cell"], r.get("metrics") or {}
         frame = m.get("frame") or {}
-        status = "ok" if r.get("status") == "ok" else f"failed: {(r.get('error') or '')[:60]}"
-        rows.append([detector_label(c), c.get("generator") or "real only", _guidance(c.get("guidance")),
+        status = "ok" if r.get("status") == "ok" else md_text(f"failed: {(r.get('error') or '')[:60]}")
+        rows.append([md_text(detector_label(c)), md_text(c.get("generator") or "real only"),
+                     _guidance(c.get("guidance")),
                      f"{c['ratio']:g}", c["seed"], status, _with_ci(m.get("mAP50_95")), _with_ci(m.get("mAP50")),
                      _num(frame.get("f1")), _num(frame.get("auroc"))])
     return md_table(["detector", "generator", "guidance", "ratio", "seed", "status", "mAP50-95 [95% CI]",
