@@ -35,6 +35,9 @@ RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
 MAX_DETS = (1, 10, 100)
 AREA_LABELS = ("all", "small", "medium", "large")
 AREA_RANGES = np.array([[0.0, 1e10], [0.0, 32.0**2], [32.0**2, 96.0**2], [96.0**2, 1e10]])
+# How a size range measures a box: "area" is the gt's area field (w * h for detections), as pycocotools.
+MEASURES = ("area", "short_side", "long_side")
+COCO_RANGES = tuple(("area", float(lo), float(hi)) for lo, hi in AREA_RANGES)
 
 # name -> (is_ap, iou threshold or None for all, area index, maxDets index)
 _STAT_SPECS: dict[str, tuple[bool, float | None, int, int]] = {
@@ -150,6 +153,7 @@ class MatchTables:
     """
 
     iou_thresholds: np.ndarray  # (T,)
+    ranges: tuple[tuple[str, float, float], ...]  # (A,) (measure, low, high): COCO's four, then any extra
     n_images: int
     n_categories: int
     score: np.ndarray  # (n,)
@@ -163,6 +167,12 @@ class MatchTables:
     det_start: np.ndarray  # (K, N) first detection of each (category, image)
     det_count: np.ndarray  # (K, N)
     npig: np.ndarray  # (K, A, N) non-ignored gt per (category, image, area)
+    det_box: np.ndarray  # (n, 4)
+    gt_box: np.ndarray  # (g, 4) gt sorted by (category, image)
+    gt_start: np.ndarray  # (K, N) first gt of each (category, image)
+    gt_count: np.ndarray  # (K, N)
+    gt_ignore: np.ndarray  # (A, g) crowd or outside the range
+    gt_matched: np.ndarray  # (A, T, g) consumed by a detection (crowd gt never is)
 
 
 def _box_iou(dbox: np.ndarray, gbox: np.ndarray, crowd: np.ndarray) -> np.ndarray:
@@ -181,11 +191,12 @@ def _box_iou(dbox: np.ndarray, gbox: np.ndarray, crowd: np.ndarray) -> np.ndarra
 
 def _greedy_match(
     iou: np.ndarray, gt_ignore: np.ndarray, crowd: np.ndarray, id_nonzero: np.ndarray, thresholds: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """COCO greedy matching for P (image, category) pairs at once.
 
     iou: (P, D, G) with -inf for padding; gt_ignore: (P, A, G). Returns
-    (matched to a gt with nonzero id, matched to an ignored gt), both (P, A, T, D).
+    (matched to a gt with nonzero id, matched to an ignored gt), both (P, A, T, D),
+    and which gts a detection consumed, (P, A, T, G).
     """
     n_pairs, n_dets, n_gts = iou.shape
     n_areas, n_thr = gt_ignore.shape[1], thresholds.size
@@ -213,7 +224,7 @@ def _greedy_match(
         available &= ~(hit & consumable)
         matched_nz[..., d] = (hit & nonzero).any(axis=-1)
         matched_ig[..., d] = has_match & ~has_regular
-    return matched_nz, matched_ig
+    return matched_nz, matched_ig, ~available
 
 
 def _ceil_log2(values: np.ndarray) -> np.ndarray:
@@ -239,6 +250,7 @@ def _match_pairs(
     thresholds: np.ndarray,
     matched_nz: np.ndarray,
     matched_ig: np.ndarray,
+    gt_matched: np.ndarray,
 ) -> None:
     """Match a batch of (category, image) pairs and write into the (A, T, n) outputs."""
     di, dvalid = _padded(d_start[pairs], d_count[pairs])
@@ -257,15 +269,18 @@ def _match_pairs(
     iou = np.take_along_axis(iou, order[..., None], axis=1)
     di, dvalid = np.take_along_axis(di, order, axis=1), np.take_along_axis(relevant, order, axis=1)
     ignore = np.moveaxis(gt_ignore[:, gi], 0, 1)
-    nz, ig = _greedy_match(iou, ignore, crowd, gt.id_nonzero[gi], thresholds)
+    nz, ig, used = _greedy_match(iou, ignore, crowd, gt.id_nonzero[gi], thresholds)
     rows = di[dvalid]
     matched_nz[:, :, rows] = np.moveaxis(nz, 0, 2)[:, :, dvalid]
     matched_ig[:, :, rows] = np.moveaxis(ig, 0, 2)[:, :, dvalid]
+    gt_matched[:, :, gi[gvalid]] = np.moveaxis(used, 0, 2)[:, :, gvalid]
 
 
-def _outside(area: np.ndarray) -> np.ndarray:
-    """(A, n): area outside each COCO area range."""
-    return (area[None, :] < AREA_RANGES[:, :1]) | (area[None, :] > AREA_RANGES[:, 1:])
+def _outside(box: np.ndarray, area: np.ndarray, ranges: Sequence[tuple[str, float, float]]) -> np.ndarray:
+    """(A, n): boxes whose size lies outside each range (bounds inclusive, as pycocotools)."""
+    sizes = {"area": area, "short_side": np.minimum(box[:, 2], box[:, 3]),
+             "long_side": np.maximum(box[:, 2], box[:, 3])}
+    return np.stack([(sizes[m] < lo) | (sizes[m] > hi) for m, lo, hi in ranges])
 
 
 def _score_order(score: np.ndarray, cat_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -279,11 +294,21 @@ def _score_order(score: np.ndarray, cat_start: np.ndarray) -> tuple[np.ndarray, 
     return order, has_ties
 
 
-def match(gt: _GroundTruth, det: _Detections, iou_thresholds: np.ndarray) -> MatchTables:
-    """Step 1: greedy matching of every (category, image), done once."""
+def match(
+    gt: _GroundTruth,
+    det: _Detections,
+    iou_thresholds: np.ndarray,
+    extra_ranges: Sequence[tuple[str, float, float]] = (),
+) -> MatchTables:
+    """Step 1: greedy matching of every (category, image), done once.
+
+    ``extra_ranges`` (measure, low, high) follow COCO's four area ranges on the area axis; each
+    range is matched on its own, exactly as pycocotools treats a custom ``areaRng``.
+    """
     n_img, n_cat = len(gt.image_ids), len(gt.category_ids)
     n_keys = n_img * n_cat
-    n_areas = len(AREA_RANGES)
+    ranges = COCO_RANGES + tuple((m, float(lo), float(hi)) for m, lo, hi in extra_ranges)
+    n_areas = len(ranges)
 
     g_key = gt.cat * n_img + gt.img
     g_order = np.argsort(g_key, kind="stable")
@@ -300,7 +325,7 @@ def match(gt: _GroundTruth, det: _Detections, iou_thresholds: np.ndarray) -> Mat
     g_key = g_key[g_order]
     g_start = np.searchsorted(g_key, np.arange(n_keys))
     g_count = np.bincount(g_key, minlength=n_keys)
-    gt_ignore = gt.crowd[None, :] | _outside(gt.area)
+    gt_ignore = gt.crowd[None, :] | _outside(gt.box, gt.area, ranges)
 
     d_key_all = det.cat * n_img + det.img
     d_order = np.lexsort((-det.score, d_key_all))
@@ -317,6 +342,7 @@ def match(gt: _GroundTruth, det: _Detections, iou_thresholds: np.ndarray) -> Mat
     n_thr = iou_thresholds.size
     matched_nz = np.zeros((n_areas, n_thr, d_key.size), dtype=bool)
     matched_ig = np.zeros_like(matched_nz)
+    gt_matched = np.zeros((n_areas, n_thr, g_key.size), dtype=bool)
     pairs = np.flatnonzero((d_count > 0) & (g_count > 0))
     bucket = _ceil_log2(d_count[pairs]) * 64 + _ceil_log2(g_count[pairs])
     for b in np.unique(bucket):
@@ -336,15 +362,17 @@ def match(gt: _GroundTruth, det: _Detections, iou_thresholds: np.ndarray) -> Mat
                 iou_thresholds,
                 matched_nz,
                 matched_ig,
+                gt_matched,
             )
 
     d_area = det.box[:, 2] * det.box[:, 3]
-    ignored = matched_ig | (~matched_nz & _outside(d_area)[:, None, :])
+    ignored = matched_ig | (~matched_nz & _outside(det.box, d_area, ranges)[:, None, :])
     npig = np.stack([np.bincount(g_key[~gt_ignore[a]], minlength=n_keys) for a in range(n_areas)])
     cat_start = np.searchsorted(det.cat, np.arange(n_cat + 1))
     by_score, has_ties = _score_order(det.score, cat_start)
     return MatchTables(
         iou_thresholds=iou_thresholds,
+        ranges=ranges,
         n_images=n_img,
         n_categories=n_cat,
         score=det.score,
@@ -358,6 +386,12 @@ def match(gt: _GroundTruth, det: _Detections, iou_thresholds: np.ndarray) -> Mat
         det_start=d_start.reshape(n_cat, n_img),
         det_count=d_count.reshape(n_cat, n_img),
         npig=npig.reshape(n_areas, n_cat, n_img).transpose(1, 0, 2),
+        det_box=det.box,
+        gt_box=gt.box,
+        gt_start=g_start.reshape(n_cat, n_img),
+        gt_count=g_count.reshape(n_cat, n_img),
+        gt_ignore=gt_ignore,
+        gt_matched=gt_matched,
     )
 
 
@@ -443,6 +477,32 @@ def accumulate(
     return precision, recall
 
 
+def average_precisions(
+    tables: MatchTables, sample: np.ndarray | None, specs: Sequence[tuple[Sequence[int], int]]
+) -> np.ndarray:
+    """AP (maxDets 100) for each spec (IoU threshold positions, area index) on one image multiset.
+
+    The same numbers as ``accumulate`` followed by a mean over the defined precision, but the
+    sample's detections are ordered once for every spec: a bootstrap asking for many APs per
+    resample pays for that sort once. -1 where a spec has no non-ignored gt.
+    """
+    sample = np.arange(tables.n_images) if sample is None else _check_sample(sample, tables.n_images)
+    weights = np.bincount(sample, minlength=tables.n_images)
+    curves: list[list[np.ndarray]] = [[] for _ in specs]
+    for k in range(tables.n_categories):
+        npig = tables.npig[k] @ weights
+        dets = None
+        for curve, (thr, a) in zip(curves, specs, strict=True):
+            if npig[a] == 0:
+                continue
+            if dets is None:
+                dets = _sample_detections(tables, k, sample, weights)
+            for t in thr:
+                curve.append(_pr_curve(tables.tp[a, t].take(dets), tables.fp[a, t].take(dets), int(npig[a]))[0])
+    # One mean over the concatenated curves sums in the order np.mean over accumulate's array does.
+    return np.array([float(np.mean(np.concatenate(c))) if c else -1.0 for c in curves])
+
+
 def _check_sample(sample: np.ndarray | Sequence[int], n_images: int) -> np.ndarray:
     arr = np.asarray(sample)
     if arr.size == 0:
@@ -465,19 +525,61 @@ def _mean_defined(values: np.ndarray) -> float:
 class CocoEval:
     """COCO bbox evaluation whose matching is done once and reused for any image sample."""
 
-    def __init__(self, tables: MatchTables, image_ids: list[Any]) -> None:
+    def __init__(self, tables: MatchTables, image_ids: list[Any], range_names: Sequence[str] = ()) -> None:
         self._tables = tables
         self._image_ids = image_ids
+        self._range_index = {name: len(AREA_LABELS) + i for i, name in enumerate(range_names)}
 
     @classmethod
     def from_coco(
-        cls, gt: dict[str, Any], dt: Sequence[dict[str, Any]], iou_thresholds: Sequence[float] | None = None
+        cls,
+        gt: dict[str, Any],
+        dt: Sequence[dict[str, Any]],
+        iou_thresholds: Sequence[float] | None = None,
+        size_ranges: dict[str, tuple[str, float, float]] | None = None,
     ) -> CocoEval:
-        """Match a COCO gt dict against a COCO results list."""
+        """Match a COCO gt dict against a COCO results list.
+
+        ``size_ranges``: name -> (measure, low, high), evaluated besides COCO's area ranges;
+        measure is one of ``MEASURES``.
+        """
         thresholds = _check_thresholds(iou_thresholds)
+        extra = dict(size_ranges or {})
+        for name, (measure, lo, hi) in extra.items():
+            if measure not in MEASURES or not lo <= hi:
+                raise ValueError(f"size range {name!r}: need a measure in {MEASURES} and low <= high")
         parsed_gt = _parse_gt(gt)
-        tables = match(parsed_gt, _parse_dt(dt, parsed_gt), thresholds)
-        return cls(tables, parsed_gt.image_ids)
+        tables = match(parsed_gt, _parse_dt(dt, parsed_gt), thresholds, tuple(extra.values()))
+        return cls(tables, parsed_gt.image_ids, tuple(extra))
+
+    @property
+    def tables(self) -> MatchTables:
+        """The match tables, for analyses beyond the COCO stats (error breakdown, galleries)."""
+        return self._tables
+
+    def area_index(self, range_name: str | None) -> int:
+        """Position of a size range on the tables' area axis; None is COCO's "all"."""
+        if range_name is None:
+            return 0
+        if range_name not in self._range_index:
+            raise ValueError(f"unknown size range {range_name!r}; have {', '.join(self._range_index) or 'none'}")
+        return self._range_index[range_name]
+
+    def iou_positions(self, iou: float | None) -> np.ndarray:
+        """Threshold positions of one IoU (within 1e-9), or all of them for None."""
+        thresholds = self._tables.iou_thresholds
+        if iou is None:
+            return np.arange(thresholds.size)
+        close = np.flatnonzero(np.isclose(thresholds, iou, rtol=0.0, atol=1e-9))
+        if close.size == 0:
+            available = ", ".join(f"{t:g}" for t in thresholds)
+            raise ValueError(f"IoU threshold {iou:g} is not configured; available: {available}")
+        return close[:1]
+
+    def aps(self, specs: Sequence[tuple[float | None, str | None]], sample: np.ndarray | None = None) -> np.ndarray:
+        """AP for each (IoU or None for the mean over all thresholds, size range or None for all)."""
+        resolved = [(self.iou_positions(iou), self.area_index(r)) for iou, r in specs]
+        return average_precisions(self._tables, sample, resolved)
 
     @property
     def image_ids(self) -> list[Any]:
@@ -506,11 +608,7 @@ class CocoEval:
 
     def ap_at(self, iou: float, sample: np.ndarray | None = None) -> float:
         """AP at one configured IoU threshold (area all, maxDets 100); -1 without gt."""
-        close = np.flatnonzero(np.isclose(self._tables.iou_thresholds, iou, rtol=0.0, atol=1e-9))
-        if close.size == 0:
-            available = ", ".join(f"{t:g}" for t in self._tables.iou_thresholds)
-            raise ValueError(f"IoU threshold {iou:g} is not configured; available: {available}")
-        precision, _ = accumulate(self._tables, sample, close[:1], (0,), (2,))
+        precision, _ = accumulate(self._tables, sample, self.iou_positions(iou), (0,), (2,))
         return _mean_defined(precision)
 
     def _thr_positions(self, iou: float | None) -> np.ndarray:
