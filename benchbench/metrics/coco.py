@@ -19,10 +19,11 @@ whose category is not in the gt categories are dropped.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -406,26 +407,54 @@ def _multi_arange(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def _pr_curve(tp: np.ndarray, fp: np.ndarray, npig: int) -> tuple[np.ndarray, float]:
-    """Interpolated precision at the 101 recall points, and final recall, of one curve.
+    """Interpolated precision at the 101 recall points, and final recall, of one curve."""
+    precision, recall = _pr_curves(tp[None, :], fp[None, :], npig)
+    return precision[0], float(recall[0])
 
-    tp / fp flag the detections in score order. Only true-positive positions
-    are evaluated: recall rises only there and precision can only fall between
-    them, so pycocotools' recall-threshold lookups and precision envelope over
-    the full-length arrays land on exactly these values.
+
+@functools.lru_cache(maxsize=4096)
+def _hits_needed(npig: int) -> np.ndarray:
+    """Per recall point, the least number of true positives k with k / npig >= r, in float64.
+
+    That is where pycocotools' searchsorted(recall, r, "left") lands, recall being k / npig.
     """
-    precision = np.zeros(RECALL_THRESHOLDS.size)
-    tp_pos = np.flatnonzero(tp)
-    if tp_pos.size == 0:
-        return precision, 0.0
+    k = np.ceil(RECALL_THRESHOLDS * npig).astype(np.int64)
+    for _ in range(2):  # the product may round either way by one
+        k = np.where((k > 0) & ((k - 1) / npig >= RECALL_THRESHOLDS), k - 1, k)
+        k = np.where(k / npig < RECALL_THRESHOLDS, k + 1, k)
+    return k
+
+
+def _pr_curves(tp: np.ndarray, fp: np.ndarray, npig: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolated precision (T, 101) and final recall (T,) of several curves at once.
+
+    tp / fp (T, n) flag the detections in score order, one row per curve (IoU threshold, area);
+    ``npig``: the non-ignored gt count, one for all rows or one per row. The precision
+    envelope is pycocotools' (running maximum from the right over every position); each recall
+    point reads it at the k-th true positive, k from ``_hits_needed``: recall rises only at true
+    positives, so that is the position pycocotools' lookup finds. One vectorised pass for all
+    rows, so many short curves (bootstrap resamples) pay no per-curve overhead.
+    """
+    n_rows, n = tp.shape
+    precision = np.zeros((n_rows, RECALL_THRESHOLDS.size))
+    if n == 0:
+        return precision, np.zeros(n_rows)
     # int32 cumsum is several times faster than int64 in numpy; exact either way.
-    fp_sum = np.cumsum(fp.view(np.uint8), dtype=np.int32)[tp_pos].astype(np.float64)
-    tp_sum = np.arange(1, tp_pos.size + 1, dtype=np.float64)
-    recall = tp_sum / npig
-    envelope = np.maximum.accumulate((tp_sum / (fp_sum + tp_sum + np.spacing(1)))[::-1])[::-1]
-    idx = np.searchsorted(recall, RECALL_THRESHOLDS, side="left")
-    reached = idx < tp_pos.size
-    precision[reached] = envelope[idx[reached]]
-    return precision, float(recall[-1])
+    tp_cum = np.cumsum(tp.view(np.uint8), axis=1, dtype=np.int32)
+    tp_sum = tp_cum.astype(np.float64)
+    fp_sum = np.cumsum(fp.view(np.uint8), axis=1, dtype=np.int32)
+    envelope = np.maximum.accumulate((tp_sum / (fp_sum + tp_sum + np.spacing(1)))[:, ::-1], axis=1)[:, ::-1]
+    n_tp = tp_cum[:, -1].astype(np.int64)
+    per_row = np.broadcast_to(np.asarray(npig, dtype=np.int64), (n_rows,))
+    # recall 0 reads the first true positive, as the envelope does
+    k = np.maximum(np.stack([_hits_needed(int(g)) for g in per_row]), 1)
+    reached = (k <= n_tp[:, None]) & (n_tp[:, None] > 0)
+    if reached.any():
+        _, cols = np.nonzero(tp)
+        first = np.cumsum(n_tp) - n_tp
+        where = np.where(reached, first[:, None] + k - 1, 0)
+        precision[reached] = envelope[np.nonzero(reached)[0], cols[where[reached]]]
+    return precision, n_tp / per_row
 
 
 def _sample_detections(tables: MatchTables, k: int, sample: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -471,9 +500,9 @@ def accumulate(
             for a, ai in enumerate(area_idx):
                 if npig[ai] == 0:
                     continue
-                for t, ti in enumerate(thr):
-                    tp, fp = tables.tp[ai, ti].take(limited), tables.fp[ai, ti].take(limited)
-                    precision[t, :, k, a, m], recall[t, k, a, m] = _pr_curve(tp, fp, int(npig[ai]))
+                rows = np.ix_(thr, limited)
+                precision[:, :, k, a, m], recall[:, k, a, m] = _pr_curves(
+                    tables.tp[ai][rows], tables.fp[ai][rows], int(npig[ai]))
     return precision, recall
 
 
@@ -486,21 +515,39 @@ def average_precisions(
     sample's detections are ordered once for every spec: a bootstrap asking for many APs per
     resample pays for that sort once. -1 where a spec has no non-ignored gt.
     """
-    sample = np.arange(tables.n_images) if sample is None else _check_sample(sample, tables.n_images)
-    weights = np.bincount(sample, minlength=tables.n_images)
-    curves: list[list[np.ndarray]] = [[] for _ in specs]
-    for k in range(tables.n_categories):
-        npig = tables.npig[k] @ weights
-        dets = None
-        for curve, (thr, a) in zip(curves, specs, strict=True):
-            if npig[a] == 0:
+    return ap_function(tables, specs)(sample)
+
+
+def ap_function(
+    tables: MatchTables, specs: Sequence[tuple[Sequence[int], int]]
+) -> Callable[[np.ndarray | None], np.ndarray]:
+    """``average_precisions`` for fixed specs, with each area's threshold rows gathered once."""
+    pairs = list(dict.fromkeys((int(a), int(t)) for thr, a in specs for t in thr))  # every curve needed, once
+    row_area = np.array([a for a, _ in pairs], dtype=np.int64)
+    row_thr = np.array([t for _, t in pairs], dtype=np.int64)
+    tp_rows, fp_rows = tables.tp[row_area, row_thr], tables.fp[row_area, row_thr]
+    picks = [[pairs.index((int(a), int(t))) for t in thr] for thr, a in specs]
+
+    def aps(sample: np.ndarray | None) -> np.ndarray:
+        sample = np.arange(tables.n_images) if sample is None else _check_sample(sample, tables.n_images)
+        weights = np.bincount(sample, minlength=tables.n_images)
+        curves: list[list[np.ndarray]] = [[] for _ in specs]
+        for k in range(tables.n_categories):
+            npig = (tables.npig[k] @ weights)[row_area]
+            live = np.flatnonzero(npig)
+            if live.size == 0:
                 continue
-            if dets is None:
-                dets = _sample_detections(tables, k, sample, weights)
-            for t in thr:
-                curve.append(_pr_curve(tables.tp[a, t].take(dets), tables.fp[a, t].take(dets), int(npig[a]))[0])
-    # One mean over the concatenated curves sums in the order np.mean over accumulate's array does.
-    return np.array([float(np.mean(np.concatenate(c))) if c else -1.0 for c in curves])
+            dets = _sample_detections(tables, k, sample, weights)
+            precision = np.full((len(pairs), RECALL_THRESHOLDS.size), np.nan)
+            precision[live] = _pr_curves(tp_rows[live][:, dets], fp_rows[live][:, dets], npig[live])[0]
+            for curve, rows in zip(curves, picks, strict=True):
+                if rows and npig[rows[0]]:
+                    curve.append(precision[rows].ravel())
+        # One mean over the concatenated curves sums in the order np.mean over accumulate's array does
+        # (for one category; with several, the order differs by rounding only).
+        return np.array([float(np.mean(np.concatenate(c))) if c else -1.0 for c in curves])
+
+    return aps
 
 
 def _check_sample(sample: np.ndarray | Sequence[int], n_images: int) -> np.ndarray:
@@ -578,8 +625,12 @@ class CocoEval:
 
     def aps(self, specs: Sequence[tuple[float | None, str | None]], sample: np.ndarray | None = None) -> np.ndarray:
         """AP for each (IoU or None for the mean over all thresholds, size range or None for all)."""
+        return self.ap_function(specs)(sample)
+
+    def ap_function(self, specs: Sequence[tuple[float | None, str | None]]) -> Callable[[np.ndarray | None], np.ndarray]:
+        """``aps`` with the specs resolved once: what a bootstrap calls for every resample."""
         resolved = [(self.iou_positions(iou), self.area_index(r)) for iou, r in specs]
-        return average_precisions(self._tables, sample, resolved)
+        return ap_function(self._tables, resolved)
 
     @property
     def image_ids(self) -> list[Any]:
