@@ -627,7 +627,9 @@ class CocoEval:
         """AP for each (IoU or None for the mean over all thresholds, size range or None for all)."""
         return self.ap_function(specs)(sample)
 
-    def ap_function(self, specs: Sequence[tuple[float | None, str | None]]) -> Callable[[np.ndarray | None], np.ndarray]:
+    def ap_function(
+        self, specs: Sequence[tuple[float | None, str | None]]
+    ) -> Callable[[np.ndarray | None], np.ndarray]:
         """``aps`` with the specs resolved once: what a bootstrap calls for every resample."""
         resolved = [(self.iou_positions(iou), self.area_index(r)) for iou, r in specs]
         return ap_function(self._tables, resolved)
