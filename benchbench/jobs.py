@@ -170,11 +170,16 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         t = time.perf_counter()
         preds = det.predict(job.test, ctx)
         timings["predict"] = time.perf_counter() - t
+        val_preds = None
+        if job.val:  # the operating threshold is chosen on validation frames, never on test
+            t = time.perf_counter()
+            val_preds = det.predict(job.val, ctx)
+            timings["predict_val"] = time.perf_counter() - t
         _write_predictions(job.work_dir, job.test, preds)
         result["artifacts"] = {"predictions": f"work/{cell.id}/predictions.json", "ground_truth": "test_gt.json"}
         ctx.report("evaluate", None)
         t = time.perf_counter()
-        result["metrics"] = evaluate_predictions(job.test, preds, **job.metrics)
+        result["metrics"] = evaluate_predictions(job.test, preds, val=job.val, val_preds=val_preds, **job.metrics)
         timings["evaluate"] = time.perf_counter() - t
         result["status"] = "ok"
     except Exception as exc:  # a failing plugin fails its cell only

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from benchbench.cli import main
+from benchbench.store import SCHEMA_VERSION
 
 
 def write_matrix(tmp_path: Path, det_extra: str = "") -> Path:
@@ -36,7 +37,7 @@ def test_run_end_to_end_results_json(tmp_path, toys):
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "results" / "toyrun" / "results.json").read_text())
     run = data["run"]
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == SCHEMA_VERSION == 2
     for key in ("git_commit", "benchbench_version", "plugins", "python", "platform", "matrix_sha256",
                 "seeds", "started", "finished", "data", "generation", "metric_directions"):
         assert key in run, key
