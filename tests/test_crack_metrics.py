@@ -10,9 +10,13 @@ from typing import Any
 import numpy as np
 import pytest
 
+from benchbench.api import Box, Frame, FrameSet
+from benchbench.evaluation import evaluate_predictions
 from benchbench.metrics import CocoEval, grouped_bootstrap_ci
 from benchbench.metrics.bootstrap import grouped_bootstrap_cis
 from benchbench.metrics.errors import error_breakdown
+from benchbench.metrics.masks import frame_mask, mask_counts, mask_scores, skeleton
+from benchbench.metrics.operating import best_f1_threshold, choose_threshold, crack_counts, expected_calibration_error
 
 # Hand fixture, thin boxes (w x h):
 #   image 1: crack A 4x40, found (0.9), found again (0.8: duplicate), a far box (0.5: background)
@@ -163,3 +167,113 @@ def test_unknown_size_range_and_bad_measure() -> None:
         ev.aps([(0.5, "huge")])
     with pytest.raises(ValueError, match="size range 'x'"):
         CocoEval.from_coco(HAND_GT, HAND_DT, size_ranges={"x": ("diagonal", 0.0, 1.0)})
+
+
+# --------------------------------------------------------------------------- masks
+
+
+def _mask_frame(tmp_path, boxes=(Box(10, 5, 3, 30),), name="f.png", group="S1") -> Frame:
+    """20x40 frame whose mask is a 3-px-wide vertical crack: columns 10-12, rows 5-34 (90 pixels)."""
+    from PIL import Image
+
+    mask = np.zeros((40, 20), np.uint8)
+    mask[5:35, 10:13] = 255
+    Image.fromarray(mask).save(tmp_path / name)
+    return Frame(None, 20, 40, "crack", tuple(boxes), group, meta={"mask": str(tmp_path / name), "name": name})
+
+
+def test_skeleton_of_a_thick_line_is_its_centre_column() -> None:
+    mask = np.zeros((40, 20), bool)
+    mask[5:35, 10:13] = True
+    thin = skeleton(mask)
+    assert set(np.nonzero(thin)[1].tolist()) == {11}
+    assert thin[10:30, 11].all()
+
+
+def test_mask_partly_covered(tmp_path) -> None:
+    frame = _mask_frame(tmp_path)
+    upper_half = Box(10, 5, 3, 15, score=0.9)  # pixel centres in rows 5..19: 45 of 90
+    far = Box(0, 0, 3, 3, score=0.8)
+    counts = mask_counts([frame], [[upper_half, far]], threshold=0.5)
+    assert counts.tolist() == [[90, 45, 1, 1, 2, 1]]
+    assert mask_scores(counts) == {"pixel_recall": 0.5, "crack_recall": 1.0, "box_precision": 0.5}
+    # Above 0.85 only the upper half is kept; with cover 0.6 it still hits: its centre is on the skeleton.
+    counts = mask_counts([frame], [[upper_half, far]], threshold=0.85, cover=0.6, distance=0.0)
+    assert mask_scores(counts) == {"pixel_recall": 0.5, "crack_recall": 1.0, "box_precision": 1.0}
+    # A box beside the crack neither covers 60 % nor lies within 2 px of the centre line.
+    beside = Box(14, 5, 3, 30, score=0.9)
+    assert mask_scores(mask_counts([frame], [[beside]], 0.5, cover=0.6, distance=2.0))["crack_recall"] == 0.0
+
+
+def test_one_pixel_shift_fails_iou_but_hits_the_mask(tmp_path) -> None:
+    frame = _mask_frame(tmp_path)
+    shifted = Box(11, 6, 3, 30, score=0.9)  # IoU 58 / 122 = 0.48 with the crack's box
+    out = evaluate_predictions(FrameSet([frame]), [[shifted]], iou_thresholds=[0.1], n_boot=0)
+    assert out["mAP50"]["value"] == 0.0 and out["AP10"]["value"] == pytest.approx(1.0)
+    assert out["errors"]["counts"]["localisation"] == 1
+    assert out["masks"]["crack_recall"]["value"] == 1.0
+    assert out["masks"]["pixel_recall"]["value"] == pytest.approx(58 / 90)
+
+
+def test_frames_without_masks_say_so() -> None:
+    frame = Frame(None, 20, 40, "crack", (Box(10, 5, 3, 30),))
+    out = evaluate_predictions(FrameSet([frame]), [[Box(10, 5, 3, 30, 0.9)]], iou_thresholds=[0.1], n_boot=0)
+    assert out["masks"] == {"available": False, "reason": "test frames carry no crack masks"}
+
+
+def test_simulated_frames_carry_their_masks() -> None:
+    from benchbench.data.simulate import simulate_frames
+
+    frame = next(f for f in simulate_frames(10, 0) if f.label == "crack")
+    mask = frame_mask(frame)
+    ys, xs = np.nonzero(mask)
+    b = frame.boxes[0]
+    assert (xs.min(), ys.min(), xs.max() + 1 - xs.min(), ys.max() + 1 - ys.min()) == (b.x, b.y, b.w, b.h)
+
+
+# --------------------------------------------------------------------------- operating point
+
+
+def _val_eval() -> CocoEval:
+    """Three cracks; boxes by score: hit (0.9), false alarm (0.8), hit (0.7), false alarm (0.3)."""
+    gt = {"images": [{"id": i} for i in (1, 2, 3)], "categories": [{"id": 1}],
+          "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": [10, 10, 4, 40]} for i in (1, 2, 3)]}
+    dt = [{"image_id": im, "category_id": 1, "bbox": b, "score": s} for im, b, s in (
+        (1, [10, 10, 4, 40], 0.9), (1, [60, 60, 5, 5], 0.8), (2, [10, 10, 4, 40], 0.7), (3, [60, 60, 5, 5], 0.3))]
+    return CocoEval.from_coco(gt, dt, iou_thresholds=[0.1])
+
+
+def test_f1_max_threshold_on_validation() -> None:
+    # Keeping 1, 2, 3, 4 boxes: F1 = 2/4, 2/5, 4/6, 4/7; the best keeps three, i.e. threshold 0.3.
+    threshold, f1 = best_f1_threshold(_val_eval(), 0.1)
+    assert threshold == 0.3 and f1 == pytest.approx(4 / 6)
+    assert choose_threshold(_val_eval(), 0.1, 0.5) == {"threshold": 0.3, "source": "validation F1-max",
+                                                        "val_f1": pytest.approx(4 / 6)}
+    assert choose_threshold(None, 0.1, 0.5)["source"] == "matrix score_threshold (no validation frames)"
+    counts = crack_counts(_val_eval(), 0.1, 0.3)
+    assert counts.sum(axis=0).tolist() == [2, 1, 3]
+
+
+def test_expected_calibration_error() -> None:
+    # Bins of width 0.1: (0.9, hit), (0.8, miss), (0.7, hit), (0.3, miss) -> |0.1| + |0.8| + |0.3| + |0.3|, / 4
+    assert expected_calibration_error(_val_eval(), 0.1) == pytest.approx((0.1 + 0.8 + 0.3 + 0.3) / 4)
+
+
+# --------------------------------------------------------------------------- slices
+
+
+def test_group_slices_equal_evaluating_each_specimen_alone(tmp_path) -> None:
+    frames = [_mask_frame(tmp_path, name=f"{g}{i}.png", group=g) for g in ("S1", "S2") for i in range(3)]
+    preds = [[Box(10, 5, 3, 30, 0.9)], [Box(11, 6, 3, 30, 0.8)], [], [Box(10, 5, 3, 30, 0.6), Box(0, 0, 4, 4, 0.7)],
+             [Box(10, 5, 3, 15, 0.9)], [Box(2, 2, 3, 3, 0.4)]]
+    test = FrameSet(frames)
+    out = evaluate_predictions(test, preds, iou_thresholds=[0.1, 0.3], n_boot=0)
+    for g, lo in (("S1", 0), ("S2", 3)):
+        alone = evaluate_predictions(FrameSet(frames[lo:lo + 3]), preds[lo:lo + 3], iou_thresholds=[0.1, 0.3],
+                                     n_boot=0)
+        sl = out["groups"][g]
+        assert (sl["n_frames"], sl["n_cracked"], sl["n_cracks"]) == (3, 3, 3)
+        for name in ("mAP50_95", "mAP50", "AP10", "AP30"):
+            assert sl[name] == pytest.approx(alone[name]["value"], abs=1e-12), (g, name)
+        assert sl["masks"] == pytest.approx({k: alone["masks"][k]["value"] for k in sl["masks"]})
+        assert sl["frame"]["f1"] == alone["frame"]["f1"]
