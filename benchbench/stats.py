@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from benchbench.api import UserError, sha256_json
-from benchbench.summary import metric_value, setting_of
+from benchbench.summary import metric_entry, metric_value, setting_of
 
 WORSE, BETTER, UNSURE, SAME = "worse", "better", "~", "same"
 NEWLY_FAILING, FIXED, NOT_COMPARABLE = "newly failing", "fixed", "not comparable"
@@ -453,7 +453,7 @@ def seed_stat(cells: Sequence[dict[str, Any]], metric: str, alpha: float = DEFAU
     mean = float(np.mean(vals))
     if len(vals) == 1:
         # One seed: the only uncertainty we have is the grouped bootstrap over test frames.
-        ci = next((((c.get("metrics") or {}).get(metric) or {}).get("ci") for c in cells
+        ci = next(((metric_entry(c, metric) or {}).get("ci") for c in cells
                    if c.get("status") == "ok"), None) or [None, None]
         lo, hi = (float(x) if x is not None else float("nan") for x in ci)
         return SeedStat(mean, lo, hi, 1)

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchbench.report.table import _guidance, _num, _with_ci
-from benchbench.summary import mean_std_text
+from benchbench.summary import headline_names, mean_std_text
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -21,7 +21,7 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 def summary_markdown(summary: list[dict[str, Any]]) -> str:
     """Seed summary (mean ± std), one line per (detector, generator, guidance, ratio)."""
-    names = ["mAP50_95", "mAP50", *sorted({k for s in summary for k in s if k.startswith("AP")}), "f1", "auroc"]
+    names = headline_names(summary)
     rows = []
     for s in summary:
         vals = [mean_std_text(s.get(n), " ± ") for n in names]
