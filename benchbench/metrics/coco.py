@@ -429,31 +429,30 @@ def _pr_curves(tp: np.ndarray, fp: np.ndarray, npig: int | np.ndarray) -> tuple[
     """Interpolated precision (T, 101) and final recall (T,) of several curves at once.
 
     tp / fp (T, n) flag the detections in score order, one row per curve (IoU threshold, area);
-    ``npig``: the non-ignored gt count, one for all rows or one per row. The precision
-    envelope is pycocotools' (running maximum from the right over every position); each recall
-    point reads it at the k-th true positive, k from ``_hits_needed``: recall rises only at true
-    positives, so that is the position pycocotools' lookup finds. One vectorised pass for all
-    rows, so many short curves (bootstrap resamples) pay no per-curve overhead.
+    ``npig``: the non-ignored gt count, one for all rows or one per row. Only true-positive
+    positions are evaluated: recall rises only there and precision can only fall between them,
+    so pycocotools' precision envelope and recall lookups over the full-length arrays land on
+    exactly these values; recall point r reads the k-th true positive, k from ``_hits_needed``.
+    One vectorised pass for all rows: the rows' true positives sit left-aligned in a (T, max)
+    table whose zero padding cannot raise a running maximum of precisions.
     """
-    n_rows, n = tp.shape
+    n_rows = tp.shape[0]
+    per_row = np.broadcast_to(np.asarray(npig, dtype=np.int64), (n_rows,))
     precision = np.zeros((n_rows, RECALL_THRESHOLDS.size))
-    if n == 0:
+    rows, cols = np.nonzero(tp)
+    n_tp = np.bincount(rows, minlength=n_rows)
+    if rows.size == 0:
         return precision, np.zeros(n_rows)
     # int32 cumsum is several times faster than int64 in numpy; exact either way.
-    tp_cum = np.cumsum(tp.view(np.uint8), axis=1, dtype=np.int32)
-    tp_sum = tp_cum.astype(np.float64)
-    fp_sum = np.cumsum(fp.view(np.uint8), axis=1, dtype=np.int32)
-    envelope = np.maximum.accumulate((tp_sum / (fp_sum + tp_sum + np.spacing(1)))[:, ::-1], axis=1)[:, ::-1]
-    n_tp = tp_cum[:, -1].astype(np.int64)
-    per_row = np.broadcast_to(np.asarray(npig, dtype=np.int64), (n_rows,))
-    # recall 0 reads the first true positive, as the envelope does
-    k = np.maximum(np.stack([_hits_needed(int(g)) for g in per_row]), 1)
-    reached = (k <= n_tp[:, None]) & (n_tp[:, None] > 0)
-    if reached.any():
-        _, cols = np.nonzero(tp)
-        first = np.cumsum(n_tp) - n_tp
-        where = np.where(reached, first[:, None] + k - 1, 0)
-        precision[reached] = envelope[np.nonzero(reached)[0], cols[where[reached]]]
+    fp_sum = np.cumsum(fp.view(np.uint8), axis=1, dtype=np.int32)[rows, cols].astype(np.float64)
+    rank = np.arange(rows.size) - (np.cumsum(n_tp) - n_tp)[rows]
+    tp_sum = (rank + 1).astype(np.float64)
+    table = np.zeros((n_rows, int(n_tp.max())))
+    table[rows, rank] = tp_sum / (fp_sum + tp_sum + np.spacing(1))
+    envelope = np.maximum.accumulate(table[:, ::-1], axis=1)[:, ::-1]
+    k = np.maximum(np.stack([_hits_needed(int(g)) for g in per_row]), 1)  # recall 0 reads the first hit
+    reached = k <= n_tp[:, None]
+    precision[reached] = envelope[np.nonzero(reached)[0], (k - 1)[reached]]
     return precision, n_tp / per_row
 
 
