@@ -181,6 +181,7 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         t = time.perf_counter()
         result["metrics"] = evaluate_predictions(job.test, preds, val=job.val, val_preds=val_preds, **job.metrics)
         timings["evaluate"] = time.perf_counter() - t
+        _gallery(job, preds, result, ctx)
         result["status"] = "ok"
     except Exception as exc:  # a failing plugin fails its cell only
         result["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
@@ -190,6 +191,16 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     result["info"] = ctx.info
     result["started"], result["finished"] = started, datetime.now(UTC).isoformat()
     return result
+
+
+def _gallery(job: CellJob, preds: list[list[Box]], result: dict[str, Any], ctx: CellContext) -> None:
+    from benchbench.report.gallery import worst_frames_png
+
+    try:
+        if worst_frames_png(job.test, preds, result["metrics"], Path(job.work_dir) / "worst_frames.png"):
+            result["artifacts"]["worst_frames"] = f"work/{job.cell.id}/worst_frames.png"
+    except Exception as exc:  # a picture must never cost a cell its result
+        ctx.record("gallery_error", f"{type(exc).__name__}: {exc}")
 
 
 def _write_predictions(work_dir: Path, test: FrameSet, preds: list[list[Box]]) -> None:

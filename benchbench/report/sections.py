@@ -1,0 +1,96 @@
+"""A report as a list of sections, rendered both as report.md and as a self-contained report.html.
+
+A section is a heading and blocks (text, table, image files of the run folder). Markdown links
+the images; HTML inlines them as base64 PNGs, so the page opens offline, in CI artefacts, in mail.
+Adding a section to the report is one more entry in ``report.build.SECTIONS``.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from benchbench.report.markdown import md_table
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: Sequence[str]
+    rows: Sequence[Sequence[Any]]
+    left: int = 1  # the first ``left`` columns are labels, aligned left in HTML
+
+
+@dataclass(frozen=True)
+class Image:
+    path: Path  # relative to the run folder
+    alt: str
+
+
+Block = str | Table | Image  # a str is a paragraph (markdown: `code` and **bold** kept as is)
+
+
+@dataclass
+class Section:
+    heading: str | None
+    blocks: list[Block] = field(default_factory=list)
+
+
+def to_markdown(title: str, sections: Sequence[Section]) -> str:
+    out = [f"# {title}", ""]
+    for s in sections:
+        if s.heading:
+            out += [f"## {s.heading}", ""]
+        for b in s.blocks:
+            if isinstance(b, Table):
+                out.append(md_table(b.headers, b.rows))
+            elif isinstance(b, Image):
+                out.append(f"![{b.alt}]({b.path.as_posix()})\n")
+            else:
+                out += [b, ""]
+    return "\n".join(out)
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2rem;color:#222;max-width:90rem}
+h1{font-size:1.4rem}h2{font-size:1.1rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0 1rem}
+th,td{border-bottom:1px solid #ddd;padding:.2rem .5rem;text-align:right;white-space:nowrap}
+th{background:#f4f4f4}td.l,th.l{text-align:left}tr:nth-child(even){background:#fafafa}
+img{max-width:100%;height:auto;display:block;margin:.5rem 0 1rem}p{max-width:60rem}
+"""
+
+
+def _inline(text: str) -> str:
+    """Escaped text with markdown `code` spans as <code> (the only inline markup the sections use)."""
+    parts = html.escape(text).split("`")
+    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+
+
+def to_html(title: str, sections: Sequence[Section], root: Path) -> str:
+    body = [f"<h1>{html.escape(title)}</h1>"]
+    for i, s in enumerate(sections):
+        body.append(f'<section id="s{i}">')
+        if s.heading:
+            body.append(f"<h2>{html.escape(s.heading)}</h2>")
+        for b in s.blocks:
+            if isinstance(b, Table):
+                def cls(j: int, b: Table = b) -> str:
+                    return ' class="l"' if j < b.left else ""
+
+                head = "".join(f"<th{cls(j)}>{_inline(str(h))}</th>" for j, h in enumerate(b.headers))
+                rows = "".join("<tr>" + "".join(f"<td{cls(j)}>{_inline(str(v))}</td>" for j, v in enumerate(r))
+                               + "</tr>" for r in b.rows)
+                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+            elif isinstance(b, Image):
+                data = base64.b64encode((root / b.path).read_bytes()).decode("ascii")
+                body.append(f'<img alt="{html.escape(b.alt)}" src="data:image/png;base64,{data}">')
+            else:
+                body.append(f"<p>{_inline(b)}</p>")
+        body.append("</section>")
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
+            + "\n".join(body) + "\n</body></html>\n")
