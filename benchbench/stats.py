@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from benchbench.api import UserError, sha256_json
-from benchbench.summary import metric_entry, metric_value, setting_of
+from benchbench.summary import defined, metric_entry, metric_value, setting_of
 
 WORSE, BETTER, UNSURE, SAME = "worse", "better", "~", "same"
 NEWLY_FAILING, FIXED, NOT_COMPARABLE = "newly failing", "fixed", "not comparable"
@@ -447,7 +447,7 @@ class SeedStat:
 
 def seed_stat(cells: Sequence[dict[str, Any]], metric: str, alpha: float = DEFAULT_ALPHA) -> SeedStat | None:
     vals = [v for c in cells if c.get("status") == "ok"
-            and (v := metric_value(c, metric)) is not None and np.isfinite(v)]
+            and defined(v := metric_value(c, metric))]
     if not vals:
         return None
     mean = float(np.mean(vals))

@@ -36,6 +36,11 @@ def metric_value(cell: dict[str, Any], name: str) -> float | None:
     return None if entry is None else entry["value"]
 
 
+def defined(v: float | None) -> bool:
+    """A value to average: every metric lies in [0, 1], and an AP of -1 is COCO's "no crack here"."""
+    return v is not None and bool(np.isfinite(v)) and v >= 0
+
+
 def size_metric_names(cells: list[dict[str, Any]], bases: tuple[str, ...] = ("mAP50",)) -> list[str]:
     """``<base>@<range>`` for the size ranges the cells report, in their order."""
     ranges = dict.fromkeys(r for c in cells for r in (((c.get("metrics") or {}).get("sizes") or {})
@@ -63,7 +68,7 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"detector": det, "generator": gen, "guidance": guid, "ratio": ratio,
                                  "seeds": sorted(r["cell"]["seed"] for r in ok), "n_failed": len(rows) - len(ok)}
         for name in sorted(names):
-            vals = [v for r in ok if (v := metric_value(r, name)) is not None and np.isfinite(v)]
+            vals = [v for r in ok if defined(v := metric_value(r, name))]
             if vals:
                 entry[name] = {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1
                                else 0.0, "n": len(vals)}

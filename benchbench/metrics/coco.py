@@ -663,6 +663,14 @@ class CocoEval:
         precision, _ = accumulate(self._tables, sample, self.iou_positions(iou), (0,), (2,))
         return _mean_defined(precision)
 
+    def pr_curve(self, iou: float) -> np.ndarray:
+        """Interpolated precision at the 101 recall points (area all, maxDets 100), mean over the
+        categories with gt; all -1 without gt."""
+        precision, _ = accumulate(self._tables, None, self.iou_positions(iou), (0,), (2,))
+        curves = precision[0, :, :, 0, 0]
+        defined = curves[:, (curves > -1).all(axis=0)]
+        return defined.mean(axis=1) if defined.size else -np.ones(RECALL_THRESHOLDS.size)
+
     def _thr_positions(self, iou: float | None) -> np.ndarray:
         thresholds = self._tables.iou_thresholds
         # Exact equality, as pycocotools' summarize() uses.

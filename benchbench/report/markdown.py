@@ -19,20 +19,20 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_markdown(summary: list[dict[str, Any]]) -> str:
-    """Seed summary (mean ± std), one line per (detector, generator, guidance, ratio)."""
-    names = headline_names(summary)
+def summary_rows(summary: list[dict[str, Any]], names: list[str] | None = None) -> tuple[list[str], list[list[Any]]]:
+    """Seed summary (mean ± std), one line per (detector, generator, guidance, ratio): headers, rows."""
+    names = headline_names(summary) if names is None else names
     rows = []
     for s in summary:
         vals = [mean_std_text(s.get(n), " ± ") for n in names]
         seeds = str(len(s["seeds"])) + (f" ({s['n_failed']} failed)" if s.get("n_failed") else "")
         rows.append([s["detector"], s.get("generator") or "real only", _guidance(s.get("guidance")),
                      f"{s['ratio']:g}", seeds, *vals])
-    return md_table(["detector", "generator", "guidance", "ratio", "seeds", *names], rows)
+    return ["detector", "generator", "guidance", "ratio", "seeds", *names], rows
 
 
-def cells_markdown(cells: list[dict[str, Any]]) -> str:
-    """Every cell with its metrics and 95% CIs."""
+def cells_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Every cell with its metrics and 95% CIs: headers, rows."""
     rows = []
     for r in cells:
         c, m = r["cell"], r.get("metrics") or {}
@@ -41,5 +41,6 @@ def cells_markdown(cells: list[dict[str, Any]]) -> str:
         rows.append([c["detector"], c.get("generator") or "real only", _guidance(c.get("guidance")),
                      f"{c['ratio']:g}", c["seed"], status, _with_ci(m.get("mAP50_95")), _with_ci(m.get("mAP50")),
                      _num(frame.get("f1")), _num(frame.get("auroc"))])
-    return md_table(["detector", "generator", "guidance", "ratio", "seed", "status", "mAP50-95 [95% CI]",
-                     "mAP50 [95% CI]", "F1", "AUROC"], rows)
+    return ["detector", "generator", "guidance", "ratio", "seed", "status", "mAP50-95 [95% CI]",
+            "mAP50 [95% CI]", "F1", "AUROC"], rows
+
