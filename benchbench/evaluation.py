@@ -57,7 +57,7 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     from benchbench.metrics.errors import error_breakdown, worst_images
     from benchbench.metrics.frames import frame_metrics
     from benchbench.metrics.masks import MASK_METRICS, mask_counts, mask_scores, mask_section
-    from benchbench.metrics.operating import choose_threshold, crack_counts, crack_prf, expected_calibration_error
+    from benchbench.metrics.operating import crack_counts, crack_prf, expected_calibration_error
 
     if len(preds) != len(test):
         raise ValueError(f"detector returned {len(preds)} prediction lists for {len(test)} frames")
@@ -83,7 +83,7 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     low_names = [n for n in with_ci if ap_names[n][0] is low]
     point_only = {n: _f(ev.aps([(iou, r)])[0]) for n, (ev, iou, r) in ap_names.items() if n not in with_ci}
 
-    op = _operating_point(val, val_preds, operating_iou, score_threshold, CocoEval, choose_threshold)
+    op = _operating_point(val, val_preds, operating_iou, score_threshold)
     cracks = crack_counts(low, operating_iou, op["threshold"])
     masks = mask_counts(test, preds, op["threshold"], hit_cover, hit_distance)
     ratio_names = ["op_f1", *(MASK_METRICS if masks is not None else ())]
@@ -137,13 +137,19 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     return metrics
 
 
-def _operating_point(val, val_preds, iou, fallback, coco_eval, choose) -> dict[str, Any]:
+def _operating_point(val: FrameSet | None, val_preds: list[list[Box]] | None, iou: float,
+                     fallback: float) -> dict[str, Any]:
+    """The threshold from the validation frames' predictions, or the matrix's without them."""
     from benchbench.data.export import to_coco_dict
+    from benchbench.metrics.coco import CocoEval
+    from benchbench.metrics.operating import choose_threshold
 
     if not val or val_preds is None or not val.has_boxes():
-        return choose(None, iou, fallback)
-    ev = coco_eval.from_coco(to_coco_dict(val), predictions_to_coco(val_preds), iou_thresholds=[iou])
-    return choose(ev, iou, fallback)
+        return choose_threshold(None, iou, fallback)
+    if len(val_preds) != len(val):
+        raise ValueError(f"detector returned {len(val_preds)} prediction lists for {len(val)} validation frames")
+    ev = CocoEval.from_coco(to_coco_dict(val), predictions_to_coco(val_preds), iou_thresholds=[iou])
+    return choose_threshold(ev, iou, fallback)
 
 
 def _sizes_section(std, ranges, measure, value, iou_thresholds) -> dict[str, Any]:

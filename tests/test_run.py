@@ -238,3 +238,17 @@ def test_progress_keeps_a_line_per_running_unit():
         p.cell_done({"id": "a", "status": "ok"})
         p.unit_done("b")
         assert [t.description for t in p.progress.tasks] == ["cells"] and p.progress.tasks[0].completed == 1
+
+
+def test_operating_threshold_is_chosen_on_validation_frames(tmp_path, toys):
+    # A later `split` key replaces the template's: the same split with a validation share.
+    m = benchbench_toys.write_matrix(tmp_path, name="valrun", seeds=[0], ratios=[0], bootstrap=20,
+                                     extra="split: {test_fraction: 0.34, val_fraction: 0.3}")
+    res = bench(tmp_path, m)
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "results" / "valrun" / "results.json").read_text())
+    assert data["run"]["data"]["n_val"] > 0
+    for c in data["cells"]:
+        op = c["metrics"]["operating_point"]
+        assert op["source"] == "validation F1-max" and 0 <= op["val_f1"] <= 1
+        assert c["timings"]["predict_val"] >= 0
