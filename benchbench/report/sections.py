@@ -30,7 +30,7 @@ class Image:
     alt: str
 
 
-Block = str | Table | Image  # a str is a paragraph (markdown: `code` and **bold** kept as is)
+Block = str | Table | Image  # a str is markdown: paragraphs, `code`, **bold**, "- " lists, "> " quotes, | tables
 
 
 @dataclass
@@ -61,13 +61,54 @@ table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0 1rem}
 th,td{border-bottom:1px solid #ddd;padding:.2rem .5rem;text-align:right;white-space:nowrap}
 th{background:#f4f4f4}td.l,th.l{text-align:left}tr:nth-child(even){background:#fafafa}
 img{max-width:100%;height:auto;display:block;margin:.5rem 0 1rem}p{max-width:60rem}
+blockquote{border-left:3px solid #e69f00;margin:.5rem 0;padding:.2rem .8rem;background:#fff8e6}
 """
 
 
 def _inline(text: str) -> str:
-    """Escaped text with markdown `code` spans as <code> (the only inline markup the sections use)."""
+    """Escaped text with markdown `code` spans and **bold** as HTML."""
     parts = html.escape(text).split("`")
-    return "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    out = "".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts))
+    bold = out.split("**")
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(bold))
+
+
+def _table_html(table: Table) -> str:
+    def cls(j: int) -> str:
+        return ' class="l"' if j < table.left else ""
+
+    head = "".join(f"<th{cls(j)}>{_inline(str(h))}</th>" for j, h in enumerate(table.headers))
+    rows = "".join("<tr>" + "".join(f"<td{cls(j)}>{_inline(str(v))}</td>" for j, v in enumerate(r)) + "</tr>"
+                   for r in table.rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _md_cells(line: str) -> list[str]:
+    return [c.strip().replace("\\|", "|") for c in line.strip().strip("|").split(" | ")]
+
+
+def _markdown_html(text: str) -> str:
+    """The markdown a section's text blocks use (see ``Block``) as HTML; other text stays a paragraph."""
+    out: list[str] = []
+    lines = text.strip("\n").splitlines()
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        run = [line]
+        kind = "|" if line.startswith("|") else "-" if line.startswith("- ") else ">" if line.startswith(">") else ""
+        while kind and i + 1 < len(lines) and lines[i + 1].startswith(kind if kind != "-" else "- "):
+            i += 1
+            run.append(lines[i])
+        if kind == "|" and len(run) >= 2:
+            out.append(_table_html(Table(_md_cells(run[0]), [_md_cells(r) for r in run[2:]])))
+        elif kind == "-":
+            out.append("<ul>" + "".join(f"<li>{_inline(r[2:])}</li>" for r in run) + "</ul>")
+        elif kind == ">":
+            out.append("<blockquote>" + " ".join(_inline(r.lstrip("> ")) for r in run) + "</blockquote>")
+        elif line.strip():
+            out.append(f"<p>{_inline(line)}</p>")
+        i += 1
+    return "\n".join(out)
 
 
 def to_html(title: str, sections: Sequence[Section], root: Path) -> str:
@@ -78,18 +119,12 @@ def to_html(title: str, sections: Sequence[Section], root: Path) -> str:
             body.append(f"<h2>{html.escape(s.heading)}</h2>")
         for b in s.blocks:
             if isinstance(b, Table):
-                def cls(j: int, b: Table = b) -> str:
-                    return ' class="l"' if j < b.left else ""
-
-                head = "".join(f"<th{cls(j)}>{_inline(str(h))}</th>" for j, h in enumerate(b.headers))
-                rows = "".join("<tr>" + "".join(f"<td{cls(j)}>{_inline(str(v))}</td>" for j, v in enumerate(r))
-                               + "</tr>" for r in b.rows)
-                body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
+                body.append(_table_html(b))
             elif isinstance(b, Image):
                 data = base64.b64encode((root / b.path).read_bytes()).decode("ascii")
                 body.append(f'<img alt="{html.escape(b.alt)}" src="data:image/png;base64,{data}">')
             else:
-                body.append(f"<p>{_inline(b)}</p>")
+                body.append(_markdown_html(b))
         body.append("</section>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"
