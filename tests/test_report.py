@@ -131,3 +131,15 @@ def test_report_html_is_self_contained_and_renders(run_copy, tmp_path, chromium)
          "--dump-dom", (run_copy / "report.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
     assert "<h2>Per test specimen (mean over seeds)</h2>" in dom and dom.count("<img") == len(images)
     assert "<td class=\"l\">det · real only · r0</td>" in dom
+
+
+def test_markdown_text_blocks_become_html():
+    from benchbench.report.sections import _markdown_html
+
+    html = _markdown_html("Read `x` **now**\n| a | b |\n|---|---|\n| 1 | 2 \\| 3 |\n- one\n- two\n> **Warning:** w")
+    assert html.splitlines() == [
+        "<p>Read <code>x</code> <strong>now</strong></p>",
+        '<div class="wide"><table><thead><tr><th class="l">a</th><th>b</th></tr></thead><tbody><tr><td class="l">1</td>'
+        "<td>2 | 3</td></tr></tbody></table></div>",
+        "<ul><li>one</li><li>two</li></ul>",
+        "<blockquote><strong>Warning:</strong> w</blockquote>"]

@@ -53,7 +53,7 @@ def facts(run: Run) -> Section:
         ("plugins", ", ".join(f"{k} {v}" for k, v in (info.get("plugins") or {}).items())),
         ("started / finished", f"{info.get('started', '?')} / {info.get('finished') or 'not finished'}"),
     ]
-    return Section(None, [Table(["", ""], rows)])
+    return Section(None, [Table(["", ""], rows, left=2)])
 
 
 def seed_summary(run: Run) -> Section:

@@ -61,7 +61,7 @@ table{border-collapse:collapse;font-size:.8rem;margin:.5rem 0 1rem}
 th,td{border-bottom:1px solid #ddd;padding:.2rem .5rem;text-align:right;white-space:nowrap}
 th{background:#f4f4f4}td.l,th.l{text-align:left}tr:nth-child(even){background:#fafafa}
 img{max-width:100%;height:auto;display:block;margin:.5rem 0 1rem}p{max-width:60rem}
-blockquote{border-left:3px solid #e69f00;margin:.5rem 0;padding:.2rem .8rem;background:#fff8e6}
+.wide{overflow-x:auto}blockquote{border-left:3px solid #e69f00;margin:.5rem 0;padding:.2rem .8rem;background:#fff8e6}
 """
 
 
@@ -80,7 +80,8 @@ def _table_html(table: Table) -> str:
     head = "".join(f"<th{cls(j)}>{_inline(str(h))}</th>" for j, h in enumerate(table.headers))
     rows = "".join("<tr>" + "".join(f"<td{cls(j)}>{_inline(str(v))}</td>" for j, v in enumerate(r)) + "</tr>"
                    for r in table.rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+    # Wide tables scroll on their own instead of widening the page.
+    return f'<div class="wide"><table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table></div>'
 
 
 def _md_cells(line: str) -> list[str]:
