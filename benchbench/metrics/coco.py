@@ -450,7 +450,10 @@ def _pr_curves(tp: np.ndarray, fp: np.ndarray, npig: int | np.ndarray) -> tuple[
     table = np.zeros((n_rows, int(n_tp.max())))
     table[rows, rank] = tp_sum / (fp_sum + tp_sum + np.spacing(1))
     envelope = np.maximum.accumulate(table[:, ::-1], axis=1)[:, ::-1]
-    k = np.maximum(np.stack([_hits_needed(int(g)) for g in per_row]), 1)  # recall 0 reads the first hit
+    if np.ndim(npig) == 0:
+        k = np.broadcast_to(np.maximum(_hits_needed(int(npig)), 1), (n_rows, RECALL_THRESHOLDS.size))
+    else:  # recall 0 reads the first hit
+        k = np.maximum(np.stack([_hits_needed(int(g)) for g in per_row]), 1)
     reached = k <= n_tp[:, None]
     precision[reached] = envelope[np.nonzero(reached)[0], (k - 1)[reached]]
     return precision, n_tp / per_row
@@ -485,6 +488,7 @@ def accumulate(
     sample = np.arange(tables.n_images) if sample is None else _check_sample(sample, tables.n_images)
     weights = np.bincount(sample, minlength=tables.n_images)
     thr = np.arange(tables.iou_thresholds.size) if thr_idx is None else np.asarray(thr_idx, dtype=np.int64)
+    every_thr = np.array_equal(thr, np.arange(tables.iou_thresholds.size))
     n_k = tables.n_categories
     precision = -np.ones((thr.size, RECALL_THRESHOLDS.size, n_k, len(area_idx), len(maxdet_idx)))
     recall = -np.ones((thr.size, n_k, len(area_idx), len(maxdet_idx)))
@@ -499,9 +503,11 @@ def accumulate(
             for a, ai in enumerate(area_idx):
                 if npig[ai] == 0:
                     continue
-                rows = np.ix_(thr, limited)
-                precision[:, :, k, a, m], recall[:, k, a, m] = _pr_curves(
-                    tables.tp[ai][rows], tables.fp[ai][rows], int(npig[ai]))
+                tp, fp = tables.tp[ai].take(limited, axis=1), tables.fp[ai].take(limited, axis=1)
+                if every_thr:
+                    precision[:, :, k, a, m], recall[:, k, a, m] = _pr_curves(tp, fp, int(npig[ai]))
+                else:
+                    precision[:, :, k, a, m], recall[:, k, a, m] = _pr_curves(tp[thr], fp[thr], int(npig[ai]))
     return precision, recall
 
 
