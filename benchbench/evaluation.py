@@ -1,7 +1,14 @@
-"""Score a detector's predictions on the held-out frames: COCO stats, CIs, frame-level metrics."""
+"""Score a detector's predictions on the held-out frames.
+
+COCO stats (for parity), mAP and low-IoU APs with grouped bootstrap CIs, AP per crack-scale size
+range, the error breakdown, an operating point chosen on validation frames, mask-based scores
+where the frames have masks, and every metric per test specimen. The CIs of all metrics come from
+one bootstrap pass (the same resamples for every metric). docs/results.md describes the output.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -10,7 +17,15 @@ from benchbench.api import Box, FrameSet
 
 # Metric name -> higher is better; written to results.json so comparisons know the direction.
 DIRECTIONS = {"mAP50_95": True, "mAP50": True, "mAP75": True, "AR100": True,
-              "precision": True, "recall": True, "f1": True, "auroc": True}
+              "precision": True, "recall": True, "f1": True, "auroc": True,
+              "pixel_recall": True, "crack_recall": True, "box_precision": True, "op_f1": True}
+
+# Defaults fitted to the crack boxes of FLYD-S train+val (123 boxes) and the simulator (120 boxes):
+# short sides run 3-17 px, median 6; these bounds split both roughly 25/50/25 %.
+DEFAULT_SIZE_MEASURE = "short_side"
+DEFAULT_SIZE_RANGES: dict[str, tuple[float, float | None]] = {
+    "hairline": (0.0, 4.5), "thin": (4.5, 7.5), "wide": (7.5, None)}
+OPEN_END = 1e10  # COCO's "no upper bound"
 
 
 def iou_metric_name(t: float) -> str:
@@ -39,38 +54,154 @@ def _plain(value: Any) -> Any:
     return item() if callable(item) else value
 
 
+def size_range_specs(ranges: dict[str, Sequence[float | None]] | None, measure: str
+                     ) -> dict[str, tuple[str, float, float]]:
+    """Matrix size ranges -> CocoEval's name -> (measure, low, high); None is open-ended."""
+    ranges = DEFAULT_SIZE_RANGES if ranges is None else ranges
+    return {name: (measure, float(lo or 0.0), OPEN_END if hi is None else float(hi))
+            for name, (lo, hi) in ranges.items()}
+
+
 def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_thresholds: list[float],
-                         score_threshold: float = 0.5, n_boot: int = 1000, seed: int = 0) -> dict[str, Any]:
+                         score_threshold: float = 0.5, n_boot: int = 1000, seed: int = 0,
+                         size_ranges: dict[str, Sequence[float | None]] | None = None,
+                         size_measure: str = DEFAULT_SIZE_MEASURE, operating_iou: float = 0.1,
+                         hit_cover: float = 0.5, hit_distance: float = 3.0,
+                         val: FrameSet | None = None, val_preds: list[list[Box]] | None = None) -> dict[str, Any]:
     from benchbench.data.export import to_coco_dict
-    from benchbench.metrics.bootstrap import grouped_bootstrap_ci
+    from benchbench.metrics.bootstrap import grouped_bootstrap_cis
     from benchbench.metrics.coco import CocoEval
+    from benchbench.metrics.errors import error_breakdown, worst_images
     from benchbench.metrics.frames import frame_metrics
+    from benchbench.metrics.masks import MASK_METRICS, mask_counts, mask_scores, mask_section
+    from benchbench.metrics.operating import crack_counts, crack_prf, expected_calibration_error
 
     if len(preds) != len(test):
         raise ValueError(f"detector returned {len(preds)} prediction lists for {len(test)} frames")
     gt = to_coco_dict(test)
     dt = predictions_to_coco(preds)
     groups = [f.group for f in test]
-    std = CocoEval.from_coco(gt, dt)
-    coco = std.stats()
-    metrics: dict[str, Any] = {"coco": coco}
+    ranges = size_range_specs(size_ranges, size_measure)
+    std = CocoEval.from_coco(gt, dt, size_ranges=ranges)
+    low = CocoEval.from_coco(gt, dt, iou_thresholds=sorted({*iou_thresholds, operating_iou}), size_ranges=ranges)
+    metrics: dict[str, Any] = {"coco": std.stats()}
 
-    def with_ci(name: str, ev: CocoEval, fn) -> None:
-        value = float(fn(ev, None))
-        ci = grouped_bootstrap_ci(ev, groups, fn, n_boot=n_boot, seed=seed) if n_boot else (None, None)
-        metrics[name] = {"value": value, "ci": [_f(ci[0]), _f(ci[1])]}
+    # Every AP is one (evaluation, IoU or None for 0.50:0.95, size range or None for all) spec.
+    ap_names = {"mAP50_95": (std, None, None), "mAP50": (std, 0.5, None)}
+    ap_names |= {iou_metric_name(t): (low, t, None) for t in iou_thresholds}
+    for r in ranges:
+        ap_names |= {f"mAP50@{r}": (std, 0.5, r), f"mAP50_95@{r}": (std, None, r)}
+        ap_names |= {f"{iou_metric_name(t)}@{r}": (low, t, r) for t in sorted(iou_thresholds)}
+    # Per size range only mAP50 and the lowest-IoU AP get CIs: ten more curves per resample for
+    # mAP50_95 would double a cell's evaluation time (issue #14 allows +20 %).
+    lowest = iou_metric_name(min(iou_thresholds)) if iou_thresholds else None
+    with_ci = [n for n in ap_names if "@" not in n or n.split("@")[0] in ("mAP50", lowest)]
+    std_names = [n for n in with_ci if ap_names[n][0] is std]
+    low_names = [n for n in with_ci if ap_names[n][0] is low]
+    point_only = {n: _f(ev.aps([(iou, r)])[0]) for n, (ev, iou, r) in ap_names.items() if n not in with_ci}
 
-    with_ci("mAP50_95", std, lambda ev, s: ev.stat("AP", s))
-    with_ci("mAP50", std, lambda ev, s: ev.stat("AP50", s))
-    metrics["mAP75"] = {"value": coco["AP75"]}
-    metrics["AR100"] = {"value": coco["AR100"]}
-    if iou_thresholds:
-        low = CocoEval.from_coco(gt, dt, iou_thresholds=sorted(iou_thresholds))
-        for t in iou_thresholds:
-            with_ci(iou_metric_name(t), low, lambda ev, s, t=t: ev.ap_at(t, s))
+    op = _operating_point(val, val_preds, operating_iou, score_threshold)
+    cracks = crack_counts(low, operating_iou, op["threshold"])
+    masks = mask_counts(test, preds, op["threshold"], hit_cover, hit_distance)
+    ratio_names = ["op_f1", *(MASK_METRICS if masks is not None else ())]
+
+    def ratios(sample: np.ndarray | None) -> list[float]:
+        pick = slice(None) if sample is None else sample
+        values = [crack_prf(cracks[pick])["f1"]]
+        if masks is not None:
+            values += [np.nan if v is None else v for v in mask_scores(masks[pick]).values()]
+        return values
+
+    std_aps = std.ap_function([ap_names[n][1:] for n in std_names])
+    low_aps = low.ap_function([ap_names[n][1:] for n in low_names])
+
+    def everything(sample: np.ndarray | None) -> np.ndarray:
+        return np.concatenate([std_aps(sample), low_aps(sample), ratios(sample)])
+
+    names = std_names + low_names + ratio_names
+    point = everything(None)
+    if n_boot:
+        lo_ci, hi_ci = grouped_bootstrap_cis(groups, len(test), everything, n_boot=n_boot, seed=seed)
+    else:
+        lo_ci = hi_ci = np.full(len(names), np.nan)
+    value = {n: {"value": _f(v), "ci": [_f(a), _f(b)]} for n, v, a, b in zip(names, point, lo_ci, hi_ci, strict=True)}
+    value |= {n: {"value": v} for n, v in point_only.items()}
+
+    for name in ("mAP50_95", "mAP50", *map(iou_metric_name, iou_thresholds)):
+        metrics[name] = value[name]
+    metrics["mAP75"] = {"value": metrics["coco"]["AP75"]}
+    metrics["AR100"] = {"value": metrics["coco"]["AR100"]}
     top = [max((b.score for b in boxes), default=0.0) for boxes in preds]
-    metrics["frame"] = frame_metrics([f.label == "crack" for f in test], top, threshold=score_threshold)
+    positive = [f.label == "crack" for f in test]
+    metrics["frame"] = frame_metrics(positive, top, threshold=score_threshold)
+    metrics["sizes"] = _sizes_section(std, ranges, size_measure, value, iou_thresholds)
+    breakdown = error_breakdown(std)
+    per_image = breakdown.pop("per_image")
+    worst = worst_images(per_image, list(range(len(test))))
+    metrics["errors"] = {**breakdown, "worst_frames": [{"frame": test[w.pop("image_id")].stem, **w} for w in worst]}
+    frame_op = frame_metrics(positive, top, threshold=op["threshold"])
+    metrics["operating_point"] = {
+        **op, "iou": operating_iou,
+        "frame": {k: frame_op[k] for k in ("precision", "recall", "f1", "tp", "fp", "fn", "tn")},
+        "crack": {**crack_prf(cracks), **dict(zip(("tp", "fp", "cracks"), cracks.sum(axis=0).tolist(), strict=True)),
+                  "f1_ci": value["op_f1"]["ci"]},
+        "ece": expected_calibration_error(low, operating_iou)}
+    metrics["masks"] = (mask_section(masks, op["threshold"], hit_cover, hit_distance,
+                                     {n: tuple(value[n]["ci"]) for n in MASK_METRICS})
+                        if masks is not None else {"available": False,
+                                                   "reason": "test frames carry no crack masks"})
+    metrics["groups"] = _group_slices(test, positive, top, score_threshold, std, low, ap_names, cracks, masks)
     return metrics
+
+
+def _operating_point(val: FrameSet | None, val_preds: list[list[Box]] | None, iou: float,
+                     fallback: float) -> dict[str, Any]:
+    """The threshold from the validation frames' predictions, or the matrix's without them."""
+    from benchbench.data.export import to_coco_dict
+    from benchbench.metrics.coco import CocoEval
+    from benchbench.metrics.operating import choose_threshold
+
+    if not val or val_preds is None or not val.has_boxes():
+        return choose_threshold(None, iou, fallback)
+    if len(val_preds) != len(val):
+        raise ValueError(f"detector returned {len(val_preds)} prediction lists for {len(val)} validation frames")
+    ev = CocoEval.from_coco(to_coco_dict(val), predictions_to_coco(val_preds), iou_thresholds=[iou])
+    return choose_threshold(ev, iou, fallback)
+
+
+def _sizes_section(std, ranges, measure, value, iou_thresholds) -> dict[str, Any]:
+    tables = std.tables
+    out: dict[str, Any] = {"measure": measure, "ranges": {}}
+    for r, (_, lo, hi) in ranges.items():
+        a = std.area_index(r)
+        names = ("mAP50_95", "mAP50", *map(iou_metric_name, iou_thresholds))
+        out["ranges"][r] = {"bounds": [lo, None if hi >= OPEN_END else hi], "n_gt": int(tables.npig[:, a].sum()),
+                            **{n: value[f"{n}@{r}"] for n in names}}
+    return out
+
+
+def _group_slices(test, positive, top, threshold, std, low, ap_names, cracks, masks) -> dict[str, Any]:
+    """Every point metric per test specimen, with its counts."""
+    from benchbench.metrics.frames import frame_metrics
+    from benchbench.metrics.masks import mask_scores
+    from benchbench.metrics.operating import crack_prf
+
+    out: dict[str, Any] = {}
+    groups = np.array([f.group for f in test])
+    for g in sorted(set(groups.tolist())):
+        sample = np.flatnonzero(groups == g)
+        entry: dict[str, Any] = {"n_frames": int(sample.size), "n_cracked": int(np.sum(np.asarray(positive)[sample])),
+                                 "n_cracks": int(cracks[sample, 2].sum())}
+        for ev in (std, low):
+            names = [n for n, spec in ap_names.items() if spec[0] is ev and "@" not in n]
+            entry |= {n: _f(v) for n, v in zip(names, ev.aps([ap_names[n][1:] for n in names], sample), strict=True)}
+        fm = frame_metrics(np.asarray(positive)[sample], np.asarray(top)[sample], threshold=threshold)
+        entry["frame"] = {k: _f(v) if isinstance(v, float) else v for k, v in fm.items()}
+        entry["operating_point"] = crack_prf(cracks[sample])
+        if masks is not None:
+            entry["masks"] = mask_scores(masks[sample])
+        out[g] = entry
+    return out
 
 
 def _f(x: float | None) -> float | None:

@@ -179,12 +179,18 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         t = time.perf_counter()
         preds = det.predict(job.test, ctx)
         timings["predict"] = time.perf_counter() - t
+        val_preds = None
+        if job.val:  # the operating threshold is chosen on validation frames, never on test
+            t = time.perf_counter()
+            val_preds = det.predict(job.val, ctx)
+            timings["predict_val"] = time.perf_counter() - t
         _write_predictions(job.work_dir, job.test, preds)
         result["artifacts"] = {"predictions": f"work/{cell.id}/predictions.json", "ground_truth": "test_gt.json"}
         ctx.report("evaluate", None)
         t = time.perf_counter()
-        result["metrics"] = evaluate_predictions(job.test, preds, **job.metrics)
+        result["metrics"] = evaluate_predictions(job.test, preds, val=job.val, val_preds=val_preds, **job.metrics)
         timings["evaluate"] = time.perf_counter() - t
+        _gallery(job, preds, result, ctx)
         result["status"] = "ok"
     except BaseException as exc:  # a failing plugin fails its cell only, even one calling sys.exit()
         if isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
@@ -206,6 +212,16 @@ def error_line(exc: BaseException) -> str:
         return f"SystemExit: a plugin called sys.exit({exc.code!r})"
     text = str(exc).strip()
     return f"{type(exc).__name__}: {text}".splitlines()[0] if text else type(exc).__name__
+
+
+def _gallery(job: CellJob, preds: list[list[Box]], result: dict[str, Any], ctx: CellContext) -> None:
+    from benchbench.report.gallery import worst_frames_png
+
+    try:
+        if worst_frames_png(job.test, preds, result["metrics"], Path(job.work_dir) / "worst_frames.png"):
+            result["artifacts"]["worst_frames"] = f"work/{job.cell.id}/worst_frames.png"
+    except Exception as exc:  # a picture must never cost a cell its result
+        ctx.record("gallery_error", f"{type(exc).__name__}: {exc}")
 
 
 def _write_predictions(work_dir: Path, test: FrameSet, preds: list[list[Box]]) -> None:

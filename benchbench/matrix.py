@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from benchbench.errors import UserError
+from benchbench.evaluation import DEFAULT_SIZE_RANGES
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 MAX_MATRIX_BYTES = 5 * 1024 * 1024  # a matrix is a few KB; a huge file is a mistake (or a YAML bomb)
@@ -112,6 +113,13 @@ class MetricsSpec(_Strict):
     iou_thresholds: list[float] = Field(default_factory=lambda: [0.1, 0.3])
     score_threshold: float = Field(0.5, ge=0, le=1)
     bootstrap: int = Field(1000, ge=0)
+    # Crack-scale size ranges: name -> [low, high] of the measure (high null: no bound).
+    size_measure: Literal["short_side", "long_side", "area"] = "short_side"
+    size_ranges: dict[str, tuple[float, float | None]] = Field(
+        default_factory=lambda: {k: tuple(v) for k, v in DEFAULT_SIZE_RANGES.items()})
+    operating_iou: float = Field(0.1, gt=0, lt=1)  # a crack is found at the operating point at this IoU
+    hit_cover: float = Field(0.5, gt=0, le=1)  # mask hit rule: share of a crack's pixels a box covers
+    hit_distance: float = Field(3.0, ge=0)  # ... or px from a box centre to the crack's skeleton
 
     @field_validator("iou_thresholds")
     @classmethod
@@ -119,6 +127,25 @@ class MetricsSpec(_Strict):
         if any(not 0 < t < 1 for t in v):
             raise ValueError("IoU thresholds must be in (0, 1)")
         return v
+
+    @field_validator("size_ranges")
+    @classmethod
+    def _sizes(cls, v: dict[str, tuple[float, float | None]]) -> dict[str, tuple[float, float | None]]:
+        if not v:
+            raise ValueError("give at least one size range, e.g. {hairline: [0, 4.5], wide: [4.5, null]}")
+        for name, (lo, hi) in v.items():
+            if not re.match(_NAME, name):
+                raise ValueError(f"size range name {name!r} must be letters, digits, '_', '-' or '.'")
+            if lo < 0 or (hi is not None and hi <= lo):
+                raise ValueError(f"size range {name!r}: need 0 <= low < high (or high null), got [{lo}, {hi}]")
+        return v
+
+    def eval_kwargs(self) -> dict[str, Any]:
+        """The keyword arguments of ``evaluation.evaluate_predictions`` (bootstrap seed 0)."""
+        return {"iou_thresholds": self.iou_thresholds, "score_threshold": self.score_threshold,
+                "n_boot": self.bootstrap, "seed": 0, "size_ranges": dict(self.size_ranges),
+                "size_measure": self.size_measure, "operating_iou": self.operating_iou,
+                "hit_cover": self.hit_cover, "hit_distance": self.hit_distance}
 
 
 class ExecutorSpec(BaseModel):

@@ -373,8 +373,7 @@ class Runner:
     def _run_cells(self, executor, cells: list[Cell], keys: dict[str, str], generated, labels=None) -> None:
         jobs, failed_early = [], []
         m = self.p.matrix
-        metrics = {"iou_thresholds": m.metrics.iou_thresholds, "score_threshold": m.metrics.score_threshold,
-                   "n_boot": m.metrics.bootstrap, "seed": 0}
+        metrics = m.metrics.eval_kwargs()
         for c in cells:
             extra: dict[str, Any] = {"labeler": m.labeler.model_dump(), "mode": m.mode,
                                      "run": {"name": m.name, "dir": str(self.store.root),

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from benchbench.api import UserError, sha256_json
-from benchbench.summary import metric_value, setting_of
+from benchbench.summary import defined, metric_entry, metric_value, setting_of
 
 WORSE, BETTER, UNSURE, SAME = "worse", "better", "~", "same"
 NEWLY_FAILING, FIXED, NOT_COMPARABLE = "newly failing", "fixed", "not comparable"
@@ -47,6 +47,7 @@ DEFAULT_N_BOOT = 1000
 # Result metric name -> CocoEval stat (the names evaluation.py writes).
 COCO_STATS = {"mAP50_95": "AP", "mAP50": "AP50", "mAP75": "AP75", "AR100": "AR100"}
 _LOW_IOU = re.compile(r"^AP(\d\d)$")  # AP10, AP30: evaluation.iou_metric_name
+_SIZED = re.compile(r"^(mAP50_95|mAP50|mAP75|AP\d\d)@([A-Za-z0-9][A-Za-z0-9_.-]*)$")  # AP per size range
 
 Setting = tuple[Any, ...]  # summary.setting_of: (detector, generator, guidance, ratio)
 Predictions = Callable[[], list[dict[str, Any]]]
@@ -55,10 +56,11 @@ Predictions = Callable[[], list[dict[str, Any]]]
 # --------------------------------------------------------------------------- inputs
 def check_metric(name: str) -> str:
     """The metric name if paired re-scoring supports it, else a user error listing what does."""
-    if name in COCO_STATS or _LOW_IOU.match(name):
+    if name in COCO_STATS or _LOW_IOU.match(name) or _SIZED.match(name):
         return name
     raise UserError(f"metric '{name}' cannot be compared frame by frame", field="--metric",
-                    fix=f"use one of {', '.join(COCO_STATS)} or a low-IoU AP such as AP10, AP30")
+                    fix=f"use one of {', '.join(COCO_STATS)}, a low-IoU AP such as AP10, AP30, or either per "
+                        "size range, e.g. mAP50@hairline, AP10@thin")
 
 
 def parse_tolerances(values: Iterable[str], metrics: Sequence[str]) -> dict[str, float]:
@@ -190,17 +192,41 @@ def _low_iou(name: str) -> float:
     return int(name[2:]) / 100
 
 
-class Scorer:
-    """One cell's predictions, matched once; scores any metric on any multiset of test frames."""
+def size_ranges_of(cell: dict[str, Any]) -> dict[str, tuple[str, float, float]]:
+    """The size ranges a cell was scored with (results schema 2), as CocoEval takes them."""
+    from benchbench.evaluation import OPEN_END
 
-    def __init__(self, gt: dict[str, Any], predictions: list[dict[str, Any]], metrics: Sequence[str]):
+    sizes = (cell.get("metrics") or {}).get("sizes") or {}
+    out = {}
+    for name, r in (sizes.get("ranges") or {}).items():
+        lo, hi = r["bounds"]
+        out[name] = (sizes["measure"], float(lo), OPEN_END if hi is None else float(hi))
+    return out
+
+
+class Scorer:
+    """One cell's predictions, matched once; scores any metric on any multiset of test frames.
+
+    ``size_ranges`` (see size_ranges_of) score metrics such as ``mAP50@hairline``; both sides of a
+    comparison use the same ranges.
+    """
+
+    def __init__(self, gt: dict[str, Any], predictions: list[dict[str, Any]], metrics: Sequence[str],
+                 size_ranges: dict[str, tuple[str, float, float]] | None = None):
         from benchbench.metrics.coco import CocoEval
 
-        lows = sorted({_low_iou(m) for m in metrics if m not in COCO_STATS})
-        self.std = CocoEval.from_coco(gt, predictions) if any(m in COCO_STATS for m in metrics) else None
-        self.low = CocoEval.from_coco(gt, predictions, iou_thresholds=lows) if lows else None
+        bases = {m.partition("@")[0] for m in metrics}
+        ranges = size_ranges if any("@" in m for m in metrics) else None
+        lows = sorted({_low_iou(m) for m in bases if m not in COCO_STATS})
+        self.std = CocoEval.from_coco(gt, predictions, size_ranges=ranges) if bases & set(COCO_STATS) else None
+        self.low = CocoEval.from_coco(gt, predictions, iou_thresholds=lows, size_ranges=ranges) if lows else None
 
     def __call__(self, metric: str, sample: np.ndarray | None = None) -> float:
+        base, _, size = metric.partition("@")
+        if size:
+            ev, iou = (self.std, {"mAP50_95": None, "mAP50": 0.5, "mAP75": 0.75}[base]) if base in COCO_STATS \
+                else (self.low, _low_iou(base))
+            return float(ev.aps([(iou, size)], sample)[0])  # type: ignore[union-attr]
         if metric in COCO_STATS:
             return self.std.stat(COCO_STATS[metric], sample)  # type: ignore[union-attr]
         return self.low.ap_at(_low_iou(metric), sample)  # type: ignore[union-attr]
@@ -404,8 +430,9 @@ def paired_stats(a: dict[int, CellRecord], b: dict[int, CellRecord], seeds: list
     if gt is None:
         return {}, "test ground truth missing (test_gt.json)"
     try:
-        sa = {s: Scorer(gt, a[s].predictions(), opts.metrics) for s in seeds if a[s].predictions}
-        sb = {s: Scorer(gt, b[s].predictions(), opts.metrics) for s in seeds if b[s].predictions}
+        ranges = size_ranges_of(a[seeds[0]].result) if seeds else {}
+        sa = {s: Scorer(gt, a[s].predictions(), opts.metrics, ranges) for s in seeds if a[s].predictions}
+        sb = {s: Scorer(gt, b[s].predictions(), opts.metrics, ranges) for s in seeds if b[s].predictions}
     except (OSError, ValueError, KeyError, zlib.error) as exc:
         return {}, f"predictions unreadable: {str(exc).splitlines()[0][:80]}"
     if len(sa) != len(seeds) or len(sb) != len(seeds):
@@ -447,13 +474,13 @@ class SeedStat:
 
 def seed_stat(cells: Sequence[dict[str, Any]], metric: str, alpha: float = DEFAULT_ALPHA) -> SeedStat | None:
     vals = [v for c in cells if c.get("status") == "ok"
-            and (v := metric_value(c, metric)) is not None and np.isfinite(v)]
+            and defined(v := metric_value(c, metric))]
     if not vals:
         return None
     mean = float(np.mean(vals))
     if len(vals) == 1:
         # One seed: the only uncertainty we have is the grouped bootstrap over test frames.
-        ci = next((((c.get("metrics") or {}).get(metric) or {}).get("ci") for c in cells
+        ci = next(((metric_entry(c, metric) or {}).get("ci") for c in cells
                    if c.get("status") == "ok"), None) or [None, None]
         lo, hi = (float(x) if x is not None else float("nan") for x in ci)
         return SeedStat(mean, lo, hi, 1)

@@ -13,7 +13,7 @@ from typing import Any
 
 from benchbench.api import UserError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: crack-scale metrics (sizes, errors, operating_point, masks, groups)
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 

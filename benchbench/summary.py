@@ -8,15 +8,44 @@ from typing import Any
 import numpy as np
 
 SUMMARY_METRICS = ("mAP50_95", "mAP50", "mAP75", "AR100")
+MASK_METRICS = ("pixel_recall", "crack_recall", "box_precision")
+CRACK_METRICS = ("op_f1", *MASK_METRICS)  # box-free and operating-point scores (schema 2)
+
+
+def metric_entry(cell: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """``{value, ci?}`` of a metric by its flat name: ``mAP50``, ``AP10``, ``f1`` (frame level),
+    ``mAP50@hairline`` (size range), ``crack_recall`` (masks), ``op_f1`` (operating point)."""
+    m = cell.get("metrics") or {}
+    base, _, size = name.partition("@")
+    if size:
+        entry = (((m.get("sizes") or {}).get("ranges") or {}).get(size) or {}).get(base)
+    elif name in MASK_METRICS:
+        entry = (m.get("masks") or {}).get(name)
+    elif name == "op_f1":
+        crack = (m.get("operating_point") or {}).get("crack")
+        entry = {"value": crack["f1"], "ci": crack.get("f1_ci")} if crack else None
+    elif isinstance(m.get(name), dict):
+        entry = m[name]
+    else:
+        entry = {"value": m["frame"][name]} if name in (m.get("frame") or {}) else None
+    return entry if isinstance(entry, dict) and "value" in entry else None
 
 
 def metric_value(cell: dict[str, Any], name: str) -> float | None:
-    m = cell.get("metrics") or {}
-    if name in m and isinstance(m[name], dict):
-        return m[name].get("value")
-    if name in (m.get("frame") or {}):
-        return m["frame"][name]
-    return None
+    entry = metric_entry(cell, name)
+    return None if entry is None else entry["value"]
+
+
+def defined(v: float | None) -> bool:
+    """A value to average: every metric lies in [0, 1], and an AP of -1 is COCO's "no crack here"."""
+    return v is not None and bool(np.isfinite(v)) and v >= 0
+
+
+def size_metric_names(cells: list[dict[str, Any]], bases: tuple[str, ...] = ("mAP50",)) -> list[str]:
+    """``<base>@<range>`` for the size ranges the cells report, in their order."""
+    ranges = dict.fromkeys(r for c in cells for r in (((c.get("metrics") or {}).get("sizes") or {})
+                                                      .get("ranges") or {}))
+    return [f"{b}@{r}" for r in ranges for b in bases]
 
 
 def detector_label(c: dict[str, Any]) -> str:
@@ -40,16 +69,30 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
         names = set(SUMMARY_METRICS)
         for r in ok:
             names |= {k for k in (r.get("metrics") or {}) if k.startswith("AP")}
-        names |= {"f1", "auroc"}
+        names |= {"f1", "auroc", *CRACK_METRICS, *size_metric_names(ok, ("mAP50", *sorted(
+            k for r in ok for k in (r.get("metrics") or {}) if k.startswith("AP"))))}
         entry: dict[str, Any] = {"detector": det, "generator": gen, "guidance": guid, "ratio": ratio,
                                  "seeds": sorted(r["cell"]["seed"] for r in ok), "n_failed": len(rows) - len(ok)}
         for name in sorted(names):
-            vals = [v for r in ok if (v := metric_value(r, name)) is not None and np.isfinite(v)]
+            vals = [v for r in ok if defined(v := metric_value(r, name))]
             if vals:
                 entry[name] = {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1
                                else 0.0, "n": len(vals)}
         out.append(entry)
     return out
+
+
+def headline_names(summary: list[dict[str, Any]]) -> list[str]:
+    """The seed-summary columns: mAP, every low-IoU AP, frame F1 and AUROC (size ranges have their own table)."""
+    lows = sorted({k for s in summary for k in s if k.startswith("AP") and "@" not in k})
+    return ["mAP50_95", "mAP50", *lows, "f1", "auroc"]
+
+
+def crack_names(summary: list[dict[str, Any]]) -> list[str]:
+    """The crack-scale columns present: AP per size range, operating-point F1, mask scores."""
+    present = dict.fromkeys(k for s in summary for k in s)
+    sized = [k for k in present if "@" in k and k.split("@")[0] in ("mAP50", "AP10")]
+    return sized + [k for k in CRACK_METRICS if k in present]
 
 
 def mean_std_text(v: dict[str, Any] | None, sep: str = "±") -> str:

@@ -87,6 +87,17 @@ def test_a_run_against_itself_is_the_same(runs):
     assert cell["metrics"]["AP30"]["value"] >= 0
 
 
+def test_size_range_metrics_rescore_to_the_recorded_values(runs):
+    run = RunData.from_dir(runs["base"])
+    comp = compare_runs(run, run, Options(metrics=("mAP50@hairline", "AP10@hairline"), n_boot=100))
+    assert {r.state for r in comp.rows} == {SAME}
+    cells = run.by_setting()[("det", None, None, 0.0)].values()
+    for metric in ("mAP50", "AP10"):
+        row = next(r for r in comp.rows if r.metric == f"{metric}@hairline" and r.generator is None)
+        recorded = [c.result["metrics"]["sizes"]["ranges"]["hairline"][metric]["value"] for c in cells]
+        assert row.a == pytest.approx(np.mean(recorded)) and min(recorded) >= 0
+
+
 def test_tolerance_is_per_metric_and_needed_for_a_regression(runs):
     # mAP50-95 drops by less than 0.5: within tolerance; mAP50 keeps the default 0.01 -> still worse.
     res = compare(runs["base"], runs["worse"], "--json", "--tolerance", "0.5", "--tolerance", "mAP50=0.01")

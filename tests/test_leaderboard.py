@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import sqlite3
 import subprocess
 import threading
@@ -18,7 +16,6 @@ from benchbench.cli import main
 from benchbench.observers import benchbench_cell_finished
 
 N_BOOT = "100"
-CHROMIUM_INSTALL_TIMEOUT_S = 900
 
 
 def lb(*args: object):
@@ -210,34 +207,6 @@ def test_locked_database_is_waited_for(db, runs):
 
 
 # --------------------------------------------------------------------------- HTML in a real browser
-@pytest.fixture(scope="session")
-def chromium() -> str:
-    """Debian's chromium, installed with apt-get when missing (root only); skipped if impossible."""
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if not shutil.which("apt-get") or os.geteuid() != 0:
-        pytest.skip("chromium is not installed and cannot be installed here (needs root and apt-get): "
-                    "run `apt-get install -y chromium` to enable this test")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-
-    def apt(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run(["apt-get", *args], capture_output=True, text=True, env=env,
-                              timeout=CHROMIUM_INSTALL_TIMEOUT_S)
-
-    try:
-        res = apt("install", "-y", "chromium")
-        if res.returncode != 0:  # stale package lists: refresh once and retry
-            apt("update")
-            res = apt("install", "-y", "chromium")
-    except subprocess.TimeoutExpired:
-        pytest.skip(f"installing chromium took over {CHROMIUM_INSTALL_TIMEOUT_S} s")
-    found = shutil.which("chromium")
-    if not found:
-        pytest.skip(f"could not install chromium: {(res.stderr or res.stdout).strip().splitlines()[-1:]}")
-    return found
-
-
 def test_html_page_is_self_contained_and_shows_the_table(db, tmp_path, chromium):
     out = tmp_path / "page" / "leaderboard.html"
     res = lb("show", "--db", db, "--format", "html", "--out", out)

@@ -16,7 +16,9 @@ from benchbench.report.build import build_report
 from benchbench.report.plots import PIXELS, leaderboard_png
 from benchbench.stats import SeedStat
 
-EXPECTED = ["guidance_heatmap__det__tg.png", "mAP50_95_vs_ratio__det.png", "mAP50_vs_ratio__det.png"]
+EXPECTED = ["AP10_vs_ratio__det.png", "errors__det.png", "guidance_heatmap__det__tg.png", "mAP50_95_vs_ratio__det.png",
+            "mAP50_vs_ratio__det.png", "pr_curves__r0.png", "pr_curves__r1.png"]
+WIDE = {"errors__det.png", "pr_curves__r0.png", "pr_curves__r1.png"}  # sized to their content
 
 
 @pytest.fixture
@@ -26,10 +28,10 @@ def run_copy(runs, tmp_path):
     return dst
 
 
-def assert_plot(path) -> None:
+def assert_plot(path, square: bool = True) -> None:
     assert path.stat().st_size > 0
     with Image.open(path) as im:
-        assert im.format == "PNG" and im.size == PIXELS
+        assert im.format == "PNG" and (im.size == PIXELS or not square)
         pixels = np.asarray(im.convert("L"), dtype=float)
     assert pixels.std() > 0  # something is drawn
 
@@ -49,13 +51,13 @@ def test_build_report_plots_and_markdown(run_copy):
     plots = sorted((run_copy / "plots").glob("*.png"))
     assert [p.name for p in plots] == EXPECTED
     for p in plots:
-        assert_plot(p)
+        assert_plot(p, square=p.name not in WIDE)
     text = path.read_text()
     for p in plots:
         assert f"](plots/{p.name})" in text
     assert "](samples/real_vs_synthetic.png)" in text
     assert "| detector | generator | guidance | ratio | seeds | mAP50_95 | mAP50 |" in text
-    assert text.count("| det | tg | 7 | 1 | ") == 3  # summary row + one per seed in the cell table
+    assert text.count("| det | tg | 7 | 1 | ") == 4  # two summary tables (headline, crack-scale) + two seeds
     assert "Failed cells" not in text
 
 
@@ -73,7 +75,7 @@ def test_report_lists_failed_cells(run_copy):
 def test_bench_report_command(run_copy, tmp_path):
     res = CliRunner().invoke(main, ["report", str(run_copy)])
     assert res.exit_code == 0, res.output
-    assert "report.md (3 plot(s)" in res.stdout
+    assert "report.md (7 plot(s)" in res.stdout and "report.html" in res.stdout
     missing = CliRunner().invoke(main, ["report", str(tmp_path / "nope")])
     assert missing.exit_code == 2 and "no results.json" in missing.stderr
 
@@ -131,3 +133,54 @@ def test_leaderboard_markdown_escapes_names(run_copy, tmp_path):
     res = CliRunner().invoke(main, ["leaderboard", "show", "--format", "markdown", "--db", str(db)])
     assert res.exit_code == 0, res.output
     _assert_escaped(res.output)
+
+
+def test_report_shows_the_crack_scale_metrics(run_copy):
+    text = build_report(run_copy).read_text()
+    for heading in ("## Crack-scale results: mean ± std over seeds", "## AP per crack size range",
+                    "## Operating point, mask scores and error breakdown", "## Per test specimen (mean over seeds)",
+                    "## PR curves", "## Worst test frames"):
+        assert heading in text, heading
+    assert "| det · real only · r0 | hairline [0, 4.5] | 24 |" in text
+    assert "-1.000" not in text  # ranges without cracks are undefined, not averaged as -1
+    assert "matrix score_threshold" in text or "(matrix)" in text  # the toy split has no validation frames
+
+
+def _html_images(page: str) -> list[bytes]:
+    import base64
+    import re
+
+    return [base64.b64decode(m) for m in re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)]
+
+
+def test_report_html_is_self_contained_and_renders(run_copy, tmp_path, chromium):
+    import io
+    import subprocess
+
+    build_report(run_copy)
+    page = (run_copy / "report.html").read_text()
+    assert "http://" not in page and "https://" not in page and "<script" not in page  # opens offline
+    assert not re.search(r'(src|href)="(?!data:)', page)  # every image is inline
+    images = _html_images(page)
+    assert len(images) == page.count("<img") == len(EXPECTED) + 3  # plots + one gallery per setting
+    for png in images:
+        with Image.open(io.BytesIO(png)) as im:
+            im.verify()
+    dom = subprocess.run(
+        [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--dump-dom", (run_copy / "report.html").as_uri()], capture_output=True, text=True, timeout=120).stdout
+    assert "<h2>Per test specimen (mean over seeds)</h2>" in dom and dom.count("<img") == len(images)
+    assert "<td class=\"l\">det · real only · r0</td>" in dom
+
+
+def test_markdown_text_blocks_become_html():
+    from benchbench.report.sections import _markdown_html
+
+    html = _markdown_html("Read `x` **now**\n| a | b |\n|---|---|\n| 1 | 2 \\| 3 |\n- one\n- two\n> **Warning:** w")
+    assert html.splitlines() == [
+        "<p>Read <code>x</code> <strong>now</strong></p>",
+        '<div class="wide"><table><thead><tr><th class="l">a</th><th>b</th></tr></thead><tbody><tr><td class="l">1</td>'
+        "<td>2 | 3</td></tr></tbody></table></div>",
+        "<ul><li>one</li><li>two</li></ul>",
+        "<blockquote><strong>Warning:</strong> w</blockquote>"]

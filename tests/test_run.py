@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from benchbench.cli import main
+from benchbench.store import SCHEMA_VERSION
 
 
 def write_matrix(tmp_path: Path, det_extra: str = "") -> Path:
@@ -36,7 +37,7 @@ def test_run_end_to_end_results_json(tmp_path, toys):
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "results" / "toyrun" / "results.json").read_text())
     run = data["run"]
-    assert data["schema_version"] == 1
+    assert data["schema_version"] == SCHEMA_VERSION == 2
     for key in ("git_commit", "benchbench_version", "plugins", "python", "platform", "matrix_sha256",
                 "seeds", "started", "finished", "data", "generation", "metric_directions"):
         assert key in run, key
@@ -237,3 +238,17 @@ def test_progress_keeps_a_line_per_running_unit():
         p.cell_done({"id": "a", "status": "ok"})
         p.unit_done("b")
         assert [t.description for t in p.progress.tasks] == ["cells"] and p.progress.tasks[0].completed == 1
+
+
+def test_operating_threshold_is_chosen_on_validation_frames(tmp_path, toys):
+    # A later `split` key replaces the template's: the same split with a validation share.
+    m = benchbench_toys.write_matrix(tmp_path, name="valrun", seeds=[0], ratios=[0], bootstrap=20,
+                                     extra="split: {test_fraction: 0.34, val_fraction: 0.3}")
+    res = bench(tmp_path, m)
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "results" / "valrun" / "results.json").read_text())
+    assert data["run"]["data"]["n_val"] > 0
+    for c in data["cells"]:
+        op = c["metrics"]["operating_point"]
+        assert op["source"] == "validation F1-max" and 0 <= op["val_f1"] <= 1
+        assert c["timings"]["predict_val"] >= 0

@@ -103,12 +103,13 @@ def print_comparison(comparison: Comparison, title: str, as_json: bool, show_ref
 @click.command()
 @click.argument("run_dir", type=click.Path(file_okay=False))
 def report(run_dir: str) -> None:
-    """Write plots/*.png and report.md for RUN_DIR (also done at the end of `bench run`)."""
+    """Write plots/*.png, report.md and a self-contained report.html for RUN_DIR (also done at the end of
+    `bench run`)."""
     from benchbench.report.build import build_report
 
     path = build_report(run_dir)
     plots = sorted((path.parent / "plots").glob("*.png"))
-    click.echo(f"{path} ({len(plots)} plot(s) in {path.parent / 'plots'})")
+    click.echo(f"{path} ({len(plots)} plot(s) in {path.parent / 'plots'}), {path.with_suffix('.html')}")
 
 
 @click.command()

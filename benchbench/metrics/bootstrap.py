@@ -59,7 +59,24 @@ def grouped_bootstrap_ci(
     truth in this sample") are left out; if none is defined the interval is
     ``(nan, nan)``. The result is deterministic for a given ``seed``.
     """
-    n_images = len(ev.image_ids)
+    low, high = grouped_bootstrap_cis(groups, len(ev.image_ids), lambda s: [metric(ev, s)], n_boot, seed, alpha)
+    return (float(low[0]), float(high[0]))
+
+
+def grouped_bootstrap_cis(
+    groups: Sequence[str],
+    n_images: int,
+    metrics: Callable[[np.ndarray], Sequence[float] | np.ndarray],
+    n_boot: int = 1000,
+    seed: int = 0,
+    alpha: float = 0.05,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Percentile CIs of several metrics from the same resamples (see grouped_bootstrap_ci).
+
+    ``metrics(sample)`` returns one value per metric; each metric's undefined resamples are
+    left out on their own. Drawing once for all metrics gives every metric the interval it
+    would get alone with the same seed, at the cost of one pass.
+    """
     if len(groups) != n_images:
         raise ValueError(f"groups has {len(groups)} labels but the evaluation has {n_images} images")
     if n_boot < 1:
@@ -67,11 +84,15 @@ def grouped_bootstrap_ci(
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
     if n_images == 0:
-        return (float("nan"), float("nan"))
+        nan = np.full(len(metrics(np.zeros(0, dtype=np.int64))), np.nan)
+        return nan, nan.copy()
     rng = np.random.default_rng(seed)
-    values = np.array([metric(ev, s) for s in iter_bootstrap_samples(groups, n_images, n_boot, rng)], dtype=np.float64)
-    values = values[np.isfinite(values) & (values >= 0)]
-    if values.size == 0:
-        return (float("nan"), float("nan"))
-    low, high = np.percentile(values, [50 * alpha, 100 - 50 * alpha])
-    return (float(low), float(high))
+    values = np.array([metrics(s) for s in iter_bootstrap_samples(groups, n_images, n_boot, rng)], dtype=np.float64)
+    values = values.reshape(n_boot, -1)
+    low, high = np.full(values.shape[1], np.nan), np.full(values.shape[1], np.nan)
+    for j in range(values.shape[1]):
+        col = values[:, j]
+        col = col[np.isfinite(col) & (col >= 0)]
+        if col.size:
+            low[j], high[j] = np.percentile(col, [50 * alpha, 100 - 50 * alpha])
+    return low, high

@@ -19,10 +19,11 @@ whose category is not in the gt categories are dropped.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,9 @@ RECALL_THRESHOLDS = np.linspace(0.0, 1.0, 101)
 MAX_DETS = (1, 10, 100)
 AREA_LABELS = ("all", "small", "medium", "large")
 AREA_RANGES = np.array([[0.0, 1e10], [0.0, 32.0**2], [32.0**2, 96.0**2], [96.0**2, 1e10]])
+# How a size range measures a box: "area" is the gt's area field (w * h for detections), as pycocotools.
+MEASURES = ("area", "short_side", "long_side")
+COCO_RANGES = tuple(("area", float(lo), float(hi)) for lo, hi in AREA_RANGES)
 
 # name -> (is_ap, iou threshold or None for all, area index, maxDets index)
 _STAT_SPECS: dict[str, tuple[bool, float | None, int, int]] = {
@@ -150,6 +154,7 @@ class MatchTables:
     """
 
     iou_thresholds: np.ndarray  # (T,)
+    ranges: tuple[tuple[str, float, float], ...]  # (A,) (measure, low, high): COCO's four, then any extra
     n_images: int
     n_categories: int
     score: np.ndarray  # (n,)
@@ -163,6 +168,12 @@ class MatchTables:
     det_start: np.ndarray  # (K, N) first detection of each (category, image)
     det_count: np.ndarray  # (K, N)
     npig: np.ndarray  # (K, A, N) non-ignored gt per (category, image, area)
+    det_box: np.ndarray  # (n, 4)
+    gt_box: np.ndarray  # (g, 4) gt sorted by (category, image)
+    gt_start: np.ndarray  # (K, N) first gt of each (category, image)
+    gt_count: np.ndarray  # (K, N)
+    gt_ignore: np.ndarray  # (A, g) crowd or outside the range
+    gt_matched: np.ndarray  # (A, T, g) consumed by a detection (crowd gt never is)
 
 
 def _box_iou(dbox: np.ndarray, gbox: np.ndarray, crowd: np.ndarray) -> np.ndarray:
@@ -181,11 +192,12 @@ def _box_iou(dbox: np.ndarray, gbox: np.ndarray, crowd: np.ndarray) -> np.ndarra
 
 def _greedy_match(
     iou: np.ndarray, gt_ignore: np.ndarray, crowd: np.ndarray, id_nonzero: np.ndarray, thresholds: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """COCO greedy matching for P (image, category) pairs at once.
 
     iou: (P, D, G) with -inf for padding; gt_ignore: (P, A, G). Returns
-    (matched to a gt with nonzero id, matched to an ignored gt), both (P, A, T, D).
+    (matched to a gt with nonzero id, matched to an ignored gt), both (P, A, T, D),
+    and which gts a detection consumed, (P, A, T, G).
     """
     n_pairs, n_dets, n_gts = iou.shape
     n_areas, n_thr = gt_ignore.shape[1], thresholds.size
@@ -213,7 +225,7 @@ def _greedy_match(
         available &= ~(hit & consumable)
         matched_nz[..., d] = (hit & nonzero).any(axis=-1)
         matched_ig[..., d] = has_match & ~has_regular
-    return matched_nz, matched_ig
+    return matched_nz, matched_ig, ~available
 
 
 def _ceil_log2(values: np.ndarray) -> np.ndarray:
@@ -239,6 +251,7 @@ def _match_pairs(
     thresholds: np.ndarray,
     matched_nz: np.ndarray,
     matched_ig: np.ndarray,
+    gt_matched: np.ndarray,
 ) -> None:
     """Match a batch of (category, image) pairs and write into the (A, T, n) outputs."""
     di, dvalid = _padded(d_start[pairs], d_count[pairs])
@@ -257,15 +270,18 @@ def _match_pairs(
     iou = np.take_along_axis(iou, order[..., None], axis=1)
     di, dvalid = np.take_along_axis(di, order, axis=1), np.take_along_axis(relevant, order, axis=1)
     ignore = np.moveaxis(gt_ignore[:, gi], 0, 1)
-    nz, ig = _greedy_match(iou, ignore, crowd, gt.id_nonzero[gi], thresholds)
+    nz, ig, used = _greedy_match(iou, ignore, crowd, gt.id_nonzero[gi], thresholds)
     rows = di[dvalid]
     matched_nz[:, :, rows] = np.moveaxis(nz, 0, 2)[:, :, dvalid]
     matched_ig[:, :, rows] = np.moveaxis(ig, 0, 2)[:, :, dvalid]
+    gt_matched[:, :, gi[gvalid]] = np.moveaxis(used, 0, 2)[:, :, gvalid]
 
 
-def _outside(area: np.ndarray) -> np.ndarray:
-    """(A, n): area outside each COCO area range."""
-    return (area[None, :] < AREA_RANGES[:, :1]) | (area[None, :] > AREA_RANGES[:, 1:])
+def _outside(box: np.ndarray, area: np.ndarray, ranges: Sequence[tuple[str, float, float]]) -> np.ndarray:
+    """(A, n): boxes whose size lies outside each range (bounds inclusive, as pycocotools)."""
+    sizes = {"area": area, "short_side": np.minimum(box[:, 2], box[:, 3]),
+             "long_side": np.maximum(box[:, 2], box[:, 3])}
+    return np.stack([(sizes[m] < lo) | (sizes[m] > hi) for m, lo, hi in ranges])
 
 
 def _score_order(score: np.ndarray, cat_start: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -279,11 +295,21 @@ def _score_order(score: np.ndarray, cat_start: np.ndarray) -> tuple[np.ndarray, 
     return order, has_ties
 
 
-def match(gt: _GroundTruth, det: _Detections, iou_thresholds: np.ndarray) -> MatchTables:
-    """Step 1: greedy matching of every (category, image), done once."""
+def match(
+    gt: _GroundTruth,
+    det: _Detections,
+    iou_thresholds: np.ndarray,
+    extra_ranges: Sequence[tuple[str, float, float]] = (),
+) -> MatchTables:
+    """Step 1: greedy matching of every (category, image), done once.
+
+    ``extra_ranges`` (measure, low, high) follow COCO's four area ranges on the area axis; each
+    range is matched on its own, exactly as pycocotools treats a custom ``areaRng``.
+    """
     n_img, n_cat = len(gt.image_ids), len(gt.category_ids)
     n_keys = n_img * n_cat
-    n_areas = len(AREA_RANGES)
+    ranges = COCO_RANGES + tuple((m, float(lo), float(hi)) for m, lo, hi in extra_ranges)
+    n_areas = len(ranges)
 
     g_key = gt.cat * n_img + gt.img
     g_order = np.argsort(g_key, kind="stable")
@@ -300,7 +326,7 @@ def match(gt: _GroundTruth, det: _Detections, iou_thresholds: np.ndarray) -> Mat
     g_key = g_key[g_order]
     g_start = np.searchsorted(g_key, np.arange(n_keys))
     g_count = np.bincount(g_key, minlength=n_keys)
-    gt_ignore = gt.crowd[None, :] | _outside(gt.area)
+    gt_ignore = gt.crowd[None, :] | _outside(gt.box, gt.area, ranges)
 
     d_key_all = det.cat * n_img + det.img
     d_order = np.lexsort((-det.score, d_key_all))
@@ -317,6 +343,7 @@ def match(gt: _GroundTruth, det: _Detections, iou_thresholds: np.ndarray) -> Mat
     n_thr = iou_thresholds.size
     matched_nz = np.zeros((n_areas, n_thr, d_key.size), dtype=bool)
     matched_ig = np.zeros_like(matched_nz)
+    gt_matched = np.zeros((n_areas, n_thr, g_key.size), dtype=bool)
     pairs = np.flatnonzero((d_count > 0) & (g_count > 0))
     bucket = _ceil_log2(d_count[pairs]) * 64 + _ceil_log2(g_count[pairs])
     for b in np.unique(bucket):
@@ -336,15 +363,17 @@ def match(gt: _GroundTruth, det: _Detections, iou_thresholds: np.ndarray) -> Mat
                 iou_thresholds,
                 matched_nz,
                 matched_ig,
+                gt_matched,
             )
 
     d_area = det.box[:, 2] * det.box[:, 3]
-    ignored = matched_ig | (~matched_nz & _outside(d_area)[:, None, :])
+    ignored = matched_ig | (~matched_nz & _outside(det.box, d_area, ranges)[:, None, :])
     npig = np.stack([np.bincount(g_key[~gt_ignore[a]], minlength=n_keys) for a in range(n_areas)])
     cat_start = np.searchsorted(det.cat, np.arange(n_cat + 1))
     by_score, has_ties = _score_order(det.score, cat_start)
     return MatchTables(
         iou_thresholds=iou_thresholds,
+        ranges=ranges,
         n_images=n_img,
         n_categories=n_cat,
         score=det.score,
@@ -358,6 +387,12 @@ def match(gt: _GroundTruth, det: _Detections, iou_thresholds: np.ndarray) -> Mat
         det_start=d_start.reshape(n_cat, n_img),
         det_count=d_count.reshape(n_cat, n_img),
         npig=npig.reshape(n_areas, n_cat, n_img).transpose(1, 0, 2),
+        det_box=det.box,
+        gt_box=gt.box,
+        gt_start=g_start.reshape(n_cat, n_img),
+        gt_count=g_count.reshape(n_cat, n_img),
+        gt_ignore=gt_ignore,
+        gt_matched=gt_matched,
     )
 
 
@@ -372,26 +407,56 @@ def _multi_arange(starts: np.ndarray, counts: np.ndarray) -> np.ndarray:
 
 
 def _pr_curve(tp: np.ndarray, fp: np.ndarray, npig: int) -> tuple[np.ndarray, float]:
-    """Interpolated precision at the 101 recall points, and final recall, of one curve.
+    """Interpolated precision at the 101 recall points, and final recall, of one curve."""
+    precision, recall = _pr_curves(tp[None, :], fp[None, :], npig)
+    return precision[0], float(recall[0])
 
-    tp / fp flag the detections in score order. Only true-positive positions
-    are evaluated: recall rises only there and precision can only fall between
-    them, so pycocotools' recall-threshold lookups and precision envelope over
-    the full-length arrays land on exactly these values.
+
+@functools.lru_cache(maxsize=4096)
+def _hits_needed(npig: int) -> np.ndarray:
+    """Per recall point, the least number of true positives k with k / npig >= r, in float64.
+
+    That is where pycocotools' searchsorted(recall, r, "left") lands, recall being k / npig.
     """
-    precision = np.zeros(RECALL_THRESHOLDS.size)
-    tp_pos = np.flatnonzero(tp)
-    if tp_pos.size == 0:
-        return precision, 0.0
+    k = np.ceil(RECALL_THRESHOLDS * npig).astype(np.int64)
+    for _ in range(2):  # the product may round either way by one
+        k = np.where((k > 0) & ((k - 1) / npig >= RECALL_THRESHOLDS), k - 1, k)
+        k = np.where(k / npig < RECALL_THRESHOLDS, k + 1, k)
+    return k
+
+
+def _pr_curves(tp: np.ndarray, fp: np.ndarray, npig: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Interpolated precision (T, 101) and final recall (T,) of several curves at once.
+
+    tp / fp (T, n) flag the detections in score order, one row per curve (IoU threshold, area);
+    ``npig``: the non-ignored gt count, one for all rows or one per row. Only true-positive
+    positions are evaluated: recall rises only there and precision can only fall between them,
+    so pycocotools' precision envelope and recall lookups over the full-length arrays land on
+    exactly these values; recall point r reads the k-th true positive, k from ``_hits_needed``.
+    One vectorised pass for all rows: the rows' true positives sit left-aligned in a (T, max)
+    table whose zero padding cannot raise a running maximum of precisions.
+    """
+    n_rows = tp.shape[0]
+    per_row = np.broadcast_to(np.asarray(npig, dtype=np.int64), (n_rows,))
+    precision = np.zeros((n_rows, RECALL_THRESHOLDS.size))
+    rows, cols = np.nonzero(tp)
+    n_tp = np.bincount(rows, minlength=n_rows)
+    if rows.size == 0:
+        return precision, np.zeros(n_rows)
     # int32 cumsum is several times faster than int64 in numpy; exact either way.
-    fp_sum = np.cumsum(fp.view(np.uint8), dtype=np.int32)[tp_pos].astype(np.float64)
-    tp_sum = np.arange(1, tp_pos.size + 1, dtype=np.float64)
-    recall = tp_sum / npig
-    envelope = np.maximum.accumulate((tp_sum / (fp_sum + tp_sum + np.spacing(1)))[::-1])[::-1]
-    idx = np.searchsorted(recall, RECALL_THRESHOLDS, side="left")
-    reached = idx < tp_pos.size
-    precision[reached] = envelope[idx[reached]]
-    return precision, float(recall[-1])
+    fp_sum = np.cumsum(fp.view(np.uint8), axis=1, dtype=np.int32)[rows, cols].astype(np.float64)
+    rank = np.arange(rows.size) - (np.cumsum(n_tp) - n_tp)[rows]
+    tp_sum = (rank + 1).astype(np.float64)
+    table = np.zeros((n_rows, int(n_tp.max())))
+    table[rows, rank] = tp_sum / (fp_sum + tp_sum + np.spacing(1))
+    envelope = np.maximum.accumulate(table[:, ::-1], axis=1)[:, ::-1]
+    if np.ndim(npig) == 0:
+        k = np.broadcast_to(np.maximum(_hits_needed(int(npig)), 1), (n_rows, RECALL_THRESHOLDS.size))
+    else:  # recall 0 reads the first hit
+        k = np.maximum(np.stack([_hits_needed(int(g)) for g in per_row]), 1)
+    reached = k <= n_tp[:, None]
+    precision[reached] = envelope[np.nonzero(reached)[0], (k - 1)[reached]]
+    return precision, n_tp / per_row
 
 
 def _sample_detections(tables: MatchTables, k: int, sample: np.ndarray, weights: np.ndarray) -> np.ndarray:
@@ -423,6 +488,7 @@ def accumulate(
     sample = np.arange(tables.n_images) if sample is None else _check_sample(sample, tables.n_images)
     weights = np.bincount(sample, minlength=tables.n_images)
     thr = np.arange(tables.iou_thresholds.size) if thr_idx is None else np.asarray(thr_idx, dtype=np.int64)
+    every_thr = np.array_equal(thr, np.arange(tables.iou_thresholds.size))
     n_k = tables.n_categories
     precision = -np.ones((thr.size, RECALL_THRESHOLDS.size, n_k, len(area_idx), len(maxdet_idx)))
     recall = -np.ones((thr.size, n_k, len(area_idx), len(maxdet_idx)))
@@ -437,10 +503,56 @@ def accumulate(
             for a, ai in enumerate(area_idx):
                 if npig[ai] == 0:
                     continue
-                for t, ti in enumerate(thr):
-                    tp, fp = tables.tp[ai, ti].take(limited), tables.fp[ai, ti].take(limited)
-                    precision[t, :, k, a, m], recall[t, k, a, m] = _pr_curve(tp, fp, int(npig[ai]))
+                tp, fp = tables.tp[ai].take(limited, axis=1), tables.fp[ai].take(limited, axis=1)
+                if every_thr:
+                    precision[:, :, k, a, m], recall[:, k, a, m] = _pr_curves(tp, fp, int(npig[ai]))
+                else:
+                    precision[:, :, k, a, m], recall[:, k, a, m] = _pr_curves(tp[thr], fp[thr], int(npig[ai]))
     return precision, recall
+
+
+def average_precisions(
+    tables: MatchTables, sample: np.ndarray | None, specs: Sequence[tuple[Sequence[int], int]]
+) -> np.ndarray:
+    """AP (maxDets 100) for each spec (IoU threshold positions, area index) on one image multiset.
+
+    The same numbers as ``accumulate`` followed by a mean over the defined precision, but the
+    sample's detections are ordered once for every spec: a bootstrap asking for many APs per
+    resample pays for that sort once. -1 where a spec has no non-ignored gt.
+    """
+    return ap_function(tables, specs)(sample)
+
+
+def ap_function(
+    tables: MatchTables, specs: Sequence[tuple[Sequence[int], int]]
+) -> Callable[[np.ndarray | None], np.ndarray]:
+    """``average_precisions`` for fixed specs, with each area's threshold rows gathered once."""
+    pairs = list(dict.fromkeys((int(a), int(t)) for thr, a in specs for t in thr))  # every curve needed, once
+    row_area = np.array([a for a, _ in pairs], dtype=np.int64)
+    row_thr = np.array([t for _, t in pairs], dtype=np.int64)
+    tp_rows, fp_rows = tables.tp[row_area, row_thr], tables.fp[row_area, row_thr]
+    picks = [[pairs.index((int(a), int(t))) for t in thr] for thr, a in specs]
+
+    def aps(sample: np.ndarray | None) -> np.ndarray:
+        sample = np.arange(tables.n_images) if sample is None else _check_sample(sample, tables.n_images)
+        weights = np.bincount(sample, minlength=tables.n_images)
+        curves: list[list[np.ndarray]] = [[] for _ in specs]
+        for k in range(tables.n_categories):
+            npig = (tables.npig[k] @ weights)[row_area]
+            live = np.flatnonzero(npig)
+            if live.size == 0:
+                continue
+            dets = _sample_detections(tables, k, sample, weights)
+            precision = np.full((len(pairs), RECALL_THRESHOLDS.size), np.nan)
+            precision[live] = _pr_curves(tp_rows[live][:, dets], fp_rows[live][:, dets], npig[live])[0]
+            for curve, rows in zip(curves, picks, strict=True):
+                if rows and npig[rows[0]]:
+                    curve.append(precision[rows].ravel())
+        # One mean over the concatenated curves sums in the order np.mean over accumulate's array does
+        # (for one category; with several, the order differs by rounding only).
+        return np.array([float(np.mean(np.concatenate(c))) if c else -1.0 for c in curves])
+
+    return aps
 
 
 def _check_sample(sample: np.ndarray | Sequence[int], n_images: int) -> np.ndarray:
@@ -465,19 +577,67 @@ def _mean_defined(values: np.ndarray) -> float:
 class CocoEval:
     """COCO bbox evaluation whose matching is done once and reused for any image sample."""
 
-    def __init__(self, tables: MatchTables, image_ids: list[Any]) -> None:
+    def __init__(self, tables: MatchTables, image_ids: list[Any], range_names: Sequence[str] = ()) -> None:
         self._tables = tables
         self._image_ids = image_ids
+        self._range_index = {name: len(AREA_LABELS) + i for i, name in enumerate(range_names)}
 
     @classmethod
     def from_coco(
-        cls, gt: dict[str, Any], dt: Sequence[dict[str, Any]], iou_thresholds: Sequence[float] | None = None
+        cls,
+        gt: dict[str, Any],
+        dt: Sequence[dict[str, Any]],
+        iou_thresholds: Sequence[float] | None = None,
+        size_ranges: dict[str, tuple[str, float, float]] | None = None,
     ) -> CocoEval:
-        """Match a COCO gt dict against a COCO results list."""
+        """Match a COCO gt dict against a COCO results list.
+
+        ``size_ranges``: name -> (measure, low, high), evaluated besides COCO's area ranges;
+        measure is one of ``MEASURES``.
+        """
         thresholds = _check_thresholds(iou_thresholds)
+        extra = dict(size_ranges or {})
+        for name, (measure, lo, hi) in extra.items():
+            if measure not in MEASURES or not lo <= hi:
+                raise ValueError(f"size range {name!r}: need a measure in {MEASURES} and low <= high")
         parsed_gt = _parse_gt(gt)
-        tables = match(parsed_gt, _parse_dt(dt, parsed_gt), thresholds)
-        return cls(tables, parsed_gt.image_ids)
+        tables = match(parsed_gt, _parse_dt(dt, parsed_gt), thresholds, tuple(extra.values()))
+        return cls(tables, parsed_gt.image_ids, tuple(extra))
+
+    @property
+    def tables(self) -> MatchTables:
+        """The match tables, for analyses beyond the COCO stats (error breakdown, galleries)."""
+        return self._tables
+
+    def area_index(self, range_name: str | None) -> int:
+        """Position of a size range on the tables' area axis; None is COCO's "all"."""
+        if range_name is None:
+            return 0
+        if range_name not in self._range_index:
+            raise ValueError(f"unknown size range {range_name!r}; have {', '.join(self._range_index) or 'none'}")
+        return self._range_index[range_name]
+
+    def iou_positions(self, iou: float | None) -> np.ndarray:
+        """Threshold positions of one IoU (within 1e-9), or all of them for None."""
+        thresholds = self._tables.iou_thresholds
+        if iou is None:
+            return np.arange(thresholds.size)
+        close = np.flatnonzero(np.isclose(thresholds, iou, rtol=0.0, atol=1e-9))
+        if close.size == 0:
+            available = ", ".join(f"{t:g}" for t in thresholds)
+            raise ValueError(f"IoU threshold {iou:g} is not configured; available: {available}")
+        return close[:1]
+
+    def aps(self, specs: Sequence[tuple[float | None, str | None]], sample: np.ndarray | None = None) -> np.ndarray:
+        """AP for each (IoU or None for the mean over all thresholds, size range or None for all)."""
+        return self.ap_function(specs)(sample)
+
+    def ap_function(
+        self, specs: Sequence[tuple[float | None, str | None]]
+    ) -> Callable[[np.ndarray | None], np.ndarray]:
+        """``aps`` with the specs resolved once: what a bootstrap calls for every resample."""
+        resolved = [(self.iou_positions(iou), self.area_index(r)) for iou, r in specs]
+        return ap_function(self._tables, resolved)
 
     @property
     def image_ids(self) -> list[Any]:
@@ -506,12 +666,16 @@ class CocoEval:
 
     def ap_at(self, iou: float, sample: np.ndarray | None = None) -> float:
         """AP at one configured IoU threshold (area all, maxDets 100); -1 without gt."""
-        close = np.flatnonzero(np.isclose(self._tables.iou_thresholds, iou, rtol=0.0, atol=1e-9))
-        if close.size == 0:
-            available = ", ".join(f"{t:g}" for t in self._tables.iou_thresholds)
-            raise ValueError(f"IoU threshold {iou:g} is not configured; available: {available}")
-        precision, _ = accumulate(self._tables, sample, close[:1], (0,), (2,))
+        precision, _ = accumulate(self._tables, sample, self.iou_positions(iou), (0,), (2,))
         return _mean_defined(precision)
+
+    def pr_curve(self, iou: float) -> np.ndarray:
+        """Interpolated precision at the 101 recall points (area all, maxDets 100), mean over the
+        categories with gt; all -1 without gt."""
+        precision, _ = accumulate(self._tables, None, self.iou_positions(iou), (0,), (2,))
+        curves = precision[0, :, :, 0, 0]
+        defined = curves[:, (curves > -1).all(axis=0)]
+        return defined.mean(axis=1) if defined.size else -np.ones(RECALL_THRESHOLDS.size)
 
     def _thr_positions(self, iou: float | None) -> np.ndarray:
         thresholds = self._tables.iou_thresholds

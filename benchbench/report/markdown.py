@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchbench.report.table import _guidance, _num, _with_ci
-from benchbench.summary import detector_label, mean_std_text
+from benchbench.summary import detector_label, headline_names, mean_std_text
 
 _ACTIVE = re.compile(r"([\\`*_\[\]<>|&!#~])")  # what markdown or inline HTML would act on
 
@@ -37,20 +37,20 @@ def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def summary_markdown(summary: list[dict[str, Any]]) -> str:
-    """Seed summary (mean ± std), one line per (detector, generator, guidance, ratio)."""
-    names = ["mAP50_95", "mAP50", *sorted({k for s in summary for k in s if k.startswith("AP")}), "f1", "auroc"]
+def summary_rows(summary: list[dict[str, Any]], names: list[str] | None = None) -> tuple[list[str], list[list[Any]]]:
+    """Seed summary (mean ± std), one line per (detector, generator, guidance, ratio): headers, rows."""
+    names = headline_names(summary) if names is None else names
     rows = []
     for s in summary:
         vals = [mean_std_text(s.get(n), " ± ") for n in names]
         seeds = str(len(s["seeds"])) + (f" ({s['n_failed']} failed)" if s.get("n_failed") else "")
         rows.append([md_text(s["detector"]), md_text(s.get("generator") or "real only"), _guidance(s.get("guidance")),
                      f"{s['ratio']:g}", seeds, *vals])
-    return md_table(["detector", "generator", "guidance", "ratio", "seeds", *names], rows)
+    return ["detector", "generator", "guidance", "ratio", "seeds", *names], rows
 
 
-def cells_markdown(cells: list[dict[str, Any]]) -> str:
-    """Every cell with its metrics and 95% CIs."""
+def cells_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Every cell with its metrics and 95% CIs: headers, rows."""
     rows = []
     for r in cells:
         c, m = r["cell"], r.get("metrics") or {}
@@ -60,5 +60,6 @@ def cells_markdown(cells: list[dict[str, Any]]) -> str:
                      _guidance(c.get("guidance")),
                      f"{c['ratio']:g}", c["seed"], status, _with_ci(m.get("mAP50_95")), _with_ci(m.get("mAP50")),
                      _num(frame.get("f1")), _num(frame.get("auroc"))])
-    return md_table(["detector", "generator", "guidance", "ratio", "seed", "status", "mAP50-95 [95% CI]",
-                     "mAP50 [95% CI]", "F1", "AUROC"], rows)
+    return ["detector", "generator", "guidance", "ratio", "seed", "status", "mAP50-95 [95% CI]",
+            "mAP50 [95% CI]", "F1", "AUROC"], rows
+

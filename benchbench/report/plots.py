@@ -213,3 +213,54 @@ def leaderboard_png(labels: Sequence[str], stats: Sequence[SeedStat | None], met
         buf = io.BytesIO()
         fig.savefig(buf, dpi=DPI, format="png")
         return buf.getvalue()
+
+
+def pr_curve_plot(curves: dict[str, dict[float, np.ndarray]], ratio: float, path: Path) -> Path | None:
+    """Precision vs recall of every (detector, training data) at one ratio, one panel per IoU.
+
+    ``curves``: label -> {IoU: (101,) interpolated precision, mean over seeds}.
+    """
+    ious = sorted({iou for c in curves.values() for iou in c}, reverse=True)
+    if not ious:
+        return None
+    recall = np.linspace(0.0, 1.0, 101)
+    with matplotlib.rc_context(STYLE):
+        fig = _figure((FIGSIZE[0] * 1.5, FIGSIZE[1]))
+        axes = np.atleast_1d(fig.subplots(1, len(ious), sharey=True))
+        for ax, iou in zip(axes, ious, strict=True):
+            for i, (label, c) in enumerate(sorted(curves.items())):
+                if iou in c:
+                    ax.plot(recall, c[iou], color=PALETTE[i % len(PALETTE)], lw=1.5, label=label,
+                            ls="-" if i < len(PALETTE) else "--")
+            ax.set_title(f"IoU {iou:g}")
+            ax.set_xlabel("recall")
+            ax.set_xlim(0, 1)
+            ax.set_ylim(0, 1.02)
+            ax.grid(True, color="0.92", lw=0.6)
+        axes[0].set_ylabel("precision (interpolated, mean over seeds)")
+        axes[-1].legend(loc="lower left", frameon=False)
+        fig.suptitle(f"PR curves at synthetic ratio {ratio:g}")
+        return _save(fig, path)
+
+
+def error_bars_plot(rows: Sequence[tuple[str, dict[str, float]]], detector: str, path: Path) -> Path | None:
+    """AP50 gained by fixing each error type (mean over seeds), grouped bars per training setting."""
+    from benchbench.metrics.errors import ERROR_TYPES
+
+    types = ERROR_TYPES[:4]
+    if not rows:
+        return None
+    with matplotlib.rc_context(STYLE):
+        fig = _figure((FIGSIZE[0], max(FIGSIZE[1], 0.55 * len(rows) + 1.2)))
+        ax = fig.subplots()
+        ys = np.arange(len(rows))[::-1]
+        height = 0.8 / len(types)
+        for j, t in enumerate(types):
+            ax.barh(ys + (len(types) / 2 - j - 0.5) * height, [r[1].get(t, 0.0) for r in rows], height=height,
+                    color=PALETTE[j], label=t)
+        ax.set_yticks(ys, [r[0] for r in rows])
+        ax.set_xlabel("ΔAP50 when this error type is fixed (mean over seeds)")
+        ax.set_title(f"{detector}: where the AP50 goes")
+        ax.legend(frameon=False, loc="lower right")
+        ax.grid(True, axis="x", color="0.9", lw=0.6)
+        return _save(fig, path)

@@ -6,18 +6,19 @@ What people look at to judge whether synthetic frames resemble real ones. PIL on
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchbench.api import Frame, FrameSet
+from benchbench.api import Box, Frame, FrameSet
 
 TILE = 128  # px per frame in the grid
 LABEL_W = 150  # px of the row-name column
 GT_COLOUR = (0, 230, 0)
 PRED_COLOUR = (255, 60, 60)
+FAINT_COLOUR = (110, 50, 50)
 
 
 def pick(frames: FrameSet, n: int, seed: int = 0) -> list[Frame]:
@@ -31,20 +32,31 @@ def pick(frames: FrameSet, n: int, seed: int = 0) -> list[Frame]:
     return chosen
 
 
-def _tile(frame: Frame, size: int) -> Any:  # a PIL image (PIL is imported lazily)
+def _tile(frame: Frame, size: int, preds: Sequence[Box] = (), mask: np.ndarray | None = None,
+          faint: Sequence[Box] = ()) -> Any:
+    """The frame scaled into a size x size tile, boxes drawn (a PIL image; PIL is imported lazily).
+
+    ``preds`` are drawn red over the frame's own boxes, ``faint`` ones dark red (e.g. below the
+    operating threshold); ``mask`` (the crack mask) is tinted green.
+    """
     from PIL import Image, ImageDraw
 
-    img = Image.fromarray(frame.load())
+    pixels = frame.load()
+    if mask is not None:
+        pixels = pixels.copy()
+        pixels[mask] = (0.5 * pixels[mask] + 0.5 * np.array(GT_COLOUR)).astype(np.uint8)
+    img = Image.fromarray(pixels)
     scale = size / max(frame.width, frame.height)
     w, h = max(1, round(frame.width * scale)), max(1, round(frame.height * scale))
-    img = img.resize((w, h), Image.BILINEAR)
+    # Nearest keeps 3-px cracks and their masks crisp when a small frame is blown up.
+    img = img.resize((w, h), Image.NEAREST if mask is not None else Image.BILINEAR)
     tile = Image.new("RGB", (size, size), (40, 40, 40))
     ox, oy = (size - w) // 2, (size - h) // 2
     tile.paste(img, (ox, oy))
     draw = ImageDraw.Draw(tile)
-    for b in frame.boxes or ():
+    drawn = [(b, GT_COLOUR if b.score >= 1.0 else PRED_COLOUR) for b in frame.boxes or ()]
+    for b, colour in [(p, FAINT_COLOUR) for p in faint] + drawn + [(p, PRED_COLOUR) for p in preds]:
         x1, y1, x2, y2 = b.xyxy()
-        colour = GT_COLOUR if b.score >= 1.0 else PRED_COLOUR
         draw.rectangle([ox + x1 * scale, oy + y1 * scale, ox + x2 * scale - 1, oy + y2 * scale - 1], outline=colour)
     if frame.boxes is None and frame.label == "crack":
         draw.text((3, size - 12), "crack (no box)", fill=(255, 200, 0))

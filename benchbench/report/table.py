@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from benchbench.summary import detector_label, mean_std_text, metric_value
+from benchbench.summary import detector_label, headline_names, mean_std_text, metric_value
 
 
 def _num(x: float | None, digits: int = 3) -> str:
@@ -62,7 +62,7 @@ def failures(cells: list[dict[str, Any]]) -> list[str]:
 
 def summary_table(summary: list[dict[str, Any]], title: str = "mean ± std over seeds") -> Table:
     t = Table(title=title, title_justify="left")
-    names = ["mAP50_95", "mAP50"] + sorted({k for s in summary for k in s if k.startswith("AP")}) + ["f1", "auroc"]
+    names = headline_names(summary)
     for col in ("detector", "training data", "ratio", "seeds", *names):
         t.add_column(col, justify="left" if col in ("detector", "training data") else "right", no_wrap=True)
     for s in summary:

@@ -1,0 +1,142 @@
+"""The crack-scale parts of a report: tables of the schema-2 metrics, their plots, PR curves and galleries.
+
+Each function reads the cells of results.json (and, for PR curves, the saved predictions) and
+returns rows or writes PNGs under the run folder; report.build arranges them into sections.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchbench.report.table import _guidance, _num, _with_ci
+from benchbench.summary import defined, setting_of
+
+ERROR_COLUMNS = ("localisation", "duplicate", "background", "missed")
+
+
+def setting_label(setting: tuple[Any, ...]) -> str:
+    det, gen, guid, ratio = setting
+    return f"{det} · {gen or 'real only'}" + ("" if guid is None else f" g{_guidance(guid)}") + f" · r{ratio:g}"
+
+
+def _ok(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [c for c in cells if c.get("status") == "ok" and "errors" in (c.get("metrics") or {})]
+
+
+def _by_setting(cells: list[dict[str, Any]]) -> dict[tuple[Any, ...], list[dict[str, Any]]]:
+    out: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
+    for c in _ok(cells):
+        out[setting_of(c)].append(c)
+    return out
+
+
+def _mean(values: list[float | None]) -> float | None:
+    vals = [v for v in values if defined(v)]
+    return float(np.mean(vals)) if vals else None
+
+
+def cell_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Per cell: operating point, mask scores, error counts and ΔAP50 per error type."""
+    rows = []
+    for c in _ok(cells):
+        m = c["metrics"]
+        op, masks, err = m["operating_point"], m.get("masks") or {}, m["errors"]
+        source = "val" if op.get("val_f1") is not None else "matrix"
+        rows.append([c["id"], f"{op['threshold']:.3f} ({source})", _num(op["crack"]["precision"]),
+                     _num(op["crack"]["recall"]), _with_ci({"value": op["crack"]["f1"], "ci": op["crack"]["f1_ci"]}),
+                     *(_with_ci(masks.get(k)) if masks.get("available", True) else "–"
+                       for k in ("pixel_recall", "crack_recall", "box_precision")),
+                     _num(op.get("ece")),
+                     *(f"{err['counts'][k]} / {_num(err['delta_ap'][k])}" for k in ERROR_COLUMNS)])
+    headers = ["cell", "threshold (chosen on)", "crack P", "crack R", "crack F1 [95% CI]", "pixel recall",
+               "crack recall (hit)", "box precision (hit)", "ECE",
+               *(f"{k}: n / ΔAP50" for k in ERROR_COLUMNS)]
+    return headers, rows
+
+
+def size_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Per setting and size range: cracks in range, mAP50 and the lowest-IoU AP, mean over seeds."""
+    rows, lows = [], set()
+    for setting, cs in _by_setting(cells).items():
+        ranges = cs[0]["metrics"]["sizes"]["ranges"]
+        low = next((k for k in ranges[next(iter(ranges))] if k.startswith("AP")), None) if ranges else None
+        lows.add(low)
+        for r, v in ranges.items():
+            lo, hi = v["bounds"]
+            rows.append([setting_label(setting), f"{r} [{lo:g}, {'∞' if hi is None else f'{hi:g}'}]", v["n_gt"],
+                         _num(_mean([c["metrics"]["sizes"]["ranges"][r]["mAP50"]["value"] for c in cs])),
+                         _num(_mean([(c["metrics"]["sizes"]["ranges"][r].get(low) or {}).get("value")
+                                     for c in cs])) if low else "–"])
+    low_name = next(iter(lows - {None}), "AP at the lowest IoU")
+    return ["setting", "size range", "cracks", "mAP50", low_name], rows
+
+
+def error_means(cells: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, float]]:
+    """Setting -> mean ΔAP50 per error type over seeds."""
+    return {s: {k: _mean([c["metrics"]["errors"]["delta_ap"][k] for c in cs]) or 0.0 for k in ERROR_COLUMNS}
+            for s, cs in _by_setting(cells).items()}
+
+
+def group_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
+    """Per setting and test specimen, mean over seeds: counts, mAP50, lowest-IoU AP, crack F1, mask hits."""
+    rows = []
+    low = None
+    for setting, cs in _by_setting(cells).items():
+        groups = cs[0]["metrics"]["groups"]
+        for g, first in groups.items():
+            low = low or next((k for k in first if k.startswith("AP")), None)
+            per = [c["metrics"]["groups"].get(g, {}) for c in cs]
+            rows.append([setting_label(setting), g, first["n_frames"], first["n_cracks"],
+                         _num(_mean([p.get("mAP50") for p in per])),
+                         _num(_mean([p.get(low) for p in per])) if low else "–",
+                         _num(_mean([(p.get("operating_point") or {}).get("f1") for p in per])),
+                         _num(_mean([(p.get("masks") or {}).get("crack_recall") for p in per]))])
+    return ["setting", "specimen", "frames", "cracks", "mAP50", low or "low-IoU AP", "crack F1 (op)",
+            "crack recall (hit)"], rows
+
+
+def pr_curves(root: Path, cells: list[dict[str, Any]], ious: tuple[float, ...]) -> dict[float, dict[str, Any]]:
+    """Ratio -> {(detector, training data) label: {IoU: precision (101,), mean over seeds}} from the
+    saved predictions; cells without predictions are left out."""
+    from benchbench.metrics.coco import CocoEval
+
+    try:
+        gt = json.loads((root / "test_gt.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    gt.pop("groups", None)
+    acc: dict[float, dict[str, dict[float, list[np.ndarray]]]] = defaultdict(
+        lambda: defaultdict(lambda: defaultdict(list)))
+    for c in cells:
+        rel = (c.get("artifacts") or {}).get("predictions")
+        if c.get("status") != "ok" or not rel:
+            continue
+        try:
+            dt = json.loads((root / rel).read_text())
+        except (OSError, ValueError):
+            continue
+        ev = CocoEval.from_coco(gt, dt, iou_thresholds=sorted(ious))
+        det, gen, guid, ratio = setting_of(c)
+        label = f"{det} · {gen or 'real only'}" + ("" if guid is None else f" g{_guidance(guid)}")
+        for iou in ious:
+            curve = ev.pr_curve(iou)
+            if (curve >= 0).all():
+                acc[ratio][label][iou].append(curve)
+    return {r: {lab: {iou: np.mean(v, axis=0) for iou, v in d.items()} for lab, d in labs.items()}
+            for r, labs in acc.items()}
+
+
+def galleries(cells: list[dict[str, Any]]) -> list[tuple[str, Path]]:
+    """(cell id, worst-frames PNG) for the first seed of each setting that has one."""
+    out, seen = [], set()
+    for c in sorted(_ok(cells), key=lambda c: c["cell"]["seed"]):
+        rel = (c.get("artifacts") or {}).get("worst_frames")
+        if rel and setting_of(c) not in seen:
+            seen.add(setting_of(c))
+            out.append((c["id"], Path(rel)))
+    return out

@@ -1,0 +1,48 @@
+"""A cell's worst test frames, drawn: ground truth (boxes green, crack mask tinted green), the
+boxes kept at the operating threshold (red) and the rest (dark red), each captioned with its error
+counts (from the AP50 matching of every box). PIL only.
+
+Written by the cell job next to its predictions (the test pixels are at hand there), shown by
+report.html; the frames are the error breakdown's ``worst_frames``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from benchbench.api import Box, FrameSet
+
+TILE = 192  # px per frame
+CAPTION = 30  # px of text under each frame
+SHORT = {"missed": "missed", "background": "false alarm", "localisation": "poor box", "duplicate": "duplicate"}
+
+
+def worst_frames_png(test: FrameSet, preds: Sequence[Sequence[Box]], metrics: dict[str, Any],
+                     path: Path) -> Path | None:
+    """Draw the worst test frames of one cell into ``path``; None when no frame has an error."""
+    from PIL import Image, ImageDraw
+
+    from benchbench.metrics.masks import frame_mask
+    from benchbench.report.samples import _tile
+
+    worst = (metrics.get("errors") or {}).get("worst_frames") or []
+    if not worst:
+        return None
+    threshold = (metrics.get("operating_point") or {}).get("threshold", 0.5)
+    index = {f.stem: i for i, f in enumerate(test)}
+    sheet = Image.new("RGB", (len(worst) * (TILE + 4) + 4, TILE + CAPTION + 8), (20, 20, 20))
+    draw = ImageDraw.Draw(sheet)
+    for c, w in enumerate(worst):
+        i = index[w["frame"]]
+        kept = [b for b in preds[i] if b.score > threshold]
+        rest = [b for b in preds[i] if b.score <= threshold]
+        x = 4 + c * (TILE + 4)
+        sheet.paste(_tile(test[i], TILE, kept, frame_mask(test[i]), rest), (x, 4))
+        errors = ", ".join(f"{w[k]} {name}" for k, name in SHORT.items() if w.get(k))
+        draw.text((x + 2, TILE + 7), w["frame"][:30], fill=(230, 230, 230))
+        draw.text((x + 2, TILE + 20), errors[:34], fill=(255, 190, 120))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(path)
+    return path
