@@ -77,6 +77,17 @@ def test_deterministic_and_nested(tmp_path):
     assert all(f.label == "sane" and f.boxes == () for f in sane)
 
 
+def test_generator_never_redraws_a_dataset_frame():
+    # The run seed and the dataset seed are often both 0: the generator's scenes must still be new ones.
+    g = PhysicsGenerator()
+    for seed in (0, 1, 2):
+        data = {hashlib.sha256(f.load().tobytes()).hexdigest() for f in simulate_frames(40, seed, size=64)}
+        made = [f for label in ("crack", "sane")
+                for f in g.generate(GenerationRequest(label=label, n=20, seed=seed, size=64))]
+        assert not data & {hashlib.sha256(f.load().tobytes()).hexdigest() for f in made}, seed
+        assert not {f.meta["name"] for f in made} & {f.meta["name"] for f in simulate_frames(40, seed, size=64)}
+
+
 def test_boxes_cover_the_crack_pixels():
     fs = simulate_frames(60, 11, sizes=FLYD_S_SIZES, positive_fraction=1.0)
     for f in fs:
