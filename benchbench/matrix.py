@@ -11,6 +11,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from benchbench.errors import UserError
+from benchbench.genscore.spec import ScoresSpec
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 
@@ -126,6 +127,7 @@ class Matrix(_Strict):
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     leaderboard: str | None = None
     samples: int = Field(8, ge=0)
+    scores: ScoresSpec = Field(default_factory=ScoresSpec)  # generator scores (docs/generators.md)
 
     @field_validator("seed", mode="before")
     @classmethod

@@ -21,6 +21,7 @@ from benchbench import __version__
 from benchbench.api import Box, FrameSet, UserError, sha256_json
 from benchbench.cache import Cache
 from benchbench.evaluation import DIRECTIONS, iou_metric_name
+from benchbench.genscore.runscores import attach_scores
 from benchbench.jobs import CellJob, GenJob, LabelJob, run_cell_job, run_generation_job, run_label_job
 from benchbench.matrix import Matrix
 from benchbench.planner import Cell, GenTask, Plan, make_plan
@@ -212,6 +213,7 @@ class Runner:
         self._run_cells(executor, synth, keys, generated=generated, labels=labels)
 
         results = self._write_results(started, datetime.now(UTC).isoformat())
+        results = attach_scores(self, results)  # generator scores; never raises (benchbench.genscore)
         try:
             self._samples(generated)
         except Exception as exc:  # a picture must never cost a finished run

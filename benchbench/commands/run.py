@@ -106,6 +106,8 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
             console.print(f"[yellow]warning: report not written: {exc}[/yellow]")
     for err in summary.observer_errors:
         console.print(f"[yellow]warning: {err}[/yellow]")
+    for flag in (summary.results.get("generator_scores") or {}).get("flags", []):
+        click.echo(f"LEAK: {flag}", err=True)  # even with --quiet/--json: a run trained on its test set
     if as_json:
         click.echo(json.dumps(summary.results, indent=2, default=str))
     elif not quiet:
