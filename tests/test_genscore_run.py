@@ -24,8 +24,22 @@ def _run(tmp_path: Path, extra: str = "") -> dict:
     return json.loads((tmp_path / "results" / "gs" / "results.json").read_text())
 
 
-def test_run_writes_generator_scores(tmp_path, toys):
-    data = _run(tmp_path, "scores: {extractors: [{name: physics}, {name: cnn, epochs: 3}], bootstrap: 50}")
+@pytest.fixture(scope="module")
+def toy_run(tmp_path_factory):
+    """One toy run for the module: its folder and results.json."""
+    root = tmp_path_factory.mktemp("gs")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCHBENCH_PLUGIN_MODULES", "benchbench_toys")
+        from benchbench.plugins import reset_plugins
+
+        reset_plugins()
+        data = _run(root, "scores: {extractors: [{name: physics}, {name: cnn, epochs: 3}], bootstrap: 50}")
+        reset_plugins()
+    return root, data
+
+
+def test_run_writes_generator_scores(toy_run):
+    tmp_path, data = toy_run
     gs = data["generator_scores"]
     assert gs["errors"] == [] and gs["flags"] == []
     # tg: 2 guidance x 2 seeds, tb: 2 seeds
@@ -41,7 +55,7 @@ def test_run_writes_generator_scores(tmp_path, toys):
                 assert all(0 <= sc[k] <= 1 for k in ("precision", "recall", "coverage"))
         mem = s["memorisation"]["pixel"]
         assert mem["test"]["exact_copies"] == 0 and mem["scale"] > 0
-        assert (tmp_path / "results" / "gs" / "samples" / s["closest_pairs_png"]).exists()
+        assert (tmp_path / "results" / "gs" / "plots" / s["closest_pairs_png"]).exists()
     gain = gs["gain"]["metrics"]["mAP50"]
     assert len(gain["cells"]) == sum(1 for c in data["cells"] if c["cell"]["generator"])
     rho = gain["by_score"]["physics.crack.fd"]
@@ -49,3 +63,57 @@ def test_run_writes_generator_scores(tmp_path, toys):
     assert {c["gain"] for c in gain["cells"]} == {0.0}
     assert rho["n_sets"] == 6 and rho["rho"] is None and "tied" in rho["note"]
     assert "conclusion" not in gs["gain"]  # 6 sets are enough to try
+
+
+def test_generators_score_rescores_an_existing_run(toy_run, toys):
+    root, data = toy_run
+    run_dir = root / "results" / "gs"
+    results = json.loads((run_dir / "results.json").read_text())
+    results.pop("generator_scores")
+    (run_dir / "results.json").write_text(json.dumps(results))
+    res = CliRunner().invoke(main, ["generators", "score", str(run_dir), "--cache-dir", str(root / "cache"),
+                                    "--extractor", "physics:size=32"])
+    assert res.exit_code == 0, res.output
+    assert "generator scores" in res.output and "tg__g7__s0" in res.output
+    gs = json.loads((run_dir / "results.json").read_text())["generator_scores"]
+    assert list(gs["extractors"]) == ["physics"] and gs["extractors"]["physics"]["params"] == {"size": 32}
+    assert len(gs["sets"]) == 6 and gs["errors"] == []
+    # the same frames, another descriptor size: other numbers, same set of keys
+    assert gs["sets"][0]["scores"]["physics"]["crack"]["fd"] != data["generator_scores"]["sets"][0]["scores"][
+        "physics"]["crack"]["fd"]
+
+
+def test_generators_score_without_the_cache_is_a_user_error(toy_run, toys, tmp_path):
+    root, _ = toy_run
+    res = CliRunner().invoke(main, ["generators", "score", str(root / "results" / "gs"),
+                                    "--cache-dir", str(tmp_path / "empty"), "--extractor", "physics"])
+    assert res.exit_code == 2 and "--cache-dir" in res.output and "no generated frames of this run" in res.output
+
+
+def test_generators_score_bad_extractor_syntax(toy_run, toys):
+    root, _ = toy_run
+    res = CliRunner().invoke(main, ["generators", "score", str(root / "results" / "gs"), "--extractor", "cnn:epochs"])
+    assert res.exit_code == 2 and "--extractor" in res.output and "KEY=VALUE" in res.output
+
+
+def test_generators_compare_flags_a_folder_of_test_frames(tmp_path):
+    from benchbench.data.simulate import simulate_frames, write_dataset
+
+    real = simulate_frames(80, 0, 48)
+    write_dataset(real, tmp_path / "real", "yolo")
+    write_dataset(simulate_frames(40, 7, 48), tmp_path / "A", "classes")
+    write_dataset(real, tmp_path / "B", "classes")  # B copies the real frames, held-out test frames included
+    res = CliRunner().invoke(main, ["generators", "compare", str(tmp_path / "A"), str(tmp_path / "B"),
+                                    "--real", str(tmp_path / "real"), "--extractor", "physics",
+                                    "--out", str(tmp_path / "out"), "--cache-dir", str(tmp_path / "cache")])
+    assert res.exit_code == 0, res.output
+    section = json.loads((tmp_path / "out" / "scores.json").read_text())
+    by_id = {s["id"]: s for s in section["sets"]}
+    n_test = section["real"]["n_test"]
+    assert by_id["A"]["memorisation"]["pixel"]["test"]["exact_copies"] == 0
+    assert by_id["B"]["memorisation"]["pixel"]["test"]["exact_copies"] == n_test
+    assert len(section["flags"]) == 1 and "set B" in section["flags"][0] and "LEAK: generator set B" in res.output
+    # B is the real data itself: closer to the real training frames than A on every class
+    for label in ("crack", "sane"):
+        assert by_id["B"]["scores"]["physics"][label]["fd"] < by_id["A"]["scores"]["physics"][label]["fd"]
+    assert (tmp_path / "out" / by_id["B"]["closest_pairs_png"]).exists()

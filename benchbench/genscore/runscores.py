@@ -36,14 +36,14 @@ def run_sets(p: Any, cache: Cache) -> tuple[dict[str, SynthSet], list[str]]:
 
 
 def score_run(p: Any, cache: Cache, cells: list[dict[str, Any]], run_dir: Path, plugins: Any) -> dict[str, Any]:
-    """The ``generator_scores`` section of a prepared run, with the closest-pairs grids in samples/ and
+    """The ``generator_scores`` section of a prepared run, with the closest-pairs grids and
     the score-vs-gain plots in plots/."""
     from benchbench.genscore.predict import score_gain
 
     spec = p.matrix.scores
     sets, missing = run_sets(p, cache)
     section = score_sets(p.train, p.test, sets, spec, plugins, cache_root=Path(cache.root), seed=p.matrix.seed[0],
-                         grid_dir=Path(run_dir) / "samples")
+                         grid_dir=Path(run_dir) / "plots")
     if missing:
         section["notes"].append(f"not scored, frames not in the cache: {', '.join(missing)} "
                                 "(their generation failed or the cache was cleared; `bench run` regenerates them)")

@@ -53,6 +53,10 @@ def render(results: dict[str, Any], summary: list[dict[str, Any]], plots: list[P
     if samples:
         out += ["## Samples: real vs synthetic frames", ""]
         out += [f"![{p.stem}]({p.as_posix()})\n" for p in samples]
+    if results.get("generator_scores"):
+        from benchbench.genscore.tables import report_section
+
+        out.append(report_section(results["generator_scores"]))
     out += ["## Cells", "", "CIs: 95% grouped bootstrap over test frames (resampled by specimen).", "",
             cells_markdown(cells)]
     if failed:

@@ -1,0 +1,68 @@
+"""The generator-score table (one row per generated set, extractor and class) and the report section,
+shared by report.md and the `bench generators` commands."""
+
+from __future__ import annotations
+
+from typing import Any
+
+HEADERS = ["set", "features", "class", "n syn/real", "FD", "KID ± SE", "precision", "recall", "density",
+           "coverage"]
+MEM_HEADERS = ["set", "space", "median NN dist. to train / scale", "near-copies of train", "near-copies of TEST",
+               "exact copies of TEST"]
+
+
+def _f(x: Any, digits: int = 3) -> str:
+    return "–" if x is None else f"{x:.{digits}g}"
+
+
+def score_rows(section: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for s in section.get("sets", []):
+        for ext, by_class in (s.get("scores") or {}).items():
+            for label, v in by_class.items():
+                kid = "–" if v.get("kid") is None else f"{v['kid']:.3g} ± {v['kid_se']:.2g}"
+                rows.append([s["id"], ext, label, f"{v['n_syn']}/{v['n_real']}", _f(v.get("fd")), kid,
+                             _f(v.get("precision")), _f(v.get("recall")), _f(v.get("density")),
+                             _f(v.get("coverage"))])
+    return rows
+
+
+def memorisation_rows(section: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for s in section.get("sets", []):
+        for space, m in (s.get("memorisation") or {}).items():
+            rows.append([s["id"], space, _f(m["train"].get("median_ratio"), 2),
+                         f"{m['train']['near_copies']}/{m['n']}", f"{m['test']['near_copies']}/{m['n']}",
+                         str(m["test"]["exact_copies"])])
+    return rows
+
+
+def report_section(section: dict[str, Any]) -> str:
+    """The "Generator scores" part of report.md."""
+    from benchbench.report.markdown import md_table
+
+    settings = section.get("settings") or {}
+    out = ["## Generator scores", "",
+           "Each generated set (generator, guidance, seed) against the real training frames of the same class "
+           f"(k = {settings.get('k', '?')} for precision/recall/density/coverage). Lower FD/KID is closer; "
+           "density ≈ 1 and coverage ≈ 1 when the sets match. See docs/generators.md.", ""]
+    out += [f"**LEAK: {flag}**\n" for flag in section.get("flags", [])]
+    out += [md_table(HEADERS, score_rows(section)), "### Memorisation", "",
+            f"Nearest-neighbour distances of the synthetic frames, relative to the real scale (median distance of a "
+            f"test frame to its nearest training frame); near-copy below {settings.get('near_copy', '?')} of it.", "",
+            md_table(MEM_HEADERS, memorisation_rows(section))]
+    grids = [s["closest_pairs_png"] for s in section.get("sets", []) if s.get("closest_pairs_png")]
+    out += [f"![closest pairs {g}](plots/{g})\n" for g in grids]
+    gain = section.get("gain") or {}
+    out += ["### Do the scores predict the gain?", "", gain.get("method", ""), ""]
+    if gain.get("conclusion"):
+        out += [f"**{gain['conclusion']}**", ""]
+    for metric, data in (gain.get("metrics") or {}).items():
+        rows = [[name, r["n_sets"], r["n_cells"], _f(r.get("rho"), 2),
+                 "–" if not r.get("ci") else f"[{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]", r.get("note", "")]
+                for name, r in data["by_score"].items()]
+        out += [f"Gain in {metric} over the real-only baseline of the same detector and seed:", "",
+                md_table(["score", "sets", "cells", "ρ", "95% CI", "note"], rows)]
+    out += [f"![score vs gain]({p})\n" for p in section.get("plots", [])]
+    out += [f"- error: {e}" for e in section.get("errors", [])] + [f"- note: {n}" for n in section.get("notes", [])]
+    return "\n".join(out) + "\n"
