@@ -120,7 +120,7 @@ class Matrix(_Strict):
     generators: list[PluginSpec] = Field(default_factory=list)
     detectors: list[DetectorSpec] = Field(min_length=1)
     axes: AxesSpec = Field(default_factory=AxesSpec)
-    mode: Literal["add", "replace"] = "add"
+    mode: Literal["add", "replace", "tstr"] = "add"  # tstr: synthetic cells train on synthetic frames only
     positive_fraction: float | None = Field(None, ge=0, le=1)
     labeler: LabelerSpec = Field(default_factory=LabelerSpec)
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)

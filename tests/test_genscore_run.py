@@ -117,3 +117,17 @@ def test_generators_compare_flags_a_folder_of_test_frames(tmp_path):
     for label in ("crack", "sane"):
         assert by_id["B"]["scores"]["physics"][label]["fd"] < by_id["A"]["scores"]["physics"][label]["fd"]
     assert (tmp_path / "out" / by_id["B"]["closest_pairs_png"]).exists()
+
+
+def test_tstr_run_trains_synthetic_cells_on_synthetic_frames_only(tmp_path, toys):
+    data = _run(tmp_path, "mode: tstr\nscores: {enabled: false}")
+    assert "generator_scores" not in data
+    syn = [c for c in data["cells"] if c["cell"]["generator"]]
+    assert syn and all(c["status"] == "ok" for c in data["cells"])
+    for c in syn:
+        counts = c["counts"]
+        assert counts["real_train_pos"] == counts["real_train_neg"] == 0
+        # what the detector actually saw: the synthetic frames kept, nothing else
+        assert c["info"]["toy_n_train"] == counts["synthetic_pos"] + counts["synthetic_neg"] > 0
+    base = [c for c in data["cells"] if not c["cell"]["generator"]]
+    assert all(c["counts"]["real_train_pos"] > 0 for c in base)
