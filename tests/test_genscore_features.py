@@ -1,6 +1,5 @@
 """Feature extractors: the hook, the physics descriptor, the in-project CNN, local-path DINOv2 and Inception."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

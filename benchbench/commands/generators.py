@@ -96,11 +96,12 @@ def score(run_dir: str, extractors: tuple[str, ...], cache_dir: str, as_json: bo
     cache = Cache(cache_dir)
     prepared = prepare(matrix, matrix_file, run.get("matrix_sha256", ""), cache)
     recorded = (run.get("data") or {}).get("manifest_hash")
+    results_file = Path(run_dir) / "results.json"
     if recorded and recorded != prepared.data_hash:
-        raise UserError("the run's data changed since it ran (manifest hash differs)", file=Path(run_dir) / "results.json",
+        raise UserError("the run's data changed since it ran (manifest hash differs)", file=results_file,
                         field="run.data.manifest_hash", fix="score the run with the data it was made from")
     if not prepared.plan.gen_tasks:
-        raise UserError("this run generated no synthetic frames", file=Path(run_dir) / "results.json",
+        raise UserError("this run generated no synthetic frames", file=results_file,
                         field="run.matrix.generators", fix="score a run with synthetic ratios > 0")
     section = score_run(prepared, cache, results["cells"], Path(run_dir), get_plugins())
     if not any(s.get("scores") or s.get("memorisation") for s in section["sets"]):

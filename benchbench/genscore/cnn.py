@@ -54,6 +54,7 @@ def _inputs(frames: FrameSet, size: int) -> np.ndarray:
 class CrackCNN:
     name = "cnn"
     version = "1"
+    standardize = True  # activation scales differ per channel; KID's cubic kernel would follow the largest
 
     def __init__(self, size: int = 48, width: int = 8, epochs: int = 12, lr: float = 3e-3, batch: int = 32):
         if size < 8 or width < 1 or epochs < 1:

@@ -165,6 +165,10 @@ def score_sets(train: FrameSet, test: FrameSet, sets: Mapping[str, SynthSet], sp
             except Exception as exc:  # a picture must never cost the scores
                 section["errors"].append(f"{set_id}: closest-pairs grid: {type(exc).__name__}: {exc}")
         section["sets"].append(entry)
+    for name, store in stores.items():
+        accuracy = getattr(store.extractor, "train_accuracy", None)
+        if accuracy is not None:  # fitted in this call (not when every feature came from the cache)
+            section["extractors"][name]["trained_on"]["train_accuracy"] = accuracy
     return section
 
 
@@ -183,11 +187,13 @@ def _extractors(spec: ScoresSpec, plugins: Any, train: FrameSet, train_key: str,
                 cache_root: Path | None, section: dict[str, Any]) -> dict[str, FeatureStore]:
     stores = {}
     for ex in spec.extractors:
-        entry = plugins.registry("feature_extractors").get(ex.plugin_name, field="scores.extractors")
-        info: dict[str, Any] = {"plugin": entry.name, "from": entry.plugin, "params": ex.params}
+        params = dict(ex.model_extra or {})
+        info: dict[str, Any] = {"plugin": ex.plugin or ex.name, "params": params}
         section["extractors"][ex.name] = info
         try:
-            extractor = entry.create(**ex.params)
+            entry = plugins.registry("feature_extractors").get(ex.plugin or ex.name, field="scores.extractors")
+            info["from"] = entry.plugin
+            extractor = entry.create(**params)
             learns = hasattr(extractor, "fit")
             identity = sha256_json({"plugin": entry.name, "version": getattr(extractor, "version", entry.version),
                                     "fingerprint": extractor.fingerprint(),

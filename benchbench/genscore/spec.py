@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, ConfigDict, Field
 
 
 class ExtractorSpec(BaseModel):
     """One feature extractor: ``name``, optional ``plugin`` (default: the name) and its parameters."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow")  # the extra keys are the extractor's parameters
     name: str
     plugin: str | None = None
-
-    @property
-    def plugin_name(self) -> str:
-        return self.plugin or self.name
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.model_extra or {})
 
 
 def _default_extractors() -> list[ExtractorSpec]:
