@@ -56,6 +56,8 @@ def test_run_writes_generator_scores(toy_run):
         mem = s["memorisation"]["pixel"]
         assert mem["test"]["exact_copies"] == 0 and mem["scale"] > 0
         assert (tmp_path / "results" / "gs" / "plots" / s["closest_pairs_png"]).exists()
+    ref = gs["reference"]["scores"]["physics"]["crack"]
+    assert ref["n_syn"] > 0 and ref["fd"] > 0  # held-out real specimens: close, never identical
     gain = gs["gain"]["metrics"]["mAP50"]
     assert len(gain["cells"]) == sum(1 for c in data["cells"] if c["cell"]["generator"])
     rho = gain["by_score"]["physics.crack.fd"]

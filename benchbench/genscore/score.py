@@ -125,6 +125,7 @@ def score_sets(train: FrameSet, test: FrameSet, sets: Mapping[str, SynthSet], sp
     section: dict[str, Any] = {"extractors": {}, "sets": [], "flags": [], "notes": [], "errors": [],
                                "settings": spec.model_dump(mode="json", exclude={"enabled"})}
     stores = _extractors(spec, plugins, train, train_key, seed, cache_root, section)
+    section["reference"] = _reference(stores, real, real_keys, test, test_key, spec, train_key, section)
     pix = _PixelSpace(spec.pixel_size)
     pix_train, pix_test = pix(train, train_key), pix(test, test_key)
     pix_scale = real_scale(pix_train, pix_test)
@@ -209,6 +210,22 @@ def _extractors(spec: ScoresSpec, plugins: Any, train: FrameSet, train_key: str,
                                   "names": [f.stem for f in train]}
         stores[ex.name] = FeatureStore(ex.name, extractor, identity, train, seed, cache_root)
     return stores
+
+
+def _reference(stores: dict[str, FeatureStore], real: dict[str, FrameSet], real_keys: dict[str, str],
+               test: FrameSet, test_key: str, spec: ScoresSpec, train_key: str,
+               section: dict[str, Any]) -> dict[str, Any]:
+    """The held-out real test frames scored like a generated set: what a generator that drew new
+    specimens from the real distribution would get (FD/KID of finite samples are never 0)."""
+    by_label = {label: cap(test.filter(lambda f, lab=label: f.label == lab), spec.max_frames) for label in LABELS}
+    keys = {label: sha256_json([test_key, label]) for label in LABELS}
+    out: dict[str, Any] = {"id": "real test frames", "n": {k: len(v) for k, v in by_label.items()}, "scores": {}}
+    for name, store in stores.items():
+        try:
+            out["scores"][name] = _scores_for(store, real, real_keys, by_label, keys, spec, train_key)
+        except Exception as exc:  # reported like any set's failure
+            section["errors"].append(f"reference: {name}: {type(exc).__name__}: {exc}".splitlines()[0])
+    return out
 
 
 def _scores_for(store: FeatureStore, real: dict[str, FrameSet], real_keys: dict[str, str],

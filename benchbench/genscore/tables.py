@@ -16,8 +16,9 @@ def _f(x: Any, digits: int = 3) -> str:
 
 
 def score_rows(section: dict[str, Any]) -> list[list[str]]:
+    """Rows of the score table; the real test frames (the reference a faithful generator would score) first."""
     rows = []
-    for s in section.get("sets", []):
+    for s in [*([section["reference"]] if section.get("reference") else []), *section.get("sets", [])]:
         for ext, by_class in (s.get("scores") or {}).items():
             for label, v in by_class.items():
                 kid = "–" if v.get("kid") is None else f"{v['kid']:.3g} ± {v['kid_se']:.2g}"
@@ -45,7 +46,8 @@ def report_section(section: dict[str, Any]) -> str:
     out = ["## Generator scores", "",
            "Each generated set (generator, guidance, seed) against the real training frames of the same class "
            f"(k = {settings.get('k', '?')} for precision/recall/density/coverage). Lower FD/KID is closer; "
-           "density ≈ 1 and coverage ≈ 1 when the sets match. See docs/generators.md.", ""]
+           "density ≈ 1 and coverage ≈ 1 when the sets match. The first rows score the held-out real test frames "
+           "the same way: what a generator drawing new real specimens would get. See docs/generators.md.", ""]
     out += [f"**LEAK: {flag}**\n" for flag in section.get("flags", [])]
     out += [md_table(HEADERS, score_rows(section)), "### Memorisation", "",
             f"Nearest-neighbour distances of the synthetic frames, relative to the real scale (median distance of a "
