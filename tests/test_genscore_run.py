@@ -55,7 +55,7 @@ def test_run_writes_generator_scores(toy_run):
                 assert all(0 <= sc[k] <= 1 for k in ("precision", "recall", "coverage"))
         mem = s["memorisation"]["pixel"]
         assert mem["test"]["exact_copies"] == 0 and mem["scale"] > 0
-        assert (tmp_path / "results" / "gs" / "plots" / s["closest_pairs_png"]).exists()
+        assert (tmp_path / "results" / "gs" / "genscore" / s["closest_pairs_png"]).exists()
     ref = gs["reference"]["scores"]["physics"]["crack"]
     assert ref["n_syn"] > 0 and ref["fd"] > 0  # held-out real specimens: close, never identical
     gain = gs["gain"]["metrics"]["mAP50"]

@@ -54,7 +54,7 @@ def report_section(section: dict[str, Any]) -> str:
             f"test frame to its nearest training frame); near-copy below {settings.get('near_copy', '?')} of it.", "",
             md_table(MEM_HEADERS, memorisation_rows(section))]
     grids = [s["closest_pairs_png"] for s in section.get("sets", []) if s.get("closest_pairs_png")]
-    out += [f"![closest pairs {g}](plots/{g})\n" for g in grids]
+    out += [f"![closest pairs {g}](genscore/{g})\n" for g in grids]
     gain = section.get("gain") or {}
     out += ["### Do the scores predict the gain?", "", gain.get("method", ""), ""]
     if gain.get("conclusion"):
