@@ -38,6 +38,7 @@ def test_correlate_gives_a_ci_and_refuses_small_grids():
     rows = [{"set": s, "ratio": r, "gain": -0.05 * i + 0.01 * rng.normal()}
             for i, s in enumerate(sets) for r in (0.5, 1.0)]
     res = correlate(rows, scores, "fd", n_boot=200)
+
     assert res["rho"] < -0.8 and res["ci"][0] <= res["rho"] <= res["ci"][1] and res["ci"][1] < 0
     small = correlate(rows[:6], scores, "fd", n_boot=200)
     assert small["rho"] is None and "too few points" in small["note"] and small["n_sets"] == 3
@@ -49,3 +50,16 @@ def test_score_gain_says_plainly_when_the_grid_is_too_small():
     out = score_gain(cells, section, ["mAP50"], n_boot=10)
     assert "too small" in out["conclusion"] and "1 generated set" in out["conclusion"]
     assert out["metrics"]["mAP50"]["by_score"]["physics.crack.fd"]["rho"] is None
+
+
+def test_score_gain_over_a_grid_counts_its_tests():
+    # 8 generator seeds x 2 ratios; the set with the lower FD gives the larger gain
+    cells = [_cell("d", seed, 0.0, None, 0.2) for seed in range(8)]
+    cells += [_cell("d", seed, r, "g", 0.2 + 0.01 * (8 - seed) * r) for seed in range(8) for r in (0.5, 1.0)]
+    section = {"sets": [{"id": f"g__g-__s{seed}", "scores": {"x": {"crack": {"fd": float(seed), "recall": 0.5}}}}
+                        for seed in range(8)]}
+    out = score_gain(cells, section, ["mAP50"], n_boot=100)
+    fd = out["metrics"]["mAP50"]["by_score"]["x.crack.fd"]
+    assert fd["rho"] < -0.95 and fd["n_sets"] == 8 and fd["n_cells"] == 16
+    assert out["metrics"]["mAP50"]["by_score"]["x.crack.recall"]["rho"] is None  # a constant score
+    assert out["multiple_comparisons"].startswith("1 correlation(s) tested") and "conclusion" not in out

@@ -104,6 +104,10 @@ def score_gain(cells: list[dict[str, Any]], section: dict[str, Any], metrics: li
         rows = gains(cells, metric)
         out["metrics"][metric] = {"cells": rows,
                                   "by_score": {n: correlate(rows, scores, n, n_boot) for n in names}}
+    tested = sum(r["rho"] is not None for m in out["metrics"].values() for r in m["by_score"].values())
+    if tested:
+        out["multiple_comparisons"] = (f"{tested} correlation(s) tested: about {0.05 * tested:.1f} of their 95% CIs "
+                                       "exclude 0 by chance alone, so read single hits with care")
     n_sets = len({r["set"] for m in out["metrics"].values() for r in m["cells"]})
     if n_sets < MIN_SETS:
         out["conclusion"] = (f"the grid is too small to say whether the scores predict the gain: {n_sets} generated "

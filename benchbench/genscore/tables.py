@@ -59,6 +59,8 @@ def report_section(section: dict[str, Any]) -> str:
     out += ["### Do the scores predict the gain?", "", gain.get("method", ""), ""]
     if gain.get("conclusion"):
         out += [f"**{gain['conclusion']}**", ""]
+    if gain.get("multiple_comparisons"):
+        out += [gain["multiple_comparisons"] + ".", ""]
     for metric, data in (gain.get("metrics") or {}).items():
         rows = [[name, r["n_sets"], r["n_cells"], _f(r.get("rho"), 2),
                  "–" if not r.get("ci") else f"[{r['ci'][0]:.2f}, {r['ci'][1]:.2f}]", r.get("note", "")]
