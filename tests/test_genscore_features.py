@@ -127,3 +127,12 @@ def test_unknown_extractor_is_reported_not_raised(frames, tmp_path):
     out = score_sets(frames[:40], frames[40:], {"s": syn}, spec, get_plugins(), cache_root=None)
     assert "physics" in out["sets"][0]["scores"] and "dinov2" not in out["sets"][0]["scores"]
     assert len(out["errors"]) == 1 and "never downloads" in out["errors"][0]
+
+
+def test_cap_keeps_generated_prefixes_and_spreads_real_frames(frames):
+    from benchbench.genscore.score import cap
+
+    assert [f.stem for f in cap(frames, 5, prefix=True)] == [f.stem for f in frames[:5]]
+    spread = cap(frames, 5)
+    assert len(spread) == 5 and spread[0].stem == frames[0].stem and spread[-1].stem == frames[-1].stem
+    assert cap(frames, 1000) is frames

@@ -80,6 +80,7 @@ def test_generators_score_rescores_an_existing_run(toy_run, toys):
     gs = json.loads((run_dir / "results.json").read_text())["generator_scores"]
     assert list(gs["extractors"]) == ["physics"] and gs["extractors"]["physics"]["params"] == {"size": 32}
     assert len(gs["sets"]) == 6 and gs["errors"] == []
+    assert "## Generator scores" in (run_dir / "report.md").read_text()
     # the same frames, another descriptor size: other numbers, same set of keys
     assert gs["sets"][0]["scores"]["physics"]["crack"]["fd"] != data["generator_scores"]["sets"][0]["scores"][
         "physics"]["crack"]["fd"]

@@ -109,6 +109,12 @@ def score(run_dir: str, extractors: tuple[str, ...], cache_dir: str, as_json: bo
                         fix="give the cache the run used, or re-run `bench run` to regenerate them")
     results["generator_scores"] = section
     RunStore(run_dir).write_results(results)
+    try:
+        from benchbench.report.build import build_report
+
+        build_report(run_dir)
+    except Exception as exc:  # the scores are saved; a plotting problem must not hide them
+        click.echo(f"warning: report.md not rewritten: {exc}", err=True)
     _print(section, as_json)
     if not as_json:
         click.echo(f"→ {Path(run_dir) / 'results.json'} (generator_scores)", err=True)

@@ -39,10 +39,13 @@ class SynthSet:
     meta: dict[str, Any] = field(default_factory=dict)
 
 
-def cap(frames: FrameSet, n: int) -> FrameSet:
-    """At most ``n`` frames: a prefix for generated sets keeps nested sets nested; evenly spaced otherwise."""
+def cap(frames: FrameSet, n: int, prefix: bool = False) -> FrameSet:
+    """At most ``n`` frames: a prefix of a generated set (so nested sets stay nested and share features),
+    evenly spaced real frames otherwise (real frames come sorted by specimen)."""
     if len(frames) <= n:
         return frames
+    if prefix:
+        return frames[:n]
     return FrameSet([frames[int(i)] for i in np.linspace(0, len(frames) - 1, n).round()], frames.name)
 
 
@@ -132,7 +135,7 @@ def score_sets(train: FrameSet, test: FrameSet, sets: Mapping[str, SynthSet], sp
     for set_id, s in sets.items():
         entry: dict[str, Any] = {"id": set_id, **s.meta, "n": {k: len(v) for k, v in s.frames.items()},
                                  "scores": {}, "memorisation": {}}
-        frames = {label: cap(s.frames.get(label, FrameSet([])), spec.max_frames) for label in LABELS}
+        frames = {label: cap(s.frames.get(label, FrameSet([])), spec.max_frames, prefix=True) for label in LABELS}
         both = frames["crack"] + frames["sane"]
         both_key = sha256_json([s.keys.get("crack"), s.keys.get("sane"), spec.max_frames])
         if not len(both):
