@@ -134,3 +134,13 @@ def test_tstr_run_trains_synthetic_cells_on_synthetic_frames_only(tmp_path, toys
         assert c["info"]["toy_n_train"] == counts["synthetic_pos"] + counts["synthetic_neg"] > 0
     base = [c for c in data["cells"] if not c["cell"]["generator"]]
     assert all(c["counts"]["real_train_pos"] > 0 for c in base)
+
+
+def test_validate_checks_the_extractors(tmp_path, toys):
+    m = benchbench_toys.write_matrix(tmp_path, name="gs", seeds=[0], ratios=[0, 1], bootstrap=0,
+                                     extra=f"scores: {{extractors: [{{name: dinov2, path: {tmp_path / 'nope'}}}]}}")
+    res = CliRunner().invoke(main, ["validate", str(m)])
+    assert res.exit_code == 2 and "scores.extractors[0]" in res.output and "never downloads" in res.output
+    m.write_text(m.read_text().replace("name: dinov2", "name: dino"))
+    res = CliRunner().invoke(main, ["validate", str(m)])
+    assert res.exit_code == 2 and "did you mean 'dinov2'" in res.output

@@ -12,11 +12,13 @@ MAX_TABLE_ROWS = 100  # beyond this a per-cell table is noise in a terminal (and
 
 
 def _load(matrix_file: str):
+    from benchbench.genscore.runscores import check_extractors
     from benchbench.matrix import check_plugins, load_matrix
     from benchbench.plugins import get_plugins
 
     matrix, digest = load_matrix(matrix_file)
     check_plugins(matrix, matrix_file, get_plugins())
+    check_extractors(matrix, matrix_file, get_plugins())
     return matrix, digest
 
 

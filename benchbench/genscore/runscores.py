@@ -12,6 +12,22 @@ from benchbench.cache import Cache, frame_key
 from benchbench.genscore.score import SynthSet, score_sets
 
 
+def check_extractors(matrix: Any, file: str, plugins: Any) -> None:
+    """`bench validate` / `bench run`: every ``scores.extractors`` entry exists and accepts its parameters,
+    local weight paths included, before hours of training rather than after."""
+    from benchbench.errors import UserError
+
+    if not matrix.scores.enabled:
+        return
+    for i, ex in enumerate(matrix.scores.extractors):
+        field = f"scores.extractors[{i}]"
+        entry = plugins.registry("feature_extractors").get(ex.plugin or ex.name, field=field, file=file)
+        try:
+            entry.create(**dict(ex.model_extra or {}))
+        except UserError as exc:
+            raise UserError(exc.detail, file=file, field=field, fix=exc.fix) from None
+
+
 def run_sets(p: Any, cache: Cache) -> tuple[dict[str, SynthSet], list[str]]:
     """The planned generated sets of a prepared run found in the cache (nothing is generated), and the
     ids of those with frames missing."""
