@@ -158,7 +158,7 @@ def score_sets(train: FrameSet, test: FrameSet, sets: Mapping[str, SynthSet], sp
         if mem["test"]["near_copies"]:
             section["flags"].append(
                 f"generator set {set_id}: {mem['test']['near_copies']}/{mem['n']} synthetic frames are near-copies of "
-                f"held-out TEST frames ({mem['test']['exact_copies']} exact) — its cells train on the test set")
+                f"held-out TEST frames ({mem['test']['exact_copies']} exact): training on it leaks the test set")
         if grid_dir is not None and spec.closest_pairs:
             try:
                 from benchbench.genscore.grid import closest_pairs_grid
