@@ -39,12 +39,16 @@ def memorisation_rows(section: dict[str, Any]) -> list[list[str]]:
 
 
 def report_section(section: dict[str, Any]) -> str:
-    """The "Generator scores" part of report.md."""
+    """The "Generator scores" part of report.md, heading included."""
+    return "## Generator scores\n\n" + report_markdown(section)
+
+
+def report_markdown(section: dict[str, Any]) -> str:
+    """The body of the "Generator scores" report section: tables, LEAK lines, images, score-vs-gain."""
     from benchbench.report.markdown import md_table
 
     settings = section.get("settings") or {}
-    out = ["## Generator scores", "",
-           "Each generated set (generator, guidance, seed) against the real training frames of the same class "
+    out = ["Each generated set (generator, guidance, seed) against the real training frames of the same class "
            f"(k = {settings.get('k', '?')} for precision/recall/density/coverage). Lower FD/KID is closer; "
            "density ≈ 1 and coverage ≈ 1 when the sets match. The first rows score the held-out real test frames "
            "the same way: what a generator drawing new real specimens would get. See docs/generators.md.", ""]
