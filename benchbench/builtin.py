@@ -24,3 +24,11 @@ def benchbench_register_executors(register):
     register("local", "benchbench.executors.local:LocalExecutor")
     register("ray", "benchbench.executors.ray:RayExecutor", extra="ray")
     register("submitit", "benchbench.executors.submitit:SubmititExecutor", extra="slurm")
+
+
+@hookimpl
+def benchbench_register_feature_extractors(register):
+    register("physics", "benchbench.genscore.features:PhysicsDescriptor")
+    register("cnn", "benchbench.genscore.cnn:CrackCNN", extra="torch")
+    register("inception", "benchbench.genscore.pretrained:InceptionExtractor", extra="torch")
+    register("dinov2", "benchbench.genscore.pretrained:Dinov2Extractor", extra="torch")

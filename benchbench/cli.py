@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "compare": ("benchbench.commands.report:compare", "Compare two runs with significance tests."),
     "leaderboard": ("benchbench.commands.leaderboard:leaderboard", "Record runs and gate regressions."),
     "train": ("benchbench.commands.groups:train", "Train generators (commands added by plugins)."),
-    "generators": ("benchbench.commands.groups:generators", "Generator weights utilities (from plugins)."),
+    "generators": ("benchbench.commands.groups:generators", "Score generated frames; generator weights utilities."),
 }
 
 

@@ -53,6 +53,15 @@ def benchbench_register_executors(register):
 
 
 @hookspec
+def benchbench_register_feature_extractors(register):
+    """Register feature extractors for generator scores (:class:`benchbench.genscore.features.FeatureExtractor`).
+
+    Fires once when plugins load. ``factory(**params)`` gets the ``scores.extractors`` entry of the
+    matrix minus ``name``/``plugin``; it must load weights only from local paths. Return value ignored.
+    """
+
+
+@hookspec
 def benchbench_cell_finished(cell, result):
     """Observe a finished cell, in the driver process, after its result file is written.
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from benchbench.errors import UserError
 from benchbench.evaluation import DEFAULT_SIZE_RANGES
+from benchbench.genscore.spec import ScoresSpec
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 MAX_MATRIX_BYTES = 5 * 1024 * 1024  # a matrix is a few KB; a huge file is a mistake (or a YAML bomb)
@@ -165,7 +166,7 @@ class Matrix(_Strict):
     generators: list[PluginSpec] = Field(default_factory=list)
     detectors: list[DetectorSpec] = Field(min_length=1)
     axes: AxesSpec = Field(default_factory=AxesSpec)
-    mode: Literal["add", "replace"] = "add"
+    mode: Literal["add", "replace", "tstr"] = "add"  # tstr: synthetic cells train on synthetic frames only
     positive_fraction: float | None = Field(None, ge=0, le=1)
     labeler: LabelerSpec = Field(default_factory=LabelerSpec)
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
@@ -173,6 +174,7 @@ class Matrix(_Strict):
     leaderboard: str | None = None
     samples: int = Field(8, ge=0)
     timeout: float | None = Field(None, gt=0)  # seconds per job unless its row says otherwise; None: no limit
+    scores: ScoresSpec = Field(default_factory=ScoresSpec)  # generator scores (docs/generators.md)
 
     @field_validator("seed", mode="before")
     @classmethod

@@ -89,6 +89,10 @@ def synthetic_counts(ratio: float, n_pos: int, n_neg: int, mode: str,
     syn_neg = n_syn - syn_pos
     if mode == "replace":
         return syn_pos, syn_neg, max(0, n_pos - syn_pos), max(0, n_neg - syn_neg)
+    if mode == "tstr" and ratio > 0:
+        # Train on synthetic, test on real: replace at ratio 1 keeps real frames of a class whenever
+        # positive_fraction differs from the real balance, so TSTR drops every real training frame.
+        return syn_pos, syn_neg, 0, 0
     return syn_pos, syn_neg, n_pos, n_neg
 
 

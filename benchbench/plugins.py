@@ -1,4 +1,4 @@
-"""Plugin loading and the registries of detectors, generators, datasets and executors."""
+"""Plugin loading and the registries of detectors, generators, datasets, executors and feature extractors."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from benchbench import hookspecs
 from benchbench.errors import PluginError, UserError
 
 GROUP = "benchbench"
-KINDS = ("detectors", "generators", "datasets", "executors")
+KINDS = ("detectors", "generators", "datasets", "executors", "feature_extractors")
 
 
 @dataclass

@@ -22,6 +22,7 @@ from benchbench import __version__
 from benchbench.api import Box, FrameSet, UserError, sha256_json
 from benchbench.cache import Cache
 from benchbench.evaluation import DIRECTIONS, iou_metric_name
+from benchbench.genscore.runscores import attach_scores
 from benchbench.jobs import (
     CellJob,
     GenJob,
@@ -254,6 +255,7 @@ class Runner:
         self._run_cells(executor, rest, keys, generated=generated, labels=labels)
 
         results = self._write_results(started, datetime.now(UTC).isoformat())
+        results = attach_scores(self, results)  # generator scores; never raises (benchbench.genscore)
         try:
             self._samples(generated)
         except Exception as exc:  # a picture must never cost a finished run

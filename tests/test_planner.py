@@ -45,6 +45,17 @@ def test_counts_keep_balance_and_nest():
     assert synthetic_counts(1.0, 40, 60, "add", 1.0)[:2] == (100, 0)
 
 
+def test_tstr_mode_drops_every_real_frame_where_replace_keeps_some():
+    # replace at ratio 1 with another class balance keeps 10 real sane frames: not train-on-synthetic
+    assert synthetic_counts(1.0, 40, 60, "replace", 0.5) == (50, 50, 0, 10)
+    assert synthetic_counts(1.0, 40, 60, "tstr", 0.5) == (50, 50, 0, 0)
+    assert synthetic_counts(2.0, 40, 60, "tstr", None) == (80, 120, 0, 0)
+    assert synthetic_counts(0.0, 40, 60, "tstr", None) == (0, 0, 40, 60)  # the real-only reference
+    plan = make_plan(_matrix(mode="tstr"), {"sd": True, "ddpm": False}, 40, 60)
+    assert all(c.n_real_pos == c.n_real_neg == 0 for c in plan.cells if not c.baseline)
+    assert all((c.n_real_pos, c.n_real_neg) == (40, 60) for c in plan.cells if c.baseline)
+
+
 def test_row_seeds_restrict_expensive_rows():
     m = _matrix(seed=[0, 1, 2], detectors=[{"name": "classic"}, {"name": "yolo", "seeds": [0]}],
                 generators=[{"name": "physics"}, {"name": "sd", "seeds": [0, 1]}])

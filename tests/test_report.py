@@ -162,7 +162,11 @@ def test_report_html_is_self_contained_and_renders(run_copy, tmp_path, chromium)
     assert "http://" not in page and "https://" not in page and "<script" not in page  # opens offline
     assert not re.search(r'(src|href)="(?!data:)', page)  # every image is inline
     images = _html_images(page)
-    assert len(images) == page.count("<img") == len(EXPECTED) + 3  # plots + one gallery per setting
+    from benchbench.genscore.tables import images as score_images
+
+    scores = json.loads((run_copy / "results.json").read_text()).get("generator_scores")
+    pictures = len(score_images(scores)) if scores else 0  # closest pairs per set, score-vs-gain plots
+    assert len(images) == page.count("<img") == len(EXPECTED) + 3 + pictures  # plots, a gallery per setting
     for png in images:
         with Image.open(io.BytesIO(png)) as im:
             im.verify()

@@ -2,6 +2,8 @@
 
 import click
 
+from benchbench.commands.generators import compare, score
+
 
 @click.group()
 def train() -> None:
@@ -10,4 +12,8 @@ def train() -> None:
 
 @click.group()
 def generators() -> None:
-    """Generator weights utilities, e.g. `bench generators init-tiny sd OUT`."""
+    """Generator scores (score, compare) and weights utilities, e.g. `bench generators init-tiny sd OUT`."""
+
+
+generators.add_command(score)
+generators.add_command(compare)

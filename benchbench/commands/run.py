@@ -13,11 +13,13 @@ MAX_TABLE_ROWS = 100  # beyond this a per-cell table is noise in a terminal (and
 
 
 def _load(matrix_file: str, check_executor: bool = True):
+    from benchbench.genscore.runscores import check_extractors
     from benchbench.matrix import check_plugins, load_matrix
     from benchbench.plugins import get_plugins
 
     matrix, digest = load_matrix(matrix_file)
     check_plugins(matrix, matrix_file, get_plugins(), executor=check_executor)
+    check_extractors(matrix, matrix_file, get_plugins())
     return matrix, digest
 
 
@@ -138,6 +140,8 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
         except Exception as exc:  # a plotting problem must not lose or fail a finished run
             _warn(console, f"report not written: {exc}")
     _warn_all(console, summary.observer_errors)
+    for flag in (summary.results.get("generator_scores") or {}).get("flags", []):
+        click.echo(f"LEAK: {flag}", err=True)  # even with --quiet/--json: a run trained on its test set
     if as_json:
         click.echo(json.dumps(summary.results, indent=2, default=str))
     elif not quiet:

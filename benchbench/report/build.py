@@ -169,6 +169,16 @@ def samples(run: Run) -> Section | None:
     return Section("Samples: real vs synthetic frames", [Image(p.relative_to(run.root), p.stem) for p in found])
 
 
+def generator_scores(run: Run) -> Section | None:
+    scores = run.results.get("generator_scores")
+    if not scores:
+        return None
+    from benchbench.genscore.tables import images, report_markdown
+
+    pictures = [Image(Path(path), caption) for path, caption in images(scores) if (run.root / path).is_file()]
+    return Section("Generator scores", [report_markdown(scores, with_images=False), *pictures])
+
+
 def cells(run: Run) -> Section:
     from benchbench.report.markdown import cells_rows
 
@@ -187,7 +197,7 @@ def failures(run: Run) -> Section | None:
 
 SECTIONS: list[Callable[[Run], Section | None]] = [
     answer, facts, seed_summary, crack_summary, size_ranges, errors, specimens, plots, pr_curves, galleries, samples,
-    cells, failures]
+    generator_scores, cells, failures]
 
 
 def build_report(run_dir: str | Path) -> Path:

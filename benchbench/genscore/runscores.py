@@ -1,0 +1,87 @@
+"""Generator scores of a run: its generated sets read back from the frame cache, scored, and the
+``generator_scores`` section added to results.json — at the end of ``bench run`` and by
+``bench generators score RUN_DIR``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchbench.api import FrameSet, sha256_json
+from benchbench.cache import Cache, frame_key
+from benchbench.genscore.score import SynthSet, score_sets
+
+
+def check_extractors(matrix: Any, file: str, plugins: Any) -> None:
+    """`bench validate` / `bench run`: every ``scores.extractors`` entry exists and accepts its parameters,
+    local weight paths included, before hours of training rather than after."""
+    from benchbench.errors import UserError
+
+    if not matrix.scores.enabled:
+        return
+    for i, ex in enumerate(matrix.scores.extractors):
+        field = f"scores.extractors[{i}]"
+        entry = plugins.registry("feature_extractors").get(ex.plugin or ex.name, field=field, file=file)
+        try:
+            entry.create(**dict(ex.model_extra or {}))
+        except UserError as exc:
+            raise UserError(exc.detail, file=file, field=field, fix=exc.fix) from None
+
+
+def run_sets(p: Any, cache: Cache) -> tuple[dict[str, SynthSet], list[str]]:
+    """The planned generated sets of a prepared run found in the cache (nothing is generated), and the
+    ids of those with frames missing."""
+    sets, missing = {}, []
+    for task in p.plan.gen_tasks:
+        if task.n == 0:
+            continue
+        gid = p.gen_ids[task.generator]
+        frames, keys = {}, {}
+        for label, n in (("crack", task.n_pos), ("sane", task.n_neg)):
+            ks = [frame_key(gid, label, task.guidance, task.seed, i) for i in range(n)]
+            got = [cache.get_frame(k) for k in ks]
+            if any(f is None for f in got):
+                missing.append(task.id)
+                break
+            frames[label], keys[label] = FrameSet(got, task.id), sha256_json(ks)
+        else:
+            sets[task.id] = SynthSet(frames, keys, {"generator": task.generator, "guidance": task.guidance,
+                                                    "seed": task.seed, "plugin": gid["plugin"],
+                                                    "fingerprint": gid["fingerprint"]})
+    return sets, missing
+
+
+def score_run(p: Any, cache: Cache, cells: list[dict[str, Any]], run_dir: Path, plugins: Any) -> dict[str, Any]:
+    """The ``generator_scores`` section of a prepared run, with the closest-pairs grids and
+    the score-vs-gain plots in genscore/."""
+    from benchbench.genscore.predict import score_gain
+
+    spec = p.matrix.scores
+    sets, missing = run_sets(p, cache)
+    section = score_sets(p.train, p.test, sets, spec, plugins, cache_root=Path(cache.root), seed=p.matrix.seed[0],
+                         grid_dir=Path(run_dir) / "genscore")
+    if missing:
+        section["notes"].append(f"not scored, frames not in the cache: {', '.join(missing)} "
+                                "(their generation failed or the cache was cleared; `bench run` regenerates them)")
+    section["gain"] = score_gain(cells, section, spec.gain_metrics, spec.bootstrap)
+    try:
+        from benchbench.genscore.plots import gain_plots
+
+        section["plots"] = [str(q.relative_to(run_dir)) for q in gain_plots(section, Path(run_dir) / "genscore")]
+    except Exception as exc:  # a picture must never cost the scores
+        section["errors"].append(f"score-vs-gain plots not written: {type(exc).__name__}: {exc}")
+    return section
+
+
+def attach_scores(runner: Any, results: dict[str, Any]) -> dict[str, Any]:
+    """End of ``bench run``: add ``generator_scores`` to results.json. Never raises: a scoring failure is
+    reported as a warning and costs no finished result."""
+    if not runner.p.matrix.scores.enabled or not runner.p.plan.gen_tasks:
+        return results
+    try:
+        results["generator_scores"] = score_run(runner.p, runner.cache, results["cells"], runner.store.root,
+                                                runner.plugins)
+        runner.store.write_results(results)
+    except Exception as exc:
+        runner.observer_errors.append(f"generator scores not computed: {type(exc).__name__}: {exc}".splitlines()[0])
+    return results
