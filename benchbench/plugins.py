@@ -18,6 +18,7 @@ from benchbench.errors import PluginError, UserError
 
 GROUP = "benchbench"
 KINDS = ("detectors", "generators", "datasets", "executors", "feature_extractors")
+HOOKS = sorted(n for n in dir(hookspecs) if n.startswith("benchbench_"))  # every hook a plugin may implement
 
 
 @dataclass
@@ -162,12 +163,17 @@ class Plugins:
         self.info[name] = info
         try:
             self.pm.register(obj, name=name)
-            # A misspelt hook name is a validation error for that plugin only.
-            for hook in self.pm.get_hookcallers(obj) or []:
-                info.hooks.append(hook.name)
-            unknown = [a for a in dir(obj) if a.startswith("benchbench_") and not hasattr(self.pm.hook, a)]
+            # A misspelt hook name is a validation error for that plugin only. pluggy accepts a @hookimpl
+            # without a spec (it makes a hook for it), so the names are checked against our specs.
+            callers = self.pm.get_hookcallers(obj) or []
+            info.hooks += [hook.name for hook in callers]
+            unknown = sorted({h.name for h in callers if h.name not in HOOKS}
+                             | {a for a in dir(obj) if a.startswith("benchbench_") and a not in HOOKS
+                                and callable(getattr(obj, a, None))})
             if unknown:
-                raise pluggy.PluginValidationError(obj, f"unknown hook {unknown[0]!r} (misspelt?)")
+                close = difflib.get_close_matches(unknown[0], HOOKS, n=1)
+                hint = f"did you mean {close[0]!r}?" if close else "see docs/plugins.md for the hooks"
+                raise pluggy.PluginValidationError(obj, f"unknown hook {unknown[0]!r} ({hint})")
         except (pluggy.PluginValidationError, ValueError) as exc:
             info.errors.append(f"invalid plugin: {_one_line(exc)}")
             if self.pm.is_registered(obj):

@@ -176,6 +176,21 @@ def test_misspelt_hook_is_a_load_error():
     assert any("benchbench_register_detector" in e for e in pl.info["typo"].errors)
 
 
+def test_misspelt_decorated_hook_names_the_closest_one():
+    # pluggy itself accepts a @hookimpl without a spec: the plugin would silently register nothing.
+    class Typo:
+        @hookimpl
+        def benchbench_register_detector(self, register):  # missing 's'
+            register("never", "nowhere:Nothing")
+
+    pl = get_plugins()
+    pl.register(Typo(), "typo2")
+    errors = pl.info["typo2"].errors
+    assert errors == ["invalid plugin: PluginValidationError: unknown hook 'benchbench_register_detector' "
+                      "(did you mean 'benchbench_register_detectors'?)"], errors
+    assert pl.pm.get_plugin("typo2") is None and "never" not in pl.registry("detectors")
+
+
 def test_unknown_plugin_suggests():
     from benchbench.api import UserError
 
