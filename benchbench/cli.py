@@ -71,12 +71,10 @@ class BenchGroup(click.Group):
         from benchbench.plugins import get_plugins
 
         plugins = get_plugins()
-        for impl in plugins.pm.hook.benchbench_register_commands.get_hookimpls():
-            try:
-                impl.function(**{a: self for a in impl.argnames})
-            except Exception as exc:  # a broken plugin must not break the CLI
-                plugins.info.setdefault(impl.plugin_name, None)
-                click.echo(f"warning: plugin {impl.plugin_name} failed to add commands: {exc}", err=True)
+        # a broken plugin must not break the CLI: its failure is a warning and a `bench plugins` error
+        for plugin, exc in plugins.call_each("benchbench_register_commands", lambda _plugin: {"cli": self}):
+            plugins.info[plugin].errors.append(f"benchbench_register_commands failed: {exc}")
+            click.echo(f"warning: plugin {plugin} failed to add commands: {exc}", err=True)
 
     def invoke(self, ctx: click.Context) -> Any:
         from benchbench.errors import BenchError

@@ -179,24 +179,36 @@ class Plugins:
             if self.pm.is_registered(obj):
                 self.pm.unregister(obj)
 
+    # -- calling hooks
+    def call_each(self, hook: str, kwargs: Callable[[str], dict[str, Any]]) -> list[tuple[str, Exception]]:
+        """Call ``hook`` of each plugin on its own, through pluggy (so BENCHBENCH_TRACE_PLUGINS shows it),
+        with ``kwargs(plugin_name)``; one plugin raising never stops the others. Returns the failures."""
+        failed = []
+        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+            others = [p for p in self.pm.get_plugins() if p is not impl.plugin]
+            try:
+                self.pm.subset_hook_caller(hook, remove_plugins=others)(**kwargs(impl.plugin_name))
+            except Exception as exc:
+                failed.append((impl.plugin_name, exc))
+        return failed
+
     # -- registries
     def collect(self) -> Plugins:
         if self._collected:
             return self
         for kind in KINDS:
-            caller = getattr(self.pm.hook, f"benchbench_register_{kind}")
-            for impl in caller.get_hookimpls():
-                info = self.info.get(impl.plugin_name) or PluginInfo(impl.plugin_name, "?")
+            def arguments(plugin: str, _kind: str = kind) -> dict[str, Any]:
+                info = self.info.get(plugin) or PluginInfo(plugin, "?")
 
-                def register(name: str, factory: Any, _kind=kind, _info=info, **meta: Any) -> None:
-                    entry = Entry(_kind, name, factory, _info.name, _info.version, meta)
-                    self.registries[_kind].add(entry)
-                    _info.registers.setdefault(_kind, []).append(name)
+                def register(name: str, factory: Any, **meta: Any) -> None:
+                    self.registries[_kind].add(Entry(_kind, name, factory, info.name, info.version, meta))
+                    info.registers.setdefault(_kind, []).append(name)
 
-                try:
-                    impl.function(**{a: register for a in impl.argnames})
-                except Exception as exc:  # one failing plugin must not hide the others
-                    info.errors.append(f"benchbench_register_{kind} failed: {_one_line(exc)}")
+                return {"register": register}
+
+            for plugin, exc in self.call_each(f"benchbench_register_{kind}", arguments):
+                self.info.setdefault(plugin, PluginInfo(plugin, "?")).errors.append(
+                    f"benchbench_register_{kind} failed: {_one_line(exc)}")
         self._collected = True
         return self
 
@@ -205,14 +217,8 @@ class Plugins:
 
     def cell_finished(self, cell: Any, result: dict[str, Any]) -> list[str]:
         """Call every observer on its own; return the errors instead of raising."""
-        errors = []
-        for impl in self.pm.hook.benchbench_cell_finished.get_hookimpls():
-            kwargs = {"cell": cell, "result": result}
-            try:
-                impl.function(**{a: kwargs[a] for a in impl.argnames})
-            except Exception as exc:
-                errors.append(f"plugin {impl.plugin_name}: benchbench_cell_finished failed: {_one_line(exc)}")
-        return errors
+        failed = self.call_each("benchbench_cell_finished", lambda _plugin: {"cell": cell, "result": result})
+        return [f"plugin {plugin}: benchbench_cell_finished failed: {_one_line(exc)}" for plugin, exc in failed]
 
     def versions(self) -> dict[str, str]:
         return {i.name: i.version for i in self.info.values()}

@@ -154,6 +154,38 @@ def test_hook_register_commands():
         main.commands.pop("hello-test", None)
 
 
+def test_failing_command_hook_warns_and_is_listed():
+    class Broken:
+        @hookimpl
+        def benchbench_register_commands(self, cli):
+            raise RuntimeError("no commands today")
+
+    from benchbench.cli import BenchGroup
+
+    pl = get_plugins()
+    pl.register(Broken(), "broken")
+    BenchGroup._plugin_commands_added = False
+    try:
+        res = CliRunner().invoke(main, ["no-such-command"])  # an unknown name: plugin commands are looked up
+    finally:
+        BenchGroup._plugin_commands_added = False
+    assert res.exit_code == 2
+    assert "warning: plugin broken failed to add commands: no commands today" in res.output
+    assert pl.info["broken"].errors == ["benchbench_register_commands failed: no commands today"]
+
+
+def test_trace_shows_every_hook_call():
+    env = {k: v for k, v in __import__("os").environ.items() if k != "BENCHBENCH_PLUGINS"}
+    env["BENCHBENCH_TRACE_PLUGINS"] = "1"
+    for args, hooks in ((["plugins"], ("benchbench_register_detectors", "benchbench_register_generators")),
+                        (["train", "--help"], ("benchbench_register_commands",))):
+        out = subprocess.run([sys.executable, "-m", "benchbench.cli", *args], capture_output=True, text=True,
+                             env=env, timeout=120)
+        assert out.returncode == 0, out.stderr
+        for hook in hooks:
+            assert hook in out.stderr, (args, hook)
+
+
 def test_duplicate_name_different_target_is_an_error():
     class A:
         @hookimpl
