@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import Box, Frame, FrameSet, sha256_json
+from benchbench.frames import Box, Frame, FrameSet
+from benchbench.hashing import sha256_json
 from benchbench.store import atomic_write_json
 
 

@@ -28,7 +28,9 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from benchbench.api import Box, CellContext, Frame, FrameSet, UserError
+from benchbench.errors import UserError
+from benchbench.frames import Box, Frame, FrameSet
+from benchbench.protocols import CellContext
 
 VERSION = "1.0.0"
 PARAMS_FILE = "classic.json"

@@ -36,7 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import CellContext, Frame, GenerationRequest, UserError, dir_fingerprint, file_sha256
+from benchbench.errors import UserError
+from benchbench.frames import Frame
+from benchbench.hashing import dir_fingerprint, file_sha256
+from benchbench.protocols import CellContext, GenerationRequest
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # ITU-R BT.601 luma: the weights PIL's "L" conversion uses, so grey output matches PIL.

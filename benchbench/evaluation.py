@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import Box, FrameSet
+from benchbench.frames import Box, FrameSet
 
 # Metric name -> higher is better; written to results.json so comparisons know the direction.
 DIRECTIONS = {"mAP50_95": True, "mAP50": True, "mAP75": True, "AR100": True,
@@ -46,6 +46,19 @@ def predictions_to_coco(preds: list[list[Box]]) -> list[dict[str, Any]]:
                 raise ValueError(f"detector returned an invalid box (test frame {i}, box {k}): {problem}")
             out.append(det)
     return out
+
+
+def coco_stats(frames: FrameSet, preds: list[list[Box]], iou_thresholds: Sequence[float] | None = None
+               ) -> dict[str, float]:
+    """The 12 COCO bbox stats (``AP``, ``AP50``, ``AR100`` ...) of a detector's boxes on ``frames``.
+
+    ``preds`` holds one list of boxes per frame, in frame order, as ``Detector.predict`` returns.
+    With ``iou_thresholds`` (e.g. ``[0.1]``) ``AP`` averages over those thresholds only.
+    """
+    from benchbench.data.export import to_coco_dict
+    from benchbench.metrics.coco import evaluate
+
+    return evaluate(to_coco_dict(frames), predictions_to_coco(preds), iou_thresholds)
 
 
 def _plain(value: Any) -> Any:

@@ -16,11 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchbench.api import Box, CellContext, Frame, FrameSet, GenerationRequest, seed_everything
 from benchbench.cache import Cache, frame_key
 from benchbench.evaluation import evaluate_predictions, predictions_to_coco
+from benchbench.frames import Box, Frame, FrameSet
 from benchbench.planner import Cell, GenTask
 from benchbench.plugins import get_plugins
+from benchbench.protocols import CellContext, GenerationRequest
+from benchbench.seeding import seed_everything
 from benchbench.store import SCHEMA_VERSION, atomic_write_json
 
 Progress = Callable[[str, str, float | None], None]  # (unit id, phase, fraction)

@@ -25,7 +25,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchbench.api import UserError, sha256_json
+from benchbench.errors import UserError
+from benchbench.hashing import sha256_json
 from benchbench.stats import (
     CellRecord,
     Comparison,

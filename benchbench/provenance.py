@@ -37,7 +37,7 @@ def pixel_sha256(rgb: np.ndarray) -> str:
 def _image_record(path: Path, label: str, group: str) -> dict[str, Any]:
     from PIL import Image
 
-    from benchbench.api import file_sha256
+    from benchbench.hashing import file_sha256
 
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB"))

@@ -19,10 +19,12 @@ from typing import Any
 import numpy as np
 
 from benchbench import __version__
-from benchbench.api import Box, FrameSet, UserError, sha256_json
 from benchbench.cache import Cache
+from benchbench.errors import UserError
 from benchbench.evaluation import DIRECTIONS, iou_metric_name
+from benchbench.frames import Box, FrameSet
 from benchbench.genscore.runscores import attach_scores
+from benchbench.hashing import sha256_json
 from benchbench.jobs import (
     CellJob,
     GenJob,

@@ -31,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import UserError, sha256_json
+from benchbench.errors import UserError
+from benchbench.hashing import sha256_json
 from benchbench.summary import defined, metric_entry, metric_value, setting_of
 
 WORSE, BETTER, UNSURE, SAME = "worse", "better", "~", "same"

@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchbench.api import UserError
+from benchbench.errors import UserError
 
 SCHEMA_VERSION = 2  # 2: crack-scale metrics (sizes, errors, operating_point, masks, groups)
 _UMASK = os.umask(0)

@@ -34,7 +34,8 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import Box, CellContext, Detector, Frame, FrameSet
+from benchbench.frames import Box, Frame, FrameSet
+from benchbench.protocols import CellContext, Detector
 
 __all__ = ["check_detector", "tiny_frames", "blank_frame", "make_context", "forbid_network", "heavy_imports",
            "registrations", "installed_entry", "plugin_cli", "init_tiny"]

@@ -1,11 +1,14 @@
-"""Torch helpers shared by plugins (reached through ``benchbench.api``; imports torch lazily)."""
+"""Torch helpers shared by plugins, public through ``benchbench.api``.
+
+Each imports torch (or safetensors) inside its body, so importing this module stays torch-free.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from benchbench.api import UserError
+from benchbench.errors import UserError
 
 
 def torch_device(requested: str | None = None) -> str:

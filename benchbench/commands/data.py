@@ -37,8 +37,8 @@ def fetch(name: str, dest: str, from_zip: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable report.")
 def check(root: str, layout: str, group_regex: str, as_json: bool) -> None:
     """Validate a dataset: counts per class/group, sizes, every problem with file and line (exit 2 on errors)."""
-    from benchbench.api import UserError
     from benchbench.data.check import check_dataset
+    from benchbench.errors import UserError
 
     report = check_dataset(root, layout, group_regex=group_regex)
     click.echo(json.dumps(report.to_dict(), indent=2) if as_json else report.format())
@@ -63,8 +63,8 @@ def check(root: str, layout: str, group_regex: str, as_json: bool) -> None:
 def simulate(out: str, n: int, seed: int, size: int, sizes: str | None, positive_fraction: float,
              difficulty: float, layout: str, grid_with: str | None) -> None:
     """Write a FLYD-shaped simulated dataset (same seed, same bytes)."""
-    from benchbench.api import UserError
     from benchbench.data.simulate import simulate_frames, write_dataset
+    from benchbench.errors import UserError
 
     try:
         size_list = tuple(int(s) for s in sizes.split(",")) if sizes else None
@@ -99,9 +99,9 @@ def export(matrix_file: str, part: str, out: str) -> None:
     Train generators on `--split train` only: the training manifest `bench train` writes from
     it lets `bench run` prove that no test specimen reached the generator.
     """
-    from benchbench.api import UserError
     from benchbench.data.export import export_classes
     from benchbench.data.split import load_split
+    from benchbench.errors import UserError
     from benchbench.matrix import load_matrix
     from benchbench.plugins import get_plugins
 

@@ -14,7 +14,7 @@ import click
 @click.option("--iou", "ious", multiple=True, type=float, help="Also report AP at these IoU thresholds.")
 def eval_cmd(gt: str, pred: str, as_json: bool, ious: tuple[float, ...]) -> None:
     """COCO bbox evaluation: the 12 pycocotools stats (AP, AP50, ..., ARl)."""
-    from benchbench.api import UserError
+    from benchbench.errors import UserError
     from benchbench.metrics.coco import CocoEval, load_coco_json, load_results_json
 
     try:

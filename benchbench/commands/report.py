@@ -36,7 +36,7 @@ def stat_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def make_options(metrics: tuple[str, ...], tolerances: tuple[str, ...], alpha: float, n_boot: int,
                  boot_seed: int) -> Options:
-    from benchbench.api import UserError
+    from benchbench.errors import UserError
     from benchbench.stats import Options, check_alpha, check_metric, parse_tolerances
 
     metrics = tuple(dict.fromkeys(check_metric(m) for m in metrics))
@@ -126,7 +126,7 @@ def compare(ctx: click.Context, run_a: str, run_b: str, metrics: tuple[str, ...]
     Exit 1 when a setting got worse (drop beyond the tolerance and significant) or newly fails,
     0 otherwise, 2 when nothing is comparable (other data or split) or on bad input.
     """
-    from benchbench.api import UserError
+    from benchbench.errors import UserError
     from benchbench.stats import RunData, compare_runs
 
     opts = make_options(metrics, tolerances, alpha, n_boot, boot_seed)

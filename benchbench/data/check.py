@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from benchbench.api import UserError
+from benchbench.errors import UserError
 from benchbench.data import flyd
 
 Severity = Literal["error", "warning"]

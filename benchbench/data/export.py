@@ -12,7 +12,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from benchbench.api import Frame, FrameSet, UserError, file_sha256
+from benchbench.errors import UserError
+from benchbench.frames import Frame, FrameSet
+from benchbench.hashing import file_sha256
 
 CATEGORY = {"id": 1, "name": "crack", "supercategory": "defect"}
 

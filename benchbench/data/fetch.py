@@ -15,7 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from benchbench.api import UserError, file_sha256
+from benchbench.errors import UserError
+from benchbench.hashing import file_sha256
 
 
 @dataclass(frozen=True)

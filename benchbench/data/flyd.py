@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import Box, Frame, FrameSet, UserError, file_sha256, sha256_json
+from benchbench.errors import UserError
+from benchbench.frames import Box, Frame, FrameSet
+from benchbench.hashing import file_sha256, sha256_json
 
 VERSION = "1"
 LAYOUTS = ("classes", "yolo", "coco", "masks")

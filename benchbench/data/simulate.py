@@ -36,16 +36,10 @@ from typing import Any
 import numpy as np
 from scipy import ndimage as ndi
 
-from benchbench.api import (
-    Box,
-    CellContext,
-    Frame,
-    FrameSet,
-    GenerationRequest,
-    Label,
-    UserError,
-    sha256_json,
-)
+from benchbench.errors import UserError
+from benchbench.frames import Box, Frame, FrameSet, Label
+from benchbench.hashing import sha256_json
+from benchbench.protocols import CellContext, GenerationRequest
 
 VERSION = "1.0.0"
 N_SPECIMENS = 8

@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import Frame, FrameSet, UserError
+from benchbench.errors import UserError
+from benchbench.frames import Frame, FrameSet
 from benchbench.data.flyd import compile_group_regex, group_of
 
 # How many seeded group orders to try when looking for a test side that holds both classes.

@@ -19,7 +19,7 @@ class LocalExecutor:
     name = "local"
 
     def __init__(self, workers: int = 1, in_process: bool = False):
-        from benchbench.api import UserError
+        from benchbench.errors import UserError
 
         if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
             raise UserError(f"workers must be a positive integer (got {workers!r})", field="executor.workers",

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from benchbench.api import MissingDependency, UserError
+from benchbench.errors import MissingDependency, UserError
 from benchbench.executors.remote import RemoteCall, job_label, passthrough_env
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from time import sleep
 from typing import Any
 
-from benchbench.api import MissingDependency, UserError
+from benchbench.errors import MissingDependency, UserError
 from benchbench.executors.remote import RemoteCall, job_label
 
 CLUSTERS = (None, "local", "slurm")

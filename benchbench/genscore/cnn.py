@@ -12,9 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import FrameSet, UserError, sha256_json
-from benchbench.errors import MissingDependency
+from benchbench.errors import MissingDependency, UserError
+from benchbench.frames import FrameSet
 from benchbench.genscore.features import grey_stack
+from benchbench.hashing import sha256_json
 
 
 def _torch() -> Any:

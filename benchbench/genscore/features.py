@@ -12,7 +12,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from benchbench.api import Frame, FrameSet, sha256_json
+from benchbench.frames import Frame, FrameSet
+from benchbench.hashing import sha256_json
 
 
 @runtime_checkable

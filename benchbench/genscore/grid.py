@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbench.api import FrameSet
+from benchbench.frames import FrameSet
 from benchbench.report.samples import TILE, _tile
 
 LABEL_H = 14

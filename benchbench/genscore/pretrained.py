@@ -12,8 +12,10 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import FrameSet, dir_fingerprint, file_sha256, require_local_path, sha256_json
 from benchbench.errors import MissingDependency, UserError
+from benchbench.frames import FrameSet
+from benchbench.hashing import dir_fingerprint, file_sha256, sha256_json
+from benchbench.paths import require_local_path
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

@@ -7,9 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from benchbench.api import FrameSet, sha256_json
 from benchbench.cache import Cache, frame_key
+from benchbench.frames import FrameSet
 from benchbench.genscore.score import SynthSet, score_sets
+from benchbench.hashing import sha256_json
 
 
 def check_extractors(matrix: Any, file: str, plugins: Any) -> None:

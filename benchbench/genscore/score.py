@@ -17,11 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import FrameSet, sha256_json
+from benchbench.frames import FrameSet
 from benchbench.genscore import fidelity
 from benchbench.genscore.features import pixels
 from benchbench.genscore.memorisation import memorisation, real_scale
 from benchbench.genscore.spec import ScoresSpec
+from benchbench.hashing import sha256_json
 
 LABELS = ("crack", "sane")
 PRDC = ("precision", "recall", "density", "coverage")

@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import Box, Frame, UserError
+from benchbench.errors import UserError
+from benchbench.frames import Box, Frame
 
 # Per-frame count columns; the scores are ratios of their sums.
 COUNTS = ("crack_pixels", "covered_pixels", "cracks", "hit_cracks", "boxes", "hit_boxes")

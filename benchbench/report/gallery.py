@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchbench.api import Box, FrameSet
+from benchbench.frames import Box, FrameSet
 
 TILE = 192  # px per frame
 CAPTION = 30  # px of text under each frame

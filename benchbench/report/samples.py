@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.api import Box, Frame, FrameSet
+from benchbench.frames import Box, Frame, FrameSet
 
 TILE = 128  # px per frame in the grid
 LABEL_W = 150  # px of the row-name column

@@ -1,0 +1,114 @@
+"""What the harness and a plugin exchange: a generation request, the cell context, and the
+protocols a detector, generator, dataset or executor follows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from benchbench.frames import Box, Frame, FrameSet, Label
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """Ask a generator for frames ``start_index .. start_index+n-1`` of one class.
+
+    Frame i must depend only on (seed, label, guidance, i), never on n or batching,
+    so that nested generation and caching are exact.
+    """
+
+    label: Label
+    n: int
+    guidance: float | None = None
+    seed: int = 0
+    size: int = 128
+    start_index: int = 0
+    prompt: str | None = None
+
+
+@dataclass
+class CellContext:
+    """What the harness gives a plugin for one unit of work."""
+
+    cell_id: str
+    seed: int
+    work_dir: Path
+    cache_dir: Path
+    device: str = "auto"  # "auto" | "cpu" | "cuda[:i]"; resolve with benchbench.api.torch_device
+    quiet: bool = False
+    progress: Callable[[str, float | None], None] = field(default=lambda phase, frac: None)
+    info: dict[str, Any] = field(default_factory=dict)
+    # Equal-steps budget (matrix ``axes.budget: [steps]``): train as many optimizer steps as ``epochs``
+    # would take on this many frames. None: train the detector's own ``epochs`` (equal epochs).
+    budget_frames: int | None = None
+
+    def report(self, phase: str, fraction: float | None = None) -> None:
+        """Tell the harness which phase runs (e.g. 'fit epoch 3/30') and how far it is (0..1)."""
+        self.progress(phase, fraction)
+
+    def record(self, key: str, value: Any) -> None:
+        """Store a JSON-able fact (hyper-parameters, counts) that ends up in the cell's result."""
+        self.info[key] = value
+
+    def epochs_for(self, epochs: int, n_train: int) -> int:
+        """The epochs to train under this cell's budget.
+
+        At equal epochs, ``epochs``. At equal steps, the epochs over ``n_train`` frames that make as
+        many optimizer steps as ``epochs`` over ``budget_frames`` frames (rounded, at least 1), so a
+        real-only cell trains as long as the largest-ratio cell of its row.
+        """
+        if self.budget_frames is None or n_train <= 0:
+            return int(epochs)
+        return max(1, round(epochs * self.budget_frames / n_train))
+
+    def record_budget(self, *, epochs: int, steps: int, images: int) -> None:
+        """Say what training ran (epochs, optimizer steps, images seen); results.json keeps it per cell."""
+        self.info["budget"] = {"epochs": int(epochs), "steps": int(steps), "images_seen": int(images)}
+
+
+# --------------------------------------------------------------------------- protocols
+@runtime_checkable
+class Detector(Protocol):
+    name: str
+    version: str
+
+    def fit(self, train: FrameSet, val: FrameSet | None, ctx: CellContext) -> None: ...
+
+    def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]: ...
+
+
+@runtime_checkable
+class Generator(Protocol):
+    name: str
+    version: str
+
+    def fingerprint(self) -> str: ...
+
+    def generate(self, req: GenerationRequest, ctx: CellContext) -> list[Frame]: ...
+
+
+@runtime_checkable
+class Dataset(Protocol):
+    name: str
+    version: str
+
+    def fingerprint(self) -> str: ...
+
+    def load(self) -> FrameSet: ...
+
+
+@runtime_checkable
+class Executor(Protocol):
+    name: str
+
+    def map(self, fn: Callable[..., Any], items: Sequence[Any], on_result: Callable[[int, Any], None],
+            progress: Callable[[str, str, float | None], None] | None = None) -> None:
+        """Run ``fn(item)`` for each item, in any order and maybe elsewhere.
+
+        Calls ``on_result(i, result)`` in the driver as each item ends; an exception raised by
+        ``fn`` is passed as the result instead of being raised. ``progress`` may be passed on as
+        ``fn(item, progress)`` when fn runs in the driver's process.
+        """
+        ...
