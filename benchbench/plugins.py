@@ -116,9 +116,9 @@ class Plugins:
 
     # -- loading
     def load(self) -> Plugins:
-        from benchbench import builtin, observers
+        from benchbench.builtins import hooks, observers
 
-        self._add(builtin, "benchbench", _dist_version("benchbench"), builtin=True)
+        self._add(hooks, "benchbench", _dist_version("benchbench"), builtin=True)
         self._add(observers, "benchbench.observers", _dist_version("benchbench"), builtin=True)
         allow = os.environ.get("BENCHBENCH_PLUGINS")
         allowed = None if allow is None else {a.strip() for a in allow.split(",") if a.strip()}

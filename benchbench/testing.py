@@ -2,7 +2,8 @@
 
 ``check_detector(factory)`` fits and predicts on a tiny simulated set and raises
 ``AssertionError`` with a one-line reason on the first broken rule of the Detector
-protocol (see docs/plugins-tutorial.md). Importing this module imports no torch.
+protocol (see docs/plugins-tutorial.md); ``check_generator(make, ctx)`` does the same for
+the Generator protocol. Importing this module imports no torch.
 
 The other helpers are the checks every plugin's own tests repeat: :func:`forbid_network`
 (a ``no_network`` fixture), :func:`heavy_imports` (the hook module stays light),
@@ -35,10 +36,10 @@ from typing import Any
 import numpy as np
 
 from benchbench.frames import Box, Frame, FrameSet
-from benchbench.protocols import CellContext, Detector
+from benchbench.protocols import CellContext, Detector, GenerationRequest
 
-__all__ = ["check_detector", "tiny_frames", "blank_frame", "make_context", "forbid_network", "heavy_imports",
-           "registrations", "installed_entry", "plugin_cli", "init_tiny"]
+__all__ = ["check_detector", "check_generator", "tiny_frames", "blank_frame", "make_context", "forbid_network",
+           "heavy_imports", "registrations", "installed_entry", "plugin_cli", "init_tiny"]
 
 BOUNDS_TOLERANCE = 1.0  # px a box may poke out of the image (rounding in letterbox/rescale code)
 
@@ -90,6 +91,51 @@ def check_detector(factory: Callable[[], Any], *, train: FrameSet | None = None,
     finally:
         if own_tmp:
             shutil.rmtree(base, ignore_errors=True)
+
+
+def check_generator(make: Callable[[], Any], ctx: Any, *, size: int = 64, guidance: float | None = 7.5,
+                    gives_boxes: bool = False) -> dict[str, Any]:
+    """Check the Generator protocol on fresh instances from ``make()``; raise AssertionError.
+
+    Checked: name/version strings and a stable 64-hex fingerprint; frames of both classes
+    (count, uint8 HxWx3 at ``size``, label, boxes None for cracks unless ``gives_boxes``
+    and () for sane frames, ``synthetic:<name>`` source, unique meta names, no path);
+    the same request on a fresh instance gives identical bytes; a ``start_index`` request
+    gives the same bytes as the matching part of a longer request; another seed differs.
+    """
+    gen = make()
+    assert isinstance(gen.name, str) and gen.name, "generator needs a non-empty name"
+    assert isinstance(gen.version, str) and gen.version, "generator needs a version string"
+    fp = gen.fingerprint()
+    assert isinstance(fp, str) and len(fp) == 64 and fp == make().fingerprint(), "fingerprint must be stable"
+    frames: dict[str, list[Frame]] = {}
+    for label in ("crack", "sane"):
+        req = GenerationRequest(label=label, n=4, guidance=guidance, seed=11, size=size)
+        got = gen.generate(req, ctx)
+        assert len(got) == 4, f"{label}: asked 4 frames, got {len(got)}"
+        for f in got:
+            assert isinstance(f, Frame) and f.path is None and f.label == label
+            assert f.image is not None and f.image.dtype == np.uint8 and f.image.shape == (size, size, 3), \
+                f"{label}: image must be uint8 {size}x{size}x3"
+            assert (f.width, f.height) == (size, size)
+            assert f.source == f"synthetic:{gen.name}"
+            if label == "sane":
+                assert f.boxes == (), "sane frames carry no boxes: ()"
+            elif not gives_boxes:
+                assert f.boxes is None, "cracked frames without localisation must have boxes=None"
+        frames[label] = got
+    names = [f.meta["name"] for fs in frames.values() for f in fs]
+    assert len(set(names)) == len(names), "meta names must be unique"
+    again = make().generate(GenerationRequest(label="crack", n=4, guidance=guidance, seed=11, size=size), ctx)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames["crack"], again, strict=True)), \
+        "same seed on a fresh instance must give identical bytes"
+    tail = gen.generate(GenerationRequest(label="crack", n=2, guidance=guidance, seed=11, size=size,
+                                          start_index=2), ctx)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames["crack"][2:], tail, strict=True)), \
+        "start_index=2 must give frames 2 and 3 of the longer request"
+    other = gen.generate(GenerationRequest(label="crack", n=1, guidance=guidance, seed=12, size=size), ctx)
+    assert not np.array_equal(other[0].image, frames["crack"][0].image), "another seed must give another frame"
+    return {"name": gen.name, "fingerprint": fp, "frames": sum(len(v) for v in frames.values())}
 
 
 def forbid_network(monkeypatch: Any) -> None:

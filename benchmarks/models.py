@@ -46,7 +46,7 @@ def _detr(tmp: Path) -> Any:
 
 
 def _classic(tmp: Path) -> Any:
-    from benchbench.classic import ClassicDetector
+    from benchbench.builtins.classic import ClassicDetector
 
     return ClassicDetector()
 
@@ -66,7 +66,7 @@ def _ddpm(tmp: Path) -> Any:
 
 
 def _physics(tmp: Path) -> Any:
-    from benchbench.data.simulate import PhysicsGenerator
+    from benchbench.builtins.physics import PhysicsGenerator
 
     return PhysicsGenerator()
 

@@ -70,11 +70,11 @@ _made: dict[str, dict[str, Path]] = {}
 
 def plugin_modules() -> str:
     """Toy plugins for `bench run`, plus the leaderboard observer unless core already loads it."""
-    import benchbench.observers
+    import benchbench.builtins.observers
     from benchbench.plugins import Plugins
 
-    builtin = Plugins().load().pm.is_registered(benchbench.observers)
-    return "benchbench_toys,benchbench_toys_lb" + ("" if builtin else ",benchbench.observers")
+    builtin = Plugins().load().pm.is_registered(benchbench.builtins.observers)
+    return "benchbench_toys,benchbench_toys_lb" + ("" if builtin else ",benchbench.builtins.observers")
 
 
 def make_runs(root: Path) -> dict[str, Path]:

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from benchbench.api import Box, CellContext, Detector, Frame, FrameSet, UserError
-from benchbench.classic import ClassicDetector, detect
+from benchbench.builtins.classic import ClassicDetector, detect
 from benchbench.data.export import to_coco_dict
 from benchbench.data.simulate import simulate_frames
 
@@ -101,7 +101,7 @@ def test_blank_frame_has_no_boxes():
 
 
 def test_no_torch_import():
-    code = ("import sys, benchbench.classic, benchbench.data.simulate, benchbench.data.flyd, "
+    code = ("import sys, benchbench.builtins.classic, benchbench.data.simulate, benchbench.data.flyd, "
             "benchbench.data.split, benchbench.data.export, benchbench.data.check, benchbench.data.fetch, "
             "benchbench.report.samples, benchbench.commands.data; assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])

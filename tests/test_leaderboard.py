@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from benchbench.builtins.observers import benchbench_cell_finished
 from benchbench.cli import main
-from benchbench.observers import benchbench_cell_finished
 
 N_BOOT = "100"
 

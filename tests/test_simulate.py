@@ -13,10 +13,10 @@ from click.testing import CliRunner
 from scipy import ndimage as ndi
 
 from benchbench.api import CellContext, Dataset, FrameSet, GenerationRequest, Generator
+from benchbench.builtins.physics import PhysicsGenerator
 from benchbench.commands.data import data
 from benchbench.data.flyd import FlydDataset
 from benchbench.data.simulate import (
-    PhysicsGenerator,
     SimulatedDataset,
     crack_mask,
     mask_box,

@@ -7,6 +7,7 @@ import json
 import random
 import subprocess
 import sys
+from dataclasses import replace
 
 import pytest
 
@@ -14,10 +15,12 @@ from benchbench.api import Box, CellContext, FrameSet
 from benchbench.testing import (
     blank_frame,
     check_detector,
+    check_generator,
     forbid_network,
     heavy_imports,
     init_tiny,
     installed_entry,
+    make_context,
     plugin_cli,
     registrations,
     tiny_frames,
@@ -129,6 +132,26 @@ def test_factory_must_build_fresh_instances(data, tmp_path):
     one = MeanBox()
     with pytest.raises(AssertionError, match="fresh instance"):
         check_detector(lambda: one, train=data[0], test=data[1], tmp_path=tmp_path)
+
+
+def test_check_generator_passes_the_physics_generator(tmp_path):
+    from benchbench.builtins.physics import PhysicsGenerator
+
+    report = check_generator(PhysicsGenerator, make_context(tmp_path), size=48, gives_boxes=True)
+    assert report == {"name": "physics", "fingerprint": PhysicsGenerator().fingerprint(), "frames": 8}
+
+
+def test_check_generator_names_a_generator_whose_frames_depend_on_n(tmp_path):
+    from benchbench.builtins.physics import PhysicsGenerator
+
+    class Restarts(PhysicsGenerator):
+        """Numbers frames from 0 whatever start_index: frame i then depends on the request."""
+
+        def generate(self, req, ctx=None):
+            return super().generate(replace(req, start_index=0), ctx)
+
+    with pytest.raises(AssertionError, match="start_index=2 must give frames 2 and 3"):
+        check_generator(Restarts, make_context(tmp_path), size=48, gives_boxes=True)
 
 
 def test_blank_frame_is_black():

@@ -24,14 +24,12 @@ Specimens (groups) have their own parameters, drawn from (seed, specimen index).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
 from dataclasses import dataclass, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from scipy import ndimage as ndi
@@ -39,13 +37,12 @@ from scipy import ndimage as ndi
 from benchbench.errors import UserError
 from benchbench.frames import Box, Frame, FrameSet, Label
 from benchbench.hashing import sha256_json
-from benchbench.protocols import CellContext, GenerationRequest
 
 VERSION = "1.0.0"
 N_SPECIMENS = 8
 REAL_SIZES = (80, 120, 150, 220)  # crop sizes seen in FLYD-S (the largest ones are ~206x220)
 LAYOUTS = ("classes", "yolo", "coco", "masks")
-_LABEL_CODE = {"sane": 0, "crack": 1}
+LABEL_CODE = {"sane": 0, "crack": 1}
 MIN_SIZE = 32  # px: below this the notch, the spot and an 18 px crack do not fit in a crop
 CRACK_THICKNESS = 3  # px: the width of a crack line in the FLYD-S masks (their narrowest boxes are 3 px)
 
@@ -109,17 +106,6 @@ def specimen(seed: int, k: int) -> Specimen:
     )
 
 
-def generator_seed(seed: int) -> int:
-    """The simulator seed the ``physics`` generator draws run seed ``seed`` from.
-
-    A stream no dataset seed reaches in practice: with the run seed used directly, the generator at
-    seed 0 re-drew the ``simulated`` dataset's seed-0 scenes and specimens, held-out test frames
-    included (62 of 191 quickstart frames were pixel copies of test frames).
-    """
-    digest = hashlib.sha256(f"benchbench physics generator:{int(seed)}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") >> 2
-
-
 def _u64(seed: int) -> int:
     # SeedSequence needs non-negative entropy; negative seeds map to distinct values.
     return int(seed) % (1 << 63)
@@ -153,7 +139,7 @@ class FrameParams:
 def frame_params(seed: int, label: Label, index: int, size: int | tuple[int, int] = 128,
                  difficulty: float = 1.0) -> FrameParams:
     """Draw the scene of frame ``index`` of class ``label``: depends on nothing else."""
-    rng = np.random.default_rng([_u64(seed), _LABEL_CODE[label], int(index), 0xF1A])
+    rng = np.random.default_rng([_u64(seed), LABEL_CODE[label], int(index), 0xF1A])
     w, h = (size, size) if isinstance(size, int) else size
     if min(w, h) < MIN_SIZE:
         raise UserError(f"frame size {w}x{h} is too small to show a crack", field="size",
@@ -434,10 +420,11 @@ def params_of(frame: Frame) -> FrameParams:
     return FrameParams(**d)
 
 
-def _size_for(seed: int, label: Label, index: int, size: int, sizes) -> int | tuple[int, int]:
+def crop_size(seed: int, label: Label, index: int, size: int, sizes) -> int | tuple[int, int]:
+    """The crop size of frame ``index``: ``size``, or one of ``sizes`` drawn from (seed, label, index)."""
     if not sizes:
         return size
-    rng = np.random.default_rng([_u64(seed), _LABEL_CODE[label], int(index), 0x512E])
+    rng = np.random.default_rng([_u64(seed), LABEL_CODE[label], int(index), 0x512E])
     return sizes[int(rng.integers(len(sizes)))]
 
 
@@ -451,7 +438,7 @@ def simulate_frames(n: int, seed: int, size: int = 128, positive_fraction: float
     n_pos = int(round(n * positive_fraction))
     plan = [("crack", i) for i in range(n_pos)] + [("sane", i) for i in range(n - n_pos)]
     order = np.random.default_rng([_u64(seed), 0x0DD]).permutation(n)
-    frames = [make_frame(seed, plan[j][0], plan[j][1], size=_size_for(seed, *plan[j], size, sizes),
+    frames = [make_frame(seed, plan[j][0], plan[j][1], size=crop_size(seed, *plan[j], size, sizes),
                          difficulty=difficulty, source=source, group_prefix=group_prefix)
               for j in order]
     return FrameSet(frames, name="simulated")
@@ -490,42 +477,6 @@ class SimulatedDataset:
     def load(self) -> FrameSet:
         return simulate_frames(self.n, self.seed, self.size, self.positive_fraction, self.sizes,
                                self.difficulty)
-
-
-class PhysicsGenerator:
-    """Generator ``physics``: synthetic frames from the simulator, with exact boxes; guidance is ignored."""
-
-    name = "physics"
-    version = "1.1.0"  # 1.1: frames from generator_seed(seed), disjoint from the simulated datasets'
-
-    def __init__(self, size=None, positive_fraction: float | None = None, difficulty: float = 1.0):
-        # size: None = the request's size; an int; or a list of sizes to vary crops like FLYD-S.
-        self.size = size
-        self.positive_fraction = positive_fraction  # read by the planner when set
-        self.difficulty = float(difficulty)
-
-    def fingerprint(self) -> str:
-        size = list(self.size) if isinstance(self.size, (list, tuple)) else self.size
-        return sha256_json({"generator": self.name, "version": self.version, "size": size,
-                            "difficulty": self.difficulty})
-
-    def training_manifest(self) -> dict[str, Any]:
-        """The simulator learns from no frame: its constants are set once, in this module."""
-        return {"trainer": "physics simulator (no training frames)", "frames": [], "groups": []}
-
-    def generate(self, req: GenerationRequest, ctx: CellContext | None = None) -> list[Frame]:
-        if req.label not in _LABEL_CODE:
-            raise UserError(f"unknown label {req.label!r}", fix="use 'crack' or 'sane'")
-        sizes = self.size if isinstance(self.size, (list, tuple)) else None
-        size = int(self.size) if isinstance(self.size, int) else int(req.size)
-        out = []
-        seed = generator_seed(req.seed)
-        for k, i in enumerate(range(req.start_index, req.start_index + req.n)):
-            out.append(make_frame(seed, req.label, i, size=_size_for(seed, req.label, i, size, sizes),
-                                  difficulty=self.difficulty, group_prefix="sim-"))
-            if ctx is not None and (k % 64 == 0 or k == req.n - 1):
-                ctx.report(f"physics {req.label}", (k + 1) / max(req.n, 1))
-        return out
 
 
 # --------------------------------------------------------------------------- writing

@@ -27,7 +27,7 @@ def same(a, b) -> bool:
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
 def test_generator_conformance(tiny_ddpm, ctx, sampler):
-    from benchbench.diffusion import check_generator
+    from benchbench.testing import check_generator
 
     check_generator(lambda: make(tiny_ddpm, sampler=sampler, batch=3), ctx, size=32, guidance=None)
 

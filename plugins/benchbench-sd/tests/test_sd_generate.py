@@ -30,7 +30,7 @@ def same(a: list[Frame], b: list[Frame]) -> bool:
 
 
 def test_generator_conformance(tiny_sd, ctx):
-    from benchbench.diffusion import check_generator
+    from benchbench.testing import check_generator
 
     summary = check_generator(lambda: make(tiny_sd, batch=3), ctx, size=64, guidance=8.5)
     assert summary["frames"] == 8

@@ -1,4 +1,4 @@
-"""Core's own parts, registered through the same hooks as any plugin (import strings: lazy)."""
+"""The register hooks of the core's built-in plugins (import strings: nothing loads until a run needs it)."""
 
 from benchbench.hookspecs import hookimpl
 
@@ -11,12 +11,12 @@ def benchbench_register_datasets(register):
 
 @hookimpl
 def benchbench_register_generators(register):
-    register("physics", "benchbench.data.simulate:PhysicsGenerator", uses_guidance=False, gives_boxes=True)
+    register("physics", "benchbench.builtins.physics:PhysicsGenerator", uses_guidance=False, gives_boxes=True)
 
 
 @hookimpl
 def benchbench_register_detectors(register):
-    register("classic", "benchbench.classic:ClassicDetector")
+    register("classic", "benchbench.builtins.classic:ClassicDetector")
 
 
 @hookimpl

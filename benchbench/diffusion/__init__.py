@@ -1,0 +1,49 @@
+"""The diffusion kit: code shared by diffusion generator plugins (``benchbench-sd``, ``benchbench-ddpm``).
+
+A public import path, like ``benchbench.api``: plugins import ``benchbench.diffusion`` (or names
+from it), never its submodules, which are the kit's own layout:
+
+* ``seeding``: per-image seeds (:func:`image_seed`), step-deterministic training draws
+  (:func:`step_seed`, :func:`step_generator`, :func:`batch_indices`, :func:`probe_noise`);
+* ``images``: training image folders (:func:`list_images`, :func:`load_training_image`) and
+  pipeline outputs in the frame format of the real data (:func:`to_frame_images`);
+* ``generation``: the batched, per-image seeded loop that makes frame i bit-identical whatever
+  the request's ``n`` and ``start_index`` (:func:`generate_frames`), :class:`PipelineGenerator`
+  around it, :func:`check_output_params` and :func:`generation_speed` for speed scripts;
+* ``weights``: local pipeline folders (:func:`require_pipeline_dir`, :func:`pipeline_fingerprint`,
+  :func:`quiet_loading`, :func:`torch_dtype`);
+* ``training``: checkpoints with exact resume (:class:`Checkpoints`, :func:`advance_schedule`)
+  and :func:`progress_bar`;
+* ``commands``: CLI wiring of plugin commands (:func:`add_generator_commands`,
+  :func:`init_tiny_command`, :func:`training_summary`, :func:`ensure_group`).
+
+The generator conformance check, ``check_generator``, is in ``benchbench.testing`` beside
+``check_detector``. Importing the kit is cheap: torch, diffusers, PIL and rich are imported inside
+the functions that need them, so plugins may import it from their hook modules.
+"""
+
+from benchbench.diffusion.commands import (
+    GROUP_HELP,
+    add_generator_commands,
+    ensure_group,
+    init_tiny_command,
+    training_summary,
+)
+from benchbench.diffusion.generation import (
+    PipelineGenerator,
+    check_output_params,
+    generate_frames,
+    generation_speed,
+)
+from benchbench.diffusion.images import IMAGE_SUFFIXES, list_images, load_training_image, to_frame_images
+from benchbench.diffusion.seeding import batch_indices, image_seed, probe_noise, step_generator, step_seed
+from benchbench.diffusion.training import Checkpoints, advance_schedule, progress_bar
+from benchbench.diffusion.weights import pipeline_fingerprint, quiet_loading, require_pipeline_dir, torch_dtype
+
+__all__ = [
+    "image_seed", "step_seed", "step_generator", "batch_indices", "probe_noise", "to_frame_images", "list_images",
+    "load_training_image", "generate_frames", "check_output_params", "PipelineGenerator", "generation_speed",
+    "torch_dtype", "require_pipeline_dir", "pipeline_fingerprint", "quiet_loading", "Checkpoints",
+    "advance_schedule", "progress_bar", "add_generator_commands", "init_tiny_command", "training_summary",
+    "ensure_group", "IMAGE_SUFFIXES", "GROUP_HELP",
+]

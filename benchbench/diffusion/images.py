@@ -1,0 +1,80 @@
+"""Images in and out of diffusion pipelines: training image folders, and pipeline outputs as frames."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from benchbench.errors import UserError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+# ITU-R BT.601 luma: the weights PIL's "L" conversion uses, so grey output matches PIL.
+_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float64)
+
+
+def to_frame_images(images: np.ndarray | Sequence[np.ndarray], *, channels: int = 1,
+                    size: int | None = None) -> list[np.ndarray]:
+    """Pipeline outputs -> HxWx3 uint8 arrays in the format of real FLYD frames.
+
+    ``images``: (B, H, W, C) floats in [0, 1] (diffusers ``output_type="np"``) or uint8,
+    C = 1 or 3. ``channels=1`` gives grey content (BT.601 luma) repeated on 3 channels,
+    as in the real 8-bit JPEGs; ``channels=3`` keeps the model's colours. ``size``
+    resizes (bicubic) to a ``size`` x ``size`` frame when the model's resolution differs.
+    """
+    from PIL import Image
+
+    if channels not in (1, 3):
+        raise ValueError(f"channels must be 1 or 3, not {channels}")
+    out = []
+    for img in images:
+        arr = np.asarray(img)
+        if arr.ndim == 2:
+            arr = arr[:, :, None]
+        if arr.dtype != np.uint8:
+            arr = np.clip(np.rint(arr.astype(np.float64) * 255.0), 0, 255).astype(np.uint8)
+        if arr.shape[2] == 1:
+            arr = np.repeat(arr, 3, axis=2)
+        elif channels == 1:
+            grey = np.clip(np.rint(arr[:, :, :3].astype(np.float64) @ _LUMA), 0, 255).astype(np.uint8)
+            arr = np.repeat(grey[:, :, None], 3, axis=2)
+        else:
+            arr = arr[:, :, :3]
+        if size is not None and (arr.shape[0] != size or arr.shape[1] != size):
+            arr = np.asarray(Image.fromarray(arr).resize((size, size), Image.Resampling.BICUBIC))
+        out.append(np.ascontiguousarray(arr))
+    return out
+
+
+def list_images(folder: str | os.PathLike, *, field: str = "data") -> list[Path]:
+    """Image files directly in ``folder``, sorted by name; a user error when there are none."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise UserError(f"image folder not found: {root}", field=field, fix="give an existing folder of images")
+    files = sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UserError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {root}", field=field,
+                        fix="put training images in that folder")
+    return files
+
+
+def load_training_image(path: str | os.PathLike, size: int, channels: int) -> np.ndarray:
+    """One image as a CxHxW float32 array in [-1, 1]: shorter side resized to ``size``, centre crop."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        im = im.convert("L" if channels == 1 else "RGB")
+        w, h = im.size
+        scale = size / min(w, h)
+        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+        im = im.resize((nw, nh), Image.Resampling.BICUBIC)
+        left, top = (nw - size) // 2, (nh - size) // 2
+        im = im.crop((left, top, left + size, top + size))
+        arr = np.asarray(im, dtype=np.float32) / 127.5 - 1.0
+    if arr.ndim == 2:
+        arr = arr[None]
+    else:
+        arr = arr.transpose(2, 0, 1)
+    return np.ascontiguousarray(arr)
