@@ -40,3 +40,12 @@ class MissingDependency(UserError):
         fix = f"pip install 'benchbench[{extra}]'" if extra else f"pip install {package}"
         super().__init__(f"{package} is required{' for ' + purpose if purpose else ''} but is not installed",
                          fix=fix)
+
+
+def error_line(exc: BaseException) -> str:
+    """``Type: first line of the message``: how a failure that must not stop the others is recorded
+    (a cell's error, a score that could not be computed; the traceback goes elsewhere, if anywhere)."""
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: a plugin called sys.exit({exc.code!r})"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}".splitlines()[0] if text else type(exc).__name__

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from benchbench.frames import Box, FrameSet
+from benchbench.jsonable import finite_or_none
 
 # Metric name -> higher is better; written to results.json so comparisons know the direction.
 DIRECTIONS = {"mAP50_95": True, "mAP50": True, "mAP75": True, "AR100": True,
@@ -111,7 +112,7 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     with_ci = [n for n in ap_names if "@" not in n or n.split("@")[0] in ("mAP50", lowest)]
     std_names = [n for n in with_ci if ap_names[n][0] is std]
     low_names = [n for n in with_ci if ap_names[n][0] is low]
-    point_only = {n: _f(ev.aps([(iou, r)])[0]) for n, (ev, iou, r) in ap_names.items() if n not in with_ci}
+    point_only = {n: finite_or_none(ev.aps([(iou, r)])[0]) for n, (ev, iou, r) in ap_names.items() if n not in with_ci}
 
     op = _operating_point(val, val_preds, operating_iou, score_threshold)
     cracks = crack_counts(low, operating_iou, op["threshold"])
@@ -137,7 +138,8 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
         lo_ci, hi_ci = grouped_bootstrap_cis(groups, len(test), everything, n_boot=n_boot, seed=seed)
     else:
         lo_ci = hi_ci = np.full(len(names), np.nan)
-    value = {n: {"value": _f(v), "ci": [_f(a), _f(b)]} for n, v, a, b in zip(names, point, lo_ci, hi_ci, strict=True)}
+    value = {n: {"value": finite_or_none(v), "ci": [finite_or_none(a), finite_or_none(b)]}
+             for n, v, a, b in zip(names, point, lo_ci, hi_ci, strict=True)}
     value |= {n: {"value": v} for n, v in point_only.items()}
 
     for name in ("mAP50_95", "mAP50", *map(iou_metric_name, iou_thresholds)):
@@ -207,15 +209,12 @@ def _group_slices(test, positive, top, threshold, std, low, ap_names, cracks, ma
                                  "n_cracks": int(cracks[sample, 2].sum())}
         for ev in (std, low):
             names = [n for n, spec in ap_names.items() if spec[0] is ev and "@" not in n]
-            entry |= {n: _f(v) for n, v in zip(names, ev.aps([ap_names[n][1:] for n in names], sample), strict=True)}
+            aps = ev.aps([ap_names[n][1:] for n in names], sample)
+            entry |= {n: finite_or_none(v) for n, v in zip(names, aps, strict=True)}
         fm = frame_metrics(np.asarray(positive)[sample], np.asarray(top)[sample], threshold=threshold)
-        entry["frame"] = {k: _f(v) if isinstance(v, float) else v for k, v in fm.items()}
+        entry["frame"] = {k: finite_or_none(v) if isinstance(v, float) else v for k, v in fm.items()}
         entry["operating_point"] = crack_prf(cracks[sample])
         if masks is not None:
             entry["masks"] = mask_scores(masks[sample])
         out[g] = entry
     return out
-
-
-def _f(x: float | None) -> float | None:
-    return None if x is None or not np.isfinite(x) else float(x)

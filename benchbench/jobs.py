@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench.cache import Cache, frame_key
+from benchbench.errors import error_line
 from benchbench.evaluation import evaluate_predictions, predictions_to_coco
 from benchbench.frames import Box, Frame, FrameSet
 from benchbench.planner import Cell, GenTask
@@ -206,14 +207,6 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     result["info"] = ctx.info
     result["started"], result["finished"] = started, datetime.now(UTC).isoformat()
     return result
-
-
-def error_line(exc: BaseException) -> str:
-    """A failed job's one-line error for its cell record (the traceback goes to error.txt)."""
-    if isinstance(exc, SystemExit):
-        return f"SystemExit: a plugin called sys.exit({exc.code!r})"
-    text = str(exc).strip()
-    return f"{type(exc).__name__}: {text}".splitlines()[0] if text else type(exc).__name__
 
 
 def _gallery(job: CellJob, preds: list[list[Box]], result: dict[str, Any], ctx: CellContext) -> None:

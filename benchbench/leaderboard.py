@@ -27,6 +27,7 @@ from typing import Any
 
 from benchbench.errors import UserError
 from benchbench.hashing import sha256_json
+from benchbench.jsonable import finite_or_none
 from benchbench.stats import (
     CellRecord,
     Comparison,
@@ -129,12 +130,9 @@ class Entry:
                 "started": self.run.started, "detector": self.detector, "detector_plugin": self.detector_plugin,
                 "generator": self.generator, "generator_plugin": self.generator_plugin,
                 "guidance": self.guidance, "ratio": self.ratio, "seeds": self.seeds, "n_failed": self.n_failed,
-                "metrics": {m: None if s is None else {"mean": s.mean, "ci": [_num(s.lo), _num(s.hi)], "n": s.n}
+                "metrics": {m: None if s is None else
+                            {"mean": s.mean, "ci": [finite_or_none(s.lo), finite_or_none(s.hi)], "n": s.n}
                             for m, s in self.stats.items()}}
-
-
-def _num(x: float) -> float | None:
-    return None if x != x else x  # NaN -> null in JSON
 
 
 def _plugin_label(part: dict[str, Any] | None) -> str | None:

@@ -67,7 +67,7 @@ def write_training_manifest(out: str | os.PathLike, data_dir: str | os.PathLike 
     export manifest when ``data_dir`` was written by ``bench data export`` (exact), else from
     ``group_regex`` on the file name. ``data_dir`` None: weights that learnt from no frame (random init).
     """
-    from benchbench.data.flyd import compile_group_regex, group_of
+    from benchbench.data.groups import compile_group_regex, group_of
 
     out = Path(out)
     exported, header = _export_groups(Path(data_dir)) if data_dir is not None else ({}, {})

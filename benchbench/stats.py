@@ -33,6 +33,7 @@ import numpy as np
 
 from benchbench.errors import UserError
 from benchbench.hashing import sha256_json
+from benchbench.jsonable import finite_or_none
 from benchbench.summary import defined, metric_entry, metric_value, setting_of
 
 WORSE, BETTER, UNSURE, SAME = "worse", "better", "~", "same"
@@ -320,10 +321,6 @@ class Row:
         for k in ("a", "b", "delta", "p"):
             d[k] = finite_or_none(d[k])
         return d
-
-
-def finite_or_none(x: float | None) -> float | None:
-    return None if x is None or not np.isfinite(x) else float(x)
 
 
 @dataclass

@@ -5,6 +5,10 @@
 protocol (see docs/plugins-tutorial.md); ``check_generator(make, ctx)`` does the same for
 the Generator protocol. Importing this module imports no torch.
 
+Fixtures a plugin's ``conftest.py`` imports (pytest registers a fixture wherever its function is
+bound): ``no_network``, ``one_torch_thread`` (session, autouse: every test below that conftest) and
+``ctx`` (a quiet CellContext in ``tmp_path``).
+
 The other helpers are the checks every plugin's own tests repeat: :func:`forbid_network`
 (a ``no_network`` fixture), :func:`heavy_imports` (the hook module stays light),
 :func:`registrations` and :func:`installed_entry` (what the plugin registers, directly
@@ -29,26 +33,29 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 
 from benchbench.frames import Box, Frame, FrameSet
 from benchbench.protocols import CellContext, Detector, GenerationRequest
 
 __all__ = ["check_detector", "check_generator", "tiny_frames", "blank_frame", "make_context", "forbid_network",
-           "heavy_imports", "registrations", "installed_entry", "plugin_cli", "init_tiny"]
+           "heavy_imports", "registrations", "installed_entry", "plugin_cli", "init_tiny",
+           "no_network", "one_torch_thread", "ctx"]
 
 BOUNDS_TOLERANCE = 1.0  # px a box may poke out of the image (rounding in letterbox/rescale code)
 
 
-def tiny_frames(n: int = 24, size: int = 64, seed: int = 0) -> FrameSet:
-    """``n`` simulated flying-spot frames of ``size`` px with exact crack boxes (cheap, deterministic)."""
+def tiny_frames(n: int = 24, size: int = 64, seed: int = 0, positive_fraction: float = 0.4) -> FrameSet:
+    """``n`` simulated flying-spot frames of ``size`` px with exact crack boxes (cheap, deterministic),
+    ``positive_fraction`` of them cracked."""
     from benchbench.data.simulate import simulate_frames
 
-    return simulate_frames(n, seed, size=size)
+    return simulate_frames(n, seed, size=size, positive_fraction=positive_fraction)
 
 
 def blank_frame(width: int = 64, height: int = 64, name: str = "blank") -> Frame:
@@ -147,6 +154,30 @@ def forbid_network(monkeypatch: Any) -> None:
                         (socket, "create_connection"), (socket, "getaddrinfo")):
         monkeypatch.setattr(owner, name, _refuse(name))
 
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection or DNS lookup fails the test: proves the plugin never touches the network."""
+    forbid_network(monkeypatch)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread() -> Iterator[None]:
+    """Torch on one thread for every test where it is bound (autouse): on shared CI cores more threads
+    spin-wait (steps measured 6x slower under load), and no tested property depends on the count."""
+    import torch
+
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> CellContext:
+    """A quiet CellContext whose work_dir is the test's ``tmp_path``."""
+    return CellContext(cell_id="t", seed=0, work_dir=tmp_path, cache_dir=tmp_path / "cache", quiet=True)
 
 def heavy_imports(code: str, heavy: Iterable[str] = ("torch",)) -> list[str]:
     """The modules of ``heavy`` that a fresh interpreter has imported after running ``code``.

@@ -179,9 +179,9 @@ def test_report_html_is_self_contained_and_renders(run_copy, tmp_path, chromium)
 
 
 def test_markdown_text_blocks_become_html():
-    from benchbench.report.sections import _markdown_html
+    from benchbench.report.sections import markdown_html
 
-    html = _markdown_html("Read `x` **now**\n| a | b |\n|---|---|\n| 1 | 2 \\| 3 |\n- one\n- two\n> **Warning:** w")
+    html = markdown_html("Read `x` **now**\n| a | b |\n|---|---|\n| 1 | 2 \\| 3 |\n- one\n- two\n> **Warning:** w")
     assert html.splitlines() == [
         "<p>Read <code>x</code> <strong>now</strong></p>",
         '<div class="wide"><table><thead><tr><th class="l">a</th><th>b</th></tr></thead><tbody><tr><td class="l">1</td>'

@@ -61,13 +61,13 @@ TAIL = ["run", "commit", "started"]
 
 
 def _rows(entries: list[Entry], metrics: list[str]) -> list[list[str]]:
-    from benchbench.report.table import _guidance
+    from benchbench.report.table import fmt_guidance
 
     out = []
     for e in entries:
         gen = "real only" if e.generator is None else f"{e.generator} ({e.generator_plugin})"
         seeds = ",".join(map(str, e.seeds)) + (f" ({e.n_failed} failed)" if e.n_failed else "")
-        out.append([str(e.rank), f"{e.detector} ({e.detector_plugin})", gen, _guidance(e.guidance), f"{e.ratio:g}",
+        out.append([str(e.rank), f"{e.detector} ({e.detector_plugin})", gen, fmt_guidance(e.guidance), f"{e.ratio:g}",
                     seeds or "–", *(_ci(e.stats.get(m)) for m in metrics), e.run.label,
                     (e.run.git_commit or "–")[:8], (e.run.started or "–")[:16].replace("T", " ")])
     return out

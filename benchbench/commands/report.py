@@ -67,7 +67,7 @@ def print_comparison(comparison: Comparison, title: str, as_json: bool, show_ref
     """Print a rich table (or JSON) and return the exit code: 1 on any regression, else 0."""
     from rich.table import Table
 
-    from benchbench.report.table import _guidance
+    from benchbench.report.table import fmt_guidance
 
     code = 1 if comparison.regressions else 0
     if as_json:
@@ -85,7 +85,7 @@ def print_comparison(comparison: Comparison, title: str, as_json: bool, show_ref
         ci = f" [{_fmt(r.ci[0], sign=True)}, {_fmt(r.ci[1], sign=True)}]" if r.ci else ""
         style = STATE_STYLE.get(r.state, "")
         setting = f"{r.detector} · {r.generator or 'real only'}" + (
-            "" if r.guidance is None else f" g{_guidance(r.guidance)}") + f" · r{r.ratio:g}"
+            "" if r.guidance is None else f" g{fmt_guidance(r.guidance)}") + f" · r{r.ratio:g}"
         t.add_row(setting, r.metric, ",".join(map(str, r.seeds)) or "–",
                   *([r.reference or "–"] if show_reference else []), _fmt(r.a), _fmt(r.b),
                   _fmt(r.delta, sign=True) + ci, _fmt(r.p, 3), f"[{style}]{r.state}[/{style}]" if style else r.state,

@@ -183,20 +183,20 @@ def _warn_all(console, lines: list[str], most: int = 20) -> None:
 def _print_plan(p, console) -> None:
     from rich.table import Table
 
-    from benchbench.report.table import _guidance
+    from benchbench.report.table import fmt_guidance
 
     t = Table(title=f"{p.matrix.name}: {len(p.plan.cells)} cells")
     for col in ("cell", "detector", "generator", "guid.", "ratio", "seed", "real +/-", "synthetic +/-"):
         t.add_column(col)
     for c in p.plan.cells:
-        t.add_row(c.id, c.detector, c.generator or "real only", _guidance(c.guidance), f"{c.ratio:g}",
+        t.add_row(c.id, c.detector, c.generator or "real only", fmt_guidance(c.guidance), f"{c.ratio:g}",
                   str(c.seed), f"{c.n_real_pos}/{c.n_real_neg}", f"{c.n_syn_pos}/{c.n_syn_neg}")
     console.print(t)
     g = Table(title="generation plan (cells at smaller ratios take prefixes)")
     for col in ("task", "generator", "guid.", "seed", "crack", "sane"):
         g.add_column(col)
     for task in p.plan.gen_tasks:
-        g.add_row(task.id, task.generator, _guidance(task.guidance), str(task.seed), str(task.n_pos),
+        g.add_row(task.id, task.generator, fmt_guidance(task.guidance), str(task.seed), str(task.n_pos),
                   str(task.n_neg))
     console.print(g)
     d = p.dataset_info

@@ -18,6 +18,7 @@ import numpy as np
 
 from benchbench.errors import UserError
 from benchbench.data import flyd
+from benchbench.data.groups import DEFAULT_GROUP_REGEX, compile_group_regex, group_of
 
 Severity = Literal["error", "warning"]
 
@@ -103,7 +104,7 @@ def _open_image(rep: Report, path: Path) -> tuple[int, int] | None:
         return None
 
 
-def check_dataset(root: str | Path, layout: str = "auto", group_regex: str | None = flyd.DEFAULT_GROUP_REGEX) -> Report:
+def check_dataset(root: str | Path, layout: str = "auto", group_regex: str | None = DEFAULT_GROUP_REGEX) -> Report:
     """Validate ``root``; never raises for data problems (they are in the report), only for a bad root/layout."""
     root = Path(root).expanduser()
     if layout not in flyd.LAYOUTS + ("auto",):
@@ -112,7 +113,7 @@ def check_dataset(root: str | Path, layout: str = "auto", group_regex: str | Non
     if not root.exists():
         flyd.detect_layout(root)  # raises the one-line "does not exist" error
     lay = flyd.detect_layout(root) if layout == "auto" else layout
-    regex = flyd.compile_group_regex(group_regex)
+    regex = compile_group_regex(group_regex)
     rep = Report(str(root), lay)
     try:
         {"classes": _check_classes, "yolo": _check_yolo, "coco": _check_coco, "masks": _check_masks}[lay](
@@ -126,7 +127,7 @@ def check_dataset(root: str | Path, layout: str = "auto", group_regex: str | Non
 
 # --------------------------------------------------------------------------- classes
 def _check_classes(rep: Report, root: Path, regex: re.Pattern[str] | None) -> None:
-    crack, sane = flyd._classes_dirs(root)
+    crack, sane = flyd.classes_dirs(root)
     if crack is None or sane is None:
         rep.add(root, None, "warning", "expected both crack/ and sane/ folders; found only "
                 + ("crack/" if crack else "sane/"))
@@ -141,7 +142,7 @@ def _check_classes(rep: Report, root: Path, regex: re.Pattern[str] | None) -> No
                 continue
             size = _open_image(rep, p)
             if size:
-                rep.count(label, flyd.group_of(p.name, regex), *size)
+                rep.count(label, group_of(p.name, regex), *size)
 
 
 # --------------------------------------------------------------------------- yolo
@@ -195,7 +196,7 @@ def _check_yolo(rep: Report, root: Path, regex: re.Pattern[str] | None) -> None:
             used.add(lab)
             n_boxes = _check_yolo_labels(rep, lab, known)
         if size:
-            rep.count("crack" if n_boxes else "sane", flyd.group_of(img.name, regex), *size, n_boxes=n_boxes)
+            rep.count("crack" if n_boxes else "sane", group_of(img.name, regex), *size, n_boxes=n_boxes)
     for lab in sorted(label_files - used):
         if lab.name != "classes.txt":
             rep.add(lab, None, "warning", "label file without an image: ignored")
@@ -329,7 +330,7 @@ def _check_coco(rep: Report, root: Path, regex: re.Pattern[str] | None) -> None:
         if (im.get("width"), im.get("height")) != (None, None) and (im.get("width"), im.get("height")) != size:
             rep.add(path, line, "warning", f"image {im['id']}: declared {im.get('width')}x{im.get('height')}, "
                                            f"file is {size[0]}x{size[1]}")
-        rep.count("crack" if info["boxes"] else "sane", flyd.group_of(p.name, regex), *size, n_boxes=info["boxes"])
+        rep.count("crack" if info["boxes"] else "sane", group_of(p.name, regex), *size, n_boxes=info["boxes"])
 
 
 # --------------------------------------------------------------------------- masks
@@ -367,7 +368,7 @@ def _check_masks(rep: Report, root: Path, regex: re.Pattern[str] | None) -> None
             boxes = flyd.mask_boxes(mask > 127)
             if len(boxes) > 1:
                 rep.add(mp, None, "warning", f"{len(boxes)} separate crack components after merging")
-            rep.count("crack" if boxes else "sane", flyd.group_of(img.name, regex), *size, n_boxes=len(boxes))
+            rep.count("crack" if boxes else "sane", group_of(img.name, regex), *size, n_boxes=len(boxes))
         image_stems = set(stems)
         for mp in sorted((folder / "masks").iterdir()):
             if mp.is_file() and mp not in used and mp.stem not in image_stems:

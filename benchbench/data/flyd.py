@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from benchbench.data.groups import DEFAULT_GROUP_REGEX, compile_group_regex, group_of
 from benchbench.errors import UserError
 from benchbench.frames import Box, Frame, FrameSet
 from benchbench.hashing import file_sha256, sha256_json
@@ -31,7 +32,6 @@ from benchbench.hashing import file_sha256, sha256_json
 VERSION = "1"
 LAYOUTS = ("classes", "yolo", "coco", "masks")
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
-DEFAULT_GROUP_REGEX = r"Sample\d+"
 MERGE_GAP = 3  # px: mask fragments whose boxes are at most this far apart are one crack
 MIN_COMPONENT_PIXELS = 2  # single stray mask pixels are annotation noise, not cracks
 CRACK_DIRS = ("crack", "cracked", "positive")
@@ -57,25 +57,6 @@ def image_size(path: Path) -> tuple[int, int]:
             return im.size
     except (OSError, ValueError) as exc:
         raise UserError(f"unreadable image ({exc})", file=path, fix="re-export or remove the file") from None
-
-
-def group_of(name: str, regex: re.Pattern[str] | None) -> str:
-    if regex is None:
-        return "default"
-    m = regex.search(name)
-    if not m:
-        return "default"
-    return m.group(1) if m.groups() and m.group(1) else m.group(0)
-
-
-def compile_group_regex(pattern: str | None) -> re.Pattern[str] | None:
-    if pattern is None:
-        return None
-    try:
-        return re.compile(pattern)
-    except re.error as exc:
-        raise UserError(f"invalid group regex {pattern!r} ({exc})", field="group_regex",
-                        fix=r"use a Python regex such as 'Sample\d+'") from None
 
 
 def mask_boxes(mask: np.ndarray, gap: int = MERGE_GAP, min_pixels: int = MIN_COMPONENT_PIXELS) -> list[Box]:
@@ -120,7 +101,7 @@ def yolo_to_box(cx: float, cy: float, w: float, h: float, width: int, height: in
 
 
 # --------------------------------------------------------------------------- layout detection
-def _classes_dirs(root: Path) -> tuple[Path | None, Path | None]:
+def classes_dirs(root: Path) -> tuple[Path | None, Path | None]:
     def find(names: Sequence[str]) -> Path | None:
         for d in sorted(root.iterdir()) if root.is_dir() else []:
             if d.is_dir() and d.name.lower() in names:
@@ -165,7 +146,7 @@ def detect_layout(root: Path) -> str:
             return "coco"
         raise UserError("dataset root is a file, not a folder or COCO json", file=root,
                         fix="give the dataset folder (or the COCO .json file)")
-    crack, sane = _classes_dirs(root)
+    crack, sane = classes_dirs(root)
     if crack or sane:
         return "classes"
     if (root / "images").is_dir() and (root / "labels").is_dir():
@@ -181,7 +162,7 @@ def detect_layout(root: Path) -> str:
 
 # --------------------------------------------------------------------------- readers
 def read_classes(root: Path, regex: re.Pattern[str] | None) -> list[Frame]:
-    crack, sane = _classes_dirs(root)
+    crack, sane = classes_dirs(root)
     frames = []
     for folder, label in ((crack, "crack"), (sane, "sane")):
         if folder is None:
@@ -401,7 +382,7 @@ class FlydDataset:
         if self.layout == "yolo":
             return sorted(p for sub in ("images", "labels") if (r / sub).is_dir()
                           for p in (r / sub).rglob("*") if p.is_file())
-        return sorted(p for d in _classes_dirs(r) if d is not None for p in d.rglob("*") if p.is_file())
+        return sorted(p for d in classes_dirs(r) if d is not None for p in d.rglob("*") if p.is_file())
 
     def fingerprint(self) -> str:
         base = self.root if self.root.is_dir() else self.root.parent

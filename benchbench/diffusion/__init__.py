@@ -9,13 +9,15 @@ from it), never its submodules, which are the kit's own layout:
   pipeline outputs in the frame format of the real data (:func:`to_frame_images`);
 * ``generation``: the batched, per-image seeded loop that makes frame i bit-identical whatever
   the request's ``n`` and ``start_index`` (:func:`generate_frames`), :class:`PipelineGenerator`
-  around it, :func:`check_output_params` and :func:`generation_speed` for speed scripts;
+  around it and :func:`check_output_params`;
 * ``weights``: local pipeline folders (:func:`require_pipeline_dir`, :func:`pipeline_fingerprint`,
   :func:`quiet_loading`, :func:`torch_dtype`);
 * ``training``: checkpoints with exact resume (:class:`Checkpoints`, :func:`advance_schedule`)
   and :func:`progress_bar`;
 * ``commands``: CLI wiring of plugin commands (:func:`add_generator_commands`,
-  :func:`init_tiny_command`, :func:`training_summary`, :func:`ensure_group`).
+  :func:`init_tiny_command`, :func:`training_summary`, :func:`ensure_group`);
+* ``hooks``: a generator plugin's two hook implementations (:func:`generator_hooks`);
+* ``speed``: :func:`generation_speed` and the plugins' speed scripts (:func:`speed_script`).
 
 The generator conformance check, ``check_generator``, is in ``benchbench.testing`` beside
 ``check_detector``. Importing the kit is cheap: torch, diffusers, PIL and rich are imported inside
@@ -29,14 +31,11 @@ from benchbench.diffusion.commands import (
     init_tiny_command,
     training_summary,
 )
-from benchbench.diffusion.generation import (
-    PipelineGenerator,
-    check_output_params,
-    generate_frames,
-    generation_speed,
-)
+from benchbench.diffusion.generation import PipelineGenerator, check_output_params, generate_frames
+from benchbench.diffusion.hooks import generator_hooks
 from benchbench.diffusion.images import IMAGE_SUFFIXES, list_images, load_training_image, to_frame_images
 from benchbench.diffusion.seeding import batch_indices, image_seed, probe_noise, step_generator, step_seed
+from benchbench.diffusion.speed import generation_speed, speed_script
 from benchbench.diffusion.training import Checkpoints, advance_schedule, progress_bar
 from benchbench.diffusion.weights import pipeline_fingerprint, quiet_loading, require_pipeline_dir, torch_dtype
 
@@ -45,5 +44,5 @@ __all__ = [
     "load_training_image", "generate_frames", "check_output_params", "PipelineGenerator", "generation_speed",
     "torch_dtype", "require_pipeline_dir", "pipeline_fingerprint", "quiet_loading", "Checkpoints",
     "advance_schedule", "progress_bar", "add_generator_commands", "init_tiny_command", "training_summary",
-    "ensure_group", "IMAGE_SUFFIXES", "GROUP_HELP",
+    "ensure_group", "IMAGE_SUFFIXES", "GROUP_HELP", "generator_hooks", "speed_script",
 ]

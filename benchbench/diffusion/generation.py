@@ -121,19 +121,3 @@ class PipelineGenerator(ABC):
             device = torch_device(self.device or (ctx.device if ctx is not None else None))
             self._pipes[folder] = self._load(folder, device)
         return self._pipes[folder]
-
-
-def generation_speed(gen: Any, ctx: CellContext, *, n: int, size: int,
-                     guidance: float | None = None) -> dict[str, float]:
-    """Wall frames per second and CPU seconds per frame of ``gen`` generating ``n`` crack frames.
-
-    A one-frame request first loads the pipeline and warms the kernels up; it costs a whole
-    batch, as :func:`generate_frames` computes aligned groups.
-    """
-    import time
-
-    gen.generate(GenerationRequest(label="crack", n=1, guidance=guidance, seed=99, size=size), ctx)
-    wall, cpu = time.perf_counter(), time.process_time()
-    gen.generate(GenerationRequest(label="crack", n=n, guidance=guidance, seed=1, size=size), ctx)
-    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return {"frames_per_s": round(n / wall, 3), "cpu_s_per_frame": round(cpu / n, 3)}

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from benchbench.frames import FrameSet
-from benchbench.report.samples import TILE, _tile
+from benchbench.report.samples import TILE, frame_tile
 
 LABEL_H = 14
 
@@ -34,7 +34,7 @@ def closest_pairs_grid(syn: FrameSet, train: FrameSet, test: FrameSet,
                (test[int(i_test[s])], f"d={d_test[s] / scale:.2f}" if scale > 0 else f"d={d_test[s]:.3f}"))
         for c, (frame, text) in enumerate(row):
             x = 4 + c * (TILE + 4)
-            grid.paste(_tile(frame, TILE), (x, y))
+            grid.paste(frame_tile(frame, TILE), (x, y))
             draw.text((x + 2, y + TILE + 1), text, fill=(255, 80, 80) if c == 2 and d_test[s] == 0 else (200, 200, 200))
     out_png.parent.mkdir(parents=True, exist_ok=True)
     grid.save(out_png)

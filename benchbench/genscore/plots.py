@@ -7,7 +7,7 @@ from typing import Any
 
 from benchbench.genscore.predict import set_scores
 from benchbench.genscore.score import LABELS, SCORES
-from benchbench.report.plots import DPI, _save, metric_label, slug
+from benchbench.report.plots import DPI, metric_label, save_png, slug
 
 
 def gain_plots(section: dict[str, Any], out_dir: Path) -> list[Path]:
@@ -43,5 +43,5 @@ def gain_plots(section: dict[str, Any], out_dir: Path) -> list[Path]:
                         ax.set_ylabel(f"Δ {metric_label(metric)}", fontsize=7)
             if drawn:
                 fig.suptitle(f"{ext} features: score vs gain over real-only (colour: synthetic ratio)", fontsize=8)
-                paths.append(_save(fig, out_dir / f"score_gain__{slug(ext)}__{slug(metric)}.png"))
+                paths.append(save_png(fig, out_dir / f"score_gain__{slug(ext)}__{slug(metric)}.png"))
     return paths

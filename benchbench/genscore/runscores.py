@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench.cache import Cache, frame_key
+from benchbench.errors import error_line
 from benchbench.frames import FrameSet
 from benchbench.genscore.score import SynthSet, score_sets
 from benchbench.hashing import sha256_json
@@ -84,5 +85,5 @@ def attach_scores(runner: Any, results: dict[str, Any]) -> dict[str, Any]:
                                                 runner.plugins)
         runner.store.write_results(results)
     except Exception as exc:
-        runner.observer_errors.append(f"generator scores not computed: {type(exc).__name__}: {exc}".splitlines()[0])
+        runner.observer_errors.append(f"generator scores not computed: {error_line(exc)}")
     return results

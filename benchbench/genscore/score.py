@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from benchbench.errors import error_line
 from benchbench.frames import FrameSet
 from benchbench.genscore import fidelity
 from benchbench.genscore.features import pixels
@@ -155,7 +156,7 @@ def score_sets(train: FrameSet, test: FrameSet, sets: Mapping[str, SynthSet], sp
                 m.pop("_pairs")
                 entry["memorisation"][name] = m
             except Exception as exc:  # one extractor failing must not hide the others' scores
-                section["errors"].append(f"{set_id}: {name}: {type(exc).__name__}: {exc}".splitlines()[0])
+                section["errors"].append(f"{set_id}: {name}: {error_line(exc)}")
         if mem["test"]["near_copies"]:
             section["flags"].append(
                 f"generator set {set_id}: {mem['test']['near_copies']}/{mem['n']} synthetic frames are near-copies of "
@@ -204,7 +205,7 @@ def _extractors(spec: ScoresSpec, plugins: Any, train: FrameSet, train_key: str,
                                     "fingerprint": extractor.fingerprint(),
                                     "fit": {"train": train_key, "seed": seed} if learns else None})
         except Exception as exc:
-            info["error"] = f"{type(exc).__name__}: {exc}".splitlines()[0]
+            info["error"] = error_line(exc)
             section["errors"].append(f"extractor {ex.name}: {info['error']}")
             continue
         info |= {"version": getattr(extractor, "version", entry.version), "identity": identity,
@@ -228,7 +229,7 @@ def _reference(stores: dict[str, FeatureStore], real: dict[str, FrameSet], real_
         try:
             out["scores"][name] = _scores_for(store, real, real_keys, by_label, keys, spec, train_key)
         except Exception as exc:  # reported like any set's failure
-            section["errors"].append(f"reference: {name}: {type(exc).__name__}: {exc}".splitlines()[0])
+            section["errors"].append(f"reference: {name}: {error_line(exc)}")
     return out
 
 

@@ -18,7 +18,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from benchbench.stats import CellRecord, Options, PairedResult, RunData, finite_or_none, paired_stats
+from benchbench.jsonable import finite_or_none
+from benchbench.stats import CellRecord, Options, PairedResult, RunData, paired_stats
 
 ANSWER_METRICS = ("mAP50", "AP10")
 BUDGETS = {"epochs": "equal epochs", "steps": "equal steps"}
@@ -128,12 +129,12 @@ def verdict(rows: list[AnswerRow], alpha: float = 0.05) -> str:
 
 def answer_markdown(rows: list[AnswerRow], alpha: float = 0.05) -> str:
     from benchbench.report.markdown import md_table, md_text
-    from benchbench.report.table import _guidance
+    from benchbench.report.table import fmt_guidance
 
     def fmt(s: PairedResult, p_adj: float) -> str:
         return f"{s.delta:+.3f} [{s.ci[0]:+.3f}, {s.ci[1]:+.3f}] p={p_adj:.3g}"
 
-    table = [[md_text(r.detector), md_text(r.generator), _guidance(r.guidance), BUDGETS[r.budget],
+    table = [[md_text(r.detector), md_text(r.generator), fmt_guidance(r.guidance), BUDGETS[r.budget],
               f"{r.ratio:g} (of {r.n_ratios})",
               len(r.seeds), f"{r.stats['mAP50'].a:.3f} → {r.stats['mAP50'].b:.3f}",
               fmt(r.stats["mAP50"], r.p_adjusted("mAP50")), fmt(r.stats["AP10"], r.p_adjusted("AP10")), md_text(r.note)]

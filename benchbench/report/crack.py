@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.report.table import _guidance, _num, _with_ci
+from benchbench.report.table import fmt_ci, fmt_guidance, fmt_num
 from benchbench.summary import defined, setting_of
 
 ERROR_COLUMNS = ("localisation", "duplicate", "background", "missed")
@@ -21,7 +21,7 @@ ERROR_COLUMNS = ("localisation", "duplicate", "background", "missed")
 
 def setting_label(setting: tuple[Any, ...]) -> str:
     det, gen, guid, ratio = setting
-    return f"{det} · {gen or 'real only'}" + ("" if guid is None else f" g{_guidance(guid)}") + f" · r{ratio:g}"
+    return f"{det} · {gen or 'real only'}" + ("" if guid is None else f" g{fmt_guidance(guid)}") + f" · r{ratio:g}"
 
 
 def _ok(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -47,12 +47,12 @@ def cell_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
         m = c["metrics"]
         op, masks, err = m["operating_point"], m.get("masks") or {}, m["errors"]
         source = "val" if op.get("val_f1") is not None else "matrix"
-        rows.append([c["id"], f"{op['threshold']:.3f} ({source})", _num(op["crack"]["precision"]),
-                     _num(op["crack"]["recall"]), _with_ci({"value": op["crack"]["f1"], "ci": op["crack"]["f1_ci"]}),
-                     *(_with_ci(masks.get(k)) if masks.get("available", True) else "–"
+        rows.append([c["id"], f"{op['threshold']:.3f} ({source})", fmt_num(op["crack"]["precision"]),
+                     fmt_num(op["crack"]["recall"]), fmt_ci({"value": op["crack"]["f1"], "ci": op["crack"]["f1_ci"]}),
+                     *(fmt_ci(masks.get(k)) if masks.get("available", True) else "–"
                        for k in ("pixel_recall", "crack_recall", "box_precision")),
-                     _num(op.get("ece")),
-                     *(f"{err['counts'][k]} / {_num(err['delta_ap'][k])}" for k in ERROR_COLUMNS)])
+                     fmt_num(op.get("ece")),
+                     *(f"{err['counts'][k]} / {fmt_num(err['delta_ap'][k])}" for k in ERROR_COLUMNS)])
     headers = ["cell", "threshold (chosen on)", "crack P", "crack R", "crack F1 [95% CI]", "pixel recall",
                "crack recall (hit)", "box precision (hit)", "ECE",
                *(f"{k}: n / ΔAP50" for k in ERROR_COLUMNS)]
@@ -69,8 +69,8 @@ def size_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
         for r, v in ranges.items():
             lo, hi = v["bounds"]
             rows.append([setting_label(setting), f"{r} [{lo:g}, {'∞' if hi is None else f'{hi:g}'}]", v["n_gt"],
-                         _num(_mean([c["metrics"]["sizes"]["ranges"][r]["mAP50"]["value"] for c in cs])),
-                         _num(_mean([(c["metrics"]["sizes"]["ranges"][r].get(low) or {}).get("value")
+                         fmt_num(_mean([c["metrics"]["sizes"]["ranges"][r]["mAP50"]["value"] for c in cs])),
+                         fmt_num(_mean([(c["metrics"]["sizes"]["ranges"][r].get(low) or {}).get("value")
                                      for c in cs])) if low else "–"])
     low_name = next(iter(lows - {None}), "AP at the lowest IoU")
     return ["setting", "size range", "cracks", "mAP50", low_name], rows
@@ -92,10 +92,10 @@ def group_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]
             low = low or next((k for k in first if k.startswith("AP")), None)
             per = [c["metrics"]["groups"].get(g, {}) for c in cs]
             rows.append([setting_label(setting), g, first["n_frames"], first["n_cracks"],
-                         _num(_mean([p.get("mAP50") for p in per])),
-                         _num(_mean([p.get(low) for p in per])) if low else "–",
-                         _num(_mean([(p.get("operating_point") or {}).get("f1") for p in per])),
-                         _num(_mean([(p.get("masks") or {}).get("crack_recall") for p in per]))])
+                         fmt_num(_mean([p.get("mAP50") for p in per])),
+                         fmt_num(_mean([p.get(low) for p in per])) if low else "–",
+                         fmt_num(_mean([(p.get("operating_point") or {}).get("f1") for p in per])),
+                         fmt_num(_mean([(p.get("masks") or {}).get("crack_recall") for p in per]))])
     return ["setting", "specimen", "frames", "cracks", "mAP50", low or "low-IoU AP", "crack F1 (op)",
             "crack recall (hit)"], rows
 
@@ -122,7 +122,7 @@ def pr_curves(root: Path, cells: list[dict[str, Any]], ious: tuple[float, ...]) 
             continue
         ev = CocoEval.from_coco(gt, dt, iou_thresholds=sorted(ious))
         det, gen, guid, ratio = setting_of(c)
-        label = f"{det} · {gen or 'real only'}" + ("" if guid is None else f" g{_guidance(guid)}")
+        label = f"{det} · {gen or 'real only'}" + ("" if guid is None else f" g{fmt_guidance(guid)}")
         for iou in ious:
             curve = ev.pr_curve(iou)
             if (curve >= 0).all():

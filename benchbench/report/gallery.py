@@ -25,7 +25,7 @@ def worst_frames_png(test: FrameSet, preds: Sequence[Sequence[Box]], metrics: di
     from PIL import Image, ImageDraw
 
     from benchbench.metrics.masks import frame_mask
-    from benchbench.report.samples import _tile
+    from benchbench.report.samples import frame_tile
 
     worst = (metrics.get("errors") or {}).get("worst_frames") or []
     if not worst:
@@ -39,7 +39,7 @@ def worst_frames_png(test: FrameSet, preds: Sequence[Sequence[Box]], metrics: di
         kept = [b for b in preds[i] if b.score > threshold]
         rest = [b for b in preds[i] if b.score <= threshold]
         x = 4 + c * (TILE + 4)
-        sheet.paste(_tile(test[i], TILE, kept, frame_mask(test[i]), rest), (x, 4))
+        sheet.paste(frame_tile(test[i], TILE, kept, frame_mask(test[i]), rest), (x, 4))
         errors = ", ".join(f"{w[k]} {name}" for k, name in SHORT.items() if w.get(k))
         draw.text((x + 2, TILE + 7), w["frame"][:30], fill=(230, 230, 230))
         draw.text((x + 2, TILE + 20), errors[:34], fill=(255, 190, 120))

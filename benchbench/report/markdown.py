@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from benchbench.report.table import _guidance, _num, _with_ci
+from benchbench.report.table import fmt_ci, fmt_guidance, fmt_num
 from benchbench.summary import detector_label, headline_names, mean_std_text
 
 _ACTIVE = re.compile(r"([\\`*_\[\]<>|&!#~])")  # what markdown or inline HTML would act on
@@ -44,8 +44,8 @@ def summary_rows(summary: list[dict[str, Any]], names: list[str] | None = None) 
     for s in summary:
         vals = [mean_std_text(s.get(n), " ± ") for n in names]
         seeds = str(len(s["seeds"])) + (f" ({s['n_failed']} failed)" if s.get("n_failed") else "")
-        rows.append([md_text(s["detector"]), md_text(s.get("generator") or "real only"), _guidance(s.get("guidance")),
-                     f"{s['ratio']:g}", seeds, *vals])
+        rows.append([md_text(s["detector"]), md_text(s.get("generator") or "real only"),
+                     fmt_guidance(s.get("guidance")), f"{s['ratio']:g}", seeds, *vals])
     return ["detector", "generator", "guidance", "ratio", "seeds", *names], rows
 
 
@@ -57,9 +57,9 @@ def cells_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]
         frame = m.get("frame") or {}
         status = "ok" if r.get("status") == "ok" else md_text(f"failed: {(r.get('error') or '')[:60]}")
         rows.append([md_text(detector_label(c)), md_text(c.get("generator") or "real only"),
-                     _guidance(c.get("guidance")),
-                     f"{c['ratio']:g}", c["seed"], status, _with_ci(m.get("mAP50_95")), _with_ci(m.get("mAP50")),
-                     _num(frame.get("f1")), _num(frame.get("auroc"))])
+                     fmt_guidance(c.get("guidance")),
+                     f"{c['ratio']:g}", c["seed"], status, fmt_ci(m.get("mAP50_95")), fmt_ci(m.get("mAP50")),
+                     fmt_num(frame.get("f1")), fmt_num(frame.get("auroc"))])
     return ["detector", "generator", "guidance", "ratio", "seed", "status", "mAP50-95 [95% CI]",
             "mAP50 [95% CI]", "F1", "AUROC"], rows
 

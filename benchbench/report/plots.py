@@ -53,7 +53,7 @@ def _figure(figsize: tuple[float, float] = FIGSIZE):
     return Figure(figsize=figsize, dpi=DPI, layout="constrained")
 
 
-def _save(fig, path: Path) -> Path:
+def save_png(fig, path: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=DPI, format="png")  # no bbox_inches="tight": the pixel size stays FIGSIZE × DPI
     return path
@@ -122,7 +122,7 @@ def ratio_plot(cells: list[dict[str, Any]], detector: str, metric: str, path: Pa
         ax.grid(True, color="0.9", lw=0.6)
         ax.set_ylim(*_ylim(stats.values()))
         ax.legend(loc="best", frameon=False)
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def _band(s: SeedStat) -> tuple[float, float]:
@@ -176,7 +176,7 @@ def guidance_heatmap(cells: list[dict[str, Any]], detector: str, generator: str,
         ax.set_title(f"{detector} + {generator}: {what}, mean over seeds")
         ax.spines[:].set_visible(False)
         fig.colorbar(im, ax=ax, label=what.split(" vs ")[0])
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def run_plots(cells: list[dict[str, Any]], plots_dir: Path, metrics: Sequence[str] = RATIO_METRICS) -> list[Path]:
@@ -240,7 +240,7 @@ def pr_curve_plot(curves: dict[str, dict[float, np.ndarray]], ratio: float, path
         axes[0].set_ylabel("precision (interpolated, mean over seeds)")
         axes[-1].legend(loc="lower left", frameon=False)
         fig.suptitle(f"PR curves at synthetic ratio {ratio:g}")
-        return _save(fig, path)
+        return save_png(fig, path)
 
 
 def error_bars_plot(rows: Sequence[tuple[str, dict[str, float]]], detector: str, path: Path) -> Path | None:
@@ -263,4 +263,4 @@ def error_bars_plot(rows: Sequence[tuple[str, dict[str, float]]], detector: str,
         ax.set_title(f"{detector}: where the AP50 goes")
         ax.legend(frameon=False, loc="lower right")
         ax.grid(True, axis="x", color="0.9", lw=0.6)
-        return _save(fig, path)
+        return save_png(fig, path)

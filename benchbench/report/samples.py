@@ -32,7 +32,7 @@ def pick(frames: FrameSet, n: int, seed: int = 0) -> list[Frame]:
     return chosen
 
 
-def _tile(frame: Frame, size: int, preds: Sequence[Box] = (), mask: np.ndarray | None = None,
+def frame_tile(frame: Frame, size: int, preds: Sequence[Box] = (), mask: np.ndarray | None = None,
           faint: Sequence[Box] = ()) -> Any:
     """The frame scaled into a size x size tile, boxes drawn (a PIL image; PIL is imported lazily).
 
@@ -78,6 +78,6 @@ def sample_grid(rows: Mapping[str, FrameSet], out_png: str | os.PathLike, n: int
         draw.text((6, y + TILE // 2 - 12), name[:22], fill=(230, 230, 230))
         draw.text((6, y + TILE // 2 + 2), f"{len(rows[name])} frames", fill=(150, 150, 150))
         for c, f in enumerate(frames):
-            grid.paste(_tile(f, TILE), (LABEL_W + c * (TILE + 4), y))
+            grid.paste(frame_tile(f, TILE), (LABEL_W + c * (TILE + 4), y))
     grid.save(out)
     return out

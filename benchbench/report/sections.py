@@ -107,7 +107,7 @@ def _md_cells(line: str) -> list[str]:
     return [c.strip().replace("\\|", "|") for c in line.strip().strip("|").split(" | ")]
 
 
-def _markdown_html(text: str) -> str:
+def markdown_html(text: str) -> str:
     """The markdown a section's text blocks use (see ``Block``) as HTML; other text stays a paragraph."""
     out: list[str] = []
     lines = text.strip("\n").splitlines()
@@ -144,7 +144,7 @@ def to_html(title: str, sections: Sequence[Section], root: Path) -> str:
                 data = base64.b64encode((root / b.path).read_bytes()).decode("ascii")
                 body.append(f'<img alt="{html.escape(b.alt)}" src="data:image/png;base64,{data}">')
             else:
-                body.append(_markdown_html(b))
+                body.append(markdown_html(b))
         body.append("</section>")
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>\n<body>\n"

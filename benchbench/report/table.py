@@ -9,7 +9,7 @@ from rich.table import Table
 from benchbench.summary import detector_label, headline_names, mean_std_text, metric_value
 
 
-def _num(x: float | None, digits: int = 3) -> str:
+def fmt_num(x: float | None, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}f}"
 
 
@@ -17,16 +17,16 @@ def _short(x: float | None) -> str:
     return "–" if x is None else f"{x:.2f}".removeprefix("0")
 
 
-def _with_ci(m: dict[str, Any] | None) -> str:
+def fmt_ci(m: dict[str, Any] | None) -> str:
     if not m:
         return "–"
     ci = m.get("ci") or [None, None]
     if ci[0] is None:
-        return _num(m.get("value"))
-    return f"{_num(m['value'])} [{_short(ci[0])},{_short(ci[1])}]"
+        return fmt_num(m.get("value"))
+    return f"{fmt_num(m['value'])} [{_short(ci[0])},{_short(ci[1])}]"
 
 
-def _guidance(g: float | None) -> str:
+def fmt_guidance(g: float | None) -> str:
     return "–" if g is None else f"{g:g}"
 
 
@@ -48,11 +48,11 @@ def cells_table(cells: list[dict[str, Any]], title: str = "cells") -> Table:
         frame = m.get("frame") or {}
         if r.get("status") != "ok":
             t.add_row(detector_label(c), _source(c), f"{c['ratio']:g}", str(c["seed"]), "[red]failed[/red]",
-                      *["–"] * 4, _num((r.get("timings") or {}).get("total"), 0))
+                      *["–"] * 4, fmt_num((r.get("timings") or {}).get("total"), 0))
             continue
-        t.add_row(detector_label(c), _source(c), f"{c['ratio']:g}", str(c["seed"]), _with_ci(m.get("mAP50_95")),
-                  _with_ci(m.get("mAP50")), _num((m.get("AP10") or {}).get("value")), _num(frame.get("f1")),
-                  _num(frame.get("auroc")), _num((r.get("timings") or {}).get("total"), 0))
+        t.add_row(detector_label(c), _source(c), f"{c['ratio']:g}", str(c["seed"]), fmt_ci(m.get("mAP50_95")),
+                  fmt_ci(m.get("mAP50")), fmt_num((m.get("AP10") or {}).get("value")), fmt_num(frame.get("f1")),
+                  fmt_num(frame.get("auroc")), fmt_num((r.get("timings") or {}).get("total"), 0))
     return t
 
 

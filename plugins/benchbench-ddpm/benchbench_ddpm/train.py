@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench import diffusion
-from benchbench.api import UserError, write_training_manifest
+from benchbench.api import UserError, seed_everything, torch_device, write_training_manifest
 from benchbench_ddpm.model import CLASSES, build_scheduler, build_unet, save_pipeline
 
 RESUME_KEYS = ("size", "channels", "width", "levels", "layers", "attention", "batch", "lr", "lr_schedule",
@@ -90,8 +90,6 @@ class DdpmTrainConfig:
 
 def train_ddpm(cfg: DdpmTrainConfig) -> dict[str, Any]:
     """Train (or resume) every class; save ``out/<class>`` DDPMPipeline folders and ``out/train_log.json``."""
-    from benchbench.torchkit import torch_device
-
     files = cfg.validate()
     device = torch_device(cfg.device)
     out = Path(cfg.out)
@@ -112,7 +110,6 @@ def _train_class(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], ou
     from diffusers import DDPMPipeline
     from diffusers.optimization import get_scheduler
 
-    from benchbench.api import seed_everything
 
     started = time.time()
     seed = cfg.seed * len(CLASSES) + k  # classes never share noise

@@ -5,7 +5,7 @@ Only registers an import string, so listing plugins never imports torch.
 
 from __future__ import annotations
 
-from benchbench.hookspecs import hookimpl
+from benchbench.api import hookimpl
 
 __version__ = "0.1.0"
 

@@ -5,18 +5,14 @@ from __future__ import annotations
 import os
 
 import pytest
-from benchbench.api import Box, CellContext, FrameSet
-from benchbench.testing import forbid_network
+from benchbench.api import CellContext, FrameSet, coco_stats
+
+# Fixtures (no_network; one_torch_thread is autouse): binding them here registers them.
+from benchbench.testing import no_network, one_torch_thread, tiny_frames  # noqa: F401
 
 # Nothing may reach a model hub: transformers and huggingface_hub must stay offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any connection or DNS lookup fails the test: proves fit/predict never touch the network."""
-    forbid_network(monkeypatch)
 
 
 @pytest.fixture
@@ -30,19 +26,7 @@ def ctx_factory(tmp_path):
 
 
 def _sim(n: int, seed: int, size: int = 64) -> FrameSet:
-    from benchbench.data.simulate import simulate_frames
-
-    return simulate_frames(n, seed, size=size)
-
-
-def _coco_stats(frames: FrameSet, preds: list[list[Box]], iou_thresholds: list[float] | None = None
-                ) -> dict[str, float]:
-    """COCO stats through the project's own exporter and evaluator (pycocotools-equivalent)."""
-    from benchbench.data.export import to_coco_dict
-    from benchbench.evaluation import predictions_to_coco
-    from benchbench.metrics.coco import evaluate
-
-    return evaluate(to_coco_dict(frames), predictions_to_coco(preds), iou_thresholds)
+    return tiny_frames(n, size=size, seed=seed)
 
 
 # Helpers are fixtures, not imports: every plugin has a conftest.py, and "from conftest
@@ -52,17 +36,7 @@ def sim():
     return _sim
 
 
-@pytest.fixture(scope="session")
-def coco_stats():
-    return _coco_stats
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tests run on shared CI CPUs, where one thread beats spin-waiting OpenMP threads by far."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
+@pytest.fixture(scope="session", name="coco_stats")
+def _coco_stats():
+    """COCO stats of a detector's boxes: benchbench.api.coco_stats (pycocotools-equivalent)."""
+    return coco_stats

@@ -1,23 +1,15 @@
 """benchbench plugin: Stable Diffusion (DreamBooth) generator ``sd`` and its commands.
 
-Only hook implementations live here; they register import strings, so loading the
-plugin imports neither torch nor diffusers.
+Only hook implementations live here (made by the diffusion kit); they register import strings,
+so loading the plugin imports neither torch nor diffusers.
 """
 
 from __future__ import annotations
 
-from benchbench.hookspecs import hookimpl
+from benchbench.diffusion import generator_hooks
 
 __version__ = "0.1.0"
 
-
-@hookimpl
-def benchbench_register_generators(register):
-    register("sd", "benchbench_sd.generator:StableDiffusionGenerator", uses_guidance=True, gives_boxes=False)
-
-
-@hookimpl
-def benchbench_register_commands(cli):
-    from benchbench_sd.cli import add_commands
-
-    add_commands(cli)
+benchbench_register_generators, benchbench_register_commands = generator_hooks(
+    "sd", "benchbench_sd.generator:StableDiffusionGenerator", commands="benchbench_sd.cli:add_commands",
+    uses_guidance=True)

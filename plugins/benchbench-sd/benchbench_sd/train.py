@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench import diffusion
-from benchbench.api import UserError, write_training_manifest
+from benchbench.api import UserError, seed_everything, torch_device, write_training_manifest
 from benchbench_sd.prompts import CLASS_PROMPT, INSTANCE_PROMPT
 
 # Config keys that must match between a checkpoint and the run resuming it.
@@ -93,8 +93,6 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
     from diffusers import DDPMScheduler, StableDiffusionPipeline
     from diffusers.optimization import get_scheduler
 
-    from benchbench.api import seed_everything
-    from benchbench.torchkit import torch_device
     from benchbench_sd.generator import load_pipeline
 
     cfg.validate()

@@ -9,7 +9,8 @@ from pathlib import Path
 import click
 import pytest
 
-from benchbench.testing import forbid_network, init_tiny, plugin_cli
+# Fixtures (ctx, no_network; one_torch_thread is autouse): binding them here registers them.
+from benchbench.testing import ctx, init_tiny, no_network, one_torch_thread, plugin_cli  # noqa: F401
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -19,21 +20,6 @@ _ROOT = Path(__file__).resolve().parents[3]  # the project root
 _FLYD_S = Path("shared") / "data" / "flyd-s" / "FLYD-S-trainval.zip"
 FLYD_S_ZIP = next((p for p in (Path(os.environ.get("BENCHBENCH_FLYD_S_ZIP", "/nonexistent")), _ROOT / _FLYD_S,
                               _ROOT.parent / _FLYD_S) if p.is_file()), _ROOT.parent / _FLYD_S)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _one_thread() -> None:
-    # The CI box has 2 shared cores: one torch thread avoids OpenMP oversubscription
-    # (measured 6x faster steps under load) and does not change any tested property.
-    import torch
-
-    torch.set_num_threads(1)
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any connection or DNS lookup fails the test: proves loading, generation and training stay offline."""
-    forbid_network(monkeypatch)
 
 
 @pytest.fixture(scope="session")
@@ -48,13 +34,6 @@ def cli() -> click.Group:
 def tiny_sd(cli: click.Group, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Tiny random SD pipeline (64 px native), written by the real init-tiny command."""
     return init_tiny(cli, "sd", tmp_path_factory.mktemp("weights") / "tiny-sd", "--size", "64")
-
-
-@pytest.fixture
-def ctx(tmp_path: Path):
-    from benchbench.api import CellContext
-
-    return CellContext(cell_id="t", seed=0, work_dir=tmp_path, cache_dir=tmp_path / "cache", quiet=True)
 
 
 @pytest.fixture(scope="session")

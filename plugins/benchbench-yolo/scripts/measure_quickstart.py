@@ -16,17 +16,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchbench.data.export import to_coco_dict
-from benchbench.data.simulate import simulate_frames
-from benchbench.metrics.coco import evaluate
-from benchbench.testing import make_context
+from benchbench.api import coco_stats
+from benchbench.testing import make_context, tiny_frames
 
 from benchbench_yolo.detector import YoloDetector
-
-
-def coco_detections(preds):
-    return [{"image_id": i, "category_id": 1, "bbox": [b.x, b.y, b.w, b.h], "score": b.score}
-            for i, boxes in enumerate(preds, start=1) for b in boxes]
 
 
 def main() -> None:
@@ -38,9 +31,8 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default=None, help="work folder (default: a temp dir)")
     args = ap.parse_args()
-    train = simulate_frames(args.train, 0, size=args.size)
-    test = simulate_frames(args.test, 1, size=args.size)
-    gt = to_coco_dict(test)
+    train = tiny_frames(args.train, size=args.size, seed=0)
+    test = tiny_frames(args.test, size=args.size, seed=1)
     root = Path(args.out or tempfile.mkdtemp(prefix="yolo-measure-"))
     for i, raw in enumerate(args.configs):
         params = {"model": "yolov8n.yaml", "imgsz": args.size, **json.loads(raw)}
@@ -52,7 +44,7 @@ def main() -> None:
         start = time.perf_counter()
         preds = det.predict(test, ctx)
         pred_s = time.perf_counter() - start
-        stats = evaluate(gt, coco_detections(preds))
+        stats = coco_stats(test, preds)
         info = ctx.info["yolo"]
         print(json.dumps({"params": params, "fit_s": round(fit_s, 1), "fit_cpu_s": round(fit_cpu, 1),
                           "train_loop_s": info["fit_seconds"],

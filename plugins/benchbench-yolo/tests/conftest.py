@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from benchbench.testing import forbid_network
+from benchbench.testing import no_network  # noqa: F401  (a fixture: binding it here registers it)
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -17,9 +17,3 @@ def tiny_params() -> dict:
     """A quarter-width YOLOv8n (width 0.0625 instead of 0.25) on 64-px frames: about a second per epoch."""
     return {"model": "yolov8n.yaml", "width": 0.0625, "imgsz": 64, "batch": 8,
             "train_args": {"mosaic": 0.0, "warmup_epochs": 0.0}}
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Fail on any connection or DNS lookup: the plugin must never touch the network."""
-    forbid_network(monkeypatch)

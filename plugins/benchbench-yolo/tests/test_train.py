@@ -6,36 +6,10 @@ import csv
 import math
 
 import pytest
-from benchbench.api import FrameSet
+from benchbench.api import coco_stats
 from benchbench.testing import check_detector, forbid_network, make_context, tiny_frames
 
 from benchbench_yolo.detector import YoloDetector
-
-
-def _coco(frames: FrameSet, preds: list) -> tuple[dict, list[dict]]:
-    export = pytest.importorskip("benchbench.data.export")
-    gt = export.to_coco_dict(frames)  # image ids 1..N in frame order, category 1
-    dt = [{"image_id": i, "category_id": 1, "bbox": [b.x, b.y, b.w, b.h], "score": b.score}
-          for i, boxes in enumerate(preds, start=1) for b in boxes]
-    return gt, dt
-
-
-def _evaluate(gt: dict, dt: list[dict]) -> dict[str, float]:
-    try:
-        from benchbench.metrics.coco import evaluate
-    except ImportError:  # core metrics not installed: the reference implementation
-        cocotools = pytest.importorskip("pycocotools.cocoeval")
-        from pycocotools.coco import COCO
-
-        coco_gt = COCO()
-        coco_gt.dataset = gt
-        coco_gt.createIndex()
-        ev = cocotools.COCOeval(coco_gt, coco_gt.loadRes(dt), "bbox")
-        ev.evaluate()
-        ev.accumulate()
-        ev.summarize()
-        return {"AP": float(ev.stats[0]), "AP50": float(ev.stats[1])}
-    return evaluate(gt, dt)
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +92,6 @@ def test_short_training_reaches_useful_map(tmp_path, no_network):
     det.fit(tiny_frames(n=192, size=128, seed=0), None, ctx)
     test = tiny_frames(n=64, size=128, seed=1)  # other specimens than training
     preds = det.predict(test, ctx)
-    stats = _evaluate(*_coco(test, preds))
+    stats = coco_stats(test, preds)
     assert stats["AP"] > 0.0 and stats["AP50"] > 0.05, stats
     assert YoloDetector(**params).predict(test, ctx) == preds  # reload from work_dir: identical

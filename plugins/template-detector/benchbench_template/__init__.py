@@ -6,7 +6,7 @@ Keep it tiny: register *import strings*, import nothing heavy.
 
 from __future__ import annotations
 
-from benchbench.hookspecs import hookimpl
+from benchbench.api import hookimpl
 
 __version__ = "0.1.0"
 
