@@ -303,7 +303,8 @@ def _fail(label: str, message: str) -> None:
 
 def _refuse(name: str) -> Callable[..., None]:
     def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"network access attempted: socket {name}{args!r}")
+        raise AssertionError(f"network access attempted: socket {name}{args!r} — a benchbench plugin must work "
+                             "offline: load weights from local paths (benchbench.api.require_local_path)")
 
     return refuse
 
