@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from benchbench.hookspecs import hookimpl
 
-__version__ = "0.1.0"  # part of every cell's key: bump it when a change alters results (docs/plugins-tutorial.md)
+__version__ = "0.1.0"  # keep equal to pyproject.toml's version, which is part of every cell's key
 
 
 @hookimpl
