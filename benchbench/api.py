@@ -19,6 +19,7 @@ from typing import Any, Literal, Protocol, runtime_checkable
 import numpy as np
 
 from benchbench.errors import BenchError, MissingDependency, PluginError, UserError
+from benchbench.hookspecs import hookimpl  # plugins mark their hooks with it: public here
 from benchbench.provenance import write_training_manifest
 
 Label = Literal["crack", "sane"]
@@ -338,5 +339,5 @@ __all__ = [
     "Box", "Frame", "FrameSet", "GenerationRequest", "CellContext", "Detector", "Generator",
     "Dataset", "Executor", "BenchError", "UserError", "PluginError", "MissingDependency",
     "CLASSES", "sha256_json", "file_sha256", "dir_fingerprint", "seed_everything",
-    "require_local_path", "export_yolo", "export_coco", "as_rgb_uint8", "write_training_manifest",
+    "require_local_path", "export_yolo", "export_coco", "as_rgb_uint8", "write_training_manifest", "hookimpl",
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 
-from benchbench.hookspecs import hookimpl
+from benchbench.api import hookimpl
 
 __version__ = "0.1.0"
 

@@ -6,7 +6,7 @@ Keep it tiny: register *import strings*, import nothing heavy (no torch here).
 
 from __future__ import annotations
 
-from benchbench.hookspecs import hookimpl
+from benchbench.api import hookimpl
 
 __version__ = "0.1.0"  # keep equal to pyproject.toml's version, which is part of every cell's key
 
