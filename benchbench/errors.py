@@ -37,7 +37,7 @@ class MissingDependency(UserError):
     """An optional dependency (extra) is not installed."""
 
     def __init__(self, package: str, extra: str | None = None, purpose: str = ""):
-        fix = f"pip install 'benchbench[{extra}]'" if extra else f"pip install {package}"
+        fix = f"pip install 'benchbench-ndt[{extra}]'" if extra else f"pip install {package}"
         super().__init__(f"{package} is required{' for ' + purpose if purpose else ''} but is not installed",
                          fix=fix)
 

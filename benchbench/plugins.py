@@ -102,6 +102,7 @@ class PluginInfo:
     errors: list[str] = field(default_factory=list)
     builtin: bool = False
     dist: str | None = None  # the pip distribution providing it, when it came from an entry point
+    module: str | None = None  # the entry point's module (its package's files are hashed for editable installs)
 
 
 class Plugins:
@@ -134,6 +135,7 @@ class Plugins:
                                                 dist=dist)
                 continue
             self._add(module, ep.name, version, dist=dist)
+            self.info[ep.name].module = ep.module
         for mod_name in filter(None, os.environ.get("BENCHBENCH_PLUGIN_MODULES", "").split(",")):
             try:
                 module = importlib.import_module(mod_name.strip())

@@ -20,6 +20,7 @@ import numpy as np
 
 from benchbench import __version__
 from benchbench.cache import Cache
+from benchbench.editable import editable_code, stale_warnings
 from benchbench.errors import UserError
 from benchbench.evaluation import DIRECTIONS, iou_metric_name
 from benchbench.frames import Box, FrameSet
@@ -202,6 +203,13 @@ class Runner:
         rows = self.p.matrix.detectors if kind == "detectors" else self.p.matrix.generators
         return next(r for r in rows if r.name == name)
 
+    def _entry(self, kind: str, name: str):
+        return self.plugins.registry(kind).get(self._row(kind, name).plugin_name)
+
+    @functools.cached_property
+    def _code(self) -> dict[str, str]:
+        return editable_code(self.plugins.info.values())
+
     def _spec(self, kind: str, name: str) -> dict[str, Any]:
         row = self._row(kind, name)
         return {"name": row.name, "plugin": row.plugin_name, **row.params}
@@ -238,6 +246,8 @@ class Runner:
             done = self.store.completed(c.id, keys[c.id])
             if done is not None:
                 self.results[c.id] = done
+        self.observer_errors += stale_warnings(self.results.values(), self._code,
+                                               {i.name: i.dist for i in self.plugins.info.values()})
         pending = [c for c in plan.cells if c.id not in self.results]
         if self.progress is not None:
             self.progress.start(len(plan.cells), len(plan.cells) - len(pending))
@@ -420,10 +430,16 @@ class Runner:
                 "counts": counts, "timings": {}, "started": now, "finished": now}
 
     def _finish(self, res: dict[str, Any]) -> None:
+        cell = self._cells[res["id"]]
+        used = {self._entry("detectors", cell.detector).plugin}
+        if cell.generator:
+            used.add(self._entry("generators", cell.generator).plugin)
+        code = {p: self._code[p] for p in sorted(used) if p in self._code}
+        if code:  # editable plugins only: what a later resume compares (benchbench.editable)
+            res["plugin_code"] = code
         self.store.write_cell(res)
         self.results[res["id"]] = res
         self._write_results(self.started, None)  # `bench report` on a killed run shows what it finished
-        cell = self._cells[res["id"]]
         self.observer_errors += self.plugins.cell_finished(cell, res)
         if self.progress is not None:
             self.progress.cell_done(res)

@@ -1,13 +1,11 @@
 """Conformance checks for plugin authors: call them from your plugin's tests.
 
 ``check_detector(factory)`` fits and predicts on a tiny simulated set and raises
-``AssertionError`` with a one-line reason on the first broken rule of the Detector
-protocol (see docs/plugins-tutorial.md); ``check_generator(make, ctx)`` does the same for
-the Generator protocol. Importing this module imports no torch.
-
-Fixtures a plugin's ``conftest.py`` imports (pytest registers a fixture wherever its function is
-bound): ``no_network``, ``one_torch_thread`` (session, autouse: every test below that conftest) and
-``ctx`` (a quiet CellContext in ``tmp_path``).
+``AssertionError`` with a one-line reason (and, for boxes that miss, the probable cause) on
+the first broken rule of the Detector protocol (see docs/plugins-tutorial.md);
+``check_generator(make, ctx)`` does the same for the Generator protocol. Importing this module
+imports no torch. It is also a pytest plugin (:mod:`benchbench.pytest_plugin`)
+whose fixtures wrap these helpers.
 
 The other helpers are the checks every plugin's own tests repeat: :func:`forbid_network`
 (a ``no_network`` fixture), :func:`heavy_imports` (the hook module stays light),
@@ -29,23 +27,23 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pytest
 
+from benchbench import box_meaning
 from benchbench.frames import Box, Frame, FrameSet
 from benchbench.protocols import CellContext, Detector, GenerationRequest
 
 __all__ = ["check_detector", "check_generator", "tiny_frames", "blank_frame", "make_context", "forbid_network",
-           "heavy_imports", "registrations", "installed_entry", "plugin_cli", "init_tiny",
-           "no_network", "one_torch_thread", "ctx"]
+           "heavy_imports", "registrations", "installed_entry", "plugin_cli", "init_tiny"]
 
 BOUNDS_TOLERANCE = 1.0  # px a box may poke out of the image (rounding in letterbox/rescale code)
 
@@ -73,28 +71,39 @@ def make_context(work_dir: str | Path, seed: int = 0, cell_id: str = "check") ->
 
 def check_detector(factory: Callable[[], Any], *, train: FrameSet | None = None, test: FrameSet | None = None,
                    tmp_path: str | Path | None = None, fit_kwargs: dict[str, Any] | None = None,
-                   seed: int = 0) -> dict[str, Any]:
+                   seed: int = 0, meaning: bool = True, fresh_process: bool = True) -> dict[str, Any]:
     """Check that detectors made by ``factory()`` follow the benchbench Detector protocol.
 
     ``factory`` takes no argument and returns a *fresh* detector each call (e.g.
-    ``lambda: YoloDetector(epochs=2, imgsz=64)``). ``train``/``test`` default to
-    :func:`tiny_frames`; ``fit_kwargs`` are extra keyword arguments for ``fit`` (for
-    instance ``{"val": frames}``; ``val`` defaults to None). Checked, in order:
+    ``lambda: YoloDetector(epochs=2, imgsz=64)``). ``train`` defaults to :func:`tiny_frames`
+    (24 frames, 64 px) plus two cracked frames whose boxes are unknown (``None``, as in
+    datasets without localisation); ``test`` to 8 other tiny frames (3 cracked). ``fit_kwargs``
+    are extra keyword arguments for ``fit`` (for instance ``{"val": frames}``; ``val`` defaults
+    to None). Checked, in order:
 
     1. protocol: ``name``/``version`` strings, callable ``fit``/``predict``/``params``,
        ``params()`` a JSON-able dict;
     2. fit then predict: one list per frame, each item a :class:`Box` with finite
        x/y/w/h, w and h >= 0, inside the image (+-1 px), score in [0, 1];
-    3. empty input gives ``[]``; an all-black frame gives a list and no crash;
-    4. determinism: a second fresh instance, same seed, own work_dir -> identical boxes;
-    5. save/load: a fresh instance, not fitted, same work_dir -> identical boxes.
+    3. meaning: the top-scored box overlaps a true box at IoU 0.1 on most cracked test
+       frames; if not, the message names the probable cause (x1,y1,x2,y2 for x,y,w,h,
+       0-1 coordinates, centres, swapped x/y, frame order, no boxes at all). A detector
+       that cannot learn the easy set in a fit short enough for a CPU test passes
+       ``meaning=False`` and tests a longer-trained model elsewhere;
+    4. empty input gives ``[]``; an all-black frame gives a list and no crash;
+    5. determinism: a second fresh instance, same seed, own work_dir -> identical boxes;
+    6. save/load: a fresh instance, not fitted, same work_dir -> identical boxes, in this
+       process and (``fresh_process=True``) in a new Python process, as a resumed run does.
+       The new process gets the detector by pickling ``factory`` (a class, a module-level
+       function or ``functools.partial``) or else a fresh unfitted instance, so define the
+       detector in an importable module, not in the test file.
 
-    Returns a small summary (name, boxes per frame, ...). Raises AssertionError.
+    Returns a small summary (name, boxes per frame, meaning hits, ...). Raises AssertionError.
     """
     own_tmp = tmp_path is None
     base = Path(tempfile.mkdtemp(prefix="bb-check-")) if own_tmp else Path(tmp_path) / "check_detector"
     try:
-        return _check(factory, train, test, base, dict(fit_kwargs or {}), seed)
+        return _check(factory, train, test, base, dict(fit_kwargs or {}), seed, meaning, fresh_process)
     finally:
         if own_tmp:
             shutil.rmtree(base, ignore_errors=True)
@@ -154,30 +163,6 @@ def forbid_network(monkeypatch: Any) -> None:
                         (socket, "create_connection"), (socket, "getaddrinfo")):
         monkeypatch.setattr(owner, name, _refuse(name))
 
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any connection or DNS lookup fails the test: proves the plugin never touches the network."""
-    forbid_network(monkeypatch)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread() -> Iterator[None]:
-    """Torch on one thread for every test where it is bound (autouse): on shared CI cores more threads
-    spin-wait (steps measured 6x slower under load), and no tested property depends on the count."""
-    import torch
-
-    old = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(old)
-
-
-@pytest.fixture
-def ctx(tmp_path: Path) -> CellContext:
-    """A quiet CellContext whose work_dir is the test's ``tmp_path``."""
-    return CellContext(cell_id="t", seed=0, work_dir=tmp_path, cache_dir=tmp_path / "cache", quiet=True)
 
 def heavy_imports(code: str, heavy: Iterable[str] = ("torch",)) -> list[str]:
     """The modules of ``heavy`` that a fresh interpreter has imported after running ``code``.
@@ -253,8 +238,8 @@ def init_tiny(cli: Any, name: str, out: str | Path, *args: str) -> Path:
 
 # --------------------------------------------------------------------------- internals
 def _check(factory: Callable[[], Any], train: FrameSet | None, test: FrameSet | None, base: Path,
-           fit_kwargs: dict[str, Any], seed: int) -> dict[str, Any]:
-    train = tiny_frames(n=24, size=64, seed=seed) if train is None else train
+           fit_kwargs: dict[str, Any], seed: int, meaning: bool, fresh_process: bool) -> dict[str, Any]:
+    train = _default_train(seed) if train is None else train
     test = tiny_frames(n=8, size=64, seed=seed + 1) if test is None else test
     if len(test) == 0:
         _fail("check_detector", "the test set is empty; give at least one frame")
@@ -264,10 +249,18 @@ def _check(factory: Callable[[], Any], train: FrameSet | None, test: FrameSet | 
     label = _check_protocol(first)
 
     ctx_a = make_context(base / "a", seed=seed, cell_id="check-a")
-    first.fit(train, val, ctx_a, **fit_kwargs)
+    unknown = sum(1 for f in train if f.boxes is None)
+    _call(label, f"fit on {len(train)} frames ({sum(1 for f in train if f.boxes == ())} without a crack, boxes (); "
+                 f"{unknown} cracked with unknown boxes, boxes None: skip those)",
+          lambda: first.fit(train, val, ctx_a, **fit_kwargs))
     preds_a = first.predict(test, ctx_a)
     _check_predictions(label, "predict after fit", preds_a, test)
     _check_params(label, first)
+    if meaning:
+        cause = box_meaning.probable_cause(test, preds_a)
+        if cause:
+            _fail(label, f"predict after fit: {cause} (check_detector(..., meaning=False) skips this check for "
+                         "a detector that cannot learn in a short CPU fit)")
 
     empty = _call(label, "predict on an empty FrameSet", first.predict, FrameSet([]), ctx_a)
     if not isinstance(empty, list) or empty != []:
@@ -290,12 +283,66 @@ def _check(factory: Callable[[], Any], train: FrameSet | None, test: FrameSet | 
                     reloaded.predict, test, ctx_a)
     _check_predictions(label, "predict after reload", preds_c, test)
     _check_same(label, "save/load: a fresh instance predicting from the fitted work_dir", preds_a, preds_c)
+    if fresh_process:
+        _check_same(label, "save/load in a fresh process (state kept in memory, e.g. a module or class "
+                           "attribute, instead of ctx.work_dir?)", preds_a,
+                    _predict_in_new_process(label, factory, test, ctx_a, base / "fresh"))
 
+    cracked = [i for i, f in enumerate(test) if f.boxes]
     return {
         "name": first.name, "version": first.version, "params": first.params(),
         "frames": len(test), "boxes": [len(b) for b in preds_a],
         "max_score": max((b.score for boxes in preds_a for b in boxes), default=None),
+        "meaning": {"cracked": len(cracked), "hits": box_meaning.hits(
+            [test[i] for i in cracked], [box_meaning.top_box(preds_a[i]) for i in cracked])} if meaning else None,
     }
+
+
+def _default_train(seed: int) -> FrameSet:
+    """The tiny set plus two cracked frames with unknown boxes: fit must skip or use them, not crash."""
+    unknown = [f.with_boxes(None) for f in tiny_frames(n=6, size=64, seed=seed + 1000) if f.label == "crack"][:2]
+    return FrameSet(list(tiny_frames(n=24, size=64, seed=seed)) + unknown, "check-train")
+
+
+_FRESH_PROCESS = """
+import pickle, sys
+from benchbench.api import CellContext
+with open(sys.argv[1], "rb") as fh:
+    job = pickle.load(fh)
+det = job["factory"]() if job["call"] else job["factory"]
+boxes = det.predict(job["frames"], CellContext(**job["ctx"]))
+with open(sys.argv[2], "wb") as fh:
+    pickle.dump(boxes, fh)
+"""
+
+
+def _predict_in_new_process(label: str, factory: Callable[[], Any], frames: FrameSet, ctx: CellContext,
+                            folder: Path) -> Any:
+    """``predict`` of a fresh, unfitted detector in a new Python process, from the fitted ``ctx.work_dir``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    job, out = folder / "job.pkl", folder / "boxes.pkl"
+    given = {"cell_id": ctx.cell_id, "seed": ctx.seed, "work_dir": ctx.work_dir, "cache_dir": ctx.cache_dir,
+             "device": ctx.device, "budget_frames": ctx.budget_frames}
+    try:
+        payload = pickle.dumps({"factory": factory, "call": True, "frames": frames, "ctx": given})
+    except Exception:  # a lambda: send what it builds, unfitted
+        try:
+            payload = pickle.dumps({"factory": factory(), "call": False, "frames": frames, "ctx": given})
+        except Exception as exc:
+            _fail(label, f"save/load in a fresh process: neither the factory nor a fresh detector pickles ({exc}); "
+                         "make the detector's __init__ state plain data, or pass fresh_process=False")
+    job.write_bytes(payload)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in [*sys.path, os.environ.get("PYTHONPATH", "")] if p)}
+    proc = subprocess.run([sys.executable, "-c", _FRESH_PROCESS, str(job), str(out)], capture_output=True,
+                          text=True, env=env, check=False)
+    if proc.returncode != 0:
+        last = (proc.stderr.strip().splitlines() or ["?"])[-1]
+        hint = (" (the detector class must be importable: define it in a module, not in the test file)"
+                if "AttributeError: Can't get attribute" in proc.stderr or "ModuleNotFoundError" in proc.stderr
+                else " (does fit save all that predict needs in ctx.work_dir? state kept in a module or class "
+                     "attribute is gone in a new process, as in a resumed run)")
+        _fail(label, f"save/load in a fresh process: predict from the fitted work_dir failed: {last}{hint}")
+    return pickle.loads(out.read_bytes())
 
 
 def _fail(label: str, message: str) -> None:
@@ -304,7 +351,8 @@ def _fail(label: str, message: str) -> None:
 
 def _refuse(name: str) -> Callable[..., None]:
     def refuse(*args: Any, **kwargs: Any) -> None:
-        raise AssertionError(f"network access attempted: socket {name}{args!r}")
+        raise AssertionError(f"network access attempted: socket {name}{args!r} — a benchbench plugin must work "
+                             "offline: load weights from local paths (benchbench.api.require_local_path)")
 
     return refuse
 
@@ -367,7 +415,7 @@ def _check_box(label: str, where: str, box: Any, frame: Frame) -> None:
     tol = BOUNDS_TOLERANCE
     if box.x < -tol or box.y < -tol or box.x + box.w > frame.width + tol or box.y + box.h > frame.height + tol:
         _fail(label, f"{where}: box {box.x:.1f},{box.y:.1f},{box.w:.1f},{box.h:.1f} (x,y,w,h) is outside the "
-                     f"{frame.width}x{frame.height} image")
+                     f"{frame.width}x{frame.height} image{box_meaning.outside_cause(box, frame, tol)}")
     if not 0.0 <= box.score <= 1.0:
         _fail(label, f"{where}: score {box.score} is outside [0, 1]")
 

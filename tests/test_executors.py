@@ -93,11 +93,11 @@ def test_missing_extras_are_user_errors(monkeypatch, tmp_path, toys):
     monkeypatch.setitem(sys.modules, "submitit", None)
     with pytest.raises(MissingDependency, match=r"ray is required for --executor ray") as err:
         RayExecutor()
-    assert "benchbench[ray]" in str(err.value) and err.value.exit_code == 2
-    with pytest.raises(MissingDependency, match=r"benchbench\[slurm\]"):
+    assert "benchbench-ndt[ray]" in str(err.value) and err.value.exit_code == 2
+    with pytest.raises(MissingDependency, match=r"benchbench-ndt\[slurm\]"):
         SubmititExecutor(folder=tmp_path)
     res = bench(write_matrix(tmp_path), tmp_path, "--executor", "ray")
-    assert res.exit_code == 2 and "pip install 'benchbench[ray]'" in res.output
+    assert res.exit_code == 2 and "pip install 'benchbench-ndt[ray]'" in res.output
     assert "Traceback" not in res.output
 
 

@@ -3,15 +3,13 @@ helpers for plugins' own tests do what they say."""
 
 from __future__ import annotations
 
-import json
-import random
 import subprocess
 import sys
 from dataclasses import replace
 
+import benchbench_toys_detectors as toys
 import pytest
 
-from benchbench.api import Box, CellContext, FrameSet
 from benchbench.testing import (
     blank_frame,
     check_detector,
@@ -27,109 +25,76 @@ from benchbench.testing import (
 )
 
 
-class MeanBox:
-    """A conforming toy: predicts the mean training box, with a score from the frame's brightness."""
-
-    name = "meanbox"
-    version = "1"
-
-    def __init__(self):
-        self.box: list[float] | None = None
-
-    def params(self):
-        return {"box": self.box}
-
-    def fit(self, train: FrameSet, val, ctx: CellContext) -> None:
-        boxes = [b for f in train for b in f.boxes or ()]
-        self.box = [sum(getattr(b, k) for b in boxes) / len(boxes) for k in ("x", "y", "w", "h")]
-        (ctx.work_dir / "meanbox.json").write_text(json.dumps(self.box))
-
-    def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:
-        if self.box is None:
-            self.box = json.loads((ctx.work_dir / "meanbox.json").read_text())
-        return [[Box(*self.box, score=self._score(f))] for f in frames]
-
-    @staticmethod
-    def _score(frame) -> float:
-        return float(frame.load().mean() / 255.0)
-
-
-class TooFewLists(MeanBox):
-    def predict(self, frames, ctx):
-        return super().predict(frames, ctx)[:-1]
-
-
-class BadScore(MeanBox):
-    @staticmethod
-    def _score(frame) -> float:
-        return 1.5
-
-
-class Outside(MeanBox):
-    def predict(self, frames, ctx):
-        return [[Box(f.width - 2.0, 0.0, 10.0, 10.0, 0.5)] for f in frames]
-
-
-class NotFinite(MeanBox):
-    def predict(self, frames, ctx):
-        return [[Box(float("nan"), 0.0, 1.0, 1.0, 0.5)] for f in frames]
-
-
-class Unseeded(MeanBox):
-    def predict(self, frames, ctx):
-        return [[Box(*self.box, score=random.random())] for f in frames]
-
-
-class Forgetful(MeanBox):
-    def fit(self, train, val, ctx):
-        super().fit(train, val, ctx)
-        (ctx.work_dir / "meanbox.json").unlink()  # keeps its model in memory only
-
-
-class CrashesOnBlack(MeanBox):
-    @staticmethod
-    def _score(frame) -> float:
-        mean = frame.load().mean()
-        if mean == 0:
-            raise ZeroDivisionError("division by zero")
-        return float(mean / 255.0)
-
-
-class NoParams(MeanBox):
-    params = None
-
-
 @pytest.fixture(scope="module")
 def data():
     return tiny_frames(n=12, size=48, seed=0), tiny_frames(n=4, size=48, seed=1)
 
 
 def test_conforming_detector_passes(data, tmp_path):
-    report = check_detector(MeanBox, train=data[0], test=data[1], tmp_path=tmp_path)
-    assert report["name"] == "meanbox" and report["boxes"] == [1, 1, 1, 1]
+    report = check_detector(toys.Oracle, train=data[0], test=data[1], tmp_path=tmp_path)
+    assert report["name"] == "oracle" and report["boxes"] == [len(f.boxes) for f in data[1]]
+    assert report["meaning"] == {"cracked": 2, "hits": 2}
 
 
 def test_default_data_and_temporary_folder():
-    assert check_detector(MeanBox)["frames"] == 8
+    report = check_detector(toys.Oracle)
+    assert report["frames"] == 8 and report["meaning"] == {"cracked": 3, "hits": 3}
+    # the default training set has cracked frames with unknown boxes, which Oracle skips
+    assert report["params"]["score"] == round(10 / 24, 6)
 
 
 @pytest.mark.parametrize(("cls", "message"), [
-    (TooFewLists, "3 box lists for 4 frames"),
-    (BadScore, "score 1.5 is outside"),
-    (Outside, "outside the 48x48 image"),
-    (NotFinite, "x=nan is not a finite number"),
-    (Unseeded, "determinism"),
-    (Forgetful, "save/load: a fresh, unfitted instance .* raised FileNotFoundError"),
-    (CrashesOnBlack, "all-black frame raised ZeroDivisionError"),
-    (NoParams, r"method params\(\) is missing"),
+    (toys.TooFewLists, "3 box lists for 4 frames"),
+    (toys.BadScore, "score 1.5 is outside"),
+    (toys.Outside, "outside the 48x48 image"),
+    (toys.NotFinite, "x=nan is not a finite number"),
+    (toys.Unseeded, "determinism"),
+    (toys.Forgetful, "save/load: a fresh, unfitted instance .* raised FileNotFoundError"),
+    (toys.CrashesOnBlack, "all-black frame raised ZeroDivisionError"),
+    (toys.NoParams, r"method params\(\) is missing"),
+    # boxes that do not mean what Box means: the message names the probable cause
+    (toys.XYXY, r"\(x1, y1, x2, y2\)"),
+    (toys.Normalised, "normalised 0-1 coordinates"),
+    (toys.Centred, r"\(cx, cy, w, h\) centres"),
+    (toys.Swapped, "x and y look swapped"),
+    (toys.Reversed, "reverse frame order"),
+    (toys.Rotated, "not in input frame order"),
+    (toys.Empty, "no box on any of the 4 test frames"),
+    (toys.Corner, "only 0 of 2 cracked test frames .* the short fit did not learn"),
+    (toys.InMemory, "save/load in a fresh process: .*KeyError.*state kept in a module or class attribute"),
 ])
 def test_violations_are_named(cls, message, data, tmp_path):
     with pytest.raises(AssertionError, match=message):
         check_detector(cls, train=data[0], test=data[1], tmp_path=tmp_path)
 
 
+def test_training_frames_with_unknown_boxes_are_exercised(tmp_path):
+    # default data: 24 training frames + 2 cracked ones with boxes=None
+    with pytest.raises(AssertionError, match=r"fit on 26 frames .*unknown boxes, boxes None: skip those\) "
+                                             r"raised TypeError"):
+        check_detector(toys.NeedsBoxes, tmp_path=tmp_path)
+
+
+def test_meaning_false_skips_only_the_meaning_check(tmp_path):
+    assert check_detector(toys.Corner, tmp_path=tmp_path, meaning=False)["meaning"] is None
+    with pytest.raises(AssertionError, match="fresh process"):
+        check_detector(toys.InMemory, tmp_path=tmp_path / "b", meaning=False)
+    assert check_detector(toys.InMemory, tmp_path=tmp_path / "c", fresh_process=False)["name"] == "oracle"
+
+
+def test_a_lambda_factory_is_rebuilt_from_a_pickled_instance(tmp_path):
+    assert check_detector(lambda: toys.Oracle(), tmp_path=tmp_path)["name"] == "oracle"
+
+
+def test_the_classic_detector_conforms(tmp_path):
+    from benchbench.classic import ClassicDetector
+
+    report = check_detector(ClassicDetector, tmp_path=tmp_path)
+    assert report["meaning"]["hits"] >= 2
+
+
 def test_factory_must_build_fresh_instances(data, tmp_path):
-    one = MeanBox()
+    one = toys.Oracle()
     with pytest.raises(AssertionError, match="fresh instance"):
         check_detector(lambda: one, train=data[0], test=data[1], tmp_path=tmp_path)
 

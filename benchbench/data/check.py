@@ -16,9 +16,9 @@ from typing import Any, Literal
 
 import numpy as np
 
-from benchbench.errors import UserError
 from benchbench.data import flyd
 from benchbench.data.groups import DEFAULT_GROUP_REGEX, compile_group_regex, group_of
+from benchbench.errors import UserError
 
 Severity = Literal["error", "warning"]
 

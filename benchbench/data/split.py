@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from benchbench.data.groups import compile_group_regex, group_of
 from benchbench.errors import UserError
 from benchbench.frames import Frame, FrameSet
-from benchbench.data.groups import compile_group_regex, group_of
 
 # How many seeded group orders to try when looking for a test side that holds both classes.
 _ORDER_TRIES = 64

@@ -3,7 +3,7 @@ frames; its features are the pooled activations before the classifier.
 
 No pretrained weights exist for thermograms, and ImageNet features see a laser spot, not a crack:
 a network that had to separate the two classes on real frames embeds exactly the cues a detector
-needs. Needs torch (``pip install 'benchbench[torch]'``), imported when it is fitted.
+needs. Needs torch (``pip install 'benchbench-ndt[torch]'``), imported when it is fitted.
 """
 
 from __future__ import annotations

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 import pytest
 
-# Fixtures (ctx, no_network; one_torch_thread is autouse): binding them here registers them.
-from benchbench.testing import ctx, init_tiny, no_network, one_torch_thread, plugin_cli, tiny_frames  # noqa: F401
+from benchbench.pytest_plugin import bench_ctx, no_network, one_thread_torch  # noqa: F401  (bound: registered)
+from benchbench.testing import init_tiny, plugin_cli, tiny_frames
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -40,3 +40,9 @@ def classes_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / f.label).mkdir(exist_ok=True)
         Image.fromarray(f.load()).save(root / f.label / f"{f.stem}.png")
     return root
+
+
+@pytest.fixture(autouse=True)
+def _torch_on_one_thread(one_thread_torch):  # noqa: F811
+    # on shared CI cores more threads spin-wait (steps measured 6x slower)
+    yield

@@ -26,14 +26,14 @@ def same(a, b) -> bool:
 
 
 @pytest.mark.parametrize("sampler", ["ddpm", "ddim"])
-def test_generator_conformance(tiny_ddpm, ctx, sampler):
+def test_generator_conformance(tiny_ddpm, bench_ctx, sampler):
     from benchbench.testing import check_generator
 
-    check_generator(lambda: make(tiny_ddpm, sampler=sampler, batch=3), ctx, size=32, guidance=None)
+    check_generator(lambda: make(tiny_ddpm, sampler=sampler, batch=3), bench_ctx, size=32, guidance=None)
 
 
-def test_frames_are_grey_frames_at_request_size(tiny_ddpm, ctx):
-    frames = make(tiny_ddpm).generate(req("sane", n=2, size=40), ctx)
+def test_frames_are_grey_frames_at_request_size(tiny_ddpm, bench_ctx):
+    frames = make(tiny_ddpm).generate(req("sane", n=2, size=40), bench_ctx)
     for f in frames:
         assert f.image.shape == (40, 40, 3) and f.image.dtype == np.uint8 and f.boxes == ()
         assert np.array_equal(f.image[..., 0], f.image[..., 2])
@@ -41,38 +41,38 @@ def test_frames_are_grey_frames_at_request_size(tiny_ddpm, ctx):
     assert [f.meta["name"] for f in frames] == ["ddpm-sane-0-000000", "ddpm-sane-0-000001"]
 
 
-def test_classes_use_their_own_model(tiny_ddpm, ctx):
+def test_classes_use_their_own_model(tiny_ddpm, bench_ctx):
     gen = make(tiny_ddpm)
-    assert not np.array_equal(gen.generate(req("crack", n=1), ctx)[0].image,
-                              gen.generate(req("sane", n=1), ctx)[0].image)
+    assert not np.array_equal(gen.generate(req("crack", n=1), bench_ctx)[0].image,
+                              gen.generate(req("sane", n=1), bench_ctx)[0].image)
 
 
 @pytest.mark.parametrize("batch", [1, 4])
-def test_start_index_matches_longer_request(tiny_ddpm, ctx, batch):
+def test_start_index_matches_longer_request(tiny_ddpm, bench_ctx, batch):
     gen = make(tiny_ddpm, batch=batch)
-    long = gen.generate(req(n=6), ctx)
-    assert same(gen.generate(req(n=3, start=3), ctx), long[3:])
-    assert same(gen.generate(req(n=2, start=1), ctx), long[1:3])
+    long = gen.generate(req(n=6), bench_ctx)
+    assert same(gen.generate(req(n=3, start=3), bench_ctx), long[3:])
+    assert same(gen.generate(req(n=2, start=1), bench_ctx), long[1:3])
 
 
-def test_independent_of_batch_size(tiny_ddpm, ctx):
+def test_independent_of_batch_size(tiny_ddpm, bench_ctx):
     """Per-image generators; kernels may move a pixel by one grey level between batch shapes."""
-    frames = {b: make(tiny_ddpm, batch=b).generate(req(n=5), ctx) for b in (1, 2, 5)}
+    frames = {b: make(tiny_ddpm, batch=b).generate(req(n=5), bench_ctx) for b in (1, 2, 5)}
     for b in (2, 5):
         for x, y in zip(frames[1], frames[b], strict=True):
             assert np.abs(x.image.astype(int) - y.image.astype(int)).max() <= 1
 
 
-def test_guidance_is_ignored(tiny_ddpm, ctx):
+def test_guidance_is_ignored(tiny_ddpm, bench_ctx):
     gen = make(tiny_ddpm)
-    assert same(gen.generate(req(n=1, guidance=7.0), ctx), gen.generate(req(n=1, guidance=10.0), ctx))
+    assert same(gen.generate(req(n=1, guidance=7.0), bench_ctx), gen.generate(req(n=1, guidance=10.0), bench_ctx))
 
 
-def test_ddim_eta_and_channels(tiny_ddpm, ctx):
-    base = make(tiny_ddpm, sampler="ddim").generate(req(n=1), ctx)[0].image
-    noisy = make(tiny_ddpm, sampler="ddim", eta=1.0).generate(req(n=1), ctx)[0].image
+def test_ddim_eta_and_channels(tiny_ddpm, bench_ctx):
+    base = make(tiny_ddpm, sampler="ddim").generate(req(n=1), bench_ctx)[0].image
+    noisy = make(tiny_ddpm, sampler="ddim", eta=1.0).generate(req(n=1), bench_ctx)[0].image
     assert not np.array_equal(base, noisy)
-    rgb = make(tiny_ddpm, channels=3).generate(req(n=1), ctx)[0].image  # grey model: still grey
+    rgb = make(tiny_ddpm, channels=3).generate(req(n=1), bench_ctx)[0].image  # grey model: still grey
     assert np.array_equal(rgb[..., 0], rgb[..., 1])
 
 

@@ -53,7 +53,7 @@ def test_training_manifest_names_every_frame(trained, classes_dir):
     assert DdpmGenerator(weights=trained).training_manifest()["n_frames"] == len(names)
 
 
-def test_result_loads_and_generates(trained, ctx):
+def test_result_loads_and_generates(trained, bench_ctx):
     from diffusers import DDPMPipeline
 
     from benchbench_ddpm.generator import DdpmGenerator
@@ -61,7 +61,7 @@ def test_result_loads_and_generates(trained, ctx):
     pipe = DDPMPipeline.from_pretrained(str(trained / "crack"), local_files_only=True)
     assert pipe.unet.config.sample_size == 16 and pipe.unet.config.in_channels == 1
     gen = DdpmGenerator(weights=trained, sampler="ddim", steps=3)
-    frames = gen.generate(GenerationRequest(label="crack", n=2, seed=0, size=32), ctx)
+    frames = gen.generate(GenerationRequest(label="crack", n=2, seed=0, size=32), bench_ctx)
     assert [f.image.shape for f in frames] == [(32, 32, 3)] * 2
 
 

@@ -6,9 +6,8 @@ import os
 
 import pytest
 from benchbench.api import CellContext, FrameSet, coco_stats
-
-# Fixtures (no_network; one_torch_thread is autouse): binding them here registers them.
-from benchbench.testing import no_network, one_torch_thread, tiny_frames  # noqa: F401
+from benchbench.pytest_plugin import no_network, one_thread_torch  # noqa: F401  (bound: registered)
+from benchbench.testing import tiny_frames
 
 # Nothing may reach a model hub: transformers and huggingface_hub must stay offline.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -40,3 +39,9 @@ def sim():
 def _coco_stats():
     """COCO stats of a detector's boxes: benchbench.api.coco_stats (pycocotools-equivalent)."""
     return coco_stats
+
+
+@pytest.fixture(autouse=True)
+def _torch_on_one_thread(one_thread_torch):  # noqa: F811
+    # on shared CI cores more threads spin-wait (steps measured 6x slower)
+    yield

@@ -9,8 +9,8 @@ from pathlib import Path
 import click
 import pytest
 
-# Fixtures (ctx, no_network; one_torch_thread is autouse): binding them here registers them.
-from benchbench.testing import ctx, init_tiny, no_network, one_torch_thread, plugin_cli  # noqa: F401
+from benchbench.pytest_plugin import bench_ctx, no_network, one_thread_torch  # noqa: F401  (bound: registered)
+from benchbench.testing import init_tiny, plugin_cli
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -49,3 +49,9 @@ def flyd_cracked(tmp_path_factory: pytest.TempPathFactory) -> Path:
             (out / Path(name).name).write_bytes(zf.read(name))
     assert len(names) == 4
     return out
+
+
+@pytest.fixture(autouse=True)
+def _torch_on_one_thread(one_thread_torch):  # noqa: F811
+    # on shared CI cores more threads spin-wait (steps measured 6x slower)
+    yield

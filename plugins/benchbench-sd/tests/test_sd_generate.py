@@ -29,17 +29,17 @@ def same(a: list[Frame], b: list[Frame]) -> bool:
     return len(a) == len(b) and all(np.array_equal(x.image, y.image) for x, y in zip(a, b, strict=True))
 
 
-def test_generator_conformance(tiny_sd, ctx):
+def test_generator_conformance(tiny_sd, bench_ctx):
     from benchbench.testing import check_generator
 
-    summary = check_generator(lambda: make(tiny_sd, batch=3), ctx, size=64, guidance=8.5)
+    summary = check_generator(lambda: make(tiny_sd, batch=3), bench_ctx, size=64, guidance=8.5)
     assert summary["frames"] == 8
 
 
-def test_frames_follow_the_protocol(tiny_sd, ctx):
+def test_frames_follow_the_protocol(tiny_sd, bench_ctx):
     gen = make(tiny_sd, batch=2)
-    cracked = gen.generate(req("crack", n=3, seed=5, start=4), ctx)
-    sane = gen.generate(req("sane", n=2, seed=5), ctx)
+    cracked = gen.generate(req("crack", n=3, seed=5, start=4), bench_ctx)
+    sane = gen.generate(req("sane", n=2, seed=5), bench_ctx)
     assert len(cracked) == 3 and len(sane) == 2
     for f in cracked + sane:
         assert f.path is None and f.source == "synthetic:sd"
@@ -52,28 +52,28 @@ def test_frames_follow_the_protocol(tiny_sd, ctx):
     assert [f.meta["name"] for f in cracked] == ["sd-crack-5-000004", "sd-crack-5-000005", "sd-crack-5-000006"]
 
 
-def test_same_seed_same_bytes_fresh_instances(tiny_sd, ctx):
-    a = make(tiny_sd).generate(req(n=2, seed=3), ctx)
-    b = make(tiny_sd).generate(req(n=2, seed=3), ctx)
+def test_same_seed_same_bytes_fresh_instances(tiny_sd, bench_ctx):
+    a = make(tiny_sd).generate(req(n=2, seed=3), bench_ctx)
+    b = make(tiny_sd).generate(req(n=2, seed=3), bench_ctx)
     assert same(a, b)
-    c = make(tiny_sd).generate(req(n=2, seed=4), ctx)
+    c = make(tiny_sd).generate(req(n=2, seed=4), bench_ctx)
     assert not np.array_equal(a[0].image, c[0].image)
     assert not np.array_equal(a[0].image, a[1].image)
 
 
 @pytest.mark.parametrize("batch", [1, 3])
-def test_start_index_matches_longer_request(tiny_sd, ctx, batch):
+def test_start_index_matches_longer_request(tiny_sd, bench_ctx, batch):
     gen = make(tiny_sd, batch=batch)
-    long = gen.generate(req(n=5), ctx)
-    assert same(gen.generate(req(n=2, start=3), ctx), long[3:5])
-    assert same(gen.generate(req(n=1, start=1), ctx), long[1:2])
+    long = gen.generate(req(n=5), bench_ctx)
+    assert same(gen.generate(req(n=2, start=3), bench_ctx), long[3:5])
+    assert same(gen.generate(req(n=1, start=1), bench_ctx), long[1:2])
 
 
-def test_independent_of_batch_size(tiny_sd, ctx):
+def test_independent_of_batch_size(tiny_sd, bench_ctx):
     """Per-image generators: the same image whatever the batch. Kernels pick algorithms by
     batch shape (a batch-1 Linear is a matrix-vector product), so pixels may move by one
     grey level between batch sizes; the fingerprint therefore includes batch."""
-    frames = {b: make(tiny_sd, batch=b).generate(req(n=4), ctx) for b in (1, 2, 4)}
+    frames = {b: make(tiny_sd, batch=b).generate(req(n=4), bench_ctx) for b in (1, 2, 4)}
     for b in (2, 4):
         for x, y in zip(frames[1], frames[b], strict=True):
             assert np.abs(x.image.astype(int) - y.image.astype(int)).max() <= 1
@@ -81,46 +81,46 @@ def test_independent_of_batch_size(tiny_sd, ctx):
     assert len(fps) == 3
 
 
-def test_guidance_changes_output(tiny_sd, ctx):
+def test_guidance_changes_output(tiny_sd, bench_ctx):
     gen = make(tiny_sd)
-    low = gen.generate(req(n=1, guidance=1.0), ctx)[0].image
-    high = gen.generate(req(n=1, guidance=9.0), ctx)[0].image
+    low = gen.generate(req(n=1, guidance=1.0), bench_ctx)[0].image
+    high = gen.generate(req(n=1, guidance=9.0), bench_ctx)[0].image
     assert np.abs(low.astype(int) - high.astype(int)).sum() > 0
 
 
-def test_prompt_per_class_and_request_prompt(tiny_sd, ctx):
+def test_prompt_per_class_and_request_prompt(tiny_sd, bench_ctx):
     gen = make(tiny_sd)
-    crack = gen.generate(req("crack", n=1), ctx)[0].image
-    own = make(tiny_sd, crack_prompt="a sane frame").generate(req("crack", n=1), ctx)[0].image
+    crack = gen.generate(req("crack", n=1), bench_ctx)[0].image
+    own = make(tiny_sd, crack_prompt="a sane frame").generate(req("crack", n=1), bench_ctx)[0].image
     override = gen.generate(GenerationRequest(label="crack", n=1, guidance=7.5, seed=0, size=64,
-                                              prompt="a sane frame"), ctx)[0].image
+                                              prompt="a sane frame"), bench_ctx)[0].image
     assert not np.array_equal(crack, own)
     assert np.array_equal(own, override)
 
 
-def test_negative_positive_folders(tiny_sd, ctx):
+def test_negative_positive_folders(tiny_sd, bench_ctx):
     from benchbench_sd.generator import StableDiffusionGenerator
 
     pair = StableDiffusionGenerator(negative=tiny_sd, positive=tiny_sd, steps=STEPS, scheduler="ddim", batch=1)
     one = make(tiny_sd)
-    assert same(pair.generate(req("sane", n=1), ctx), one.generate(req("sane", n=1), ctx))
+    assert same(pair.generate(req("sane", n=1), bench_ctx), one.generate(req("sane", n=1), bench_ctx))
     assert pair.fingerprint() == one.fingerprint()
 
 
 @pytest.mark.parametrize("scheduler", ["default", "pndm", "euler", "dpm"])
-def test_schedulers(tiny_sd, ctx, scheduler):
+def test_schedulers(tiny_sd, bench_ctx, scheduler):
     gen = make(tiny_sd, scheduler=scheduler, steps=2)
-    frames = gen.generate(req(n=1), ctx)
+    frames = gen.generate(req(n=1), bench_ctx)
     assert frames[0].image.shape == (64, 64, 3)
-    assert same(frames, make(tiny_sd, scheduler=scheduler, steps=2).generate(req(n=1), ctx))
+    assert same(frames, make(tiny_sd, scheduler=scheduler, steps=2).generate(req(n=1), bench_ctx))
 
 
-def test_size_and_channels(tiny_sd, ctx):
-    small = make(tiny_sd).generate(req(n=1, size=48), ctx)[0]
+def test_size_and_channels(tiny_sd, bench_ctx):
+    small = make(tiny_sd).generate(req(n=1, size=48), bench_ctx)[0]
     assert small.image.shape == (48, 48, 3) and (small.width, small.height) == (48, 48)
-    wide = make(tiny_sd, size=32).generate(req(n=1, size=32), ctx)[0]
+    wide = make(tiny_sd, size=32).generate(req(n=1, size=32), bench_ctx)[0]
     assert wide.image.shape == (32, 32, 3)
-    colour = make(tiny_sd, channels=3).generate(req(n=1), ctx)[0].image
+    colour = make(tiny_sd, channels=3).generate(req(n=1), bench_ctx)[0].image
     assert not np.array_equal(colour[..., 0], colour[..., 1])  # random tiny VAE: channels differ
 
 
@@ -142,5 +142,5 @@ def test_fingerprint(tiny_sd, tmp_path):
     assert make(copy).fingerprint() != fp
 
 
-def test_empty_request(tiny_sd, ctx):
-    assert make(tiny_sd).generate(req(n=0), ctx) == []
+def test_empty_request(tiny_sd, bench_ctx):
+    assert make(tiny_sd).generate(req(n=0), bench_ctx) == []

@@ -124,27 +124,27 @@ class _NoiseGenerator(diffusion.PipelineGenerator):
         return lambda generators: np.stack([torch.rand((8, 8, 1), generator=g).numpy() for g in generators])
 
 
-def test_pipeline_generator_loads_each_folder_once_on_the_cells_device(tmp_path, ctx):
-    ctx = dataclasses.replace(ctx, device="cpu")
+def test_pipeline_generator_loads_each_folder_once_on_the_cells_device(tmp_path, bench_ctx):
+    bench_ctx = dataclasses.replace(bench_ctx, device="cpu")
     shared = tmp_path / "both"
     gen = _NoiseGenerator({"crack": shared, "sane": shared})
-    assert gen.generate(GenerationRequest(label="crack", n=0, size=8), ctx) == []
+    assert gen.generate(GenerationRequest(label="crack", n=0, size=8), bench_ctx) == []
     assert gen.loads == []  # an empty request loads nothing
-    frames = gen.generate(GenerationRequest(label="crack", n=3, size=8), ctx)
-    gen.generate(GenerationRequest(label="sane", n=1, size=8), ctx)
+    frames = gen.generate(GenerationRequest(label="crack", n=3, size=8), bench_ctx)
+    gen.generate(GenerationRequest(label="sane", n=1, size=8), bench_ctx)
     assert gen.loads == [("both", "cpu")]
     assert len(frames) == 3 and frames[0].source == "synthetic:noise" and frames[0].image.shape == (8, 8, 3)
     with pytest.raises(UserError, match="unknown label"):
-        gen.generate(GenerationRequest(label="dent", n=1, size=8), ctx)
+        gen.generate(GenerationRequest(label="dent", n=1, size=8), bench_ctx)
     with pytest.raises(UserError) as err:
         _NoiseGenerator({"crack": shared}, channels=2)
     assert err.value.field == "channels"
 
 
-def test_generation_speed_times_the_second_request(tmp_path, ctx):
-    ctx = dataclasses.replace(ctx, device="cpu")
+def test_generation_speed_times_the_second_request(tmp_path, bench_ctx):
+    bench_ctx = dataclasses.replace(bench_ctx, device="cpu")
     gen = _NoiseGenerator({"crack": tmp_path / "c", "sane": tmp_path / "s"})
-    speed = diffusion.generation_speed(gen, ctx, n=4, size=8)
+    speed = diffusion.generation_speed(gen, bench_ctx, n=4, size=8)
     assert set(speed) == {"frames_per_s", "cpu_s_per_frame"} and speed["frames_per_s"] > 0
     assert gen.loads == [("c", "cpu")]  # loaded by the warm-up
 

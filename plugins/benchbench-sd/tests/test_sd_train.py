@@ -73,7 +73,7 @@ def test_text_encoder_and_unet_trained_vae_frozen(trained, tiny_sd):
     assert all(np.array_equal(a[k], b[k]) for k in a)
 
 
-def test_saved_pipeline_loads_and_generates(trained, ctx):
+def test_saved_pipeline_loads_and_generates(trained, bench_ctx):
     from diffusers import StableDiffusionPipeline
 
     from benchbench_sd.generator import StableDiffusionGenerator
@@ -81,7 +81,7 @@ def test_saved_pipeline_loads_and_generates(trained, ctx):
     pipe = StableDiffusionPipeline.from_pretrained(str(trained), local_files_only=True, safety_checker=None)
     assert pipe.unet is not None and pipe.tokenizer is not None
     gen = StableDiffusionGenerator(negative=trained, positive=trained, steps=2, scheduler="ddim", batch=2)
-    frames = gen.generate(GenerationRequest(label="crack", n=2, guidance=8.5, seed=1, size=64), ctx)
+    frames = gen.generate(GenerationRequest(label="crack", n=2, guidance=8.5, seed=1, size=64), bench_ctx)
     assert [f.image.shape for f in frames] == [(64, 64, 3)] * 2
     assert (trained / "checkpoints" / "step-0000004" / "unet.safetensors").is_file()
 

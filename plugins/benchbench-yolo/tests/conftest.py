@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from benchbench.testing import no_network  # noqa: F401  (a fixture: binding it here registers it)
+from benchbench.pytest_plugin import no_network  # noqa: F401  (a fixture: binding it here registers it)
 
 os.environ.setdefault("YOLO_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

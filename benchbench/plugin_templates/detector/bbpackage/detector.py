@@ -1,4 +1,6 @@
-"""A small, genuine detector with no torch: the strongest vertical edge in the frame.
+"""BbClassDetector: a small, genuine detector with no torch — replace its insides with yours.
+
+As generated, it reports the strongest vertical edges of the frame.
 
 A crack in a flying-spot frame is a thin, roughly vertical thermal barrier: the image
 shows a brightness step (or line) along it. The detector
@@ -27,7 +29,7 @@ import numpy as np
 from benchbench.api import Box, CellContext, Frame, FrameSet, UserError, seed_everything
 from scipy import ndimage as ndi
 
-from benchbench_template import __version__
+from bbpackage import __version__
 
 MODEL_FILE = "model.json"
 
@@ -46,10 +48,10 @@ class Learned:
     n_train: int
 
 
-class TemplateDetector:
+class BbClassDetector:
     """Vertical-edge detector. Parameters: ``scales`` (candidate k values), ``max_boxes`` per frame."""
 
-    name = "template"
+    name = "bbname"
     version = __version__
 
     def __init__(self, scales: list[int] | tuple[int, ...] = (1, 2, 3), max_boxes: int = 3) -> None:
@@ -70,18 +72,18 @@ class TemplateDetector:
         return out
 
     def fit(self, train: FrameSet, val: FrameSet | None, ctx: CellContext) -> None:
-        seed_everything(ctx.seed)  # nothing random here, but a template should show where seeding goes
+        seed_everything(ctx.seed)  # nothing random here yet: seed here once your fit draws random numbers
         frames = [f for f in train if f.boxes is not None]  # boxes None = unknown: cannot learn from them
         boxes = [b for f in frames for b in f.boxes or ()]
         if not boxes:
-            raise UserError("the training frames carry no crack box to learn from", field="detectors.template",
+            raise UserError("the training frames carry no crack box to learn from", field="detectors.bbname",
                             fix="train on frames with boxes (cracked frames labelled)")
         box_w = float(np.median([b.w for b in boxes]))
         box_h = float(np.median([b.h for b in boxes]))
         window = max(3, round(box_h))
         best: tuple[float, int, np.ndarray, np.ndarray] | None = None
         for i, k in enumerate(self.scales):
-            ctx.report(f"template fit k={k}", i / len(self.scales))
+            ctx.report(f"bbname fit k={k}", i / len(self.scales))
             pos, neg = _training_scores(frames, k, window, box_w)
             sep = _separation(pos, neg)
             if best is None or sep > best[0]:
@@ -93,8 +95,8 @@ class TemplateDetector:
                                 spread=spread, separation=round(sep, 4), n_train=len(frames))
         path = _model_path(ctx)
         path.write_text(json.dumps(asdict(self._learned), indent=1))
-        ctx.record("template", asdict(self._learned))
-        ctx.report("template fit", 1.0)
+        ctx.record("bbname", asdict(self._learned))
+        ctx.report("bbname fit", 1.0)
 
     def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:
         learned = self._load(ctx)
@@ -105,7 +107,7 @@ class TemplateDetector:
         if self._learned is None:  # not fitted in this process: read what fit saved
             path = _model_path(ctx)
             if not path.exists():
-                raise UserError(f"no trained model at {path}", field="detectors.template", fix="run fit first")
+                raise UserError(f"no trained model at {path}", field="detectors.bbname", fix="run fit first")
             self._learned = Learned(**json.loads(path.read_text()))
         return self._learned
 
@@ -184,6 +186,6 @@ def _threshold(pos: np.ndarray, neg: np.ndarray) -> tuple[float, float]:
 
 
 def _model_path(ctx: CellContext) -> Path:
-    folder = Path(ctx.work_dir) / "template"
+    folder = Path(ctx.work_dir) / "bbname"
     folder.mkdir(parents=True, exist_ok=True)
     return folder / MODEL_FILE
