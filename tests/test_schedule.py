@@ -14,30 +14,17 @@ from benchbench.executors.queue import Job, JobQueue, run_in_order
 
 TOYS = "benchbench_toys"
 
-# "slow" trains on real frames only, "fast" with both generators (tg through the teacher labeler)
-MATRIX = """
-name: sched
-seed: [0]
-data: {{dataset: toydata, n: 60}}
-split: {{test_fraction: 0.34}}
-generators:
-  - {{name: tg, plugin: toygen}}
-  - {{name: tb, plugin: toygen-boxes}}
-detectors:
-  - {{name: slow, plugin: toydet, generators: []{slow}}}
-  - {{name: fast, plugin: toydet}}
-axes: {{synthetic_ratio: [0, 1], guidance: [7, 9]}}
-metrics: {{bootstrap: 0}}
-labeler: {{kind: teacher, threshold: 0.3}}
-samples: 0
-"""
 FAST_SYNTHETIC = 3  # fast x (tg g7, tg g9, tb) at ratio 1
 
 
 def write(tmp_path: Path, slow: str = "") -> Path:
-    f = tmp_path / "m.yaml"
-    f.write_text(MATRIX.format(slow=slow))
-    return f
+    """The toy matrix with two detector rows: "slow" trains on real frames only, "fast" with both
+    generators (tg through the teacher labeler, tb with its own boxes)."""
+    m = benchbench_toys.write_matrix(tmp_path, name="sched", seeds=[0], ratios=[0, 1], bootstrap=0,
+                                     extra="samples: 0")
+    rows = f"  - {{name: slow, plugin: toydet, generators: []{slow}}}\n  - {{name: fast, plugin: toydet}}"
+    m.write_text(m.read_text().replace("  - {name: det, plugin: toydet}", rows))
+    return m
 
 
 def bench(tmp_path: Path, m: Path, *args: str):

@@ -141,5 +141,5 @@ def run_in_waves(executor: Any, queue: JobQueue, progress: Callable[[str, str, f
             if queue.finished:
                 return
             raise queue.stuck()
-        executor.map(call_bound, [Bound(j.fn, j.item) for j in wave], lambda i, res: queue.done(wave[i], res),
-                     progress)
+        executor.map(call_bound, [Bound(j.fn, j.item) for j in wave],
+                     lambda i, res, w=wave: queue.done(w[i], res), progress)

@@ -1,9 +1,10 @@
 """Run jobs as SLURM job arrays through submitit (or its ``local`` backend, for laptops and tests).
 
 The jobs that are ready together become one job array (more are submitted as their dependencies
-finish); the driver polls the jobs and hands each result to the runner as it lands, and the runner writes the cell file. Jobs read frames from the shared
-cache and write only into the cache and their own work folder, so a preempted or killed job
-leaves no result behind, and a requeued one simply runs the cell again.
+finish); the driver polls the jobs and hands each result to the runner as it lands, and the runner
+writes the cell file. Jobs read frames from the shared cache and write only into the cache and
+their own work folder, so a preempted or killed job leaves no result behind, and a requeued one
+simply runs the cell again.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class _Job(RemoteCall):
 
 class SubmititOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    folder: str | None = Field(None, description="submitit's pickles and logs, on the shared filesystem "
+    folder: Path | None = Field(None, description="submitit's pickles and logs, on the shared filesystem "
                                                  "(bench run: RESULTS_DIR/.submitit)")
     cluster: Literal["slurm", "local"] | None = Field(None, description="slurm, local (subprocesses here), or "
                                                                         "unset: SLURM when srun exists")
