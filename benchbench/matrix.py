@@ -321,6 +321,7 @@ def check_plugins(matrix: Matrix, file: str, plugins: Any, executor: bool = True
     The objects built here are the process's (``Plugins.instance``): the run reuses them.
     ``executor``: check the matrix's executor options too (not when the command line replaces them).
     """
+    plugins.forget_instances()  # a new run: built from the files as they are now
     checks = [("datasets", "data.dataset", matrix.data.dataset, matrix.data.params)]
     checks += [("generators", f"generators[{i}].plugin", g.plugin_name, g.params)
                for i, g in enumerate(matrix.generators)]

@@ -190,6 +190,10 @@ class Plugins:
     def _forget(self) -> None:
         self._collected = False
         self.registries = {k: Registry(k) for k in KINDS}
+        self.forget_instances()
+
+    def forget_instances(self) -> None:
+        """A new run starts (``check_plugins``): weights on disk may have changed since the last one."""
         self._built.clear()
 
     def _add(self, obj: Any, name: str, version: str, builtin: bool = False, dist: str | None = None) -> None:
@@ -250,7 +254,8 @@ class Plugins:
         return self.collect().registries[kind]
 
     def instance(self, ref: PluginRef, *, field: str | None = None, file: str | None = None) -> Any:
-        """The process's one object for ``ref`` (same plugin, same parameters), built on first use.
+        """The process's one object for ``ref`` (same plugin, same parameters), built on first use
+        and kept until the next run's check (``forget_instances``).
 
         Validation, fingerprints, metadata and generation share it. Not for training: a detector
         holds its fitted model, so every cell builds its own (``Entry.create``).
