@@ -47,8 +47,11 @@ def benchbench_register_datasets(register):
 def benchbench_register_executors(register):
     """Register executors (:class:`benchbench.api.Executor`), selected by ``--executor``.
 
-    Fires once when plugins load. ``factory(**options)`` gets the executor options
-    of the matrix and command line. Return value ignored.
+    Fires once when plugins load. Pass ``options=`` a pydantic model or dataclass of the
+    executor's options (or an import string to one): the matrix's ``executor:`` mapping and
+    ``bench run -x KEY=VALUE`` are checked against it, and ``factory(**options)`` gets every
+    field, converted. Without a model, ``factory`` gets the given options as they are.
+    Return value ignored.
     """
 
 

@@ -1,7 +1,9 @@
 """Jobs a worker runs: generate frames, pseudo-label them, fit/predict/evaluate one cell.
 
 Each job is a picklable dataclass and each function is module-level, so any executor
-(in-process, process pool, Ray, SLURM) can run it; plugins are loaded in the worker.
+(in-process, process pool, Ray, SLURM) can run it; plugins are loaded in the worker. A job
+carries its plugin as a :class:`PluginRef` (row name, plugin, parameters); a worker builds a
+generator once per process, and a detector once per cell (its fitted model is the cell's).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from benchbench.errors import error_line
 from benchbench.evaluation import evaluate_predictions, predictions_to_coco
 from benchbench.frames import Box, Frame, FrameSet
 from benchbench.planner import Cell, GenTask
-from benchbench.plugins import get_plugins
+from benchbench.plugins import PluginRef, get_plugins
 from benchbench.protocols import CellContext, GenerationRequest
 from benchbench.seeding import seed_everything
 from benchbench.store import SCHEMA_VERSION, atomic_write_json
@@ -29,10 +31,14 @@ from benchbench.store import SCHEMA_VERSION, atomic_write_json
 Progress = Callable[[str, str, float | None], None]  # (unit id, phase, fraction)
 
 
+class DependencyFailed(RuntimeError):
+    """A job could not start: a job it needs (generation, a teacher baseline, its labels) failed."""
+
+
 @dataclass
 class GenJob:
     task: GenTask
-    spec: dict[str, Any]
+    generator: PluginRef
     generator_id: dict[str, Any]
     cache_dir: Path
     work_dir: Path
@@ -47,7 +53,7 @@ class GenJob:
 
 @dataclass
 class LabelJob:
-    detector_spec: dict[str, Any]
+    detector: PluginRef
     baseline_id: str
     seed: int
     frames: FrameSet
@@ -65,7 +71,7 @@ class LabelJob:
 class CellJob:
     cell: Cell
     key: str
-    detector_spec: dict[str, Any]
+    detector: PluginRef
     train: FrameSet
     val: FrameSet | None
     test: FrameSet
@@ -80,9 +86,21 @@ class CellJob:
         return self.cell.id
 
 
-def _create(kind: str, spec: dict[str, Any]) -> Any:
-    params = {k: v for k, v in spec.items() if k not in ("name", "plugin")}
-    return get_plugins().registry(kind).get(spec.get("plugin") or spec["name"]).create(**params)
+def _fresh(ref: PluginRef) -> Any:
+    """A new object for one cell: a detector's fitted state must not leak into another cell."""
+    return get_plugins().registry(ref.kind).get(ref.plugin).create(**ref.params)
+
+
+def cell_record(cell: Cell, key: str, extra: dict[str, Any], *, error: BaseException | None = None,
+                started: str | None = None) -> dict[str, Any]:
+    """A cell's result record: ``failed`` with ``error``'s line, or the skeleton a running cell fills in.
+
+    The one place a record is made, whether the cell ran, its worker died, or it could not start.
+    """
+    now = datetime.now(UTC).isoformat()
+    return {"schema_version": SCHEMA_VERSION, "id": cell.id, "key": key, "cell": cell.to_dict(),
+            "status": "failed", "error": None if error is None else error_line(error), **extra,
+            "counts": extra.get("counts", {}), "timings": {}, "started": started or now, "finished": now}
 
 
 def _ctx(unit: str, seed: int, work_dir: Path, cache_dir: Path, progress: Progress | None) -> CellContext:
@@ -98,7 +116,7 @@ def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[st
     """Generate (or take from cache) the frames of one (generator, guidance, seed)."""
     cache = Cache(job.cache_dir)
     t = job.task
-    gen = _create("generators", job.spec)
+    gen = get_plugins().instance(job.generator)  # generation keeps no state between requests
     seed_everything(t.seed)
     ctx = _ctx(job.unit, t.seed, job.work_dir, job.cache_dir, progress)
     out: dict[str, Any] = {"id": t.id, "generated": 0, "cached": 0, "frames": {}, "seconds": 0.0}
@@ -148,7 +166,7 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
     if hit is not None:
         cache.problems.append(f"cache: {Path(job.cache_dir) / 'labels' / job.key}.json does not hold labels "
                               "for these frames: recomputed")
-    det = _create("detectors", job.detector_spec)
+    det = _fresh(job.detector)
     seed_everything(job.seed)
     ctx = _ctx(job.unit, job.seed, job.work_dir, job.cache_dir, progress)
     ctx.report("teacher labels", None)
@@ -161,17 +179,15 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
 def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, Any]:
     """Fit, predict, evaluate one cell. Never raises: a failure is a result with status 'failed'."""
     cell = job.cell
-    started = datetime.now(UTC).isoformat()
     timings: dict[str, float] = {}
     ctx = _ctx(job.unit, cell.seed, job.work_dir, job.cache_dir, progress)
     ctx.budget_frames = cell.budget_frames
-    result: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "id": cell.id, "key": job.key,
-                              "cell": cell.to_dict(), "status": "failed", "error": None, **job.extra}
+    result = cell_record(cell, job.key, job.extra)
     t0 = time.perf_counter()
     try:
         seed_everything(cell.seed)
-        det = _create("detectors", job.detector_spec)
-        result["detector"] = {"name": job.detector_spec["name"], "plugin": getattr(det, "name", "?"),
+        det = _fresh(job.detector)
+        result["detector"] = {"name": job.detector.name, "plugin": getattr(det, "name", "?"),
                               "version": getattr(det, "version", "?"),
                               "params": det.params() if hasattr(det, "params") else {}}
         ctx.report("fit", 0.0)
@@ -205,7 +221,7 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     result["budget"] = {"mode": cell.budget, "reference_frames": cell.budget_frames,
                         "train_frames": len(job.train), **ctx.info.pop("budget", {})}
     result["info"] = ctx.info
-    result["started"], result["finished"] = started, datetime.now(UTC).isoformat()
+    result["finished"] = datetime.now(UTC).isoformat()
     return result
 
 

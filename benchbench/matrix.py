@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from benchbench.errors import UserError
 from benchbench.evaluation import DEFAULT_SIZE_RANGES
+from benchbench.executors.options import run_executor_options
 from benchbench.genscore.spec import ScoresSpec
+from benchbench.plugins import PluginRef
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 MAX_MATRIX_BYTES = 5 * 1024 * 1024  # a matrix is a few KB; a huge file is a mistake (or a YAML bomb)
@@ -316,26 +318,34 @@ def load_matrix(path: str | Path) -> tuple[Matrix, str]:
 def check_plugins(matrix: Matrix, file: str, plugins: Any, executor: bool = True) -> list[Any]:
     """Every named plugin exists and accepts its parameters; returns the instances' entries.
 
-    ``executor``: check the matrix's executor too (not when the command line replaces it).
+    The objects built here are the process's (``Plugins.instance``): the run reuses them.
+    ``executor``: check the matrix's executor options too (not when the command line replaces them).
     """
+    plugins.forget_instances()  # a new run: built from the files as they are now
     checks = [("datasets", "data.dataset", matrix.data.dataset, matrix.data.params)]
     checks += [("generators", f"generators[{i}].plugin", g.plugin_name, g.params)
                for i, g in enumerate(matrix.generators)]
     checks += [("detectors", f"detectors[{i}].plugin", d.plugin_name, d.params)
                for i, d in enumerate(matrix.detectors)]
-    if executor:
-        checks.append(("executors", "executor.name", matrix.executor.name, matrix.executor.params))
     entries = []
     for kind, field, name, params in checks:
         entry = plugins.registry(kind).get(name, field=field, file=file)
         row = field.rsplit(".", 1)[0]
         try:
-            entry.create(**params)
+            plugins.instance(PluginRef(kind, name, name, params))
         except UserError as exc:
             raise UserError(exc.detail, file=file, field=exc.field or row, fix=exc.fix) from None
         except (TypeError, ValueError, ArithmeticError) as exc:  # a plugin that does not check its own parameters
             raise UserError(f"{kind[:-1]} '{name}' rejected its parameters ({type(exc).__name__}: {exc})",
                             file=file, field=row, fix=f"check the parameters of '{name}' (bench plugins --all)"
                             ) from None
+        entries.append(entry)
+    if executor:
+        entry, options = run_executor_options(plugins, matrix, file, None, {})
+        if entry.options_model() is None:  # an executor without an options model checks its own
+            try:
+                entry.create(**options)
+            except UserError as exc:
+                raise UserError(exc.detail, file=file, field=exc.field or "executor", fix=exc.fix) from None
         entries.append(entry)
     return entries

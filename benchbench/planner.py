@@ -1,10 +1,12 @@
-"""Matrix -> cells and the nested generation plan.
+"""Matrix -> cells, the nested generation plan, and what each cell waits for.
 
 A cell is (detector, seed, ratio, generator, guidance). Ratio 0 is the real-only
 baseline: one cell per (detector, seed), shared by every generator and guidance.
 For each (generator, guidance, seed) frames are generated once for the largest
 ratio; a cell at ratio r takes the first frames of each class, so the cost grows
-with max(ratio), not with the number of ratios.
+with max(ratio), not with the number of ratios. With the teacher labeler, frames of a
+generator that gives no boxes are labelled by the real-only baseline of the cell's
+(detector, seed): the plan adds ratio 0 where the matrix leaves it out, and says so.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from benchbench.errors import UserError
 from benchbench.matrix import Matrix
 
 
@@ -104,6 +107,7 @@ class Plan:
     n_train_neg: int
     naive_frames: int = 0
     notes: list[str] = field(default_factory=list)
+    gives_boxes: dict[str, bool] = field(default_factory=dict)  # generator row -> its frames carry boxes
 
     @property
     def planned_frames(self) -> int:
@@ -111,6 +115,34 @@ class Plan:
 
     def gen_task(self, cell: Cell) -> GenTask | None:
         return next((t for t in self.gen_tasks if t.id == cell.gen_task_id), None)
+
+    def teacher_of(self, cell: Cell) -> str | None:
+        """The id of the baseline whose model labels this cell's synthetic cracked frames, if any."""
+        if cell.generator is None or self.gives_boxes.get(cell.generator, True):
+            return None
+        return cell.baseline_id
+
+    def needs(self, cell: Cell) -> list[str]:
+        """The units that must end before the cell can train: its generation task and, when its frames
+        are teacher-labelled, those labels (which need its own baseline). Never the other baselines."""
+        if cell.gen_task_id is None:
+            return []
+        teacher = self.teacher_of(cell)
+        return [gen_unit(cell.gen_task_id)] + ([label_id(teacher, cell.gen_task_id)] if teacher else [])
+
+
+# Units of work, as the jobs of a run name each other: one namespace for cells, generation and labels.
+def cell_unit(cell_id: str) -> str:
+    return f"cell:{cell_id}"
+
+
+def gen_unit(gen_task_id: str) -> str:
+    return f"gen:{gen_task_id}"
+
+
+def label_id(baseline_id: str, gen_task_id: str) -> str:
+    """The teacher labels of one generation task by one baseline's model (they need both)."""
+    return f"label:{baseline_id}:{gen_task_id}"
 
 
 def _step_twins(cells: list[Cell], detector: str, seed: int) -> list[Cell]:
@@ -124,14 +156,25 @@ def _step_twins(cells: list[Cell], detector: str, seed: int) -> list[Cell]:
 
 
 def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, n_train_neg: int,
-              step_budget: dict[str, bool] | None = None) -> Plan:
+              step_budget: dict[str, bool] | None = None, *, gives_boxes: dict[str, bool] | None = None,
+              file: str | None = None) -> Plan:
     """The cells and generation tasks of ``matrix``.
 
+    ``uses_guidance[g]`` / ``gives_boxes[g]``: the generator rows' registered metadata (missing: True).
+    A generator without boxes needs ``labeler: teacher`` and, for each detector training with it, that
+    detector's ratio-0 baseline; the plan adds ratio 0 when the axis leaves it out.
     ``step_budget[detector]`` says whether that detector trains by steps (an epoch count it can scale);
     detectors that do not (``classic``) get no equal-steps copies: both budgets are the same for them.
+    ``file`` names the matrix in errors.
     """
+    gives_boxes = {g.name: (gives_boxes or {}).get(g.name, True) for g in matrix.generators}
+    used = matrix.used_generators()
+    taught = _check_labeler(matrix, gives_boxes, used, file)
+    axis = list(matrix.axes.synthetic_ratio)
+    if taught and 0 not in axis:
+        axis = [0.0, *axis]
     counts = {r: synthetic_counts(r, n_train_pos, n_train_neg, matrix.mode, matrix.positive_fraction)
-              for r in matrix.axes.synthetic_ratio}
+              for r in axis}
     cells: list[Cell] = []
     tasks: list[GenTask] = []
     naive = 0
@@ -170,4 +213,28 @@ def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, 
         notes.append(f"{', '.join(fixed)} do(es) not train by steps: the same cells serve both budgets")
     if any(not uses_guidance.get(g.name, True) for g in matrix.generators) and len(matrix.axes.guidance) > 1:
         notes.append("generators that ignore guidance run once per (ratio, seed), shown as guidance '–'")
-    return Plan(cells, tasks, n_train_pos, n_train_neg, naive_frames=naive, notes=notes)
+    if taught:
+        notes.append("teacher labeler: ratio-0 baselines label the synthetic cracked frames")
+    unused = [g.name for g in matrix.generators if g.name not in used]
+    if unused and matrix.synthetic_ratios:
+        notes.append(f"no detector row trains with generator(s) {', '.join(unused)}: they are skipped")
+    return Plan(cells, tasks, n_train_pos, n_train_neg, naive_frames=naive, notes=notes, gives_boxes=gives_boxes)
+
+
+def _check_labeler(matrix: Matrix, gives_boxes: dict[str, bool], used: set[str], file: str | None) -> bool:
+    """Whether some used generator's frames need teacher labels; a user error where they cannot get them."""
+    if not matrix.synthetic_ratios:
+        return False
+    if matrix.labeler.kind == "generator":
+        for g in matrix.generators:
+            if not gives_boxes[g.name]:
+                raise UserError(f"generator '{g.name}' gives no boxes", file=file, field="labeler",
+                                fix="use labeler: teacher")
+    for i, det in enumerate(matrix.detectors):
+        taught = [g.name for g in matrix.generators if g.name in used and not gives_boxes[g.name]
+                  and matrix.trains_with(det, g.name)]
+        if taught and det.ratios is not None and 0 not in det.ratios:
+            raise UserError(f"detector '{det.name}' trains with {', '.join(taught)} (no boxes), whose frames its "
+                            "real-only model labels, but its ratios leave out 0", file=file,
+                            field=f"detectors[{i}].ratios", fix="add 0 to its ratios")
+    return any(not gives_boxes[g] for g in used)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
+import json
 import os
 import sys
 from collections.abc import Callable
@@ -51,6 +52,13 @@ class Entry:
             raise PluginError(f"{self.kind[:-1]} '{self.name}' (plugin {self.plugin}): {exc}") from None
         return obj
 
+    def options_model(self) -> Any:
+        """The options model an executor was registered with (``options=``), or None."""
+        model = self.meta.get("options")
+        if isinstance(model, str):
+            return Entry(self.kind, self.name, model, self.plugin, self.version).resolve()
+        return model
+
     def create(self, **params: Any) -> Any:
         """Instantiate with matrix parameters; unknown parameters become a user error."""
         factory = self.resolve()
@@ -61,6 +69,28 @@ class Entry:
                 raise UserError(f"{self.kind[:-1]} '{self.name}': {exc}",
                                 fix=f"check the parameters of plugin '{self.plugin}' (bench plugins --all)") from None
             raise
+
+
+@dataclass(frozen=True)
+class PluginRef:
+    """One matrix row's plugin: its row name, the registered plugin it names and the row's parameters.
+
+    This is what jobs carry to workers (picklable, no instance); a worker builds the object from it.
+    """
+
+    kind: str
+    name: str  # the matrix row's name (what cells and results call it)
+    plugin: str  # the registry name
+    params: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @classmethod
+    def of(cls, kind: str, row: Any) -> PluginRef:
+        """From a matrix row (benchbench.matrix.PluginSpec)."""
+        return cls(kind, row.name, row.plugin_name, dict(row.params))
+
+    @property
+    def key(self) -> tuple[str, str, str]:
+        return self.kind, self.plugin, json.dumps(self.params, sort_keys=True, default=str)
 
 
 class Registry:
@@ -114,6 +144,7 @@ class Plugins:
         self.info: dict[str, PluginInfo] = {}
         self.registries: dict[str, Registry] = {k: Registry(k) for k in KINDS}
         self._collected = False
+        self._built: dict[tuple[str, str, str], Any] = {}
 
     # -- loading
     def load(self) -> Plugins:
@@ -151,14 +182,21 @@ class Plugins:
     def register(self, obj: Any, name: str, version: str = "test") -> None:
         """Register an in-process plugin object (tests, notebooks)."""
         self._add(obj, name, version)
-        self._collected = False
-        self.registries = {k: Registry(k) for k in KINDS}
+        self._forget()
 
     def unregister(self, name: str) -> None:
         self.pm.unregister(name=name)
         self.info.pop(name, None)
+        self._forget()
+
+    def _forget(self) -> None:
         self._collected = False
         self.registries = {k: Registry(k) for k in KINDS}
+        self.forget_instances()
+
+    def forget_instances(self) -> None:
+        """A new run starts (``check_plugins``): weights on disk may have changed since the last one."""
+        self._built.clear()
 
     def _add(self, obj: Any, name: str, version: str, builtin: bool = False, dist: str | None = None) -> None:
         info = PluginInfo(name, version, builtin=builtin, dist=dist)
@@ -216,6 +254,18 @@ class Plugins:
 
     def registry(self, kind: str) -> Registry:
         return self.collect().registries[kind]
+
+    def instance(self, ref: PluginRef, *, field: str | None = None, file: str | None = None) -> Any:
+        """The process's one object for ``ref`` (same plugin, same parameters), built on first use
+        and kept until the next run's check (``forget_instances``).
+
+        Validation, fingerprints, metadata and generation share it. Not for training: a detector
+        holds its fitted model, so every cell builds its own (``Entry.create``).
+        """
+        key = ref.key
+        if key not in self._built:
+            self._built[key] = self.registry(ref.kind).get(ref.plugin, field=field, file=file).create(**ref.params)
+        return self._built[key]
 
     def cell_finished(self, cell: Any, result: dict[str, Any]) -> list[str]:
         """Call every observer on its own; return the errors instead of raising."""

@@ -1,8 +1,10 @@
-"""Drive a planned matrix: data -> generation -> baselines -> teacher labels -> synthetic cells.
+"""Drive a planned matrix: load data, fingerprint plugins, then run the plan's jobs.
 
-Each stage is a list of independent, picklable jobs handed to an executor; stages run in
-dependency order. Every finished cell is written atomically at once, so a killed run
-loses nothing and the same command resumes it.
+The planner decides the cells and what each waits for; this module builds the jobs (generation,
+teacher labels, cells) into one queue, and the executor starts each as soon as its own
+dependencies have ended: a synthetic cell waits for its frames (and its teacher's labels), not
+for every baseline. Every finished cell is written atomically at once, so a killed run loses
+nothing and the same command resumes it.
 """
 
 from __future__ import annotations
@@ -21,23 +23,25 @@ import numpy as np
 from benchbench import __version__
 from benchbench.cache import Cache
 from benchbench.editable import editable_code, stale_warnings
-from benchbench.errors import UserError
 from benchbench.evaluation import DIRECTIONS, iou_metric_name
+from benchbench.executors.queue import Job, JobQueue, run_in_waves
 from benchbench.frames import Box, FrameSet
 from benchbench.genscore.runscores import attach_scores
 from benchbench.hashing import sha256_json
 from benchbench.jobs import (
     CellJob,
+    DependencyFailed,
     GenJob,
     LabelJob,
+    cell_record,
     error_line,
     run_cell_job,
     run_generation_job,
     run_label_job,
 )
 from benchbench.matrix import Matrix
-from benchbench.planner import Cell, GenTask, Plan, make_plan
-from benchbench.plugins import Plugins, get_plugins
+from benchbench.planner import Cell, GenTask, Plan, cell_unit, gen_unit, label_id, make_plan
+from benchbench.plugins import PluginRef, Plugins, get_plugins
 from benchbench.store import SCHEMA_VERSION, RunStore, run_folder
 
 
@@ -63,78 +67,57 @@ class Prepared:
     plan: Plan
     data_hash: str
     gen_ids: dict[str, dict[str, Any]]
-    gives_boxes: dict[str, bool]
     dataset_info: dict[str, Any]
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)  # generator -> training provenance
+    rows: dict[tuple[str, str], PluginRef] = field(default_factory=dict)  # (kind, row name) -> its plugin
+
+    def ref(self, kind: str, name: str) -> PluginRef:
+        return self.rows[kind, name]
 
 
 def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
             plugins: Plugins | None = None) -> Prepared:
-    """Load data, split it (refusing leaks), fingerprint plugins and plan the cells."""
+    """Load data, split it (refusing leaks), fingerprint plugins and have the planner plan the cells."""
     from benchbench.data.split import load_split
 
     plugins = plugins or get_plugins()
     data = load_split(matrix, matrix_file, plugins, cache=cache)
-    ds_entry, dataset, frames, train, val, test = (data.entry, data.dataset, data.frames, data.train, data.val,
-                                                    data.test)
+    train, val, test = data.train, data.val, data.test
     data_hash = sha256_json({"train": train.manifest_hash(), "test": test.manifest_hash(),
                              "val": val.manifest_hash() if val else None})
-    uses_guidance, gives_boxes, gen_ids, instances = {}, {}, {}, {}
-    for g in matrix.generators:
-        entry = plugins.registry("generators").get(g.plugin_name, field="generators", file=matrix_file)
-        gen = instances[g.name] = entry.create(**g.params)
+    rows = {("generators", g.name): PluginRef.of("generators", g) for g in matrix.generators}
+    rows |= {("detectors", d.name): PluginRef.of("detectors", d) for d in matrix.detectors}
+    uses_guidance, gives_boxes, gen_ids = {}, {}, {}
+    for i, g in enumerate(matrix.generators):
+        entry = plugins.registry("generators").get(g.plugin_name, field=f"generators[{i}].plugin", file=matrix_file)
+        gen = plugins.instance(rows["generators", g.name])
         uses_guidance[g.name] = bool(entry.meta.get("uses_guidance", True))
         gives_boxes[g.name] = bool(entry.meta.get("gives_boxes", False))
         gen_ids[g.name] = {"plugin": entry.name, "version": getattr(gen, "version", entry.version),
                            "fingerprint": gen.fingerprint(), "params": g.params}
-        if matrix.synthetic_ratios and not gives_boxes[g.name] and matrix.labeler.kind == "generator":
-            raise UserError(f"generator '{g.name}' gives no boxes", file=matrix_file, field="labeler",
-                            fix="use labeler: teacher")
-    used = matrix.used_generators()
-    provenance = generator_provenance(matrix, matrix_file, plugins, test, used, instances)
-    needs_teacher = any(not gives_boxes[g] for g in used) and bool(matrix.synthetic_ratios)
-    for i, det in enumerate(matrix.detectors):
-        taught = [g.name for g in matrix.generators if g.name in used and not gives_boxes[g.name]
-                  and matrix.trains_with(det, g.name)]
-        if taught and matrix.labeler.kind == "teacher" and det.ratios is not None and 0 not in det.ratios:
-            raise UserError(f"detector '{det.name}' trains with {', '.join(taught)} (no boxes), whose frames its "
-                            "real-only model labels, but its ratios leave out 0", file=matrix_file,
-                            field=f"detectors[{i}].ratios", fix="add 0 to its ratios")
-    if needs_teacher and 0 not in matrix.axes.synthetic_ratio:
-        matrix = matrix.model_copy(deep=True)
-        matrix.axes.synthetic_ratio = [0.0, *matrix.axes.synthetic_ratio]
-    step_budget = {}
-    if "steps" in matrix.axes.budget:
-        for d in matrix.detectors:
-            det = plugins.registry("detectors").get(d.plugin_name, field="detectors", file=matrix_file)
-            step_budget[d.name] = bool(getattr(det.create(**d.params), "trains_by_steps", False))
-    plan = make_plan(matrix, uses_guidance, len(train.positives()), len(train.negatives()), step_budget)
-    if needs_teacher and len(matrix.axes.synthetic_ratio) and matrix.axes.synthetic_ratio[0] == 0:
-        plan.notes.append("teacher labeler: ratio-0 baselines label the synthetic cracked frames")
-    unused = [g.name for g in matrix.generators if g.name not in used]
-    if unused and matrix.synthetic_ratios:
-        plan.notes.append(f"no detector row trains with generator(s) {', '.join(unused)}: they are skipped")
-    info = {"dataset": ds_entry.name, "plugin": ds_entry.plugin, "fingerprint": dataset.fingerprint(),
-            "params": matrix.data.params, "n_frames": len(frames), "n_train": len(train),
+    step_budget = {d.name: bool(getattr(plugins.instance(rows["detectors", d.name]), "trains_by_steps", False))
+                   for d in matrix.detectors} if "steps" in matrix.axes.budget else {}
+    plan = make_plan(matrix, uses_guidance, len(train.positives()), len(train.negatives()), step_budget,
+                     gives_boxes=gives_boxes, file=matrix_file)
+    provenance = generator_provenance(matrix, matrix_file, plugins, test, matrix.used_generators())
+    info = {"dataset": data.entry.name, "plugin": data.entry.plugin, "fingerprint": data.dataset.fingerprint(),
+            "params": matrix.data.params, "n_frames": len(data.frames), "n_train": len(train),
             "n_val": len(val) if val else 0, "n_test": len(test),
             "train_groups": train.groups(), "test_groups": test.groups(), "manifest_hash": data_hash}
-    return Prepared(matrix, matrix_file, matrix_sha256, train, val, test, plan, data_hash, gen_ids,
-                    gives_boxes, info, provenance)
+    return Prepared(matrix, matrix_file, matrix_sha256, train, val, test, plan, data_hash, gen_ids, info,
+                    provenance, rows)
 
 
-def generator_provenance(matrix: Matrix, matrix_file: str, plugins: Plugins, test: FrameSet, used: set[str],
-                         instances: dict[str, Any] | None = None) -> dict[str, dict[str, Any]]:
-    """Each used generator's training provenance; a user error when it trained on the test specimens.
-
-    ``instances`` are the generators already built, by row name (the others are built here).
-    """
+def generator_provenance(matrix: Matrix, matrix_file: str, plugins: Plugins, test: FrameSet,
+                         used: set[str]) -> dict[str, dict[str, Any]]:
+    """Each used generator's training provenance; a user error when it trained on the test specimens."""
     from benchbench.provenance import check_against_test
 
     out = {}
     for i, g in enumerate(matrix.generators):
         if g.name not in used:
             continue
-        gen = (instances or {}).get(g.name) or plugins.registry("generators").get(g.plugin_name).create(**g.params)
+        gen = plugins.instance(PluginRef.of("generators", g))
         manifest = gen.training_manifest() if hasattr(gen, "training_manifest") else None
         field = f"generators[{i}]" + (".weights" if "weights" in g.params else "")
         out[g.name] = check_against_test(g.name, manifest, test, file=matrix_file, field=field)
@@ -187,15 +170,22 @@ class Runner:
         self._cells = {c.id: c for c in prepared.plan.cells}
         self._frames: dict[str, Any] = {}
         self._executor_in_use: Any = None
+        self.generated: dict[str, dict[str, Any]] = {}  # generation task id -> its frames
+        self.gen_errors: dict[str, str] = {}
+        self.labels: dict[tuple[str, str], Any] = {}  # (baseline id, task id) -> teacher boxes
         self.label_errors: dict[tuple[str, str], str] = {}
         self.started = ""
 
     # -- helpers
     def _executor(self):
-        m = self.p.matrix
-        name = self.opt.executor or m.executor.name
-        opts = {**m.executor.params, **self.opt.executor_options}
-        entry = self.plugins.registry("executors").get(name, field="executor", file=self.p.matrix_file)
+        from benchbench.executors.options import option_fields, run_executor_options
+
+        entry, opts = run_executor_options(self.plugins, self.p.matrix, self.p.matrix_file, self.opt.executor,
+                                           self.opt.executor_options)
+        model = entry.options_model()
+        if model is not None and "folder" in option_fields(model) and opts.get("folder") is None:
+            # an executor's own files (submitit's pickles and logs) go next to the results, on the shared disk
+            opts["folder"] = str(Path(self.opt.results_dir) / f".{entry.name}")
         self._executor_in_use = entry.create(**opts)
         return self._executor_in_use
 
@@ -210,12 +200,9 @@ class Runner:
     def _code(self) -> dict[str, str]:
         return editable_code(self.plugins.info.values())
 
-    def _spec(self, kind: str, name: str) -> dict[str, Any]:
-        row = self._row(kind, name)
-        return {"name": row.name, "plugin": row.plugin_name, **row.params}
-
     def _timeout(self, kind: str, name: str) -> float | None:
-        return self.p.matrix.timeout_of(self._row(kind, name))
+        rows = self.p.matrix.detectors if kind == "detectors" else self.p.matrix.generators
+        return self.p.matrix.timeout_of(next(r for r in rows if r.name == name))
 
     def _tick(self, unit: str, phase: str, frac: float | None) -> None:
         if self.progress is not None:
@@ -255,26 +242,117 @@ class Runner:
         self._write_test_set()
         if pending:  # a run with nothing left to do writes results.json once, at the end
             self._write_results(started, None)
-
-        need_gen = {c.gen_task_id for c in pending if c.generator}
-        tasks = [t for t in plan.gen_tasks if t.id in need_gen and t.n > 0]
-        generated = self._generate(executor, tasks)
-
-        baselines = [c for c in pending if c.baseline]
-        self._run_cells(executor, baselines, keys, generated={})
-        rest = [c for c in pending if not c.baseline]
-        labels = self._teacher_labels(executor, [c for c in rest if c.generator], generated, keys)
-        self._run_cells(executor, rest, keys, generated=generated, labels=labels)
+        queue = JobQueue(self._jobs(pending, keys))
+        if hasattr(executor, "run"):
+            executor.run(queue, self._tick)
+        else:
+            run_in_waves(executor, queue, self._tick)
 
         results = self._write_results(started, datetime.now(UTC).isoformat())
         results = attach_scores(self, results)  # generator scores; never raises (benchbench.genscore)
         try:
-            self._samples(generated)
+            self._samples(self.generated)
         except Exception as exc:  # a picture must never cost a finished run
             self.observer_errors.append(f"sample grid not written: {type(exc).__name__}: {exc}")
         failed = [cid for cid, r in self.results.items() if r.get("status") != "ok"]
         self.observer_errors += self.cache.problems
         return RunSummary(self.store.root, results, failed, self.observer_errors)
+
+    # -- the jobs of a run and what each waits for (the plan's dependencies)
+    def _jobs(self, pending: list[Cell], keys: dict[str, str]) -> list[Job]:
+        """Generation first, then cells in plan order with teacher labels before the cells they serve:
+        the order in which an executor starts ready jobs."""
+        plan = self.p.plan
+        needed = {c.gen_task_id for c in pending if c.generator}
+        jobs: list[Job] = []
+        for t in plan.gen_tasks:
+            if t.id not in needed:
+                continue
+            if t.n == 0:  # a ratio too small to round to one frame: nothing to generate
+                self.generated[t.id] = {"id": t.id, "frames": {}}
+                continue
+            jobs.append(Job(gen_unit(t.id), run_generation_job, functools.partial(self._gen_job, t),
+                            functools.partial(self._generation_done, t)))
+        labelled: set[tuple[str, str]] = set()
+        for c in pending:
+            teacher = plan.teacher_of(c)
+            pair = (teacher, c.gen_task_id)
+            if teacher is not None and pair not in labelled:
+                labelled.add(pair)  # type: ignore[arg-type]
+                jobs.append(Job(label_id(*pair), run_label_job,  # type: ignore[arg-type]
+                                functools.partial(self._label_job, c, keys), functools.partial(self._labels_done, pair),
+                                after=(gen_unit(c.gen_task_id), cell_unit(teacher))))  # type: ignore[arg-type]
+            header = self._header(c)
+            jobs.append(Job(cell_unit(c.id), run_cell_job, functools.partial(self._cell_job, c, keys[c.id], header),
+                            functools.partial(self._cell_done, c, keys[c.id], header), after=tuple(plan.needs(c))))
+        return jobs
+
+    def _gen_job(self, t: GenTask) -> GenJob:
+        return GenJob(t, self.p.ref("generators", t.generator), self.p.gen_ids[t.generator], self.opt.cache_dir,
+                      self.store.work_dir(f"gen__{t.id}"), self._frame_size(),
+                      timeout=self._timeout("generators", t.generator))
+
+    def _generation_done(self, t: GenTask, res: Any) -> None:
+        self._unit_done(t.id)
+        if isinstance(res, BaseException):
+            self.gen_errors[t.id] = error_line(res)
+            return
+        self.generated[t.id] = res
+        self.observer_errors += res.get("cache_problems", [])
+        for k in ("generated", "cached", "seconds"):
+            self.gen_stats[k] += res[k]
+
+    def _frames_of(self, task_id: str) -> dict[str, list[str]]:
+        """The generated frames of a task, or the error naming the failed generation."""
+        if task_id not in self.generated:
+            raise DependencyFailed(f"needs generation {task_id}, which failed: "
+                                   f"{self.gen_errors.get(task_id, 'it did not run')}")
+        return self.generated[task_id]["frames"]
+
+    def _label_job(self, c: Cell, keys: dict[str, str]) -> LabelJob:
+        baseline = self.results.get(c.baseline_id) or {}
+        if baseline.get("status") != "ok":
+            raise DependencyFailed(f"needs teacher baseline {c.baseline_id}, which failed: "
+                                   f"{baseline.get('error') or 'it did not run'}")
+        paths = self._frames_of(c.gen_task_id).get("crack", [])  # type: ignore[arg-type]
+        frames = FrameSet([self._frame(p) for p in paths], "synthetic")
+        key = sha256_json({"teacher": keys[c.baseline_id], "frames": paths})
+        return LabelJob(self.p.ref("detectors", c.detector), c.baseline_id, c.seed, frames, key,
+                        self.store.work_dir(c.baseline_id), self.opt.cache_dir,
+                        timeout=self._timeout("detectors", c.detector))
+
+    def _labels_done(self, pair: tuple[str, str], res: Any) -> None:
+        self._unit_done(f"label:{pair[0]}")
+        if isinstance(res, BaseException):
+            self.label_errors[pair] = error_line(res)
+        else:
+            self.labels[pair] = res
+            self.observer_errors += res.get("cache_problems", [])
+
+    def _header(self, c: Cell) -> dict[str, Any]:
+        """What a cell's record says besides its own outcome (filled in as its job is built)."""
+        m = self.p.matrix
+        extra = {"labeler": m.labeler.model_dump(), "mode": m.mode,
+                 "run": {"name": m.name, "dir": str(self.store.root), "leaderboard": m.leaderboard},
+                 "counts": {"real_train_pos": c.n_real_pos, "real_train_neg": c.n_real_neg,
+                            "test": len(self.p.test), "test_pos": len(self.p.test.positives())}}
+        return extra
+
+    def _cell_job(self, c: Cell, key: str, header: dict[str, Any]) -> CellJob:
+        train = self._real_train(c)
+        if c.generator is not None:
+            syn, syn_counts = self._synthetic_for(c)
+            header["counts"] |= syn_counts
+            train = train + syn
+            header["generator"] = {"name": c.generator, **self.p.gen_ids[c.generator]}
+        return CellJob(c, key, self.p.ref("detectors", c.detector), train, self.p.val, self.p.test,
+                       self.store.work_dir(c.id), self.opt.cache_dir, self.p.matrix.metrics.eval_kwargs(), header,
+                       timeout=self._timeout("detectors", c.detector))
+
+    def _cell_done(self, c: Cell, key: str, header: dict[str, Any], res: Any) -> None:
+        if isinstance(res, BaseException):  # it could not start, its worker died, or it timed out
+            res = cell_record(c, key, header, error=res)
+        self._finish(res)
 
     def _frame(self, path: str):
         """A cached synthetic frame, read once per run (many cells share the same prefixes)."""
@@ -291,45 +369,22 @@ class Runner:
         gt["groups"] = [f.group for f in self.p.test]
         atomic_write_json(self.store.root / "test_gt.json", gt)
 
-    def _generate(self, executor, tasks: list[GenTask]) -> dict[str, dict[str, Any]]:
-        out: dict[str, dict[str, Any]] = {}
-        jobs = [GenJob(t, self._spec("generators", t.generator), self.p.gen_ids[t.generator],
-                       self.opt.cache_dir, self.store.work_dir(f"gen__{t.id}"), self._frame_size(),
-                       timeout=self._timeout("generators", t.generator))
-                for t in tasks]
-        errors: dict[str, str] = {}
-
-        def done(i: int, res: Any) -> None:
-            self._unit_done(jobs[i].unit)
-            if isinstance(res, BaseException):
-                errors[tasks[i].id] = error_line(res)
-                return
-            out[res["id"]] = res
-            self.observer_errors += res.get("cache_problems", [])
-            for k in ("generated", "cached", "seconds"):
-                self.gen_stats[k] += res[k]
-
-        if jobs:
-            executor.map(run_generation_job, jobs, done, progress=self._tick)
-        self.gen_errors = errors
-        return out
-
     def _frame_size(self) -> int:
         sizes = [max(f.width, f.height) for f in self.p.train]
         return int(np.median(sizes)) if sizes else 128
 
-    def _synthetic_for(self, cell: Cell, generated: dict[str, dict[str, Any]],
-                       labels: dict[tuple[str, str], Any] | None) -> tuple[FrameSet, dict[str, int]]:
-        gen = generated[cell.gen_task_id]  # type: ignore[index]
-        pos = [self._frame(p) for p in gen["frames"].get("crack", [])[:cell.n_syn_pos]]
-        neg = [self._frame(p) for p in gen["frames"].get("sane", [])[:cell.n_syn_neg]]
+    def _synthetic_for(self, cell: Cell) -> tuple[FrameSet, dict[str, int]]:
+        frames = self._frames_of(cell.gen_task_id)  # type: ignore[arg-type]
+        pos = [self._frame(p) for p in frames.get("crack", [])[:cell.n_syn_pos]]
+        neg = [self._frame(p) for p in frames.get("sane", [])[:cell.n_syn_neg]]
         dropped = 0
-        if not self.p.gives_boxes[cell.generator]:  # type: ignore[index]
-            lab = (labels or {}).get((cell.baseline_id, cell.gen_task_id))  # type: ignore[arg-type]
+        teacher = self.p.plan.teacher_of(cell)
+        if teacher is not None:
+            pair = (teacher, cell.gen_task_id)
+            lab = self.labels.get(pair)  # type: ignore[arg-type]
             if lab is None:
-                why = self.label_errors.get((cell.baseline_id, cell.gen_task_id),  # type: ignore[arg-type]
-                                            f"baseline {cell.baseline_id} failed?")
-                raise RuntimeError(f"teacher labels missing ({why})")
+                raise DependencyFailed(f"needs teacher labels {label_id(*pair)}, which failed: "  # type: ignore[arg-type]
+                                       f"{self.label_errors.get(pair, 'they were not made')}")  # type: ignore[arg-type]
             thr = self.p.matrix.labeler.threshold
             kept = []
             for f, boxes in zip(pos, lab["boxes"][:len(pos)], strict=True):
@@ -351,83 +406,6 @@ class Runner:
         keep_p = sorted(rng.permutation(len(pos))[:cell.n_real_pos])
         keep_n = sorted(rng.permutation(len(neg))[:cell.n_real_neg])
         return FrameSet([pos[i] for i in keep_p] + [neg[i] for i in keep_n], "train")
-
-    def _teacher_labels(self, executor, cells: list[Cell], generated, keys) -> dict[tuple[str, str], Any]:
-        wanted: dict[tuple[str, str], LabelJob] = {}
-        for c in cells:
-            if self.p.gives_boxes.get(c.generator, True) or c.gen_task_id not in generated:  # type: ignore[arg-type]
-                continue
-            pair = (c.baseline_id, c.gen_task_id)
-            if pair in wanted:
-                continue
-            base = self.results.get(c.baseline_id)
-            if not base or base.get("status") != "ok":
-                continue
-            paths = generated[c.gen_task_id]["frames"].get("crack", [])  # type: ignore[index]
-            frames = FrameSet([self._frame(p) for p in paths], "synthetic")
-            key = sha256_json({"teacher": keys[c.baseline_id], "frames": paths})
-            wanted[pair] = LabelJob(self._spec("detectors", c.detector), c.baseline_id, c.seed, frames, key,
-                                    self.store.work_dir(c.baseline_id), self.opt.cache_dir,
-                                    timeout=self._timeout("detectors", c.detector))
-        pairs = list(wanted)
-        out: dict[tuple[str, str], Any] = {}
-
-        def done(i: int, res: Any) -> None:
-            self._unit_done(wanted[pairs[i]].unit)
-            if isinstance(res, BaseException):
-                self.label_errors[pairs[i]] = error_line(res)
-            else:
-                out[pairs[i]] = res
-                self.observer_errors += res.get("cache_problems", [])
-
-        if pairs:
-            executor.map(run_label_job, [wanted[p] for p in pairs], done, progress=self._tick)
-        return out
-
-    def _run_cells(self, executor, cells: list[Cell], keys: dict[str, str], generated, labels=None) -> None:
-        jobs, failed_early = [], []
-        m = self.p.matrix
-        metrics = m.metrics.eval_kwargs()
-        for c in cells:
-            extra: dict[str, Any] = {"labeler": m.labeler.model_dump(), "mode": m.mode,
-                                     "run": {"name": m.name, "dir": str(self.store.root),
-                                             "leaderboard": m.leaderboard}}
-            counts = {"real_train_pos": c.n_real_pos, "real_train_neg": c.n_real_neg,
-                      "test": len(self.p.test), "test_pos": len(self.p.test.positives())}
-            try:
-                real = self._real_train(c)
-                train = real
-                if c.generator is not None:
-                    if c.gen_task_id not in generated:
-                        err = self.gen_errors.get(c.gen_task_id, "generation did not run")  # type: ignore[arg-type]
-                        raise RuntimeError(f"generation failed: {err}")
-                    syn, syn_counts = self._synthetic_for(c, generated, labels)
-                    counts |= syn_counts
-                    train = real + syn
-                    extra["generator"] = {"name": c.generator, **self.p.gen_ids[c.generator]}  # type: ignore[index]
-            except Exception as exc:
-                failed_early.append(self._failed(c, keys[c.id], exc, counts | {}, extra))
-                continue
-            extra["counts"] = counts
-            jobs.append(CellJob(c, keys[c.id], self._spec("detectors", c.detector), train, self.p.val,
-                                self.p.test, self.store.work_dir(c.id), self.opt.cache_dir, metrics, extra,
-                                timeout=self._timeout("detectors", c.detector)))
-        for res in failed_early:
-            self._finish(res)
-
-        def done(i: int, res: Any) -> None:
-            if isinstance(res, BaseException):
-                res = self._failed(jobs[i].cell, jobs[i].key, res, jobs[i].extra.get("counts", {}), jobs[i].extra)
-            self._finish(res)
-
-        if jobs:
-            executor.map(run_cell_job, jobs, done, progress=self._tick)
-
-    def _failed(self, c: Cell, key: str, exc: BaseException, counts, extra) -> dict[str, Any]:
-        now = datetime.now(UTC).isoformat()
-        return {"schema_version": SCHEMA_VERSION, "id": c.id, "key": key, "cell": c.to_dict(),
-                "status": "failed", "error": error_line(exc), **extra,
-                "counts": counts, "timings": {}, "started": now, "finished": now}
 
     def _finish(self, res: dict[str, Any]) -> None:
         cell = self._cells[res["id"]]

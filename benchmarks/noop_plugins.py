@@ -76,14 +76,18 @@ class NoopDetector:
     name = "noopdet"
     version = __version__
 
+    def __init__(self, sleep: float = 0.0):
+        self.sleep = float(sleep)  # seconds fit takes: a long or short cell that costs no CPU
+
     def params(self) -> dict[str, object]:
-        return {}
+        return {"sleep": self.sleep} if self.sleep else {}
 
     def fit(self, train: FrameSet, val: FrameSet | None, ctx: CellContext) -> None:
         # Nothing to learn (the box rule is fixed); recording the size lets the benchmark check
         # that the harness handed over the planned training set.
         t = time.perf_counter()
         ctx.record("n_train", len(train))
+        time.sleep(self.sleep)
         SPENT["fit"] += time.perf_counter() - t
 
     def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:

@@ -23,6 +23,7 @@ BENCHMARKS: dict[str, Spec] = {
     "evaluation": Spec("benchmarks.evaluation", "COCO evaluation", 1800),
     "harness": Spec("benchmarks.harness", "harness overhead and resume", 1800),
     "generation": Spec("benchmarks.generation", "generation reuse", 900),
+    "scheduling": Spec("benchmarks.scheduling", "worker utilisation: dependency vs stage scheduling", 600),
     "simulator": Spec("benchmarks.simulator", "physics simulator throughput", 900, ONE_THREAD),
     "models": Spec("benchmarks.models", "plugin throughput (tiny configs, CPU)", 1200),
     "fidelity": Spec("benchmarks.fidelity", "benchbench yolo vs plain ultralytics on real frames", 5400),

@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +19,7 @@ from benchbench.api import Box, CellContext, Frame, FrameSet, GenerationRequest,
 from benchbench.hookspecs import hookimpl
 
 __version__ = "1.0"
+BUILT: Counter[str] = Counter()  # objects built in this process, by class (tests count plugin builds)
 
 
 def draw(rng: np.random.Generator, size: int, crack: bool, contrast: float = 90.0):
@@ -36,6 +39,7 @@ class ToyDataset:
     version = "1"
 
     def __init__(self, n: int = 60, size: int = 32, groups: int = 6, seed: int = 0):
+        BUILT[type(self).__name__] += 1
         self.n, self.size, self.groups, self.seed = n, size, groups, seed
 
     def fingerprint(self) -> str:
@@ -60,6 +64,7 @@ class ToyGenerator:
     version = "1"
 
     def __init__(self, size: int = 32, boxes: bool = False, fail: bool = False, weights: str | None = None):
+        BUILT[type(self).__name__] += 1
         self.size, self.boxes, self.fail, self.weights = size, boxes, fail, weights
 
     def fingerprint(self) -> str:
@@ -99,8 +104,13 @@ class ToyDetector:
     version = "1"
     trains_by_steps = True
 
-    def __init__(self, fail: bool = False, sleep: float = 0.0, fail_on: str | None = None, epochs: int = 3):
+    def __init__(self, fail: bool = False, sleep: float = 0.0, fail_on: str | None = None, epochs: int = 3,
+                 wait_for: str | None = None, wait_count: int = 1):
+        BUILT[type(self).__name__] += 1
         self.fail, self.sleep, self.fail_on, self.epochs = fail, sleep, fail_on, epochs
+        # wait_for: a glob under the run's work folder; fit waits until wait_count files match it (a cell
+        # that must outlast others, without guessing how long they take)
+        self.wait_for, self.wait_count = wait_for, wait_count
         self.model: dict | None = None
 
     def params(self) -> dict:
@@ -111,6 +121,12 @@ class ToyDetector:
             raise RuntimeError("toy detector asked to fail")
         if self.sleep:
             time.sleep(self.sleep)
+        if self.wait_for:
+            deadline = time.monotonic() + 300
+            while len(list(ctx.work_dir.parent.glob(self.wait_for))) < self.wait_count:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"waited 300 s in vain for {self.wait_count} x {self.wait_for}")
+                time.sleep(0.05)
         heights = [b.h for f in train if f.boxes for b in f.boxes]
         peaks_pos = [self._peak(f.load())[1] for f in train if f.label == "crack" and f.boxes]
         peaks_neg = [self._peak(f.load())[1] for f in train if f.label == "sane"]
@@ -160,6 +176,38 @@ def benchbench_register_generators(register):
 @hookimpl
 def benchbench_register_detectors(register):
     register("toydet", "benchbench_toys:ToyDetector")
+
+
+@dataclass
+class SerialOptions:
+    """A third-party executor's options model: a plain dataclass."""
+
+    pause: float = 0.0
+
+
+class SerialExecutor:
+    """An executor as a third party writes one: ``map`` only, in the driver, with its own options."""
+
+    name = "toyserial"
+
+    def __init__(self, pause: float = 0.0):
+        self.pause = pause
+        self.maps = 0
+
+    def map(self, fn, items, on_result, progress=None):
+        self.maps += 1
+        for i, item in enumerate(items):
+            time.sleep(self.pause)
+            try:
+                res = fn(item, progress)
+            except Exception as exc:
+                res = exc
+            on_result(i, res)
+
+
+@hookimpl
+def benchbench_register_executors(register):
+    register("toyserial", SerialExecutor, options=SerialOptions)
 
 
 # --------------------------------------------------------------------------- a matrix of these toys

@@ -161,10 +161,11 @@ def test_a_hanging_job_times_out_and_the_others_finish(tmp_path):
     assert by_det[("ok", 0)]["status"] == "ok"
     assert "timed out after 1 s" in by_det[("hang_row", 0)]["error"]
     assert "timed out after 2 s" in by_det[("hang_default", 0)]["error"]  # the matrix's default
-    assert "generation failed" in by_det[("ok", 1)]["error"]
+    assert "DependencyFailed: needs generation fg__g-__s0, which failed" in by_det[("ok", 1)]["error"]
     assert "timed out after 1.5 s" in by_det[("ok", 1)]["error"]
     assert by_det[("teacher", 0)]["status"] == "ok"  # its labelling job hangs, not its own cell
-    assert "teacher labels missing (JobTimeout: label:teacher__" in by_det[("teacher", 1)]["error"]
+    assert "needs teacher labels label:teacher__real__g-__r0__s0:tg__g7.5__s0, which failed: JobTimeout: " \
+           "label:teacher__" in by_det[("teacher", 1)]["error"]
     assert "timed out after 3 s" in by_det[("teacher", 1)]["error"]
     for pid_file in (tmp_path / "results" / "faults" / "work").glob("*/pid"):
         assert gone(int(pid_file.read_text())), "a timed-out job's process is still running"

@@ -21,9 +21,11 @@ def benchbench_register_detectors(register):
 
 @hookimpl
 def benchbench_register_executors(register):
-    register("local", "benchbench.executors.local:LocalExecutor")
-    register("ray", "benchbench.executors.ray:RayExecutor", extra="ray")
-    register("submitit", "benchbench.executors.submitit:SubmititExecutor", extra="slurm")
+    # options: the model `-x KEY=VALUE` and the matrix's executor mapping are checked against
+    register("local", "benchbench.executors.local:LocalExecutor", options="benchbench.executors.local:LocalOptions")
+    register("ray", "benchbench.executors.ray:RayExecutor", extra="ray", options="benchbench.executors.ray:RayOptions")
+    register("submitit", "benchbench.executors.submitit:SubmititExecutor", extra="slurm",
+             options="benchbench.executors.submitit:SubmititOptions")
 
 
 @hookimpl

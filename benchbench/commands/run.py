@@ -12,13 +12,16 @@ import click
 MAX_TABLE_ROWS = 100  # beyond this a per-cell table is noise in a terminal (and slow to render)
 
 
-def _load(matrix_file: str, check_executor: bool = True):
+def _load(matrix_file: str, executor: str | None = None, executor_options: dict | None = None):
+    """The matrix, its plugins checked, and its executor options with the command line's over them."""
+    from benchbench.executors.options import run_executor_options
     from benchbench.genscore.runscores import check_extractors
     from benchbench.matrix import check_plugins, load_matrix
     from benchbench.plugins import get_plugins
 
     matrix, digest = load_matrix(matrix_file)
-    check_plugins(matrix, matrix_file, get_plugins(), executor=check_executor)
+    check_plugins(matrix, matrix_file, get_plugins(), executor=False)
+    run_executor_options(get_plugins(), matrix, matrix_file, executor, executor_options or {})
     check_extractors(matrix, matrix_file, get_plugins())
     return matrix, digest
 
@@ -69,13 +72,10 @@ def validate(matrix_file: str) -> None:
 @click.option("--workers", type=int, default=None,
               help="Jobs at once: local processes (default 1: sequential), a local Ray cluster's size, "
                    "or submitit's array parallelism.")
-@click.option("--executor", default=None, help="local (default), ray or submitit.")
-@click.option("--address", default=None, help="Ray cluster address (with --executor ray), e.g. auto.")
-@click.option("--num-cpus", type=float, default=None, help="CPUs per job (with --executor ray).")
-@click.option("--num-gpus", type=float, default=None, help="GPUs per job, fractions allowed (with --executor ray).")
-@click.option("--partition", default=None, help="SLURM partition (with --executor submitit).")
-@click.option("--time", "time_min", type=int, default=None, help="SLURM time limit per job, minutes (submitit).")
-@click.option("--gpus", type=int, default=None, help="GPUs per SLURM job (with --executor submitit).")
+@click.option("--executor", default=None, help="local (default), ray, submitit or a plugin's executor.")
+@click.option("-x", "--executor-option", "executor_option", multiple=True, metavar="KEY=VALUE",
+              help="An option of the executor, over the matrix's executor mapping (repeatable; VALUE is YAML), "
+                   "e.g. -x address=auto -x num_gpus=1 (ray), -x partition=gpu -x time=240 (submitit).")
 @click.option("--results-dir", type=click.Path(file_okay=False), default="results", show_default=True)
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".benchbench-cache", show_default=True,
               envvar="BENCHBENCH_CACHE")
@@ -84,8 +84,7 @@ def validate(matrix_file: str) -> None:
 @click.option("--quiet", "-q", is_flag=True, help="No progress, only the final line.")
 @click.option("--no-report", is_flag=True, help="Skip plots and report.md.")
 def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, executor: str | None,
-        address: str | None, num_cpus: float | None, num_gpus: float | None, partition: str | None,
-        time_min: int | None, gpus: int | None, results_dir: str, cache_dir: str, run_name: str | None,
+        executor_option: tuple[str, ...], results_dir: str, cache_dir: str, run_name: str | None,
         as_json: bool, quiet: bool, no_report: bool) -> None:
     """Run (or resume) every cell of MATRIX; finished cells are never recomputed.
 
@@ -94,11 +93,13 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     from rich.console import Console
 
     from benchbench.cache import Cache
+    from benchbench.executors.options import parse_cli_options
     from benchbench.runner import Runner, RunOptions, prepare
     from benchbench.store import run_folder
 
     console = Console(stderr=True, quiet=quiet or as_json)
-    matrix, digest = _load(matrix_file, check_executor=executor is None)
+    opts = ({"workers": workers} if workers is not None else {}) | parse_cli_options(executor_option)
+    matrix, digest = _load(matrix_file, executor, opts)
     run_folder(results_dir, run_name or matrix.name, "--run-name" if run_name else "name")  # before the slow part
     cache = Cache(cache_dir)
     with console.status("loading data and planning…"), _naming(matrix_file):
@@ -107,17 +108,6 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     if dry_run:
         _print_plan(prepared, Console())
         return
-    opts: dict = {}
-    if workers is not None:
-        opts["workers"] = workers
-    if address is not None:
-        opts["address"] = address
-    for key, value in (("num_cpus", num_cpus), ("num_gpus", num_gpus), ("partition", partition),
-                       ("time", time_min), ("gpus_per_node", gpus)):
-        if value is not None:
-            opts[key] = value
-    if (executor or matrix.executor.name) == "submitit" and "folder" not in matrix.executor.params:
-        opts["folder"] = str(Path(results_dir) / ".submitit")  # logs and pickles next to the results
     options = RunOptions(Path(results_dir), Path(cache_dir), fresh, executor, opts, run_name)
     progress = None
     if not (quiet or as_json):

@@ -16,6 +16,7 @@ import numpy as np
 from benchbench.data.groups import compile_group_regex, group_of
 from benchbench.errors import UserError
 from benchbench.frames import Frame, FrameSet
+from benchbench.plugins import PluginRef
 
 # How many seeded group orders to try when looking for a test side that holds both classes.
 _ORDER_TRIES = 64
@@ -146,7 +147,7 @@ def load_split(matrix: Any, matrix_file: str, plugins: Any, *, cache: Any = None
     workers can read them; without it frames stay in memory (validation, export).
     """
     ds_entry = plugins.registry("datasets").get(matrix.data.dataset, field="data.dataset", file=matrix_file)
-    dataset = ds_entry.create(**matrix.data.params)
+    dataset = plugins.instance(PluginRef("datasets", ds_entry.name, ds_entry.name, matrix.data.params))
     frames = dataset.load()
     if not frames.has_boxes():
         raise UserError("this dataset has frames without boxes (Classes layout?), so it cannot train or "

@@ -18,7 +18,7 @@ class JobTimeout(BaseException):
     cannot swallow it and carry on past its deadline."""
 
 
-def unit_of(item: Any, index: int | None = None) -> str:
+def unit_of(item: Any, index: int | str | None = None) -> str:
     """The job's name in messages: its unit (cell id, generation task) when it has one."""
     return str(getattr(item, "unit", None) or f"job {index}")
 
@@ -27,7 +27,7 @@ def timeout_of(item: Any) -> float | None:
     return getattr(item, "timeout", None)
 
 
-def timed_out(item: Any, index: int | None = None) -> JobTimeout:
+def timed_out(item: Any, index: int | str | None = None) -> JobTimeout:
     return JobTimeout(f"{unit_of(item, index)} timed out after {timeout_of(item):g} s and was stopped")
 
 

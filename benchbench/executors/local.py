@@ -9,44 +9,44 @@ anything a plugin does, and a job with a ``timeout`` can be killed (executors/wo
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+
+from benchbench.executors.options import parse_options
+from benchbench.executors.queue import JobQueue, QueueExecutor, run_in_order
 from benchbench.executors.workers import Progress, WorkerPool
 
 
-class LocalExecutor:
+class LocalOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+    workers: int = Field(1, ge=1, description="worker processes, i.e. jobs at once (--workers sets it)")
+    in_process: bool = Field(False, description="run jobs in the driver, for a debugger (one worker only)")
+
+    @field_validator("in_process")
+    @classmethod
+    def _one_worker(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("workers", 1) > 1:
+            raise ValueError("in_process runs jobs in the driver, so only with workers: 1")
+        return v
+
+
+class LocalExecutor(QueueExecutor):
     name = "local"
 
-    def __init__(self, workers: int = 1, in_process: bool = False):
-        from benchbench.errors import UserError
-
-        if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-            raise UserError(f"workers must be a positive integer (got {workers!r})", field="executor.workers",
-                            fix="use --workers 1 or more")
-        if not isinstance(in_process, bool) or (in_process and workers > 1):
-            raise UserError(f"in_process must be true or false, and true only with one worker (got "
-                            f"{in_process!r} with {workers} workers)", field="executor.in_process",
-                            fix="leave in_process out, or use it with workers: 1 to debug a plugin")
-        self.workers, self.in_process = workers, in_process
+    def __init__(self, **options: Any):
+        o = parse_options(LocalOptions, options, "local")
+        self.workers, self.in_process = o["workers"], o["in_process"]
         self._pool: WorkerPool | None = None
 
-    def map(self, fn: Callable[..., Any], items: Sequence[Any], on_result: Callable[[int, Any], None],
-            progress: Progress | None = None) -> None:
-        if not items:
-            return
-        if self.in_process:
-            for i, item in enumerate(items):
-                try:
-                    res = fn(item, progress)
-                except Exception as exc:  # no containment here: a sys.exit() or a crash ends the run
-                    res = exc
-                on_result(i, res)
+    def run(self, queue: JobQueue, progress: Progress | None = None) -> None:
+        if self.in_process:  # no containment here: a sys.exit() or a crash ends the run
+            run_in_order(queue, lambda job: job.fn(job.item, progress))
             return
         if self._pool is None:
             # one worker keeps the libraries' own thread defaults, as the driver itself would have
             self._pool = WorkerPool(self.workers, worker_threads(self.workers) if self.workers > 1 else None)
-        self._pool.map(fn, items, on_result, progress)
+        self._pool.run(queue, progress)
 
     def close(self) -> None:
         """Stop the idle workers (the runner calls this when the run ends)."""

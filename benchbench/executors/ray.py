@@ -1,4 +1,4 @@
-"""Run jobs as Ray tasks: on an existing cluster (``--address auto``) or on a local one.
+"""Run jobs as Ray tasks: on an existing cluster (``-x address=auto``) or on a local one.
 
 One task per job, with ``num_cpus``/``num_gpus`` so Ray's scheduler packs GPU trainings onto
 GPUs. Results come back to the driver as tasks finish (``ray.wait``), where the runner writes
@@ -11,10 +11,14 @@ from __future__ import annotations
 import logging
 import math
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
-from benchbench.errors import MissingDependency, UserError
+from pydantic import BaseModel, ConfigDict, Field
+
+from benchbench.errors import MissingDependency
+from benchbench.executors.options import parse_options
+from benchbench.executors.queue import Job, JobQueue, QueueExecutor
 from benchbench.executors.remote import RemoteCall, job_label, passthrough_env
 
 
@@ -23,41 +27,37 @@ def _run(call: RemoteCall, item: Any) -> Any:
     return call(item)
 
 
-class RayExecutor:
+class RayOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    address: str | None = Field(None, description="a cluster to join: auto, host:port or ray://host:10001; "
+                                                  "unset: a local cluster")
+    num_cpus: float = Field(1, ge=0, description="CPUs of one job (fractions allowed)")
+    num_gpus: float = Field(0, ge=0, description="GPUs of one job; 0.5 runs two jobs per GPU")
+    max_retries: int = Field(3, ge=0, strict=True, description="re-runs of a job whose worker or node died "
+                                                              "(plugin exceptions are never retried)")
+    runtime_env: dict[str, Any] | None = Field(None, description="a Ray runtime environment; its env_vars are "
+                                                                 "added to the forwarded BENCHBENCH_*, HF_*, ...")
+    workers: int | None = Field(None, ge=1, strict=True, description="size of a local cluster, in jobs at once "
+                                                                     "(default: every CPU); ignored with address")
+    log_to_driver: bool = Field(False, description="stream worker output to this terminal")
+
+
+class RayExecutor(QueueExecutor):
     name = "ray"
 
-    def __init__(self, address: str | None = None, num_cpus: float = 1, num_gpus: float = 0,
-                 max_retries: int = 3, runtime_env: dict[str, Any] | None = None, workers: int | None = None,
-                 log_to_driver: bool = False):
-        """
-        address: a cluster to join (``auto``, ``host:port``, ``ray://host:10001``); None starts a local one.
-        num_cpus, num_gpus: resources of ONE job (task); fractions allowed (0.5 GPU = two jobs per GPU).
-        max_retries: re-runs of a job whose worker or node died (plugin exceptions are never retried).
-        runtime_env: Ray runtime environment; its env_vars are added to the forwarded BENCHBENCH_*, HF_*, ...
-        workers: size of a local cluster, in jobs at once (default: every CPU); ignored with an address.
-        log_to_driver: stream worker output to this terminal (off: it lands in Ray's session logs).
-        """
+    def __init__(self, **options: Any):
+        """Options: :class:`RayOptions` (docs/scale-out.md)."""
+        o = parse_options(RayOptions, options, "ray")
         try:
             import ray  # noqa: F401  (imported here: the extra is optional and slow to import)
         except ImportError:
             raise MissingDependency("ray", extra="ray", purpose="--executor ray") from None
-        _check_number("num_cpus", num_cpus, minimum=0)
-        _check_number("num_gpus", num_gpus, minimum=0)
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-            raise UserError(f"max_retries must be a non-negative integer (got {max_retries!r})",
-                            field="executor.max_retries", fix="use e.g. max_retries: 3")
-        if workers is not None and (not isinstance(workers, int) or workers < 1):
-            raise UserError(f"workers must be a positive integer (got {workers!r})", field="executor.workers",
-                            fix="use --workers 1 or more")
-        if runtime_env is not None and not isinstance(runtime_env, dict):
-            raise UserError("runtime_env must be a mapping", field="executor.runtime_env",
-                            fix="e.g. runtime_env: {env_vars: {CUDA_LAUNCH_BLOCKING: '1'}}")
-        self.address = address
-        self.num_cpus, self.num_gpus = num_cpus, num_gpus
-        self.max_retries = max_retries
-        self.workers = workers
-        self.log_to_driver = log_to_driver
-        user_env = dict(runtime_env or {})
+        self.address = o["address"]
+        self.num_cpus, self.num_gpus = o["num_cpus"], o["num_gpus"]
+        self.max_retries = o["max_retries"]
+        self.workers = o["workers"]
+        self.log_to_driver = o["log_to_driver"]
+        user_env = dict(o["runtime_env"] or {})
         self.runtime_env = {**user_env, "env_vars": {**passthrough_env(), **user_env.get("env_vars", {})}}
         self._task_env: dict[str, Any] | None = None
 
@@ -80,46 +80,42 @@ class RayExecutor:
             # No dashboard: it costs seconds and memory on a laptop, and nothing here reads it.
             ray.init(num_cpus=cpus, include_dashboard=False, **common)
 
-    def map(self, fn: Callable[..., Any], items: Sequence[Any], on_result: Callable[[int, Any], None],
-            progress: Callable[[str, str, float | None], None] | None = None) -> None:
+    def run(self, queue: JobQueue, progress: Callable[[str, str, float | None], None] | None = None) -> None:
+        """Submit each job as it becomes ready; Ray's scheduler packs them onto the cluster's resources."""
         # progress is not forwarded: a task cannot call back into the driver; results still stream in.
-        if not items:
-            return
         import ray
 
         self._connect()
         remote = ray.remote(_run)
-        call = RemoteCall(fn, os.getcwd())
-        call_ref = ray.put(call)
-        index: dict[Any, int] = {}
-        for i, item in enumerate(items):
-            opts: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus,
-                                    "max_retries": self.max_retries, "retry_exceptions": False,
-                                    "name": job_label(fn, item, i)}
-            if self._task_env is not None:
-                opts["runtime_env"] = self._task_env
-            index[remote.options(**opts).remote(call_ref, item)] = i
-        pending = list(index)
+        calls: dict[Any, Any] = {}  # job function -> its RemoteCall in the object store
+        running: dict[Any, Job] = {}
         try:
-            while pending:
-                ready, pending = ray.wait(pending, num_returns=1)
+            while not queue.finished:
+                while (job := queue.take()) is not None:
+                    if job.fn not in calls:
+                        calls[job.fn] = ray.put(RemoteCall(job.fn, os.getcwd()))
+                    opts: dict[str, Any] = {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus,
+                                            "max_retries": self.max_retries, "retry_exceptions": False,
+                                            "name": job_label(job.fn, job.item, job.key)}
+                    if self._task_env is not None:
+                        opts["runtime_env"] = self._task_env
+                    running[remote.options(**opts).remote(calls[job.fn], job.item)] = job
+                if not running:
+                    if queue.finished:
+                        return
+                    raise queue.stuck()
+                ready, _ = ray.wait(list(running), num_returns=1)
                 for ref in ready:
                     try:
                         res = ray.get(ref)
                     except Exception as exc:  # worker lost more than max_retries times, node died, ...
                         res = exc
-                    on_result(index[ref], res)
+                    queue.done(running.pop(ref), res)
         finally:
             # The driver stopped early (Ctrl-C, an error writing a result): do not leave tasks
             # computing cells nobody will record. A restarted driver resumes from the cell files.
-            for ref in pending:
+            for ref in running:
                 try:
                     ray.cancel(ref, force=True)
                 except Exception:  # already finished or the cluster is gone: nothing left to stop
                     pass
-
-
-def _check_number(field: str, value: Any, *, minimum: float) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < minimum:
-        raise UserError(f"{field} must be a number >= {minimum:g} (got {value!r})", field=f"executor.{field}",
-                        fix=f"use e.g. --{field.replace('_', '-')} 1")

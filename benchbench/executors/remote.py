@@ -66,7 +66,7 @@ def picklable(exc: BaseException) -> BaseException:
         return RuntimeError(f"{type(exc).__name__}: {exc}")
 
 
-def job_label(fn: Callable[..., Any], item: Any, index: int) -> str:
+def job_label(fn: Callable[..., Any], item: Any, index: int | str) -> str:
     """A readable task name for dashboards and squeue: the job's unit id when it has one."""
     for attr in ("cell", "task"):
         unit = getattr(item, attr, None)

@@ -16,12 +16,12 @@ import signal
 import sys
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from multiprocessing.connection import wait
 from typing import Any
 
 from benchbench.executors.deadline import timed_out, timeout_of, unit_of
+from benchbench.executors.queue import Job, JobQueue
 
 Progress = Callable[[str, str, float | None], None]
 PARENT_POLL_S = 1.0  # how soon a worker notices that the driver is gone where prctl is missing
@@ -111,7 +111,7 @@ class _Worker:
                                 name="benchbench-worker")
         self.proc.start()
         child.close()
-        self.index: int | None = None  # the job it runs
+        self.job: Job | None = None  # the job it runs
         self.deadline: float | None = None
 
     def kill(self) -> None:
@@ -132,7 +132,7 @@ class _Worker:
 
 
 class WorkerPool:
-    """Up to ``size`` worker processes, kept across ``map`` calls (they keep their imported plugins)."""
+    """Up to ``size`` worker processes, kept across ``run`` calls (they keep their imported plugins)."""
 
     def __init__(self, size: int, threads: int | None):
         self.size, self.threads = size, threads
@@ -151,47 +151,47 @@ class WorkerPool:
             self._closed_at_exit = True
         return _Worker(self.ctx, self.threads)
 
-    def map(self, fn: Callable[..., Any], items: Sequence[Any], on_result: Callable[[int, Any], None],
-            progress: Progress | None = None) -> None:
-        todo = deque(range(len(items)))
+    def run(self, queue: JobQueue, progress: Progress | None = None) -> None:
+        """Run the queue's jobs, taking a ready one whenever a worker is free."""
         busy: list[_Worker] = []
         try:
-            while todo or busy:
-                while todo and len(busy) < self.size:
-                    i = todo.popleft()
+            while not queue.finished:
+                while len(busy) < self.size and (job := queue.take()) is not None:
                     w = self._take()
                     try:
-                        w.conn.send((fn, items[i]))
+                        w.conn.send((job.fn, job.item))
                     except Exception as exc:  # the job cannot be pickled
                         self.idle.append(w)
-                        on_result(i, exc)
+                        queue.done(job, exc)
                         continue
-                    w.index, w.deadline = i, None
+                    w.job, w.deadline = job, None
                     busy.append(w)
-                if busy:
-                    busy = self._step(busy, fn, items, on_result, progress)
+                if not busy:
+                    if queue.finished:
+                        return
+                    raise queue.stuck()
+                busy = self._step(busy, queue, progress)
         except BaseException:
             for w in busy:  # Ctrl-C or a driver error: no job may go on computing unrecorded
                 w.kill()
             raise
 
-    def _step(self, busy: list[_Worker], fn: Callable[..., Any], items: Sequence[Any],
-              on_result: Callable[[int, Any], None], progress: Progress | None) -> list[_Worker]:
+    def _step(self, busy: list[_Worker], queue: JobQueue, progress: Progress | None) -> list[_Worker]:
         """Wait for one event (a message, a worker's exit, a deadline); return the still-busy workers."""
         deadlines = [w.deadline for w in busy if w.deadline is not None]
         wait_s = max(0.0, min(deadlines) - time.monotonic()) if deadlines else None
         wait([x for w in busy for x in (w.conn, w.proc.sentinel)], timeout=wait_s)
         still = []
         for w in busy:
-            i = w.index
-            assert i is not None
+            job = w.job
+            assert job is not None
             if w.conn.poll():  # messages first: a worker may exit right after sending its result
                 try:
                     msg = w.conn.recv()
                 except (EOFError, OSError):
                     msg = None
                 if msg and msg[0] == "started":
-                    timeout = timeout_of(items[i])
+                    timeout = timeout_of(job.item)
                     w.deadline = (time.monotonic() + timeout) if timeout else None
                     still.append(w)
                     continue
@@ -202,18 +202,18 @@ class WorkerPool:
                     still.append(w)
                     continue
                 if msg and msg[0] == "result":
-                    w.index = w.deadline = None
+                    w.job = w.deadline = None
                     self.idle.append(w)
-                    on_result(i, msg[2])
+                    queue.done(job, msg[2])
                     continue
             if not w.proc.is_alive():
                 w.proc.join()
                 w.conn.close()
-                on_result(i, WorkerDied(f"the worker process running {unit_of(items[i], i)} "
-                                        f"{exit_reason(w.proc.exitcode)}; a fresh worker runs the next job"))
+                queue.done(job, WorkerDied(f"the worker process running {unit_of(job.item, job.key)} "
+                                           f"{exit_reason(w.proc.exitcode)}; a fresh worker runs the next job"))
             elif w.deadline is not None and time.monotonic() >= w.deadline:
                 w.kill()
-                on_result(i, timed_out(items[i], i))
+                queue.done(job, timed_out(job.item, job.key))
             else:
                 still.append(w)
         return still
