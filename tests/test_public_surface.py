@@ -11,7 +11,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # What docs/plugins.md documents as public: the surface and the two kits, as whole modules.
-PUBLIC = ("benchbench.api", "benchbench.testing", "benchbench.diffusion")
+PUBLIC = ("benchbench.api", "benchbench.testing", "benchbench.pytest_plugin", "benchbench.diffusion")
 
 
 def imported_modules(tree: ast.AST) -> Iterator[tuple[int, str]]:
