@@ -179,8 +179,9 @@ def _parse_dt(dt: Sequence[dict[str, Any]], gt: _GroundTruth) -> _Detections:
 class MatchTables:
     """Per-detection outcomes of the matching step, reusable for any image multiset.
 
-    Detections are stored sorted by (category, image, score descending), with at
-    most ``max(MAX_DETS)`` per (image, category) as pycocotools keeps.
+    Detections are stored by (category, score descending, image, rank): pycocotools' accumulation
+    order over all images, so an evaluation of the whole set reads them in place. At most
+    ``max(MAX_DETS)`` per (image, category) are kept, as pycocotools keeps.
     """
 
     iou_thresholds: np.ndarray  # (T,)
@@ -191,11 +192,11 @@ class MatchTables:
     img: np.ndarray  # (n,) image position
     rank: np.ndarray  # (n,) position within its (image, category) after sorting
     cat_start: np.ndarray  # (K + 1,) detections of category k are [cat_start[k], cat_start[k + 1])
-    by_score: np.ndarray  # (n,) per category block, detection indices by score, image, rank
+    by_image: np.ndarray  # (n,) detection indices by (category, image, rank)
     has_ties: np.ndarray  # (K,) whether two detections of the category share a score
     tp: np.ndarray  # (A, T, n) bool
     fp: np.ndarray  # (A, T, n) bool
-    det_start: np.ndarray  # (K, N) first detection of each (category, image)
+    det_start: np.ndarray  # (K, N) first position in by_image of each (category, image)
     det_count: np.ndarray  # (K, N)
     npig: np.ndarray  # (K, A, N) non-ignored gt per (category, image, area)
     det_box: np.ndarray  # (n, 4)
@@ -290,9 +291,11 @@ def _match_pairs(
     gt_ignore: np.ndarray,
     thresholds: np.ndarray,
     outside: np.ndarray,
+    stored: np.ndarray,
     out: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
-    """Match a batch of (category, image) pairs; write their rows of the (tp, fp, gt_matched) outputs."""
+    """Match a batch of (category, image) pairs; write their detections (at ``stored`` positions) and
+    gts into the (tp, fp, gt_matched) outputs."""
     di, dvalid = _padded(d_start[pairs], d_count[pairs])
     gi, gvalid = _padded(g_start[pairs], g_count[pairs])
     crowd = gt.crowd[gi]
@@ -313,8 +316,8 @@ def _match_pairs(
     rows = di[dvalid]
     tp, fp, gt_matched = out
     nz, ig = np.moveaxis(nz, 0, 2)[:, :, dvalid], np.moveaxis(ig, 0, 2)[:, :, dvalid]
-    tp[:, :, rows] = nz & ~ig
-    fp[:, :, rows] = ~(nz | ig | outside[:, None, rows])
+    tp[:, :, stored[rows]] = nz & ~ig
+    fp[:, :, stored[rows]] = ~(nz | ig | outside[:, None, rows])
     gt_matched[:, :, gi[gvalid]] = np.moveaxis(used, 0, 2)[:, :, gvalid]
 
 
@@ -340,6 +343,10 @@ def _candidate_edges(
         counts = per_det[lo:hi]
         e_det = np.repeat(np.arange(lo, hi), counts)
         e_gt = _multi_arange(g_start[d_key[lo:hi]], counts)
+        # Most same-image pairs do not overlap along x: drop them before gathering the rest.
+        dx, dx2, gx, gx2 = d_corners[0].take(e_det), d_corners[2].take(e_det), g_corners[0].take(e_gt), g_corners[2].take(e_gt)
+        overlap = np.flatnonzero(np.minimum(dx2, gx2) - np.maximum(dx, gx) > 0)
+        e_det, e_gt = e_det[overlap], e_gt[overlap]
         iou = _iou([c.take(e_det) for c in d_corners], [c.take(e_gt) for c in g_corners], gt.crowd.take(e_gt))
         keep = iou >= lowest
         out.append((e_det[keep], e_gt[keep], iou[keep]))
@@ -465,42 +472,50 @@ def match(
         ignore, nonzero = gt_ignore[:, det_gt], gt.id_nonzero[det_gt]
     else:
         ignore, nonzero = np.zeros((n_areas, n_det), dtype=bool), np.zeros(n_det, dtype=bool)
-    tp = taken[None] & (~ignore & nonzero)[:, None, :]
-    fp = ~(outside[:, None, :] | (taken[None] & (ignore | nonzero)[:, None, :]))
+    # Stored order (see MatchTables): the per-detection inputs are reordered, not the (A, T, n) outputs.
+    perm = _stable_order(det.cat, n_cat, score_rank, n_scores)
+    stored = np.empty_like(perm)
+    stored[perm] = np.arange(perm.size)
+    taken, ignore, nonzero = taken[:, perm], ignore[:, perm], nonzero[perm]
+    tp = np.logical_and(taken[None], (~ignore & nonzero)[:, None, :])
+    fp = np.logical_and(taken[None], (ignore | nonzero)[:, None, :])
+    np.logical_not(np.logical_or(fp, outside[:, None, perm], out=fp), out=fp)  # in place: no (A, T, n) temporaries
     gt_matched = np.repeat(gt_taken[None], n_areas, axis=0)
     pairs = np.flatnonzero(tangled)
     bucket = _ceil_log2(d_count[pairs]) * 64 + _ceil_log2(g_count[pairs])
+    if pairs.size and pairs.size * n_areas * n_thr * int(g_count[pairs].max()) * int(d_count[pairs].max()) <= (
+            _MATCH_BLOCK_ELEMENTS):
+        bucket[:] = 0  # few tangled pairs (the usual case): one padded batch beats several small ones
     for b in np.unique(bucket):
         members = pairs[bucket == b]
         width = n_areas * n_thr * max(int(g_count[members].max()), int(d_count[members].max()))
         step = max(1, _MATCH_BLOCK_ELEMENTS // width)
         for lo in range(0, members.size, step):
             _match_pairs(members[lo : lo + step], det, d_start, d_count, gt, g_start, g_count, gt_ignore,
-                         iou_thresholds, outside, (tp, fp, gt_matched))
+                         iou_thresholds, outside, stored, (tp, fp, gt_matched))
 
     npig = np.stack([np.bincount(g_key[~gt_ignore[a]], minlength=n_keys) for a in range(n_areas)])
     cat_start = np.searchsorted(det.cat, np.arange(n_cat + 1))
-    # Per category by score; equal scores keep (image, rank) order, as pycocotools' stable sort.
-    by_score = _stable_order(det.cat, n_cat, score_rank, n_scores)
-    tie = (score_rank[by_score][1:] == score_rank[by_score][:-1]) & (det.cat[by_score][1:] == det.cat[by_score][:-1])
-    has_ties = np.bincount(det.cat[by_score][1:][tie], minlength=n_cat) > 0
+    ranked, cat = score_rank[perm], det.cat[perm]
+    tie = (ranked[1:] == ranked[:-1]) & (cat[1:] == cat[:-1])
+    has_ties = np.bincount(cat[1:][tie], minlength=n_cat) > 0
     return MatchTables(
         iou_thresholds=iou_thresholds,
         ranges=ranges,
         n_images=n_img,
         n_categories=n_cat,
-        score=det.score,
-        img=det.img,
-        rank=rank,
+        score=det.score[perm],
+        img=det.img[perm],
+        rank=rank[perm],
         cat_start=cat_start,
-        by_score=by_score,
+        by_image=stored,
         has_ties=has_ties,
         tp=tp,
         fp=fp,
         det_start=d_start.reshape(n_cat, n_img),
         det_count=d_count.reshape(n_cat, n_img),
         npig=npig.reshape(n_areas, n_cat, n_img).transpose(1, 0, 2),
-        det_box=det.box,
+        det_box=det.box.take(perm, axis=0),
         gt_box=gt.box,
         gt_start=g_start.reshape(n_cat, n_img),
         gt_count=g_count.reshape(n_cat, n_img),
@@ -580,12 +595,12 @@ def _pr_curves(tp: np.ndarray, fp: np.ndarray, npig: int | np.ndarray) -> tuple[
 
 def _sample_detections(tables: MatchTables, k: int, sample: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Detections of category k over the sample, in pycocotools' accumulation order."""
-    block = tables.by_score[tables.cat_start[k] : tables.cat_start[k + 1]]
+    block = np.arange(tables.cat_start[k], tables.cat_start[k + 1])
     if not tables.has_ties[k]:
         # Without score ties the order is fully set by score, so repeating
         # each detection by its image's multiplicity needs no sort.
         return np.repeat(block, weights[tables.img[block]])
-    dets = _multi_arange(tables.det_start[k, sample], tables.det_count[k, sample])
+    dets = tables.by_image[_multi_arange(tables.det_start[k, sample], tables.det_count[k, sample])]
     # Stable sort: ties keep sample order, then in-image order, as pycocotools.
     return dets[np.argsort(-tables.score[dets], kind="mergesort")]
 
@@ -604,6 +619,7 @@ def accumulate(
     the image order (the order only matters for breaking score ties). Entries
     stay -1 where pycocotools leaves them -1 (no non-ignored gt).
     """
+    whole = sample is None
     sample = np.arange(tables.n_images) if sample is None else _check_sample(sample, tables.n_images)
     weights = np.bincount(sample, minlength=tables.n_images)
     thr = np.arange(tables.iou_thresholds.size) if thr_idx is None else np.asarray(thr_idx, dtype=np.int64)
@@ -615,18 +631,33 @@ def accumulate(
         live = np.flatnonzero(npig)
         if live.size == 0:
             continue
-        dets = _sample_detections(tables, k, sample, weights)
+        block = slice(tables.cat_start[k], tables.cat_start[k + 1])
+        dets = np.arange(block.start, block.stop) if whole else _sample_detections(tables, k, sample, weights)
         ranks = tables.rank[dets]
         # Every (area, threshold) curve of one maxDets in one pass.
-        tp_all, fp_all = tables.tp[areas[live]][:, thr], tables.fp[areas[live]][:, thr]
+        tp_rows, fp_rows = _curve_rows(tables, areas[live], thr)
         for m, mi in enumerate(maxdet_idx):
-            limited = dets if MAX_DETS[mi] >= MAX_DETS[-1] else dets[ranks < MAX_DETS[mi]]
-            tp = tp_all.take(limited, axis=2).reshape(live.size * thr.size, limited.size)
-            fp = fp_all.take(limited, axis=2).reshape(live.size * thr.size, limited.size)
+            if whole and MAX_DETS[mi] >= MAX_DETS[-1]:  # stored in accumulation order: no gather
+                tp, fp = tp_rows[:, block], fp_rows[:, block]
+            else:
+                limited = dets if MAX_DETS[mi] >= MAX_DETS[-1] else dets[ranks < MAX_DETS[mi]]
+                tp, fp = tp_rows.take(limited, axis=1), fp_rows.take(limited, axis=1)
             p, r = _pr_curves(tp, fp, np.repeat(npig[live], thr.size))
             precision[:, :, k, live, m] = p.reshape(live.size, thr.size, -1).transpose(1, 2, 0)
             recall[:, k, live, m] = r.reshape(live.size, thr.size).T
     return precision, recall
+
+
+def _curve_rows(tables: MatchTables, areas: np.ndarray, thr: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """tp and fp of the (area, threshold) rows, (areas * thresholds, n): views where the rows are
+    consecutive, as for every threshold of consecutive areas."""
+    n_thr = tables.iou_thresholds.size
+    rows = (areas[:, None] * n_thr + thr[None, :]).ravel()
+    n_areas, _, n = tables.tp.shape
+    tp, fp = (flags.reshape(n_areas * n_thr, n) for flags in (tables.tp, tables.fp))
+    if rows.size and np.array_equal(rows, np.arange(rows[0], rows[0] + rows.size)):
+        return tp[rows[0] : rows[0] + rows.size], fp[rows[0] : rows[0] + rows.size]
+    return tp[rows], fp[rows]
 
 
 def recall_at(
@@ -673,6 +704,7 @@ def ap_function(
     picks = [[pairs.index((int(a), int(t))) for t in thr] for thr, a in specs]
 
     def aps(sample: np.ndarray | None) -> np.ndarray:
+        whole = sample is None
         sample = np.arange(tables.n_images) if sample is None else _check_sample(sample, tables.n_images)
         weights = np.bincount(sample, minlength=tables.n_images)
         curves: list[list[np.ndarray]] = [[] for _ in specs]
@@ -681,7 +713,8 @@ def ap_function(
             live = np.flatnonzero(npig)
             if live.size == 0:
                 continue
-            dets = _sample_detections(tables, k, sample, weights)
+            dets = (np.arange(tables.cat_start[k], tables.cat_start[k + 1]) if whole
+                    else _sample_detections(tables, k, sample, weights))
             precision = np.full((len(pairs), RECALL_THRESHOLDS.size), np.nan)
             precision[live] = _pr_curves(tp_rows[live][:, dets], fp_rows[live][:, dets], npig[live])[0]
             for curve, rows in zip(curves, picks, strict=True):
