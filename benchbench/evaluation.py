@@ -105,11 +105,14 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     masks = mask_counts(test, preds, op["threshold"], hit_cover, hit_distance)
     ratio_names = ["op_f1", *(MASK_METRICS if masks is not None else ())]
 
+    per_frame = cracks if masks is None else np.hstack([cracks, masks])
+
     def ratios(sample: np.ndarray | None) -> list[float]:
-        pick = slice(None) if sample is None else sample
-        values = [crack_prf(cracks[pick])["f1"]]
+        # One gather and sum per resample: the ratios are functions of the summed counts.
+        totals = (per_frame if sample is None else per_frame[sample]).sum(axis=0)
+        values = [crack_prf(totals[: cracks.shape[1]])["f1"]]
         if masks is not None:
-            values += [np.nan if v is None else v for v in mask_scores(masks[pick]).values()]
+            values += [np.nan if v is None else v for v in mask_scores(totals[cracks.shape[1] :]).values()]
         return values
 
     std_aps = std.ap_function([ap_names[n][1:] for n in std_names])

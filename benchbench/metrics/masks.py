@@ -95,6 +95,8 @@ def frame_counts(mask: np.ndarray, gt: Sequence[Box], kept: Sequence[Box], cover
     ``thin``: the mask's skeleton when already known.
     """
     rows, cols = np.nonzero(mask)
+    if rows.size == 0 or not len(gt):  # no crack pixel: nothing to cover or hit (half of all frames)
+        return np.array([0, 0, len(gt), 0, len(kept), 0], dtype=np.int64)
     px, py = cols + 0.5, rows + 0.5
     kept_arr = np.array([[b.x, b.y, b.w, b.h] for b in kept], dtype=np.float64).reshape(-1, 4)
     gt_arr = np.array([[b.x, b.y, b.w, b.h] for b in gt], dtype=np.float64).reshape(-1, 4)
@@ -122,13 +124,18 @@ def frame_counts(mask: np.ndarray, gt: Sequence[Box], kept: Sequence[Box], cover
 def mask_counts(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], threshold: float,
                 cover: float = DEFAULT_COVER, distance: float = DEFAULT_DISTANCE) -> np.ndarray | None:
     """(frames, COUNTS) at ``threshold``; None unless every frame has a mask."""
-    keys = [_mask_key(f) for f in frames]
-    if not keys or any(k is None for k in keys):
+    if not frames or not all(f.meta.get("mask") or f.meta.get("sim") for f in frames):  # as _mask_key finds one
         return None
     rows = []
-    for f, k, p in zip(frames, keys, preds, strict=True):
-        mask, thin = _mask_and_skeleton(*k)
-        rows.append(frame_counts(mask, f.boxes or (), [b for b in p if b.score > threshold], cover, distance, thin))
+    for f, p in zip(frames, preds, strict=True):
+        kept = [b for b in p if b.score > threshold]
+        if not f.boxes:  # no crack to cover or hit: the mask need not be looked up
+            rows.append(np.array([0, 0, 0, 0, len(kept), 0], dtype=np.int64))
+            continue
+        key = _mask_key(f)
+        assert key is not None  # checked above
+        mask, thin = _mask_and_skeleton(*key)
+        rows.append(frame_counts(mask, f.boxes, kept, cover, distance, thin))
     return np.stack(rows)
 
 
