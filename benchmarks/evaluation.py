@@ -201,20 +201,16 @@ def core_metrics(test: Any, preds: list[Any], n_boot: int) -> None:
     breakdown, operating point, mask scores, per-specimen slices)."""
     from benchbench.data.export import to_coco_dict
     from benchbench.evaluation import predictions_to_coco
-    from benchbench.metrics import CocoEval, frame_metrics
+    from benchbench.metrics import DEFAULT_IOU_THRESHOLDS, CocoEval, frame_metrics
     from benchbench.metrics.bootstrap import grouped_bootstrap_cis
 
     gt, dt, groups = to_coco_dict(test), predictions_to_coco(preds), [f.group for f in test]
-    std = CocoEval.from_coco(gt, dt)
-    std.stats()
-    low = CocoEval.from_coco(gt, dt, iou_thresholds=[0.1, 0.3])
-    std_aps, low_aps = std.ap_function([(None, None), (0.5, None)]), low.ap_function([(0.1, None), (0.3, None)])
-
-    def everything(sample: np.ndarray | None) -> np.ndarray:
-        return np.concatenate([std_aps(sample), low_aps(sample)])
-
-    everything(None)
-    grouped_bootstrap_cis(groups, len(test), everything, n_boot=n_boot)
+    CocoEval.from_coco(gt, dt).stats()
+    coco_ious = tuple(DEFAULT_IOU_THRESHOLDS.tolist())
+    ev = CocoEval.from_coco(gt, dt, iou_thresholds=sorted({*coco_ious, 0.1, 0.3}))
+    aps = ev.ap_function([(coco_ious, None), (0.5, None), (0.1, None), (0.3, None)])
+    aps(None)
+    grouped_bootstrap_cis(groups, len(test), aps, n_boot=n_boot)
     frame_metrics([f.label == "crack" for f in test], [max((b.score for b in p), default=0.0) for p in preds])
 
 

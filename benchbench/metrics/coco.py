@@ -19,7 +19,6 @@ whose category is not in the gt categories are dropped.
 
 from __future__ import annotations
 
-import functools
 import itertools
 import json
 import math
@@ -540,17 +539,28 @@ def _pr_curve(tp: np.ndarray, fp: np.ndarray, npig: int) -> tuple[np.ndarray, fl
     return precision[0], float(recall[0])
 
 
-@functools.lru_cache(maxsize=4096)
-def _hits_needed(npig: int) -> np.ndarray:
-    """Per recall point, the least number of true positives k with k / npig >= r, in float64.
+_hits_table = np.zeros((0, RECALL_THRESHOLDS.size), dtype=np.int64)
 
-    That is where pycocotools' searchsorted(recall, r, "left") lands, recall being k / npig.
+
+def _hits_needed(npig: np.ndarray) -> np.ndarray:
+    """Per gt count (> 0) and recall point, the least number of true positives k with k / npig >= r
+    in float64: where pycocotools' searchsorted(recall, r, "left") lands, recall being k / npig.
+
+    Read from a table of every count up to the largest seen (a bootstrap asks for many counts, each
+    many times), extended by doubling; element by element the same operations as for one count.
     """
-    k = np.ceil(RECALL_THRESHOLDS * npig).astype(np.int64)
-    for _ in range(2):  # the product may round either way by one
-        k = np.where((k > 0) & ((k - 1) / npig >= RECALL_THRESHOLDS), k - 1, k)
-        k = np.where(k / npig < RECALL_THRESHOLDS, k + 1, k)
-    return k
+    global _hits_table
+    npig = np.asarray(npig, dtype=np.int64)
+    top = int(npig.max(initial=0))
+    if top >= len(_hits_table):
+        counts = np.arange(max(top + 1, 2 * len(_hits_table), 64))[:, None]
+        with np.errstate(divide="ignore", invalid="ignore"):  # row 0 is never read
+            k = np.ceil(RECALL_THRESHOLDS * counts).astype(np.int64)
+            for _ in range(2):  # the product may round either way by one
+                k = np.where((k > 0) & ((k - 1) / counts >= RECALL_THRESHOLDS), k - 1, k)
+                k = np.where(k / counts < RECALL_THRESHOLDS, k + 1, k)
+        _hits_table = k
+    return _hits_table[npig]
 
 
 def _pr_curves(tp: np.ndarray, fp: np.ndarray, npig: int | np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -584,10 +594,7 @@ def _pr_curves(tp: np.ndarray, fp: np.ndarray, npig: int | np.ndarray) -> tuple[
     table = np.zeros((n_rows, int(n_tp.max())))
     table[rows, rank] = tp_sum / (fp_sum + tp_sum + np.spacing(1))
     envelope = np.maximum.accumulate(table[:, ::-1], axis=1)[:, ::-1]
-    if np.ndim(npig) == 0:
-        k = np.broadcast_to(np.maximum(_hits_needed(int(npig)), 1), (n_rows, RECALL_THRESHOLDS.size))
-    else:  # recall 0 reads the first hit
-        k = np.maximum(np.stack([_hits_needed(int(g)) for g in per_row]), 1)
+    k = np.maximum(_hits_needed(per_row), 1)  # recall 0 reads the first hit
     reached = k <= n_tp[:, None]
     precision[reached] = envelope[np.nonzero(reached)[0], (k - 1)[reached]]
     return precision, n_tp / per_row
@@ -702,12 +709,18 @@ def ap_function(
     row_thr = np.array([t for _, t in pairs], dtype=np.int64)
     tp_rows, fp_rows = tables.tp[row_area, row_thr], tables.fp[row_area, row_thr]
     picks = [[pairs.index((int(a), int(t))) for t in thr] for thr, a in specs]
+    same_width: dict[int, list[int]] = {}
+    for s, rows in enumerate(picks):
+        if rows:
+            same_width.setdefault(len(rows), []).append(s)
+    # (spec positions, (S, rows) curve positions) of the specs averaging as many curves
+    batches = [(np.array(members), np.array([picks[s] for s in members])) for members in same_width.values()]
 
     def aps(sample: np.ndarray | None) -> np.ndarray:
         whole = sample is None
         sample = np.arange(tables.n_images) if sample is None else _check_sample(sample, tables.n_images)
         weights = np.bincount(sample, minlength=tables.n_images)
-        curves: list[list[np.ndarray]] = [[] for _ in specs]
+        curves: list[tuple[np.ndarray, np.ndarray]] = []  # (precision, gt count) per curve, each category with gt
         for k in range(tables.n_categories):
             npig = (tables.npig[k] @ weights)[row_area]
             live = np.flatnonzero(npig)
@@ -715,14 +728,29 @@ def ap_function(
                 continue
             dets = (np.arange(tables.cat_start[k], tables.cat_start[k + 1]) if whole
                     else _sample_detections(tables, k, sample, weights))
+            tp, fp = tp_rows.take(dets, axis=1), fp_rows.take(dets, axis=1)
+            if live.size < len(pairs):
+                tp, fp = tp[live], fp[live]
             precision = np.full((len(pairs), RECALL_THRESHOLDS.size), np.nan)
-            precision[live] = _pr_curves(tp_rows[live][:, dets], fp_rows[live][:, dets], npig[live])[0]
-            for curve, rows in zip(curves, picks, strict=True):
-                if rows and npig[rows[0]]:
-                    curve.append(precision[rows].ravel())
+            precision[live] = _pr_curves(tp, fp, npig[live])[0]
+            curves.append((precision, npig))
+        out = np.full(len(specs), -1.0)
+        if len(curves) == 1:
+            # One category (the usual case): the specs of a batch in one call; np.mean along the
+            # rows of a C-contiguous array sums each row exactly as it sums the row alone.
+            precision, npig = curves[0]
+            for members, rows in batches:
+                has_gt = npig[rows[:, 0]] > 0
+                if has_gt.any():
+                    out[members[has_gt]] = precision[rows[has_gt]].reshape(int(has_gt.sum()), -1).mean(axis=1)
+            return out
         # One mean over the concatenated curves sums in the order np.mean over accumulate's array does
         # (for one category; with several, the order differs by rounding only).
-        return np.array([float(np.mean(np.concatenate(c))) if c else -1.0 for c in curves])
+        for s, rows in enumerate(picks):
+            parts = [precision[rows].ravel() for precision, npig in curves if rows and npig[rows[0]]]
+            if parts:
+                out[s] = float(np.mean(np.concatenate(parts)))
+        return out
 
     return aps
 
@@ -789,23 +817,29 @@ class CocoEval:
             raise ValueError(f"unknown size range {range_name!r}; have {', '.join(self._range_index) or 'none'}")
         return self._range_index[range_name]
 
-    def iou_positions(self, iou: float | None) -> np.ndarray:
-        """Threshold positions of one IoU (within 1e-9), or all of them for None."""
+    def iou_positions(self, iou: float | Sequence[float] | None) -> np.ndarray:
+        """Threshold positions of one IoU (the equal one, else one within 1e-9), of several IoUs, or
+        of all thresholds for None."""
         thresholds = self._tables.iou_thresholds
         if iou is None:
             return np.arange(thresholds.size)
-        close = np.flatnonzero(np.isclose(thresholds, iou, rtol=0.0, atol=1e-9))
+        if not isinstance(iou, int | float):
+            return np.concatenate([self.iou_positions(float(t)) for t in iou] or [np.zeros(0, np.int64)])
+        close = np.flatnonzero(thresholds == iou)
+        if close.size == 0:
+            close = np.flatnonzero(np.isclose(thresholds, iou, rtol=0.0, atol=1e-9))
         if close.size == 0:
             available = ", ".join(f"{t:g}" for t in thresholds)
             raise ValueError(f"IoU threshold {iou:g} is not configured; available: {available}")
         return close[:1]
 
-    def aps(self, specs: Sequence[tuple[float | None, str | None]], sample: np.ndarray | None = None) -> np.ndarray:
-        """AP for each (IoU or None for the mean over all thresholds, size range or None for all)."""
+    def aps(self, specs: Sequence[tuple[float | Sequence[float] | None, str | None]],
+            sample: np.ndarray | None = None) -> np.ndarray:
+        """AP for each (IoU, IoUs to average over, or None for all thresholds; size range or None for all)."""
         return self.ap_function(specs)(sample)
 
     def ap_function(
-        self, specs: Sequence[tuple[float | None, str | None]]
+        self, specs: Sequence[tuple[float | Sequence[float] | None, str | None]]
     ) -> Callable[[np.ndarray | None], np.ndarray]:
         """``aps`` with the specs resolved once: what a bootstrap calls for every resample."""
         resolved = [(self.iou_positions(iou), self.area_index(r)) for iou, r in specs]
