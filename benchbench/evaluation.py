@@ -73,8 +73,8 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     from benchbench.metrics.coco import DEFAULT_IOU_THRESHOLDS, CocoEval
     from benchbench.metrics.errors import error_breakdown, worst_images
     from benchbench.metrics.frames import frame_metrics
-    from benchbench.metrics.masks import MASK_METRICS, mask_counts, mask_scores, mask_section
-    from benchbench.metrics.operating import crack_counts, crack_prf, expected_calibration_error
+    from benchbench.metrics.masks import MASK_METRICS, mask_counts, mask_ratios, mask_section
+    from benchbench.metrics.operating import crack_counts, crack_f1, crack_prf, expected_calibration_error
 
     if len(preds) != len(test):
         raise ValueError(f"detector returned {len(preds)} prediction lists for {len(test)} frames")
@@ -109,21 +109,24 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     ratio_names = ["op_f1", *(MASK_METRICS if masks is not None else ())]
 
     per_frame = cracks if masks is None else np.hstack([cracks, masks])
-
     aps = ev.ap_function([ap_names[n] for n in with_ci])
 
-    def everything(sample: np.ndarray | None) -> np.ndarray:
-        # One gather and sum per resample: the ratios are functions of the summed counts.
-        totals = (per_frame if sample is None else per_frame[sample]).sum(axis=0)
-        values = [crack_prf(totals[: cracks.shape[1]])["f1"]]
+    def raw(sample: np.ndarray | None) -> np.ndarray:
+        """The APs and the summed per-frame counts of one resample."""
+        return np.concatenate((aps(sample), (per_frame if sample is None else per_frame[sample]).sum(axis=0)))
+
+    def derive(values: np.ndarray) -> np.ndarray:
+        """(resamples, raw) -> (resamples, names): the ratios of the counts for all resamples at once."""
+        counts = values[:, len(with_ci) :]
+        parts = [values[:, : len(with_ci)], crack_f1(counts[:, : cracks.shape[1]])[:, None]]
         if masks is not None:
-            values += [np.nan if v is None else v for v in mask_scores(totals[cracks.shape[1] :]).values()]
-        return np.concatenate((aps(sample), values))
+            parts.append(mask_ratios(counts[:, cracks.shape[1] :]))
+        return np.hstack(parts)
 
     names = with_ci + ratio_names
-    point = everything(None)
+    point = derive(raw(None)[None])[0]
     if n_boot:
-        lo_ci, hi_ci = grouped_bootstrap_cis(groups, len(test), everything, n_boot=n_boot, seed=seed)
+        lo_ci, hi_ci = grouped_bootstrap_cis(groups, len(test), raw, n_boot=n_boot, seed=seed, derive=derive)
     else:
         lo_ci = hi_ci = np.full(len(names), np.nan)
     value = {n: {"value": _f(v), "ci": [_f(a), _f(b)]} for n, v, a, b in zip(names, point, lo_ci, hi_ci, strict=True)}

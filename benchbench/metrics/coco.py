@@ -356,6 +356,14 @@ def _candidate_edges(
     return e_det, e_gt, iou
 
 
+def _tangled_keys(e_det: np.ndarray, d_key: np.ndarray, n_keys: int) -> np.ndarray:
+    """(category, image) keys where some detection reaches two gts: these need the sequential
+    greedy matching, the others are matched for all at once by ``_match_single_candidates``."""
+    tangled = np.zeros(n_keys, dtype=bool)
+    tangled[d_key[np.flatnonzero(np.bincount(e_det, minlength=d_key.size) > 1)]] = True
+    return tangled
+
+
 def _match_single_candidates(
     e_det: np.ndarray, e_gt: np.ndarray, e_iou: np.ndarray, crowd: np.ndarray, thresholds: np.ndarray,
     taken: np.ndarray, det_gt: np.ndarray, gt_taken: np.ndarray,
@@ -456,9 +464,7 @@ def match(
 
     n_thr, n_det = iou_thresholds.size, d_key.size
     e_det, e_gt, e_iou = _candidate_edges(det, d_key, gt, g_start, g_count, iou_thresholds)
-    # A (category, image) where some detection reaches two gts goes through the full greedy matching.
-    tangled = np.zeros(n_keys, dtype=bool)
-    tangled[d_key[np.flatnonzero(np.bincount(e_det, minlength=n_det) > 1)]] = True
+    tangled = _tangled_keys(e_det, d_key, n_keys)
     simple = ~tangled[d_key[e_det]]
     taken, det_gt = np.zeros((n_thr, n_det), dtype=bool), np.zeros(n_det, dtype=np.int64)
     gt_taken = np.zeros((n_thr, g_key.size), dtype=bool)
@@ -575,28 +581,33 @@ def _pr_curves(tp: np.ndarray, fp: np.ndarray, npig: int | np.ndarray) -> tuple[
     table whose zero padding cannot raise a running maximum of precisions.
     """
     n_rows, n = tp.shape
-    per_row = np.broadcast_to(np.asarray(npig, dtype=np.int64), (n_rows,))
-    precision = np.zeros((n_rows, RECALL_THRESHOLDS.size))
+    per_row = np.full(n_rows, npig, dtype=np.int64) if np.ndim(npig) == 0 else np.asarray(npig, dtype=np.int64)
     hits = np.flatnonzero(tp)  # flat positions, row by row
     if hits.size == 0:
-        return precision, np.zeros(n_rows)
+        return np.zeros((n_rows, RECALL_THRESHOLDS.size)), np.zeros(n_rows)
     rows = hits // n
-    n_tp = np.bincount(rows, minlength=n_rows)
-    # False positives before each hit: sums between consecutive hits (reduceat reads a[i] for an
-    # empty [i, i), which is a hit and so no false positive), accumulated, less the earlier rows'.
-    # Several times faster than a cumulative sum over every (row, detection).
+    # False positives before each hit. Few hits among many detections (a large set): sums between
+    # consecutive hits (reduceat reads a[i] for an empty [i, i), a hit, so no false positive),
+    # accumulated, less the earlier rows'; several times faster there than a running count of
+    # every (row, detection), which wins on small sets.
     flags = np.ascontiguousarray(fp).view(np.uint8).ravel()
-    between = np.add.reduceat(flags, np.r_[0, hits], dtype=np.int64)[:-1]
-    row_fp = np.count_nonzero(fp, axis=1)
-    fp_sum = (np.cumsum(between) - (np.cumsum(row_fp) - row_fp)[rows]).astype(np.float64)
+    if flags.size > 16 * hits.size:
+        between = np.add.reduceat(flags, np.r_[0, hits], dtype=np.int64)[:-1]
+        row_fp = np.count_nonzero(fp, axis=1)
+        fp_sum = np.cumsum(between) - (np.cumsum(row_fp) - row_fp)[rows]
+    else:
+        running = np.cumsum(flags, dtype=np.int64)
+        fp_sum = running[hits] - np.r_[0, running][rows * n]
+    n_tp = np.bincount(rows, minlength=n_rows)
     rank = np.arange(rows.size) - (np.cumsum(n_tp) - n_tp)[rows]
     tp_sum = (rank + 1).astype(np.float64)
-    table = np.zeros((n_rows, int(n_tp.max())))
+    # One zero column past every row's hits: the envelope is 0 there, which is what a recall
+    # point beyond the row's final recall reads (pycocotools leaves it 0).
+    table = np.zeros((n_rows, int(n_tp.max()) + 1))
     table[rows, rank] = tp_sum / (fp_sum + tp_sum + np.spacing(1))
     envelope = np.maximum.accumulate(table[:, ::-1], axis=1)[:, ::-1]
     k = np.maximum(_hits_needed(per_row), 1)  # recall 0 reads the first hit
-    reached = k <= n_tp[:, None]
-    precision[reached] = envelope[np.nonzero(reached)[0], (k - 1)[reached]]
+    precision = np.take_along_axis(envelope, np.minimum(k - 1, table.shape[1] - 1), axis=1)
     return precision, n_tp / per_row
 
 

@@ -139,18 +139,26 @@ def mask_counts(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], thresho
     return np.stack(rows)
 
 
+# score -> (numerator, denominator) among COUNTS
+_RATIOS = {"pixel_recall": ("covered_pixels", "crack_pixels"), "crack_recall": ("hit_cracks", "cracks"),
+           "box_precision": ("hit_boxes", "boxes")}
+MASK_METRICS = tuple(_RATIOS)
+
+
+def mask_ratios(totals: np.ndarray) -> np.ndarray:
+    """The ``MASK_METRICS`` of each row of summed counts (..., COUNTS), e.g. one per bootstrap
+    resample; NaN where the denominator is 0."""
+    totals = np.asarray(totals, dtype=np.float64)
+    num = totals[..., [COUNTS.index(n) for n, _ in _RATIOS.values()]]
+    den = totals[..., [COUNTS.index(d) for _, d in _RATIOS.values()]]
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
 def mask_scores(counts: np.ndarray) -> dict[str, float | None]:
-    """Pixel recall, crack recall and box precision from (summed or per-frame) counts."""
-    c = dict(zip(COUNTS, np.asarray(counts).reshape(-1, len(COUNTS)).sum(axis=0).tolist(), strict=True))
-
-    def ratio(num: str, den: str) -> float | None:
-        return c[num] / c[den] if c[den] else None
-
-    return {"pixel_recall": ratio("covered_pixels", "crack_pixels"), "crack_recall": ratio("hit_cracks", "cracks"),
-            "box_precision": ratio("hit_boxes", "boxes")}
-
-
-MASK_METRICS = ("pixel_recall", "crack_recall", "box_precision")
+    """Pixel recall, crack recall and box precision (None: nothing to divide by) from (summed or
+    per-frame) counts."""
+    ratios = mask_ratios(np.asarray(counts).reshape(-1, len(COUNTS)).sum(axis=0)).tolist()
+    return {name: None if np.isnan(v) else v for name, v in zip(MASK_METRICS, ratios, strict=True)}
 
 
 def mask_section(counts: np.ndarray, threshold: float, cover: float, distance: float,
