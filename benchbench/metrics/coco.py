@@ -158,12 +158,17 @@ def _parse_dt(dt: Sequence[dict[str, Any]], gt: _GroundTruth) -> _Detections:
             example = sorted(map(repr, unknown))[:3]
             raise ValueError(f"predictions refer to image ids not in the ground truth: {', '.join(example)}") from None
         category_ids = _column(dt, "category_id")
-        if not set(category_ids) <= cat_pos.keys():  # pycocotools drops them
+        present = set(category_ids)
+        if not present <= cat_pos.keys():  # pycocotools drops them
             kept = [i for i, c in enumerate(category_ids) if c in cat_pos]
             dt, img, category_ids = [dt[i] for i in kept], img[kept], [category_ids[i] for i in kept]
+            present &= cat_pos.keys()
         box = _as_boxes(_column(dt, "bbox"), "predictions")
         score = np.array(_column(dt, "score"), dtype=np.float64)
-        cat = _positions(category_ids, gt.category_ids, cat_pos)
+        if len(present) == 1:  # one category (the usual case): no lookup per detection
+            cat = np.full(len(dt), cat_pos[present.pop()], dtype=np.int64)
+        else:
+            cat = _positions(category_ids, gt.category_ids, cat_pos)
     except (KeyError, TypeError) as exc:
         raise ValueError(f"predictions: each entry needs image_id, category_id, bbox and score ({exc!r})") from exc
     if score.shape != (len(dt),) or not np.isfinite(score).all():
@@ -683,6 +688,7 @@ def recall_at(
 ) -> np.ndarray:
     """Recall (T, K, M) of one area, as ``accumulate`` gives it, without the precision curves: the
     share of non-ignored gt matched by the first maxDets detections of each image."""
+    whole = sample is None
     sample = np.arange(tables.n_images) if sample is None else _check_sample(sample, tables.n_images)
     weights = np.bincount(sample, minlength=tables.n_images)
     thr = np.asarray(thr_idx, dtype=np.int64)
@@ -695,7 +701,8 @@ def recall_at(
         tp, ranks, copies = tables.tp[area][thr, block], tables.rank[block], weights[tables.img[block]]
         for m, mi in enumerate(maxdet_idx):
             kept = ranks < MAX_DETS[mi]
-            recall[:, k, m] = (tp[:, kept] @ copies[kept]) / npig
+            hits = np.count_nonzero(tp[:, kept], axis=1) if whole else tp[:, kept] @ copies[kept]
+            recall[:, k, m] = hits / npig
     return recall
 
 
