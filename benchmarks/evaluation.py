@@ -261,7 +261,8 @@ def run(quick: bool = False, profile: bool = True) -> BenchResult:
     gt, dt = make_set(n_images, n_dets)
     label = f"{n_images:,} images / {n_dets:,} predictions"
     res.notes.append(f"{label}, {len(gt['annotations']):,} gt boxes, 1 category; median of {repeats} interleaved "
-                     f"repeats ({repeats * FAST['hotcoco']} for benchbench.metrics and hotcoco); wall time (cpu_median in details)")
+                     f"repeats ({repeats * FAST['hotcoco']} for benchbench.metrics and hotcoco); wall time "
+                     "(cpu_median in details)")
     m = measure(gt, dt, repeats)
     mine = m["benchbench.metrics"]
     if "error" in mine:

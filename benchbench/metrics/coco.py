@@ -348,7 +348,8 @@ def _candidate_edges(
         e_det = np.repeat(np.arange(lo, hi), counts)
         e_gt = _multi_arange(g_start[d_key[lo:hi]], counts)
         # Most same-image pairs do not overlap along x: drop them before gathering the rest.
-        dx, dx2, gx, gx2 = d_corners[0].take(e_det), d_corners[2].take(e_det), g_corners[0].take(e_gt), g_corners[2].take(e_gt)
+        dx, dx2 = d_corners[0].take(e_det), d_corners[2].take(e_det)
+        gx, gx2 = g_corners[0].take(e_gt), g_corners[2].take(e_gt)
         overlap = np.flatnonzero(np.minimum(dx2, gx2) - np.maximum(dx, gx) > 0)
         e_det, e_gt = e_det[overlap], e_gt[overlap]
         iou = _iou([c.take(e_det) for c in d_corners], [c.take(e_gt) for c in g_corners], gt.crowd.take(e_gt))
