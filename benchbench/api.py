@@ -16,8 +16,8 @@ named below, never this one. The names, by what they are:
 
 Importing it costs numpy and pluggy, never torch: the torch helpers import torch (and
 safetensors) inside their bodies, on first call. Kits beside it: ``benchbench.testing``
-(conformance checks), ``benchbench.pytest_plugin`` (fixtures for plugin tests) and ``benchbench.diffusion`` (shared code of
-diffusion generator plugins). See docs/plugins.md.
+(conformance checks), ``benchbench.pytest_plugin`` (fixtures for plugin tests) and
+``benchbench.diffusion`` (shared code of diffusion generator plugins). See docs/plugins.md.
 """
 
 from benchbench.data.export import export_coco, export_yolo

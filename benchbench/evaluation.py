@@ -84,11 +84,11 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
                          val: FrameSet | None = None, val_preds: list[list[Box]] | None = None) -> dict[str, Any]:
     from benchbench.data.export import to_coco_dict
     from benchbench.metrics.bootstrap import grouped_bootstrap_cis
-    from benchbench.metrics.coco import CocoEval
+    from benchbench.metrics.coco import DEFAULT_IOU_THRESHOLDS, CocoEval
     from benchbench.metrics.errors import error_breakdown, worst_images
     from benchbench.metrics.frames import frame_metrics
-    from benchbench.metrics.masks import MASK_METRICS, mask_counts, mask_scores, mask_section
-    from benchbench.metrics.operating import crack_counts, crack_prf, expected_calibration_error
+    from benchbench.metrics.masks import MASK_METRICS, mask_counts, mask_ratios, mask_section
+    from benchbench.metrics.operating import crack_counts, crack_f1, crack_prf, expected_calibration_error
 
     if len(preds) != len(test):
         raise ValueError(f"detector returned {len(preds)} prediction lists for {len(test)} frames")
@@ -96,46 +96,51 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     dt = predictions_to_coco(preds)
     groups = [f.group for f in test]
     ranges = size_range_specs(size_ranges, size_measure)
-    std = CocoEval.from_coco(gt, dt, size_ranges=ranges)
-    low = CocoEval.from_coco(gt, dt, iou_thresholds=sorted({*iou_thresholds, operating_iou}), size_ranges=ranges)
+    std = CocoEval.from_coco(gt, dt, size_ranges=ranges)  # COCO's thresholds: the 12 stats
+    # Every other number comes from one matching at COCO's thresholds and the configured ones, so
+    # that a bootstrap resample orders the detections and builds the curves once for all APs.
+    coco_ious = tuple(DEFAULT_IOU_THRESHOLDS.tolist())
+    ev = CocoEval.from_coco(gt, dt, iou_thresholds=sorted({*coco_ious, *iou_thresholds, operating_iou}),
+                            size_ranges=ranges)
     metrics: dict[str, Any] = {"coco": std.stats()}
 
-    # Every AP is one (evaluation, IoU or None for 0.50:0.95, size range or None for all) spec.
-    ap_names = {"mAP50_95": (std, None, None), "mAP50": (std, 0.5, None)}
-    ap_names |= {iou_metric_name(t): (low, t, None) for t in iou_thresholds}
+    # Every AP is one (IoU or IoUs to average over, size range or None for all) spec.
+    ap_names = {"mAP50_95": (coco_ious, None), "mAP50": (0.5, None)}
+    ap_names |= {iou_metric_name(t): (t, None) for t in iou_thresholds}
     for r in ranges:
-        ap_names |= {f"mAP50@{r}": (std, 0.5, r), f"mAP50_95@{r}": (std, None, r)}
-        ap_names |= {f"{iou_metric_name(t)}@{r}": (low, t, r) for t in sorted(iou_thresholds)}
+        ap_names |= {f"mAP50@{r}": (0.5, r), f"mAP50_95@{r}": (coco_ious, r)}
+        ap_names |= {f"{iou_metric_name(t)}@{r}": (t, r) for t in sorted(iou_thresholds)}
     # Per size range only mAP50 and the lowest-IoU AP get CIs: ten more curves per resample for
     # mAP50_95 would double a cell's evaluation time (issue #14 allows +20 %).
     lowest = iou_metric_name(min(iou_thresholds)) if iou_thresholds else None
     with_ci = [n for n in ap_names if "@" not in n or n.split("@")[0] in ("mAP50", lowest)]
-    std_names = [n for n in with_ci if ap_names[n][0] is std]
-    low_names = [n for n in with_ci if ap_names[n][0] is low]
-    point_only = {n: finite_or_none(ev.aps([(iou, r)])[0]) for n, (ev, iou, r) in ap_names.items() if n not in with_ci}
+    rest = [n for n in ap_names if n not in with_ci]
+    point_only = dict(zip(rest, map(finite_or_none, ev.aps([ap_names[n] for n in rest])), strict=True))
 
     op = _operating_point(val, val_preds, operating_iou, score_threshold)
-    cracks = crack_counts(low, operating_iou, op["threshold"])
+    cracks = crack_counts(ev, operating_iou, op["threshold"])
     masks = mask_counts(test, preds, op["threshold"], hit_cover, hit_distance)
     ratio_names = ["op_f1", *(MASK_METRICS if masks is not None else ())]
 
-    def ratios(sample: np.ndarray | None) -> list[float]:
-        pick = slice(None) if sample is None else sample
-        values = [crack_prf(cracks[pick])["f1"]]
+    per_frame = cracks if masks is None else np.hstack([cracks, masks])
+    aps = ev.ap_function([ap_names[n] for n in with_ci])
+
+    def raw(sample: np.ndarray | None) -> np.ndarray:
+        """The APs and the summed per-frame counts of one resample."""
+        return np.concatenate((aps(sample), (per_frame if sample is None else per_frame[sample]).sum(axis=0)))
+
+    def derive(values: np.ndarray) -> np.ndarray:
+        """(resamples, raw) -> (resamples, names): the ratios of the counts for all resamples at once."""
+        counts = values[:, len(with_ci) :]
+        parts = [values[:, : len(with_ci)], crack_f1(counts[:, : cracks.shape[1]])[:, None]]
         if masks is not None:
-            values += [np.nan if v is None else v for v in mask_scores(masks[pick]).values()]
-        return values
+            parts.append(mask_ratios(counts[:, cracks.shape[1] :]))
+        return np.hstack(parts)
 
-    std_aps = std.ap_function([ap_names[n][1:] for n in std_names])
-    low_aps = low.ap_function([ap_names[n][1:] for n in low_names])
-
-    def everything(sample: np.ndarray | None) -> np.ndarray:
-        return np.concatenate([std_aps(sample), low_aps(sample), ratios(sample)])
-
-    names = std_names + low_names + ratio_names
-    point = everything(None)
+    names = with_ci + ratio_names
+    point = derive(raw(None)[None])[0]
     if n_boot:
-        lo_ci, hi_ci = grouped_bootstrap_cis(groups, len(test), everything, n_boot=n_boot, seed=seed)
+        lo_ci, hi_ci = grouped_bootstrap_cis(groups, len(test), raw, n_boot=n_boot, seed=seed, derive=derive)
     else:
         lo_ci = hi_ci = np.full(len(names), np.nan)
     value = {n: {"value": finite_or_none(v), "ci": [finite_or_none(a), finite_or_none(b)]}
@@ -160,12 +165,12 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
         "frame": {k: frame_op[k] for k in ("precision", "recall", "f1", "tp", "fp", "fn", "tn")},
         "crack": {**crack_prf(cracks), **dict(zip(("tp", "fp", "cracks"), cracks.sum(axis=0).tolist(), strict=True)),
                   "f1_ci": value["op_f1"]["ci"]},
-        "ece": expected_calibration_error(low, operating_iou)}
+        "ece": expected_calibration_error(ev, operating_iou)}
     metrics["masks"] = (mask_section(masks, op["threshold"], hit_cover, hit_distance,
                                      {n: tuple(value[n]["ci"]) for n in MASK_METRICS})
                         if masks is not None else {"available": False,
                                                    "reason": "test frames carry no crack masks"})
-    metrics["groups"] = _group_slices(test, positive, top, score_threshold, std, low, ap_names, cracks, masks)
+    metrics["groups"] = _group_slices(test, positive, top, score_threshold, ev, ap_names, cracks, masks)
     return metrics
 
 
@@ -195,7 +200,7 @@ def _sizes_section(std, ranges, measure, value, iou_thresholds) -> dict[str, Any
     return out
 
 
-def _group_slices(test, positive, top, threshold, std, low, ap_names, cracks, masks) -> dict[str, Any]:
+def _group_slices(test, positive, top, threshold, ev, ap_names, cracks, masks) -> dict[str, Any]:
     """Every point metric per test specimen, with its counts."""
     from benchbench.metrics.frames import frame_metrics
     from benchbench.metrics.masks import mask_scores
@@ -203,14 +208,13 @@ def _group_slices(test, positive, top, threshold, std, low, ap_names, cracks, ma
 
     out: dict[str, Any] = {}
     groups = np.array([f.group for f in test])
+    names = [n for n in ap_names if "@" not in n]
+    aps = ev.ap_function([ap_names[n] for n in names])
     for g in sorted(set(groups.tolist())):
         sample = np.flatnonzero(groups == g)
         entry: dict[str, Any] = {"n_frames": int(sample.size), "n_cracked": int(np.sum(np.asarray(positive)[sample])),
                                  "n_cracks": int(cracks[sample, 2].sum())}
-        for ev in (std, low):
-            names = [n for n, spec in ap_names.items() if spec[0] is ev and "@" not in n]
-            aps = ev.aps([ap_names[n][1:] for n in names], sample)
-            entry |= {n: finite_or_none(v) for n, v in zip(names, aps, strict=True)}
+        entry |= {n: finite_or_none(v) for n, v in zip(names, aps(sample), strict=True)}
         fm = frame_metrics(np.asarray(positive)[sample], np.asarray(top)[sample], threshold=threshold)
         entry["frame"] = {k: finite_or_none(v) if isinstance(v, float) else v for k, v in fm.items()}
         entry["operating_point"] = crack_prf(cracks[sample])

@@ -184,6 +184,73 @@ def test_dense_overlaps_integer_boxes_match_pycocotools(seed: int) -> None:
     assert_same(evaluate(gt, dets, thresholds), pycoco_stats(gt, dets, thresholds))
 
 
+def _dense_case(seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Clustered integer boxes: competing detections, crowds, zero gt ids, score ties."""
+    rng = np.random.default_rng(seed)
+    images = [{"id": i} for i in range(int(rng.integers(1, 5)))]
+    anns: list[dict[str, Any]] = []
+    dets: list[dict[str, Any]] = []
+    for im in images:
+        for _ in range(int(rng.integers(0, 25))):
+            box = [int(v) for v in (*rng.integers(0, 20, 2), *rng.integers(1, 40, 2))]
+            anns.append({"id": len(anns) + (seed % 3 != 0), "image_id": im["id"], "category_id": 1, "bbox": box,
+                         "area": box[2] * box[3] * float(rng.choice([1.0, 3.0, 0.2])),
+                         "iscrowd": int(rng.random() < 0.15)})
+        dets += [{"image_id": im["id"], "category_id": 1, "score": float(rng.integers(0, 5)) / 4,
+                  "bbox": [int(v) for v in (*rng.integers(0, 20, 2), *rng.integers(1, 40, 2))]}
+                 for _ in range(int(rng.integers(0, 150)))]
+    return {"images": images, "annotations": anns, "categories": [{"id": 1}]}, dets
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_single_candidate_matching_equals_the_sequential_greedy(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Detections reaching one gt are matched for all images at once; forcing every image through
+    # the sequential greedy matching must give the very same tables, size ranges included.
+    from benchbench.metrics import coco
+
+    gt, dt = make_case(seed, n_images=10, crowd_rate=0.3) if seed % 2 else _dense_case(seed)
+    thresholds = [0.1, 0.3, 0.5, 1.0] if seed % 3 == 0 else None
+    ranges = {"thin": ("short_side", 0.0, 6.0), "mid": ("area", 100.0, 2000.0)}
+    fast = CocoEval.from_coco(gt, dt, thresholds, ranges).tables
+    monkeypatch.setattr(coco, "_tangled_keys", lambda e_det, d_key, n_keys: np.ones(n_keys, dtype=bool))
+    slow = CocoEval.from_coco(gt, dt, thresholds, ranges).tables
+    for name in ("tp", "fp", "gt_matched", "score", "img", "rank", "by_image", "has_ties", "npig"):
+        assert np.array_equal(getattr(fast, name), getattr(slow, name)), name
+
+
+def test_pr_curves_match_running_counts() -> None:
+    # Sparse hits take the reduceat path, dense ones the running-count path: both equal the
+    # cumulative sums pycocotools forms.
+    from benchbench.metrics.coco import RECALL_THRESHOLDS, _pr_curves
+
+    rng = np.random.default_rng(0)
+    for rate in (0.002, 0.3):
+        tp = rng.random((7, 3000)) < rate
+        fp = ~tp & (rng.random(tp.shape) < 0.6)
+        npig = int(tp.sum(axis=1).max()) + rng.integers(1, 200, 7)
+        precision, recall = _pr_curves(tp, fp, npig)
+        for r in range(7):
+            tps, fps = np.cumsum(tp[r]).astype(float), np.cumsum(fp[r]).astype(float)
+            pr = tps / (fps + tps + np.spacing(1))
+            pr = np.maximum.accumulate(pr[::-1])[::-1]
+            inds = np.searchsorted(tps / npig[r], RECALL_THRESHOLDS, side="left")
+            expected = np.array([pr[i] if i < pr.size else 0.0 for i in inds])
+            assert np.array_equal(precision[r], expected)
+            assert recall[r] == tps[-1] / npig[r]
+
+
+def test_ap_spec_over_a_list_of_ious_equals_the_mean_over_all_thresholds() -> None:
+    gt, dt = make_case(9, n_images=12, n_cats=1)
+    coco_ious = [float(t) for t in np.linspace(0.5, 0.95, 10)]
+    std = CocoEval.from_coco(gt, dt)
+    both = CocoEval.from_coco(gt, dt, sorted({*coco_ious, 0.1, 0.3}))
+    sample = np.random.default_rng(1).integers(0, 12, 12)
+    for s in (None, sample):
+        ours = both.aps([(coco_ious, None), (0.5, None)], s).tolist()
+        assert ours == std.aps([(None, None), (0.5, None)], s).tolist()
+    assert both.aps([(coco_ious, None)])[0] == std.stats()["AP"]
+
+
 def test_empty_predictions() -> None:
     gt, _ = make_case(5)
     ours = evaluate(gt, [])
@@ -349,6 +416,24 @@ def test_bootstrap_single_group_resamples_images() -> None:
     groups = ["all"] * len(ev.image_ids)
     low, high = grouped_bootstrap_ci(ev, groups, _ap, n_boot=100, seed=0)
     assert low < ev.stats()["AP"] < high
+
+
+def test_bootstrap_derive_equals_per_resample_ratios() -> None:
+    from benchbench.metrics.bootstrap import grouped_bootstrap_cis
+
+    counts = np.random.default_rng(0).integers(0, 5, (40, 2))
+    groups = [f"g{i % 6}" for i in range(40)]
+
+    def ratio(sample: np.ndarray) -> list[float]:
+        num, den = counts[sample].sum(axis=0).tolist()
+        return [num / den if den else np.nan]
+
+    def derive(values: np.ndarray) -> np.ndarray:
+        return np.where(values[:, 1:] > 0, values[:, :1] / np.maximum(values[:, 1:], 1), np.nan)
+
+    direct = grouped_bootstrap_cis(groups, 40, ratio, n_boot=200, seed=3)
+    derived = grouped_bootstrap_cis(groups, 40, lambda s: counts[s].sum(axis=0), n_boot=200, seed=3, derive=derive)
+    assert np.array_equal(direct, derived)
 
 
 def test_bootstrap_rejects_wrong_group_count() -> None:

@@ -70,12 +70,15 @@ def grouped_bootstrap_cis(
     n_boot: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    derive: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Percentile CIs of several metrics from the same resamples (see grouped_bootstrap_ci).
 
     ``metrics(sample)`` returns one value per metric; each metric's undefined resamples are
     left out on their own. Drawing once for all metrics gives every metric the interval it
-    would get alone with the same seed, at the cost of one pass.
+    would get alone with the same seed, at the cost of one pass. ``derive`` maps the
+    (resamples, values) matrix to the metrics when some are functions of raw per-resample values
+    (ratios of summed counts): computed for all resamples at once, not once per resample.
     """
     if len(groups) != n_images:
         raise ValueError(f"groups has {len(groups)} labels but the evaluation has {n_images} images")
@@ -83,12 +86,13 @@ def grouped_bootstrap_cis(
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     if not 0 < alpha < 1:
         raise ValueError(f"alpha must lie in (0, 1), got {alpha}")
+    derive = derive or (lambda values: values)
     if n_images == 0:
-        nan = np.full(len(metrics(np.zeros(0, dtype=np.int64))), np.nan)
+        nan = np.full(derive(np.asarray(metrics(np.zeros(0, dtype=np.int64)), dtype=np.float64)[None]).shape[1], np.nan)
         return nan, nan.copy()
     rng = np.random.default_rng(seed)
     values = np.array([metrics(s) for s in iter_bootstrap_samples(groups, n_images, n_boot, rng)], dtype=np.float64)
-    values = values.reshape(n_boot, -1)
+    values = derive(values.reshape(n_boot, -1))
     low, high = np.full(values.shape[1], np.nan), np.full(values.shape[1], np.nan)
     for j in range(values.shape[1]):
         col = values[:, j]

@@ -96,6 +96,8 @@ def frame_counts(mask: np.ndarray, gt: Sequence[Box], kept: Sequence[Box], cover
     ``thin``: the mask's skeleton when already known.
     """
     rows, cols = np.nonzero(mask)
+    if rows.size == 0 or not len(gt):  # no crack pixel: nothing to cover or hit (half of all frames)
+        return np.array([0, 0, len(gt), 0, len(kept), 0], dtype=np.int64)
     px, py = cols + 0.5, rows + 0.5
     kept_arr = np.array([[b.x, b.y, b.w, b.h] for b in kept], dtype=np.float64).reshape(-1, 4)
     gt_arr = np.array([[b.x, b.y, b.w, b.h] for b in gt], dtype=np.float64).reshape(-1, 4)
@@ -123,28 +125,41 @@ def frame_counts(mask: np.ndarray, gt: Sequence[Box], kept: Sequence[Box], cover
 def mask_counts(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], threshold: float,
                 cover: float = DEFAULT_COVER, distance: float = DEFAULT_DISTANCE) -> np.ndarray | None:
     """(frames, COUNTS) at ``threshold``; None unless every frame has a mask."""
-    keys = [_mask_key(f) for f in frames]
-    if not keys or any(k is None for k in keys):
+    if not frames or not all(f.meta.get("mask") or f.meta.get("sim") for f in frames):  # as _mask_key finds one
         return None
     rows = []
-    for f, k, p in zip(frames, keys, preds, strict=True):
-        mask, thin = _mask_and_skeleton(*k)
-        rows.append(frame_counts(mask, f.boxes or (), [b for b in p if b.score > threshold], cover, distance, thin))
+    for f, p in zip(frames, preds, strict=True):
+        kept = [b for b in p if b.score > threshold]
+        if not f.boxes:  # no crack to cover or hit: the mask need not be looked up
+            rows.append(np.array([0, 0, 0, 0, len(kept), 0], dtype=np.int64))
+            continue
+        key = _mask_key(f)
+        assert key is not None  # checked above
+        mask, thin = _mask_and_skeleton(*key)
+        rows.append(frame_counts(mask, f.boxes, kept, cover, distance, thin))
     return np.stack(rows)
 
 
+# score -> (numerator, denominator) among COUNTS
+_RATIOS = {"pixel_recall": ("covered_pixels", "crack_pixels"), "crack_recall": ("hit_cracks", "cracks"),
+           "box_precision": ("hit_boxes", "boxes")}
+MASK_METRICS = tuple(_RATIOS)
+
+
+def mask_ratios(totals: np.ndarray) -> np.ndarray:
+    """The ``MASK_METRICS`` of each row of summed counts (..., COUNTS), e.g. one per bootstrap
+    resample; NaN where the denominator is 0."""
+    totals = np.asarray(totals, dtype=np.float64)
+    num = totals[..., [COUNTS.index(n) for n, _ in _RATIOS.values()]]
+    den = totals[..., [COUNTS.index(d) for _, d in _RATIOS.values()]]
+    return np.where(den > 0, num / np.where(den > 0, den, 1.0), np.nan)
+
+
 def mask_scores(counts: np.ndarray) -> dict[str, float | None]:
-    """Pixel recall, crack recall and box precision from (summed or per-frame) counts."""
-    c = dict(zip(COUNTS, np.asarray(counts).reshape(-1, len(COUNTS)).sum(axis=0).tolist(), strict=True))
-
-    def ratio(num: str, den: str) -> float | None:
-        return c[num] / c[den] if c[den] else None
-
-    return {"pixel_recall": ratio("covered_pixels", "crack_pixels"), "crack_recall": ratio("hit_cracks", "cracks"),
-            "box_precision": ratio("hit_boxes", "boxes")}
-
-
-MASK_METRICS = ("pixel_recall", "crack_recall", "box_precision")
+    """Pixel recall, crack recall and box precision (None: nothing to divide by) from (summed or
+    per-frame) counts."""
+    ratios = mask_ratios(np.asarray(counts).reshape(-1, len(COUNTS)).sum(axis=0)).tolist()
+    return {name: None if np.isnan(v) else v for name, v in zip(MASK_METRICS, ratios, strict=True)}
 
 
 def mask_section(counts: np.ndarray, threshold: float, cover: float, distance: float,

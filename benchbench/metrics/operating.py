@@ -68,6 +68,14 @@ def crack_prf(counts: np.ndarray) -> dict[str, float]:
     return prf(tp, fp, cracks - tp)
 
 
+def crack_f1(totals: np.ndarray) -> np.ndarray:
+    """``crack_prf``'s F1 of each row of summed counts (..., CRACK_COUNTS), e.g. one per bootstrap
+    resample; the same float as prf gives (integer counts are exact in float64)."""
+    tp, fp, cracks = np.moveaxis(np.asarray(totals, dtype=np.float64), -1, 0)
+    denominator = 2 * tp + fp + (cracks - tp)
+    return np.where(denominator > 0, 2 * tp / np.where(denominator > 0, denominator, 1.0), 0.0)
+
+
 def expected_calibration_error(ev: CocoEval, iou: float, bins: int = ECE_BINS) -> float | None:
     """ECE of box scores as the probability of matching a crack; None when scores leave [0, 1]."""
     score, tp, fp, _ = _scored(ev, iou)
