@@ -9,6 +9,9 @@ export YOLO_OFFLINE := 1
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export MPLBACKEND := Agg
+# every plugin in plugins/ is installed here, the MLflow observer too: its logging is opt-in in this
+# repo (BENCHBENCH_MLFLOW=on make demo) so that the demo and the tests do not each fill an MLflow store
+export BENCHBENCH_MLFLOW ?= off
 
 .PHONY: install test test-fast demo bench lint clean
 

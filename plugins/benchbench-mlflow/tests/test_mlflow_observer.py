@@ -18,6 +18,11 @@ import benchbench_mlflow  # noqa: E402
 from benchbench_mlflow import logger  # noqa: E402
 
 
+@pytest.fixture(autouse=True)
+def _logging_on(monkeypatch):  # the repo's Makefile switches the observer off for everything else
+    monkeypatch.delenv("BENCHBENCH_MLFLOW", raising=False)
+
+
 @pytest.fixture(scope="module")
 def toy_run(tmp_path_factory):
     """`bench run` of the core's toy matrix (two seeds, real-only cells) with this plugin observing."""
@@ -25,7 +30,8 @@ def toy_run(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("mlflow-run")
     matrix = benchbench_toys.write_matrix(tmp, name="toyrun", seeds=[0, 1], ratios=[0], bootstrap=20)
-    env = {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", "BENCHBENCH_MLFLOW_EXPERIMENT")}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("MLFLOW_TRACKING_URI", "BENCHBENCH_MLFLOW_EXPERIMENT", "BENCHBENCH_MLFLOW")}
     env["BENCHBENCH_PLUGIN_MODULES"] = "benchbench_toys,benchbench_mlflow"
     res = subprocess.run([sys.executable, "-m", "benchbench.cli", "run", str(matrix), "--results-dir",
                           str(tmp / "results"), "--cache-dir", str(tmp / "cache"), "--no-report"],
