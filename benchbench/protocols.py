@@ -105,7 +105,8 @@ class Executor(Protocol):
 
     ``run(queue, progress=None)``, when present, is what the runner calls instead of ``map``: it
     gets every job of the run at once, in dependency order, and should hand each one out as soon as
-    the jobs it needs have ended (the built-in executors do). The loop, all in the driver:
+    the jobs it needs have ended (the built-in executors do); ``progress`` is as for ``map``. The
+    loop, all in the driver:
 
     * ``queue.take()`` gives a ready job or None when none is ready now; a job's ``fn(job.item)`` is
       the work (``fn`` is module-level, so a worker imports it; ``item`` is picklable), ``job.key``

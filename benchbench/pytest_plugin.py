@@ -60,13 +60,11 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def one_thread_torch() -> Iterator[Any]:
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    pytest.importorskip("torch")
+    from benchbench.testing import torch_threads
+
+    with torch_threads(1) as torch:
         yield torch
-    finally:
-        torch.set_num_threads(before)
 
 
 def generator_fixtures(plugin: str, name: str, *init_tiny_args: str) -> tuple[Any, Any]:
