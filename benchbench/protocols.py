@@ -101,6 +101,26 @@ class Dataset(Protocol):
 
 @runtime_checkable
 class Executor(Protocol):
+    """Runs the jobs of a run; ``map`` is the whole protocol, two methods are optional.
+
+    ``run(queue, progress=None)``, when present, is what the runner calls instead of ``map``: it
+    gets every job of the run at once, in dependency order, and should hand each one out as soon as
+    the jobs it needs have ended (the built-in executors do); ``progress`` is as for ``map``. The
+    loop, all in the driver:
+
+    * ``queue.take()`` gives a ready job or None when none is ready now; a job's ``fn(job.item)`` is
+      the work (``fn`` is module-level, so a worker imports it; ``item`` is picklable), ``job.key``
+      names it. Take jobs while there is room;
+    * ``queue.done(job, result)`` reports each end, ``result`` the value ``fn`` returned or the
+      exception it raised (never raise it): that may make other jobs ready;
+    * stop when ``queue.finished``; with nothing running, nothing ready and jobs left, raise
+      ``queue.stuck()``.
+
+    Without ``run``, the runner calls ``map`` with every ready job at once, then with the jobs that
+    became ready meanwhile, and so on (docs/scale-out.md). ``close()``, when present, is called when
+    the run ends (stop idle workers, disconnect).
+    """
+
     name: str
 
     def map(self, fn: Callable[..., Any], items: Sequence[Any], on_result: Callable[[int, Any], None],

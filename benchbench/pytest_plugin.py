@@ -14,11 +14,15 @@ used: pytest loads this module in every test run of the environment.
 ``one_thread_torch`` torch on one CPU thread for the test (skipped without torch): stable
                      timings and results when tests run beside other work; yields ``torch``
 ===================  =====================================================================
+
+A generator plugin's conftest makes two more from :func:`generator_fixtures`: ``cli`` (the plugin's
+commands in a bare click group) and ``tiny_<name>`` (random weights written by its init-tiny command).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -56,10 +60,35 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def one_thread_torch() -> Iterator[Any]:
-    torch = pytest.importorskip("torch")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    pytest.importorskip("torch")
+    from benchbench.testing import torch_threads
+
+    with torch_threads(1) as torch:
         yield torch
-    finally:
-        torch.set_num_threads(before)
+
+
+def generator_fixtures(plugin: str, name: str, *init_tiny_args: str) -> tuple[Any, Any]:
+    """Session fixtures ``cli`` and ``tiny_<name>`` for the tests of the generator plugin whose hook
+    module is ``plugin``; bind both at the top of its conftest::
+
+        cli, tiny_sd = generator_fixtures("benchbench_sd", "sd", "--size", "64")
+
+    ``cli`` is a bare click group holding the plugin's commands (``benchbench.testing.plugin_cli``);
+    ``tiny_<name>`` the folder ``generators init-tiny NAME OUT *init_tiny_args`` writes through it.
+    """
+
+    @pytest.fixture(scope="session", name="cli")
+    def cli() -> Any:
+        import importlib
+
+        from benchbench.testing import plugin_cli
+
+        return plugin_cli(importlib.import_module(plugin))
+
+    @pytest.fixture(scope="session", name=f"tiny_{name}")
+    def tiny(cli: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+        from benchbench.testing import init_tiny
+
+        return init_tiny(cli, name, tmp_path_factory.mktemp("weights") / f"tiny-{name}", *init_tiny_args)
+
+    return cli, tiny

@@ -11,7 +11,8 @@ The other helpers are the checks every plugin's own tests repeat: :func:`forbid_
 (a ``no_network`` fixture), :func:`heavy_imports` (the hook module stays light),
 :func:`registrations` and :func:`installed_entry` (what the plugin registers, directly
 and through its entry point), :func:`plugin_cli` (its commands on a bare group) and
-:func:`init_tiny` (a generator plugin's tiny random weights, made by its own command).
+:func:`init_tiny` (a generator plugin's tiny random weights, made by its own command);
+:func:`torch_threads` pins torch's CPU threads for a block.
 
 Example (a plugin's ``tests/test_conformance.py``)::
 
@@ -32,7 +33,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,7 @@ from benchbench.frames import Box, Frame, FrameSet
 from benchbench.protocols import CellContext, Detector, GenerationRequest
 
 __all__ = ["check_detector", "check_generator", "tiny_frames", "blank_frame", "make_context", "forbid_network",
-           "heavy_imports", "registrations", "installed_entry", "plugin_cli", "init_tiny"]
+           "heavy_imports", "registrations", "installed_entry", "plugin_cli", "init_tiny", "torch_threads"]
 
 BOUNDS_TOLERANCE = 1.0  # px a box may poke out of the image (rounding in letterbox/rescale code)
 
@@ -234,6 +236,24 @@ def init_tiny(cli: Any, name: str, out: str | Path, *args: str) -> Path:
     if result.exit_code != 0:
         raise AssertionError(f"init-tiny {name} failed ({result.exit_code}): {result.output}{result.exception!r}")
     return Path(out)
+
+
+@contextmanager
+def torch_threads(n: int = 1) -> Iterator[Any]:
+    """torch on ``n`` CPU threads inside the block, restored after; yields torch.
+
+    A training that a test compares bit for bit with another (a resumed run with the run it resumes)
+    must run on the same number: a reduction split across threads adds up in another order. A
+    module-scoped fixture that trains runs before the test's ``one_thread_torch``, so it needs this.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield torch
+    finally:
+        torch.set_num_threads(before)
 
 
 # --------------------------------------------------------------------------- internals

@@ -58,6 +58,62 @@ def test_fixtures_in_an_authors_test_file(tmp_path):
     assert out.returncode == 0 and ("5 passed" in out.stdout or torch_missing), out.stdout + out.stderr
 
 
+GENERATOR_PLUGIN = '''
+import click
+
+CALLS = []
+
+
+def benchbench_register_commands(cli):
+    @cli.group("generators")
+    def generators():
+        pass
+
+    @generators.group("init-tiny")
+    def init_tiny():
+        pass
+
+    @init_tiny.command("fake")
+    @click.argument("out", type=click.Path())
+    @click.option("--size", type=int)
+    def fake(out, size):
+        import pathlib
+
+        CALLS.append(out)
+        pathlib.Path(out).mkdir(parents=True)
+        (pathlib.Path(out) / "size").write_text(str(size))
+'''
+
+GENERATOR_TESTS = '''
+from benchbench.pytest_plugin import generator_fixtures
+
+cli, tiny_fake = generator_fixtures("fakegen", "fake", "--size", "12")
+
+
+def test_the_plugins_commands_and_its_tiny_weights(cli, tiny_fake):
+    assert "fake" in cli.commands["generators"].commands["init-tiny"].commands
+    assert tiny_fake.name == "tiny-fake" and (tiny_fake / "size").read_text() == "12"
+
+
+def test_the_weights_are_made_once_a_session(tiny_fake):
+    import fakegen
+
+    assert fakegen.CALLS == [str(tiny_fake)]
+'''
+
+
+def test_generator_fixtures_bind_cli_and_tiny_weights(tmp_path):
+    (tmp_path / "fakegen.py").write_text(GENERATOR_PLUGIN)
+    (tmp_path / "conftest.py").write_text("")
+    (tmp_path / "test_gen.py").write_text(GENERATOR_TESTS)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), str(tmp_path),
+                                                                      os.environ.get("PYTHONPATH")]))}
+    out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "benchbench.pytest_plugin", "-p",
+                          "no:cacheprovider", str(tmp_path / "test_gen.py")], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert out.returncode == 0 and "2 passed" in out.stdout, out.stdout + out.stderr
+
+
 def test_importing_the_plugin_leaves_torch_out():
     from benchbench.testing import heavy_imports
 

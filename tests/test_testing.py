@@ -87,7 +87,7 @@ def test_a_lambda_factory_is_rebuilt_from_a_pickled_instance(tmp_path):
 
 
 def test_the_classic_detector_conforms(tmp_path):
-    from benchbench.classic import ClassicDetector
+    from benchbench.builtins.classic import ClassicDetector
 
     report = check_detector(ClassicDetector, tmp_path=tmp_path)
     assert report["meaning"]["hits"] >= 2

@@ -10,12 +10,13 @@ from it), never its submodules, which are the kit's own layout:
 * ``generation``: the batched, per-image seeded loop that makes frame i bit-identical whatever
   the request's ``n`` and ``start_index`` (:func:`generate_frames`), :class:`PipelineGenerator`
   around it and :func:`check_output_params`;
-* ``weights``: local pipeline folders (:func:`require_pipeline_dir`, :func:`pipeline_fingerprint`,
-  :func:`quiet_loading`, :func:`torch_dtype`);
-* ``training``: checkpoints with exact resume (:class:`Checkpoints`, :func:`advance_schedule`)
-  and :func:`progress_bar`;
+* ``weights``: local pipeline folders (:func:`require_pipeline_dir`, :func:`class_folders`,
+  :func:`pipeline_fingerprint`, :func:`quiet_loading`, :func:`torch_dtype`);
+* ``training``: the options every training run has (:class:`TrainingRun`, the base of a plugin's
+  training config), the end of an optimizer step (:func:`optimizer_step`), checkpoints with exact
+  resume (:class:`Checkpoints`, :func:`advance_schedule`) and :func:`progress_bar`;
 * ``commands``: CLI wiring of plugin commands (:func:`add_generator_commands`,
-  :func:`init_tiny_command`, :func:`training_summary`, :func:`ensure_group`);
+  :func:`training_options`, :func:`init_tiny_command`, :func:`training_summary`, :func:`ensure_group`);
 * ``hooks``: a generator plugin's two hook implementations (:func:`generator_hooks`);
 * ``speed``: :func:`generation_speed` and the plugins' speed scripts (:func:`speed_script`).
 
@@ -29,6 +30,7 @@ from benchbench.diffusion.commands import (
     add_generator_commands,
     ensure_group,
     init_tiny_command,
+    training_options,
     training_summary,
 )
 from benchbench.diffusion.generation import PipelineGenerator, check_output_params, generate_frames
@@ -36,13 +38,20 @@ from benchbench.diffusion.hooks import generator_hooks
 from benchbench.diffusion.images import IMAGE_SUFFIXES, list_images, load_training_image, to_frame_images
 from benchbench.diffusion.seeding import batch_indices, image_seed, probe_noise, step_generator, step_seed
 from benchbench.diffusion.speed import generation_speed, speed_script
-from benchbench.diffusion.training import Checkpoints, advance_schedule, progress_bar
-from benchbench.diffusion.weights import pipeline_fingerprint, quiet_loading, require_pipeline_dir, torch_dtype
+from benchbench.diffusion.training import Checkpoints, TrainingRun, advance_schedule, optimizer_step, progress_bar
+from benchbench.diffusion.weights import (
+    class_folders,
+    pipeline_fingerprint,
+    quiet_loading,
+    require_pipeline_dir,
+    torch_dtype,
+)
 
 __all__ = [
     "image_seed", "step_seed", "step_generator", "batch_indices", "probe_noise", "to_frame_images", "list_images",
     "load_training_image", "generate_frames", "check_output_params", "PipelineGenerator", "generation_speed",
-    "torch_dtype", "require_pipeline_dir", "pipeline_fingerprint", "quiet_loading", "Checkpoints",
-    "advance_schedule", "progress_bar", "add_generator_commands", "init_tiny_command", "training_summary",
-    "ensure_group", "IMAGE_SUFFIXES", "GROUP_HELP", "generator_hooks", "speed_script",
+    "torch_dtype", "require_pipeline_dir", "class_folders", "pipeline_fingerprint", "quiet_loading",
+    "TrainingRun", "optimizer_step", "Checkpoints", "advance_schedule", "progress_bar", "add_generator_commands",
+    "training_options", "init_tiny_command", "training_summary", "ensure_group", "IMAGE_SUFFIXES", "GROUP_HELP",
+    "generator_hooks", "speed_script",
 ]

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from benchbench.diffusion.training import MIXED_PRECISION, TrainingRun
 from benchbench.errors import UserError
 
 # Whichever plugin creates a group first sets its help, so the texts live here, once.
@@ -27,6 +30,32 @@ def training_summary(out: str | os.PathLike, log: dict[str, Any]) -> str:
     probe = log["probe"]
     return (f"saved {out} ({log['steps']} steps, {log['seconds']:.0f} s; probe loss "
             f"{probe[0][1]:.4f} -> {probe[-1][1]:.4f})")
+
+
+def training_options(*, checkpoint_every: int) -> Callable[[Any], Any]:
+    """A decorator adding the click options of :class:`TrainingRun`'s fields to a ``bench train``
+    command (``--mixed-precision`` ... ``--quiet``); ``checkpoint_every`` is the plugin's default."""
+    import click
+
+    default = {f.name: f.default for f in fields(TrainingRun)} | {"checkpoint_every": checkpoint_every}
+    options = [
+        click.option("--mixed-precision", default=default["mixed_precision"], show_default=True,
+                     type=click.Choice(MIXED_PRECISION)),
+        click.option("--checkpoint-every", default=default["checkpoint_every"], show_default=True, type=int,
+                     help="Optimizer steps between checkpoints."),
+        click.option("--checkpoints-keep", default=default["checkpoints_keep"], show_default=True, type=int),
+        click.option("--resume", is_flag=True, help="Continue from the last checkpoint(s) in OUT/checkpoints."),
+        click.option("--seed", default=default["seed"], show_default=True, type=int),
+        click.option("--device", default=default["device"], help="cpu, cuda, cuda:1 or auto (default: auto)."),
+        click.option("--quiet", is_flag=True, help="No progress bar."),
+    ]
+
+    def add(command: Any) -> Any:
+        for option in reversed(options):  # as stacked decorators: the first listed shows first
+            command = option(command)
+        return command
+
+    return add
 
 
 def init_tiny_command(name: str, build: str, *, size: int, multiple: int, channels: int, help: str) -> Any:

@@ -1,14 +1,47 @@
-"""Training-loop utilities: checkpoints with exact resume, the learning-rate replay, a progress bar."""
+"""Training-loop utilities: the options every training run has, checkpoints with exact resume, the
+learning-rate replay, a progress bar."""
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from benchbench.errors import UserError
+
+MIXED_PRECISION = ("no", "fp16", "bf16")  # accelerate's modes
+
+
+@dataclass(kw_only=True)
+class TrainingRun:
+    """How a ``bench train`` command of a diffusion plugin runs, whatever it trains: the base of the
+    plugin's training config, whose click options :func:`training_options` adds.
+
+    Keyword-only, so a subclass may start with fields that have no default; a subclass declared
+    ``@dataclass(kw_only=True)`` may also change a default (``checkpoint_every: int = 1000``).
+    """
+
+    mixed_precision: str = "no"
+    checkpoint_every: int = 500  # optimizer steps
+    checkpoints_keep: int = 2
+    resume: bool = False  # from the last checkpoint under the output folder
+    seed: int = 0
+    device: str | None = None  # None: auto
+    quiet: bool = False  # no progress bar
+
+    def validate(self) -> Any:
+        """Raise a UserError naming the option that is out of range; a subclass extends it."""
+        if self.checkpoint_every < 1:
+            raise UserError("checkpoint_every must be at least 1", field="--checkpoint-every")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise UserError(f"unknown mixed precision '{self.mixed_precision}'", field="--mixed-precision",
+                            fix="use " + ", ".join(MIXED_PRECISION))
 
 
 class Checkpoints:
@@ -62,6 +95,27 @@ class Checkpoints:
             module.load_state_dict(load_state(path / f"{name}.safetensors"))
         optimizer.load_state_dict(torch.load(path / "optimizer.pt", weights_only=True, map_location="cpu"))
         return json.loads((path / "state.json").read_text())
+
+
+def optimizer_step(accelerator: Any, params: Any, optimizer: Any, lr_scheduler: Any, *, loss: float, step: int,
+                   losses: list[float], max_grad_norm: float, what: str = "") -> int:
+    """End training step ``step`` (from 0) once its loss is back-propagated; returns the steps done.
+
+    A loss that is not finite stops the training with a user error (``what`` prefixes it, e.g. the
+    class) before the step can spread it into the weights. Otherwise: clip the gradients' norm to
+    ``max_grad_norm`` (when > 0), step the optimizer and the learning-rate schedule, clear the
+    gradients and append ``loss`` to ``losses``.
+    """
+    if not math.isfinite(loss):
+        raise UserError(f"{what}loss became {loss} at step {step + 1}", field="--lr",
+                        fix="lower --lr or use --mixed-precision no")
+    if max_grad_norm > 0:
+        accelerator.clip_grad_norm_(params, max_grad_norm)
+    optimizer.step()
+    lr_scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    losses.append(loss)
+    return step + 1
 
 
 def advance_schedule(lr_scheduler: Any, steps: int) -> None:

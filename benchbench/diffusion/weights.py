@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -65,6 +65,26 @@ def require_pipeline_dir(value: str | os.PathLike | None, *, field: str) -> Path
         raise UserError(f"{path} is not a diffusers pipeline folder (no model_index.json)", field=field,
                         fix="point it at the folder written by save_pretrained / bench train")
     return path
+
+
+def class_folders(weights: str | os.PathLike | None, per_class: Mapping[str, tuple[str, str | os.PathLike | None]],
+                  *, split: Callable[[str | os.PathLike], dict[str, Path]], weights_hold: str, fix: str
+                  ) -> dict[str, Path]:
+    """Each class's pipeline folder, from a generator's two ways of naming them: ``weights`` (made into
+    class -> folder by ``split``) or one parameter per class, ``per_class[label] = (parameter, value)``.
+
+    Giving both or neither is a user error: ``weights_hold`` says what ``weights:`` is (in the
+    "not both" message), ``fix`` where weights come from (in the "none given" one).
+    """
+    given = "/".join(f"{name}:" for name, _ in per_class.values())
+    if weights is not None:
+        if any(value is not None for _, value in per_class.values()):
+            raise UserError(f"give either weights: ({weights_hold}) or {given}, not both", field="weights",
+                            fix=f"remove weights: or remove {given}")
+        return split(weights)
+    if all(value is None for _, value in per_class.values()):
+        raise UserError("no weights given", field="weights", fix=fix)
+    return {label: require_pipeline_dir(value, field=name) for label, (name, value) in per_class.items()}
 
 
 def pipeline_fingerprint(folder: str | os.PathLike, skip: Sequence[str] = ()) -> str:

@@ -13,7 +13,7 @@ import difflib
 from collections.abc import Mapping
 from typing import Any
 
-from benchbench.errors import UserError
+from benchbench.errors import MissingDependency, UserError
 
 
 def option_fields(model: Any) -> dict[str, str]:
@@ -59,6 +59,22 @@ def parse_options(model: Any, options: Mapping[str, Any], executor: str, *,
                         file=file, field=field, fix=f"{key}: {about}" if about else f"valid options: {valid}"
                         ) from None
     return {name: getattr(parsed, name) for name in fields}
+
+
+def engine_options(model: Any, options: Mapping[str, Any], executor: str, *, engine: str, extra: str
+                   ) -> tuple[dict[str, Any], Any]:
+    """An engine-backed executor's checked options and the engine's module (``ray``, ``submitit``).
+
+    The options are checked first, so a bad one is reported even where the engine is not installed;
+    the engine is imported only here, when the executor is made: it is an optional extra and slow to import.
+    """
+    import importlib
+
+    parsed = parse_options(model, options, executor)
+    try:
+        return parsed, importlib.import_module(engine)
+    except ImportError:
+        raise MissingDependency(engine, extra=extra, purpose=f"--executor {executor}") from None
 
 
 def executor_options(plugins: Any, name: str, options: Mapping[str, Any], *, file: str | None = None,

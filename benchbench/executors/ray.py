@@ -16,8 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbench.errors import MissingDependency
-from benchbench.executors.options import parse_options
+from benchbench.executors.options import engine_options
 from benchbench.executors.queue import Job, JobQueue, QueueExecutor
 from benchbench.executors.remote import RemoteCall, job_label, passthrough_env
 
@@ -47,11 +46,7 @@ class RayExecutor(QueueExecutor):
 
     def __init__(self, **options: Any):
         """Options: :class:`RayOptions` (docs/scale-out.md)."""
-        o = parse_options(RayOptions, options, "ray")
-        try:
-            import ray  # noqa: F401  (imported here: the extra is optional and slow to import)
-        except ImportError:
-            raise MissingDependency("ray", extra="ray", purpose="--executor ray") from None
+        o, _ = engine_options(RayOptions, options, "ray", engine="ray", extra="ray")
         self.address = o["address"]
         self.num_cpus, self.num_gpus = o["num_cpus"], o["num_gpus"]
         self.max_retries = o["max_retries"]

@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from benchbench.errors import MissingDependency, UserError
-from benchbench.executors.options import parse_options
+from benchbench.errors import UserError
+from benchbench.executors.options import engine_options
 from benchbench.executors.queue import Job, JobQueue, QueueExecutor
 from benchbench.executors.remote import RemoteCall, job_label
 
@@ -73,11 +73,7 @@ class SubmititExecutor(QueueExecutor):
 
     def __init__(self, **options: Any):
         """Options: :class:`SubmititOptions` (docs/scale-out.md)."""
-        o = parse_options(SubmititOptions, options, "submitit")
-        try:
-            import submitit
-        except ImportError:
-            raise MissingDependency("submitit", extra="slurm", purpose="--executor submitit") from None
+        o, submitit = engine_options(SubmititOptions, options, "submitit", engine="submitit", extra="slurm")
         cluster = o["cluster"]
         if cluster == "slurm" and shutil.which("sbatch") is None:
             raise UserError("SLURM's sbatch is not on PATH", field="executor.cluster",

@@ -1,8 +1,5 @@
-"""benchbench plugin: unconditional DDPM generator ``ddpm`` (one model per class) and its commands.
-
-Only hook implementations live here (made by the diffusion kit); they register import strings,
-so loading the plugin imports neither torch nor diffusers.
-"""
+"""benchbench plugin: unconditional DDPM generator ``ddpm`` (one model per class) and its commands;
+the hooks are the diffusion kit's (see ``benchbench.diffusion.generator_hooks``)."""
 
 from __future__ import annotations
 

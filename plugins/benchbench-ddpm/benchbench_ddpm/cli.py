@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from benchbench.diffusion import add_generator_commands, init_tiny_command, training_summary
+from benchbench.diffusion import add_generator_commands, init_tiny_command, training_options, training_summary
 
 _DIR = click.Path(path_type=Path, file_okay=False)
 
@@ -36,13 +36,7 @@ _DIR = click.Path(path_type=Path, file_okay=False)
 @click.option("--init", default=None, type=_DIR, help="Start from these crack/ and sane/ pipelines.")
 @click.option("--class", "classes", multiple=True, type=click.Choice(["crack", "sane"]),
               help="Train only these classes (default both).")
-@click.option("--mixed-precision", default="no", show_default=True, type=click.Choice(["no", "fp16", "bf16"]))
-@click.option("--checkpoint-every", default=1000, show_default=True, type=int)
-@click.option("--checkpoints-keep", default=2, show_default=True, type=int)
-@click.option("--resume", is_flag=True, help="Continue from the last checkpoints in OUT/checkpoints.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: auto).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@training_options(checkpoint_every=1000)
 def train_ddpm_cmd(channels: str, classes: tuple[str, ...], **options: object) -> None:
     """Train one unconditional DDPM per class (crack, sane)."""
     from benchbench_ddpm.model import CLASSES

@@ -42,22 +42,10 @@ class DdpmGenerator(diffusion.PipelineGenerator):
                  sane: str | os.PathLike | None = None, sampler: str = "ddpm", steps: int | None = None,
                  eta: float = 0.0, channels: int = 1, device: str | None = None, dtype: str = "auto",
                  batch: int = 16):
-        if weights is not None:
-            if crack is not None or sane is not None:
-                raise UserError("give either weights: (a folder with crack/ and sane/) or crack:/sane:, not both",
-                                field="weights", fix="remove weights: or remove crack:/sane:")
-            root = Path(weights).expanduser()
-            if not root.is_dir():
-                raise UserError(f"weights not found at {root}", field="weights",
-                                fix="give the folder written by `bench train ddpm` (benchbench never downloads)")
-            folders = {label: diffusion.require_pipeline_dir(root / label, field=f"weights ({label}/)")
-                       for label in CLASSES}
-        else:
-            if crack is None and sane is None:
-                raise UserError("no weights given", field="weights",
-                                fix="set weights: to the folder written by `bench train ddpm` (or crack:/sane:)")
-            folders = {"crack": diffusion.require_pipeline_dir(crack, field="crack"),
-                       "sane": diffusion.require_pipeline_dir(sane, field="sane")}
+        folders = diffusion.class_folders(
+            weights, {"crack": ("crack", crack), "sane": ("sane", sane)}, split=_class_pipelines,
+            weights_hold="a folder with crack/ and sane/",
+            fix="set weights: to the folder written by `bench train ddpm` (or crack: and sane:)")
         if sampler not in DEFAULT_STEPS:
             raise UserError(f"unknown sampler '{sampler}'", field="sampler", fix="use ddpm or ddim")
         if steps is not None and (not isinstance(steps, int) or steps < 1):
@@ -98,6 +86,15 @@ class DdpmGenerator(diffusion.PipelineGenerator):
             return pipe(batch_size=len(generators), generator=generators, **kwargs).images
 
         return sample
+
+
+def _class_pipelines(weights: str | os.PathLike) -> dict[str, Path]:
+    """The crack/ and sane/ pipelines of a ``bench train ddpm`` folder."""
+    root = Path(weights).expanduser()
+    if not root.is_dir():
+        raise UserError(f"weights not found at {root}", field="weights",
+                        fix="give the folder written by `bench train ddpm` (benchbench never downloads)")
+    return {label: diffusion.require_pipeline_dir(root / label, field=f"weights ({label}/)") for label in CLASSES}
 
 
 def load_pipeline(folder: str | os.PathLike, *, sampler: str = "ddpm", device: str = "cpu",

@@ -23,8 +23,8 @@ RESUME_KEYS = ("size", "channels", "width", "levels", "layers", "attention", "ba
                "warmup_steps", "seed", "flip", "init")
 
 
-@dataclass
-class DdpmTrainConfig:
+@dataclass(kw_only=True)
+class DdpmTrainConfig(diffusion.TrainingRun):
     data: Path
     out: Path
     size: int = 64
@@ -44,17 +44,12 @@ class DdpmTrainConfig:
     flip: bool = True
     init: Path | None = None
     classes: tuple[str, ...] = CLASSES
-    mixed_precision: str = "no"
     checkpoint_every: int = 1000
-    checkpoints_keep: int = 2
-    resume: bool = False
-    seed: int = 0
-    device: str | None = None
-    quiet: bool = False
     probe_images: int = 8
 
     def validate(self) -> dict[str, list[Path]]:
         """Check options; return the image files per class."""
+        super().validate()
         root = Path(self.data)
         if not root.is_dir():
             raise UserError(f"data folder not found: {root}", field="--data",
@@ -62,7 +57,7 @@ class DdpmTrainConfig:
         files = {label: diffusion.list_images(root / label, field=f"--data ({label}/)") for label in self.classes}
         if self.steps is not None and self.epochs is not None:
             raise UserError("give --steps or --epochs, not both", field="--steps")
-        for name in ("size", "width", "levels", "layers", "batch", "checkpoint_every"):
+        for name in ("size", "width", "levels", "layers", "batch"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1", field="--" + name.replace("_", "-"))
         if self.channels not in (1, 3):
@@ -74,8 +69,6 @@ class DdpmTrainConfig:
             raise UserError(f"width must be a multiple of 8, not {self.width}", field="--width")
         if self.lr <= 0:
             raise UserError("learning rate must be positive", field="--lr")
-        if self.mixed_precision not in ("no", "fp16", "bf16"):
-            raise UserError(f"unknown mixed precision '{self.mixed_precision}'", field="--mixed-precision")
         if self.init is not None:
             for label in self.classes:
                 diffusion.require_pipeline_dir(Path(self.init) / label, field=f"--init ({label}/)")
@@ -174,18 +167,11 @@ def _train_class(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], ou
             timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clean.shape[0],), generator=gen)
             loss = loss_of(clean, noise, timesteps)
             accelerator.backward(loss)
-            if cfg.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(unet.parameters(), cfg.max_grad_norm)
-            optimizer.step()
-            lr_scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
             value = float(loss.detach())
-            if not math.isfinite(value):
-                raise UserError(f"{label}: loss became {value} at step {step + 1}", field="--lr",
-                                fix="lower --lr or use --mixed-precision no")
-            hist["losses"].append(value)
+            done = diffusion.optimizer_step(accelerator, unet.parameters(), optimizer, lr_scheduler, loss=value,
+                                            step=step, losses=hist["losses"], max_grad_norm=cfg.max_grad_norm,
+                                            what=f"{label}: ")
             update(loss=value)
-            done = step + 1
             if done % cfg.checkpoint_every == 0 and done < steps:
                 checkpoints.save(done, {"unet": accelerator.unwrap_model(unet)}, optimizer,
                                  {"losses": hist["losses"], "probe": hist["probe"], "config": config})

@@ -6,28 +6,17 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import click
 import pytest
 
-from benchbench.pytest_plugin import bench_ctx, no_network, one_thread_torch  # noqa: F401  (bound: registered)
-from benchbench.testing import init_tiny, plugin_cli, tiny_frames
+from benchbench.pytest_plugin import bench_ctx, generator_fixtures, no_network, one_thread_torch  # noqa: F401
+from benchbench.testing import tiny_frames
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
-@pytest.fixture(scope="session")
-def cli() -> click.Group:
-    """A bare click group filled through the plugin's benchbench_register_commands hook."""
-    import benchbench_ddpm
-
-    return plugin_cli(benchbench_ddpm)
-
-
-@pytest.fixture(scope="session")
-def tiny_ddpm(cli: click.Group, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Tiny random DDPMs (16 px, grey) for crack and sane, written by the real init-tiny command."""
-    return init_tiny(cli, "ddpm", tmp_path_factory.mktemp("weights") / "tiny-ddpm", "--size", "16")
+# the plugin's commands, and tiny random DDPMs (16 px, grey) for crack and sane written by its init-tiny
+cli, tiny_ddpm = generator_fixtures("benchbench_ddpm", "ddpm", "--size", "16")
 
 
 @pytest.fixture(scope="session")

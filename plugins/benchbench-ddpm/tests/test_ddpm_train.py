@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 
 from benchbench.api import GenerationRequest, UserError
+from benchbench.testing import torch_threads
 
 pytestmark = pytest.mark.usefixtures("no_network")
 
@@ -22,7 +23,8 @@ ARGS = ["--size", "16", "--width", "16", "--levels", "2", "--layers", "1", "--st
 @pytest.fixture(scope="module")
 def trained(cli, classes_dir, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("ddpm") / "weights"
-    result = CliRunner().invoke(cli, ["train", "ddpm", "--data", str(classes_dir), "--out", str(out), *ARGS])
+    with torch_threads(1):  # as the tests that resume from it run (one_thread_torch): bit-identical only so
+        result = CliRunner().invoke(cli, ["train", "ddpm", "--data", str(classes_dir), "--out", str(out), *ARGS])
     assert result.exit_code == 0, (result.output, result.exception)
     assert result.output.count("saved") == 2
     return out

@@ -1,8 +1,5 @@
-"""benchbench plugin: Stable Diffusion (DreamBooth) generator ``sd`` and its commands.
-
-Only hook implementations live here (made by the diffusion kit); they register import strings,
-so loading the plugin imports neither torch nor diffusers.
-"""
+"""benchbench plugin: Stable Diffusion (DreamBooth) generator ``sd`` and its commands, hooked in by
+the diffusion kit's ``generator_hooks`` (import strings: loading the plugin imports no torch)."""
 
 from __future__ import annotations
 

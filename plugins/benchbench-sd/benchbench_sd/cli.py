@@ -10,7 +10,7 @@ from pathlib import Path
 
 import click
 
-from benchbench.diffusion import add_generator_commands, init_tiny_command, training_summary
+from benchbench.diffusion import add_generator_commands, init_tiny_command, training_options, training_summary
 from benchbench_sd.prompts import INSTANCE_PROMPT
 
 _DIR = click.Path(path_type=Path, file_okay=False)
@@ -37,14 +37,8 @@ _DIR = click.Path(path_type=Path, file_okay=False)
 @click.option("--train-text-encoder/--freeze-text-encoder", default=True, show_default=True)
 @click.option("--grad-accum", default=1, show_default=True, type=int)
 @click.option("--max-grad-norm", default=1.0, show_default=True, type=float)
-@click.option("--mixed-precision", default="no", show_default=True, type=click.Choice(["no", "fp16", "bf16"]))
 @click.option("--gradient-checkpointing", is_flag=True, help="Trade compute for GPU memory.")
-@click.option("--checkpoint-every", default=500, show_default=True, type=int)
-@click.option("--checkpoints-keep", default=2, show_default=True, type=int)
-@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUT/checkpoints.")
-@click.option("--seed", default=0, show_default=True, type=int)
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 or auto (default: auto).")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
+@training_options(checkpoint_every=500)
 def dreambooth(**options: object) -> None:
     """DreamBooth-fine-tune a local Stable Diffusion pipeline (seed paper's defaults)."""
     from benchbench_sd.train import DreamBoothConfig, train_dreambooth

@@ -52,18 +52,11 @@ class StableDiffusionGenerator(diffusion.PipelineGenerator):
                  crack_prompt: str = CRACK_PROMPT, steps: int = 50, scheduler: str = "default",
                  size: int | None = None, channels: int = 1, device: str | None = None, dtype: str = "auto",
                  batch: int = 4):
-        if weights is not None:
-            if negative is not None or positive is not None:
-                raise UserError("give either weights: (one folder) or negative:/positive:, not both",
-                                field="weights", fix="remove weights: or remove negative:/positive:")
-            folder = diffusion.require_pipeline_dir(weights, field="weights")
-            folders = {"sane": folder, "crack": folder}
-        else:
-            if negative is None and positive is None:
-                raise UserError("no weights given", field="negative",
-                                fix="set negative: and positive: (or weights:) to local diffusers folders")
-            folders = {"sane": diffusion.require_pipeline_dir(negative, field="negative"),
-                       "crack": diffusion.require_pipeline_dir(positive, field="positive")}
+        # one folder for both classes: the prompts tell them apart
+        folders = diffusion.class_folders(
+            weights, {"sane": ("negative", negative), "crack": ("positive", positive)}, weights_hold="one folder",
+            split=lambda w: dict.fromkeys(("sane", "crack"), diffusion.require_pipeline_dir(w, field="weights")),
+            fix="set negative: and positive: (or weights:) to local diffusers folders")
         if scheduler not in ("default", *SCHEDULERS):
             raise UserError(f"unknown scheduler '{scheduler}'", field="scheduler",
                             fix=f"use one of: default, {', '.join(SCHEDULERS)}")

@@ -14,7 +14,6 @@ honest "did the loss go down" number, independent of the per-step noise.
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -29,8 +28,8 @@ RESUME_KEYS = ("prompt", "class_prompt", "prior_loss_weight", "resolution", "bat
                "warmup_steps", "train_text_encoder", "seed", "grad_accum")
 
 
-@dataclass
-class DreamBoothConfig:
+@dataclass(kw_only=True)
+class DreamBoothConfig(diffusion.TrainingRun):
     base: Path
     instance_dir: Path
     out: Path
@@ -52,17 +51,11 @@ class DreamBoothConfig:
     adam_betas: tuple[float, float] = (0.9, 0.999)
     adam_weight_decay: float = 1e-2
     adam_eps: float = 1e-8
-    mixed_precision: str = "no"
     gradient_checkpointing: bool = False
-    checkpoint_every: int = 500
-    checkpoints_keep: int = 2
-    resume: bool = False
-    seed: int = 0
-    device: str | None = None
-    quiet: bool = False
     probe_images: int = 4
 
     def validate(self) -> None:
+        super().validate()
         diffusion.require_pipeline_dir(self.base, field="--base")
         diffusion.list_images(self.instance_dir, field="--instance-dir")
         if self.class_dir is not None and not self.class_prompt:
@@ -70,14 +63,11 @@ class DreamBoothConfig:
                             fix=f"add --class-prompt (e.g. '{CLASS_PROMPT}') or drop --class-dir")
         if self.resolution % 8 or self.resolution < 8:
             raise UserError(f"resolution must be a multiple of 8, not {self.resolution}", field="--resolution")
-        for name in ("batch", "steps", "grad_accum", "checkpoint_every", "num_class_images", "class_steps"):
+        for name in ("batch", "steps", "grad_accum", "num_class_images", "class_steps"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1", field="--" + name.replace("_", "-"))
         if self.lr <= 0:
             raise UserError("learning rate must be positive", field="--lr")
-        if self.mixed_precision not in ("no", "fp16", "bf16"):
-            raise UserError(f"unknown mixed precision '{self.mixed_precision}'", field="--mixed-precision",
-                            fix="use no, fp16 or bf16")
         if Path(self.out).resolve() == Path(self.base).resolve():
             raise UserError("--out must differ from --base", field="--out", fix="write to a new folder")
 
@@ -210,17 +200,9 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
                     loss = loss_of(pixels, input_ids, gen) / cfg.grad_accum
                 accelerator.backward(loss)
                 total += float(loss.detach())
-            if cfg.max_grad_norm > 0:
-                accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
-            optimizer.step()
-            lr_scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            if not math.isfinite(total):
-                raise UserError(f"loss became {total} at step {step + 1}", field="--lr",
-                                fix="lower --lr or use --mixed-precision no")
-            log["losses"].append(total)
+            done = diffusion.optimizer_step(accelerator, params, optimizer, lr_scheduler, loss=total, step=step,
+                                            losses=log["losses"], max_grad_norm=cfg.max_grad_norm)
             update(loss=total)
-            done = step + 1
             if done % cfg.checkpoint_every == 0 and done < cfg.steps:
                 checkpoints.save(done, {"unet": accelerator.unwrap_model(unet),
                                         "text_encoder": accelerator.unwrap_model(text_encoder)},

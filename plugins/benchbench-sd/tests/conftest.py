@@ -6,11 +6,9 @@ import os
 import zipfile
 from pathlib import Path
 
-import click
 import pytest
 
-from benchbench.pytest_plugin import bench_ctx, no_network, one_thread_torch  # noqa: F401  (bound: registered)
-from benchbench.testing import init_tiny, plugin_cli
+from benchbench.pytest_plugin import bench_ctx, generator_fixtures, no_network, one_thread_torch  # noqa: F401
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -22,18 +20,8 @@ FLYD_S_ZIP = next((p for p in (Path(os.environ.get("BENCHBENCH_FLYD_S_ZIP", "/no
                               _ROOT.parent / _FLYD_S) if p.is_file()), _ROOT.parent / _FLYD_S)
 
 
-@pytest.fixture(scope="session")
-def cli() -> click.Group:
-    """A bare click group filled through the plugin's benchbench_register_commands hook."""
-    import benchbench_sd
-
-    return plugin_cli(benchbench_sd)
-
-
-@pytest.fixture(scope="session")
-def tiny_sd(cli: click.Group, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Tiny random SD pipeline (64 px native), written by the real init-tiny command."""
-    return init_tiny(cli, "sd", tmp_path_factory.mktemp("weights") / "tiny-sd", "--size", "64")
+# the plugin's commands, and a tiny random SD pipeline (64 px native) written by its init-tiny
+cli, tiny_sd = generator_fixtures("benchbench_sd", "sd", "--size", "64")
 
 
 @pytest.fixture(scope="session")

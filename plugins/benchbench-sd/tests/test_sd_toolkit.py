@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -183,3 +184,72 @@ def test_init_tiny_command_checks_size_and_imports_the_builder_on_use(monkeypatc
 def test_training_summary_shows_steps_time_and_probe_loss():
     line = diffusion.training_summary("out/crack", {"steps": 40, "seconds": 12.4, "probe": [(0, 0.91234), (40, 0.5)]})
     assert line == "saved out/crack (40 steps, 12 s; probe loss 0.9123 -> 0.5000)"
+
+
+def test_class_folders_take_weights_or_one_folder_per_class(tmp_path):
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "model_index.json").write_text("{}")
+    per_class = {"crack": ("positive", None), "sane": ("negative", None)}
+
+    def folders(weights, **given):
+        pairs = {label: (field, given.get(field)) for label, (field, _) in per_class.items()}
+        return diffusion.class_folders(weights, pairs, split=lambda w: {"crack": Path(w), "sane": Path(w)},
+                                       weights_hold="one folder", fix="set weights:")
+
+    assert folders(tmp_path / "a") == {"crack": tmp_path / "a", "sane": tmp_path / "a"}
+    assert folders(None, positive=tmp_path / "a", negative=tmp_path / "b") == {"crack": tmp_path / "a",
+                                                                                 "sane": tmp_path / "b"}
+    with pytest.raises(UserError, match=r"give either weights: \(one folder\) or positive:/negative:, not both"):
+        folders(tmp_path / "a", negative=tmp_path / "b")
+    with pytest.raises(UserError, match="no weights given") as err:
+        folders(None)
+    assert err.value.field == "weights" and err.value.fix == "set weights:"
+    with pytest.raises(UserError) as err:
+        folders(None, positive=tmp_path / "a")  # the other class's folder is missing
+    assert err.value.field == "negative"
+
+
+def test_training_run_options_check_and_reach_the_command():
+    import click
+    from click.testing import CliRunner
+
+    @dataclasses.dataclass(kw_only=True)
+    class Config(diffusion.TrainingRun):
+        data: str
+        checkpoint_every: int = 7
+
+    seen = []
+
+    @click.command()
+    @diffusion.training_options(checkpoint_every=7)
+    def train(**options):
+        seen.append(Config(data="d", **options))
+
+    assert CliRunner().invoke(train, ["--seed", "3", "--resume"]).exit_code == 0
+    assert seen == [Config(data="d", seed=3, resume=True)]
+    assert "[default: 7]" in CliRunner().invoke(train, ["--help"]).output
+    with pytest.raises(UserError) as err:
+        Config(data="d", mixed_precision="fp8").validate()
+    assert err.value.field == "--mixed-precision"
+    with pytest.raises(UserError) as err:
+        Config(data="d", checkpoint_every=0).validate()
+    assert err.value.field == "--checkpoint-every"
+
+
+def test_optimizer_step_clips_steps_and_refuses_a_non_finite_loss():
+    import types
+
+    calls = []
+    record = types.SimpleNamespace(clip_grad_norm_=lambda params, norm: calls.append(("clip", norm)),
+                                   step=lambda: calls.append("step"),
+                                   zero_grad=lambda set_to_none: calls.append("zero"))
+    losses = [0.5]
+    step = dict(losses=losses, max_grad_norm=1.0, what="crack: ")
+    assert diffusion.optimizer_step(record, [], record, record, loss=0.25, step=1, **step) == 2
+    assert calls == [("clip", 1.0), "step", "step", "zero"] and losses == [0.5, 0.25]
+    with pytest.raises(UserError, match="crack: loss became nan at step 3") as err:
+        diffusion.optimizer_step(record, [], record, record, loss=float("nan"), step=2, **step)
+    assert err.value.field == "--lr" and len(calls) == 4 and losses == [0.5, 0.25]
+    diffusion.optimizer_step(record, [], record, record, loss=0.1, step=2, losses=losses, max_grad_norm=0)
+    assert ("clip", 0) not in calls and calls[4:] == ["step", "step", "zero"]
