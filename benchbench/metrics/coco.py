@@ -487,9 +487,13 @@ def match(
     perm = _stable_order(det.cat, n_cat, score_rank, n_scores)
     stored = np.empty_like(perm)
     stored[perm] = np.arange(perm.size)
-    taken, ignore, nonzero = taken[:, perm], ignore[:, perm], nonzero[perm]
-    tp = np.logical_and(taken[None], (~ignore & nonzero)[:, None, :])
-    fp = np.logical_and(taken[None], (ignore | nonzero)[:, None, :])
+    taken, ignore, nonzero = taken.take(perm, axis=1), ignore.take(perm, axis=1), nonzero[perm]
+    # Explicit C-order outputs: left to numpy, the layout would follow taken[:, perm]'s (detection
+    # major), and every curve row read later would be a strided gather.
+    tp = np.empty((n_areas, n_thr, n_det), dtype=bool)
+    fp = np.empty_like(tp)
+    np.logical_and(taken[None], (~ignore & nonzero)[:, None, :], out=tp)
+    np.logical_and(taken[None], (ignore | nonzero)[:, None, :], out=fp)
     np.logical_not(np.logical_or(fp, outside[:, None, perm], out=fp), out=fp)  # in place: no (A, T, n) temporaries
     gt_matched = np.repeat(gt_taken[None], n_areas, axis=0)
     pairs = np.flatnonzero(tangled)
