@@ -164,7 +164,7 @@ def _parse_dt(dt: Sequence[dict[str, Any]], gt: _GroundTruth) -> _Detections:
             dt, img, category_ids = [dt[i] for i in kept], img[kept], [category_ids[i] for i in kept]
             present &= cat_pos.keys()
         box = _as_boxes(_column(dt, "bbox"), "predictions")
-        score = np.array(_column(dt, "score"), dtype=np.float64)
+        score = np.fromiter(map(operator.itemgetter("score"), dt), np.float64, len(dt))
         if len(present) == 1:  # one category (the usual case): no lookup per detection
             cat = np.full(len(dt), cat_pos[present.pop()], dtype=np.int64)
         else:
