@@ -127,7 +127,9 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
 
     def raw(sample: np.ndarray | None) -> np.ndarray:
         """The APs and the summed per-frame counts of one resample."""
-        return np.concatenate((aps(sample), (per_frame if sample is None else per_frame[sample]).sum(axis=0)))
+        # Counts times multiplicities: a third of the time of gathering the resample's rows and summing.
+        totals = per_frame.sum(axis=0) if sample is None else np.bincount(sample, minlength=len(test)) @ per_frame
+        return np.concatenate((aps(sample), totals))
 
     def derive(values: np.ndarray) -> np.ndarray:
         """(resamples, raw) -> (resamples, names): the ratios of the counts for all resamples at once."""

@@ -48,7 +48,9 @@ def _mask_key(frame: Frame) -> tuple[str, str] | None:
 
 
 @lru_cache(maxsize=4096)  # every cell of a run scores the same test masks: load and thin each once
-def _mask_and_skeleton(kind: str, key: str) -> tuple[np.ndarray, np.ndarray]:
+def _mask_and_skeleton(kind: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The mask, its skeleton, and the rows and columns of its pixels (finding them is a third of
+    a frame's counting)."""
     if kind == "png":
         from PIL import Image
 
@@ -61,7 +63,8 @@ def _mask_and_skeleton(kind: str, key: str) -> tuple[np.ndarray, np.ndarray]:
         from benchbench.data.simulate import FrameParams, crack_mask
 
         mask = crack_mask(FrameParams(**json.loads(key)))
-    return mask, skeleton(mask)
+    rows, cols = np.nonzero(mask)
+    return mask, skeleton(mask), rows, cols
 
 
 def skeleton(mask: np.ndarray) -> np.ndarray:
@@ -96,6 +99,15 @@ def frame_counts(mask: np.ndarray, gt: Sequence[Box], kept: Sequence[Box], cover
     ``thin``: the mask's skeleton when already known.
     """
     rows, cols = np.nonzero(mask)
+    if thin is None and rows.size and len(gt):  # thinning is the costly part: only where it is read
+        thin = skeleton(mask)
+    return _pixel_counts(rows, cols, thin, gt, kept, cover, distance)
+
+
+def _pixel_counts(rows: np.ndarray, cols: np.ndarray, thin: np.ndarray | None, gt: Sequence[Box],
+                  kept: Sequence[Box], cover: float, distance: float) -> np.ndarray:
+    """``frame_counts`` from the mask's pixel rows and columns and its skeleton (read only when
+    there are crack pixels and gt boxes)."""
     if rows.size == 0 or not len(gt):  # no crack pixel: nothing to cover or hit (half of all frames)
         return np.array([0, 0, len(gt), 0, len(kept), 0], dtype=np.int64)
     px, py = cols + 0.5, rows + 0.5
@@ -104,7 +116,7 @@ def frame_counts(mask: np.ndarray, gt: Sequence[Box], kept: Sequence[Box], cover
     covered = _inside(px, py, kept_arr)  # (K, P)
     in_crack = _inside(px, py, gt_arr)  # (G, P)
     centres = kept_arr[:, :2] + kept_arr[:, 2:] / 2
-    thin = (skeleton(mask) if thin is None else thin)[rows, cols]
+    thin = thin[rows, cols]
     hits = np.zeros((len(gt), len(kept)), dtype=bool)  # (G, K): box k hits crack g
     for g in range(len(gt)):
         n_px = int(in_crack[g].sum())
@@ -135,8 +147,8 @@ def mask_counts(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], thresho
             continue
         key = _mask_key(f)
         assert key is not None  # checked above
-        mask, thin = _mask_and_skeleton(*key)
-        rows.append(frame_counts(mask, f.boxes, kept, cover, distance, thin))
+        _, thin, px_rows, px_cols = _mask_and_skeleton(*key)
+        rows.append(_pixel_counts(px_rows, px_cols, thin, f.boxes, kept, cover, distance))
     return np.stack(rows)
 
 
