@@ -158,8 +158,12 @@ class Cache:
         atomic_write_json(path, obj, durable=False)
 
 
-def frame_key(generator_id: dict[str, Any], label: str, guidance: float | None, seed: int, index: int) -> str:
+def frame_key(generator_id: dict[str, Any], label: str, guidance: float | None, seed: int, index: int,
+              size: int) -> str:
     """Cache key of one generated frame: generator identity (plugin, version, fingerprint,
-    parameters) + class + guidance + seed + index."""
-    return sha256_json({"gen": generator_id, "label": label, "guidance": guidance, "seed": seed, "i": index})
+    parameters) + class + guidance + seed + index + the requested size. The size is the run's
+    median real frame size: without it two matrices sharing a cache (simulated 128-px frames,
+    FLYD-S 150-px crops) were served each other's frames."""
+    return sha256_json({"gen": generator_id, "label": label, "guidance": guidance, "seed": seed, "i": index,
+                        "size": size})
 

@@ -122,7 +122,7 @@ def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[st
     out: dict[str, Any] = {"id": t.id, "generated": 0, "cached": 0, "frames": {}, "seconds": 0.0}
     start = time.perf_counter()
     for label, n in (("crack", t.n_pos), ("sane", t.n_neg)):
-        keys = [frame_key(job.generator_id, label, t.guidance, t.seed, i) for i in range(n)]
+        keys = [frame_key(job.generator_id, label, t.guidance, t.seed, i, job.size) for i in range(n)]
         frames: list[Frame | None] = [cache.get_frame(k) for k in keys]
         missing = [i for i, f in enumerate(frames) if f is None]
         out["cached"] += n - len(missing)

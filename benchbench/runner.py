@@ -74,6 +74,12 @@ class Prepared:
     def ref(self, kind: str, name: str) -> PluginRef:
         return self.rows[kind, name]
 
+    @functools.cached_property
+    def frame_size(self) -> int:
+        """The size generators are asked for: the median long side of the real training frames."""
+        sizes = [max(f.width, f.height) for f in self.train]
+        return int(np.median(sizes)) if sizes else 128
+
 
 def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
             plugins: Plugins | None = None) -> Prepared:
@@ -289,7 +295,7 @@ class Runner:
 
     def _gen_job(self, t: GenTask) -> GenJob:
         return GenJob(t, self.p.ref("generators", t.generator), self.p.gen_ids[t.generator], self.opt.cache_dir,
-                      self.store.work_dir(f"gen__{t.id}"), self._frame_size(),
+                      self.store.work_dir(f"gen__{t.id}"), self.p.frame_size,
                       timeout=self._timeout("generators", t.generator))
 
     def _generation_done(self, t: GenTask, res: Any) -> None:
@@ -368,10 +374,6 @@ class Runner:
         gt = to_coco_dict(self.p.test)
         gt["groups"] = [f.group for f in self.p.test]
         atomic_write_json(self.store.root / "test_gt.json", gt)
-
-    def _frame_size(self) -> int:
-        sizes = [max(f.width, f.height) for f in self.p.train]
-        return int(np.median(sizes)) if sizes else 128
 
     def _synthetic_for(self, cell: Cell) -> tuple[FrameSet, dict[str, int]]:
         frames = self._frames_of(cell.gen_task_id)  # type: ignore[arg-type]

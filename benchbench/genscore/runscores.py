@@ -40,7 +40,7 @@ def run_sets(p: Any, cache: Cache) -> tuple[dict[str, SynthSet], list[str]]:
         gid = p.gen_ids[task.generator]
         frames, keys = {}, {}
         for label, n in (("crack", task.n_pos), ("sane", task.n_neg)):
-            ks = [frame_key(gid, label, task.guidance, task.seed, i) for i in range(n)]
+            ks = [frame_key(gid, label, task.guidance, task.seed, i, p.frame_size) for i in range(n)]
             got = [cache.get_frame(k) for k in ks]
             if any(f is None for f in got):
                 missing.append(task.id)
