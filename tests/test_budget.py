@@ -95,3 +95,13 @@ def test_run_records_budgets_and_reports_them(tmp_path, toys):
     plots = sorted(p.name for p in (tmp_path / "r" / "budget" / "plots").glob("mAP50_vs_ratio__*.png"))
     assert plots == ["mAP50_vs_ratio__det-steps.png", "mAP50_vs_ratio__det.png"], plots
     assert answer["verdict"].startswith(("Yes", "No")) and report.index("## The answer") < report.index("## Results")
+    # a resumable run reported before its equal-steps baseline ran: no equal-steps row for that detector
+    # (its equal-epochs baseline must not stand in for it)
+    (tmp_path / "r" / "budget" / "cells" / "det__real__g-__r0__s0__bsteps.json").unlink()
+    data["cells"] = [c for c in data["cells"] if c["id"] != "det__real__g-__r0__s0__bsteps"]
+    (tmp_path / "r" / "budget" / "results.json").write_text(json.dumps(data))
+    res = CliRunner().invoke(main, ["report", str(tmp_path / "r" / "budget")])
+    assert res.exit_code == 0, res.output
+    answer = json.loads((tmp_path / "r" / "budget" / "answer.json").read_text())
+    assert {r["budget"] for r in answer["rows"]} == {"epochs"}
+

@@ -65,12 +65,16 @@ def answer_rows(run: RunData, *, n_boot: int = 1000, alpha: float = 0.05, seed: 
     settings = run.by_setting()
     opts = Options(metrics=ANSWER_METRICS, alpha=alpha, n_boot=n_boot, seed=seed)
     detectors = list(dict.fromkeys(c.result["cell"]["detector"] for c in run.cells))
+    # detectors that recorded optimizer steps train differently under the two budgets
+    by_steps = {c.result["cell"]["detector"] for c in run.cells if (c.result.get("budget") or {}).get("steps")}
     rows = []
     scored: dict[tuple[tuple[str, ...], tuple[str, ...]], Any] = {}
     for det in detectors:
         for budget in _budgets(run):
             label = det if budget == "epochs" else f"{det}@{budget}"
             own_twins = any(s[0] == label for s in settings)
+            if budget != "epochs" and not own_twins and det in by_steps:
+                continue  # its equal-steps real-only cells have not run yet: no pair to show
             # A detector without equal-steps copies trains the same under both budgets (classic), and the
             # largest-ratio cell is its own equal-steps copy.
             real = settings.get((label if own_twins else det, None, None, 0.0))
