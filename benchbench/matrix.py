@@ -271,11 +271,6 @@ def format_validation_error(exc: ValidationError, file: str) -> UserError:
                      fix=_FIXES.get(first["type"], "see docs/matrix.md"))
 
 
-def all_problems(exc: ValidationError, file: str) -> list[str]:
-    return [str(format_validation_error(ValidationError.from_exception_data(exc.title, [e]), file))
-            for e in exc.errors()]  # type: ignore[list-item]
-
-
 def parse_matrix(raw: Any, file: str = "<matrix>") -> Matrix:
     if not isinstance(raw, dict):
         raise UserError("the matrix must be a YAML mapping (name:, data:, detectors:, ...)", file=file,

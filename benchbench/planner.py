@@ -113,9 +113,6 @@ class Plan:
     def planned_frames(self) -> int:
         return sum(t.n for t in self.gen_tasks)
 
-    def gen_task(self, cell: Cell) -> GenTask | None:
-        return next((t for t in self.gen_tasks if t.id == cell.gen_task_id), None)
-
     def teacher_of(self, cell: Cell) -> str | None:
         """The id of the baseline whose model labels this cell's synthetic cracked frames, if any."""
         if cell.generator is None or self.gives_boxes.get(cell.generator, True):

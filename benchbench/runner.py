@@ -195,12 +195,8 @@ class Runner:
         self._executor_in_use = entry.create(**opts)
         return self._executor_in_use
 
-    def _row(self, kind: str, name: str):
-        rows = self.p.matrix.detectors if kind == "detectors" else self.p.matrix.generators
-        return next(r for r in rows if r.name == name)
-
     def _entry(self, kind: str, name: str):
-        return self.plugins.registry(kind).get(self._row(kind, name).plugin_name)
+        return self.plugins.registry(kind).get(self.p.ref(kind, name).plugin)
 
     @functools.cached_property
     def _code(self) -> dict[str, str]:
