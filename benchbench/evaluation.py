@@ -33,8 +33,26 @@ def iou_metric_name(t: float) -> str:
     return f"AP{round(t * 100):02d}"
 
 
+# float64/float32 convert exactly; bool is left to the per-box rule, which refuses it
+_PLAIN_NUMBERS = {float, int, np.float64, np.float32, np.int64, np.int32}
+
+
 def predictions_to_coco(preds: list[list[Box]]) -> list[dict[str, Any]]:
     """COCO detections of a detector's boxes, checked by the rule ``bench eval`` applies to a file."""
+    rows = [(b.x, b.y, b.w, b.h, b.score) for boxes in preds for b in boxes]
+    # Numbers pass one vectorised check (a per-box check was a tenth of a cell's evaluation);
+    # anything else, or a failed check, takes the per-box rule, which names the box.
+    if {type(v) for row in rows for v in row} <= _PLAIN_NUMBERS:
+        values = np.array(rows, dtype=np.float64).reshape(-1, 5)
+        if (np.isfinite(values).all() and (values[:, 2:4] >= 0).all()
+                and ((values[:, 4] >= 0) & (values[:, 4] <= 1)).all()):
+            image_ids = [i + 1 for i, boxes in enumerate(preds) for _ in boxes]
+            return [{"image_id": i, "category_id": 1, "bbox": row[:4], "score": row[4]}
+                    for i, row in zip(image_ids, values.tolist(), strict=True)]
+    return _checked_one_by_one(preds)
+
+
+def _checked_one_by_one(preds: list[list[Box]]) -> list[dict[str, Any]]:
     from benchbench.metrics.coco import detection_problem
 
     out = []

@@ -233,6 +233,7 @@ def cell_overhead(repeats: int, n_boot: int = 1000) -> dict[str, Any]:
 
     test, preds, val, val_preds = cell_case()
     masks._mask_and_skeleton.cache_clear()
+    masks._frame_cracks.cache_clear()
     t = time.process_time()
     evaluate_predictions(test, preds, iou_thresholds=[0.1, 0.3], n_boot=n_boot, val=val, val_preds=val_preds)
     cold = time.process_time() - t  # the first cell of a worker loads and thins the test masks
@@ -246,9 +247,13 @@ def cell_overhead(repeats: int, n_boot: int = 1000) -> dict[str, Any]:
             t = time.process_time()
             fn()
             cpu[name].append(time.process_time() - t)
+    # The ratio of each repeat's back-to-back pair, then the median: load from other processes drifts
+    # over a run, and a pair shares it, where the two medians may not.
+    paired = np.array(cpu["all"]) / np.array(cpu["core"])
     return {"core_cpu": float(np.median(cpu["core"])), "schema1_cpu": float(np.median(cpu["schema1"])),
             "all_cpu": float(np.median(cpu["all"])), "first_cell_cpu": cold, "n_test": len(test), "n_val": len(val),
-            "n_boot": n_boot}
+            "n_boot": n_boot, "repeats": repeats, "paired_ratio_median": float(np.median(paired)),
+            "paired_ratios": [round(float(r), 4) for r in paired]}
 
 
 def max_diff(a: dict[str, float], b: dict[str, float]) -> float:
@@ -289,11 +294,11 @@ def run(quick: bool = False, profile: bool = True) -> BenchResult:
         res.add(Figure(NAME, f"max |stat difference| vs {name}", diff, "", name, None,
                        target=f"<= {MAX_DIFF:g}", met=diff <= MAX_DIFF,
                        details={"worst_stat": worst, "ours": mine["stats"][worst], "theirs": v["stats"][worst]}))
-    cell = cell_overhead(1 if quick else 7, n_boot=200 if quick else 1000)
+    cell = cell_overhead(1 if quick else 15, n_boot=200 if quick else 1000)
     res.add(Figure(NAME, f"cell evaluation CPU time, all metrics ({cell['n_test']} simulated test frames, "
                    f"bootstrap {cell['n_boot']})", cell["all_cpu"], "s", "same cell without the crack-scale extras",
-                   cell["core_cpu"], target="<= 1.2x the cell without the extras (issue #14)",
-                   met=cell["all_cpu"] <= 1.2 * cell["core_cpu"],
+                   cell["core_cpu"], target="<= 1.2x the cell without the extras (issue #14), median paired ratio",
+                   met=cell["paired_ratio_median"] <= 1.2,
                    details=cell | {"ratio_vs_schema1_code": cell["all_cpu"] / cell["schema1_cpu"]}))
     if profile and speed.met is False:
         res.profiles[speed.name] = core.profile_call(lambda: ours(copy.deepcopy(gt), copy.deepcopy(dt)))

@@ -592,3 +592,21 @@ def test_metrics_import_pulls_no_torch_or_pycocotools() -> None:
         env={"PYTHONPATH": str(root)},
     )
     assert out.stdout.strip() == ""
+
+
+def test_predictions_to_coco_checks_every_box_the_way_bench_eval_does():
+    from benchbench.evaluation import predictions_to_coco
+    from benchbench.frames import Box
+
+    preds = [[Box(1, 2.5, np.float32(3.25), np.float64(4.0), score=np.float32(0.75))], [],
+             [Box(0.0, 0.0, 0.0, 1.0, score=1.0), Box(5.0, 5.0, 2.0, 2.0, score=0.0)]]
+    assert predictions_to_coco(preds) == [
+        {"image_id": 1, "category_id": 1, "bbox": [1.0, 2.5, 3.25, 4.0], "score": 0.75},
+        {"image_id": 3, "category_id": 1, "bbox": [0.0, 0.0, 0.0, 1.0], "score": 1.0},
+        {"image_id": 3, "category_id": 1, "bbox": [5.0, 5.0, 2.0, 2.0], "score": 0.0}]
+    for bad, message in ((Box(True, 0.0, 1.0, 1.0), "bbox must be 4 finite numbers"),
+                         (Box(0.0, 0.0, 1.0, float("nan")), "bbox must be 4 finite numbers"),
+                         (Box(0.0, 0.0, -1.0, 1.0), "bbox width and height must be >= 0"),
+                         (Box(0.0, 0.0, 1.0, 1.0, score=1.5), "score must be a finite number in [0, 1]")):
+        with pytest.raises(ValueError, match=r"test frame 1, box 1\): " + message.replace("[", r"\[")):
+            predictions_to_coco([[], [Box(0.0, 0.0, 1.0, 1.0), bad]])

@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from functools import lru_cache
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -42,9 +42,20 @@ def frame_mask(frame: Frame) -> np.ndarray | None:
 def _mask_key(frame: Frame) -> tuple[str, str] | None:
     if frame.meta.get("mask"):
         return "png", str(frame.meta["mask"])
-    if frame.meta.get("sim"):
-        return "sim", json.dumps(frame.meta["sim"], sort_keys=True)
+    sim = frame.meta.get("sim")
+    if sim:
+        # Serialising the scene was a third of a simulated cell's mask scoring, every cell anew; the
+        # entry holds the scene itself, so its id cannot be reused while the entry lives.
+        seen = _sim_keys.get(id(sim))
+        if seen is None or seen[0] is not sim:
+            if len(_sim_keys) >= 8192:
+                _sim_keys.clear()
+            seen = _sim_keys[id(sim)] = (sim, json.dumps(sim, sort_keys=True))
+        return "sim", seen[1]
     return None
+
+
+_sim_keys: dict[int, tuple[Any, str]] = {}
 
 
 @lru_cache(maxsize=4096)  # every cell of a run scores the same test masks: load and thin each once
@@ -101,36 +112,58 @@ def frame_counts(mask: np.ndarray, gt: Sequence[Box], kept: Sequence[Box], cover
     rows, cols = np.nonzero(mask)
     if thin is None and rows.size and len(gt):  # thinning is the costly part: only where it is read
         thin = skeleton(mask)
-    return _pixel_counts(rows, cols, thin, gt, kept, cover, distance)
+    return _count(_crack_geometry(rows, cols, thin, tuple(gt)), len(gt), kept, cover, distance)
 
 
-def _pixel_counts(rows: np.ndarray, cols: np.ndarray, thin: np.ndarray | None, gt: Sequence[Box],
-                  kept: Sequence[Box], cover: float, distance: float) -> np.ndarray:
-    """``frame_counts`` from the mask's pixel rows and columns and its skeleton (read only when
-    there are crack pixels and gt boxes)."""
-    if rows.size == 0 or not len(gt):  # no crack pixel: nothing to cover or hit (half of all frames)
-        return np.array([0, 0, len(gt), 0, len(kept), 0], dtype=np.int64)
+class _Cracks(NamedTuple):
+    """What counting needs of a frame's cracks, whatever the predictions: ``px``/``py`` pixel
+    centres, ``in_crack`` (G, P) which pixels each gt box holds, ``lines`` each crack's skeleton
+    pixel centres."""
+
+    px: np.ndarray
+    py: np.ndarray
+    in_crack: np.ndarray
+    n_px: np.ndarray
+    lines: list[tuple[np.ndarray, np.ndarray]]
+    crack_px: np.ndarray
+
+
+def _crack_geometry(rows: np.ndarray, cols: np.ndarray, thin: np.ndarray | None,
+                    gt: tuple[Box, ...]) -> _Cracks | None:
+    """None without crack pixels or gt boxes (half of all frames): nothing to cover or hit."""
+    if rows.size == 0 or not gt:
+        return None
     px, py = cols + 0.5, rows + 0.5
+    in_crack = _inside(px, py, np.array([[b.x, b.y, b.w, b.h] for b in gt], dtype=np.float64))  # (G, P)
+    on_line = thin[rows, cols]
+    lines = [(px[in_crack[g] & on_line], py[in_crack[g] & on_line]) for g in range(len(gt))]
+    return _Cracks(px, py, in_crack, in_crack.sum(axis=1), lines, in_crack.any(axis=0))
+
+
+@lru_cache(maxsize=4096)  # every cell of a run scores the same test frames: their geometry is shared
+def _frame_cracks(kind: str, key: str, gt: tuple[Box, ...]) -> _Cracks | None:
+    _, thin, rows, cols = _mask_and_skeleton(kind, key)
+    return _crack_geometry(rows, cols, thin, gt)
+
+
+def _count(cracks: _Cracks | None, n_gt: int, kept: Sequence[Box], cover: float, distance: float) -> np.ndarray:
+    if cracks is None:
+        return np.array([0, 0, n_gt, 0, len(kept), 0], dtype=np.int64)
     kept_arr = np.array([[b.x, b.y, b.w, b.h] for b in kept], dtype=np.float64).reshape(-1, 4)
-    gt_arr = np.array([[b.x, b.y, b.w, b.h] for b in gt], dtype=np.float64).reshape(-1, 4)
-    covered = _inside(px, py, kept_arr)  # (K, P)
-    in_crack = _inside(px, py, gt_arr)  # (G, P)
+    covered = _inside(cracks.px, cracks.py, kept_arr)  # (K, P)
     centres = kept_arr[:, :2] + kept_arr[:, 2:] / 2
-    thin = thin[rows, cols]
-    hits = np.zeros((len(gt), len(kept)), dtype=bool)  # (G, K): box k hits crack g
-    for g in range(len(gt)):
-        n_px = int(in_crack[g].sum())
-        if n_px == 0 or not len(kept):
-            continue
-        share = (covered & in_crack[g]).sum(axis=1) / n_px
-        line = in_crack[g] & thin
-        near = np.zeros(len(kept), dtype=bool)
-        if line.any():
-            d2 = (centres[:, :1] - px[line]) ** 2 + (centres[:, 1:] - py[line]) ** 2
-            near = d2.min(axis=1) <= distance**2
-        hits[g] = (share >= cover) | near
-    crack_px = in_crack.any(axis=0)
-    return np.array([int(crack_px.sum()), int((covered.any(axis=0) & crack_px).sum()), len(gt),
+    hits = np.zeros((n_gt, len(kept)), dtype=bool)  # (G, K): box k hits crack g
+    if len(kept):
+        shares = (covered.astype(np.float64) @ cracks.in_crack.T.astype(np.float64)).T  # (G, K) pixels covered
+        for g, (lx, ly) in enumerate(cracks.lines):
+            if cracks.n_px[g] == 0:
+                continue
+            near = np.zeros(len(kept), dtype=bool)
+            if lx.size:
+                d2 = (centres[:, :1] - lx) ** 2 + (centres[:, 1:] - ly) ** 2
+                near = d2.min(axis=1) <= distance**2
+            hits[g] = (shares[g] / cracks.n_px[g] >= cover) | near
+    return np.array([int(cracks.crack_px.sum()), int((covered.any(axis=0) & cracks.crack_px).sum()), n_gt,
                      int(hits.any(axis=1).sum()), len(kept), int(hits.any(axis=0).sum())], dtype=np.int64)
 
 
@@ -147,8 +180,7 @@ def mask_counts(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], thresho
             continue
         key = _mask_key(f)
         assert key is not None  # checked above
-        _, thin, px_rows, px_cols = _mask_and_skeleton(*key)
-        rows.append(_pixel_counts(px_rows, px_cols, thin, f.boxes, kept, cover, distance))
+        rows.append(_count(_frame_cracks(*key, tuple(f.boxes)), len(f.boxes), kept, cover, distance))
     return np.stack(rows)
 
 
