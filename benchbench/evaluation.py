@@ -19,7 +19,7 @@ from benchbench.jsonable import finite_or_none
 # Metric name -> higher is better; written to results.json so comparisons know the direction.
 DIRECTIONS = {"mAP50_95": True, "mAP50": True, "mAP75": True, "AR100": True,
               "precision": True, "recall": True, "f1": True, "auroc": True,
-              "pixel_recall": True, "crack_recall": True, "box_precision": True, "op_f1": True}
+              "pixel_recall": True, "crack_recall": True, "box_precision": True, "op_f1": True, "hit_AP": True}
 
 # Defaults fitted to the crack boxes of FLYD-S train+val (123 boxes) and the simulator (120 boxes):
 # short sides run 3-17 px, median 6; these bounds split both roughly 25/50/25 %.
@@ -105,7 +105,7 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     from benchbench.metrics.coco import DEFAULT_IOU_THRESHOLDS, CocoEval
     from benchbench.metrics.errors import error_breakdown, worst_images
     from benchbench.metrics.frames import frame_metrics
-    from benchbench.metrics.masks import MASK_METRICS, mask_counts, mask_ratios, mask_section
+    from benchbench.metrics.masks import MASK_METRICS, hit_ap, hit_table, mask_counts, mask_ratios, mask_section
     from benchbench.metrics.operating import crack_counts, crack_f1, crack_prf, expected_calibration_error
 
     if len(preds) != len(test):
@@ -138,26 +138,29 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     op = _operating_point(val, val_preds, operating_iou, score_threshold)
     cracks = crack_counts(ev, operating_iou, op["threshold"])
     masks = mask_counts(test, preds, op["threshold"], hit_cover, hit_distance)
+    hits = hit_table(test, preds, hit_cover, hit_distance) if masks is not None else None
     ratio_names = ["op_f1", *(MASK_METRICS if masks is not None else ())]
 
     per_frame = cracks if masks is None else np.hstack([cracks, masks])
     aps = ev.ap_function([ap_names[n] for n in with_ci])
+    ap_like = with_ci + (["hit_AP"] if hits is not None else [])
 
     def raw(sample: np.ndarray | None) -> np.ndarray:
         """The APs and the summed per-frame counts of one resample."""
         # Counts times multiplicities: a third of the time of gathering the resample's rows and summing.
         totals = per_frame.sum(axis=0) if sample is None else np.bincount(sample, minlength=len(test)) @ per_frame
-        return np.concatenate((aps(sample), totals))
+        found = () if hits is None else (hit_ap(hits, sample),)
+        return np.concatenate((aps(sample), found, totals))
 
     def derive(values: np.ndarray) -> np.ndarray:
         """(resamples, raw) -> (resamples, names): the ratios of the counts for all resamples at once."""
-        counts = values[:, len(with_ci) :]
-        parts = [values[:, : len(with_ci)], crack_f1(counts[:, : cracks.shape[1]])[:, None]]
+        counts = values[:, len(ap_like) :]
+        parts = [values[:, : len(ap_like)], crack_f1(counts[:, : cracks.shape[1]])[:, None]]
         if masks is not None:
             parts.append(mask_ratios(counts[:, cracks.shape[1] :]))
         return np.hstack(parts)
 
-    names = with_ci + ratio_names
+    names = ap_like + ratio_names
     point = derive(raw(None)[None])[0]
     if n_boot:
         lo_ci, hi_ci = grouped_bootstrap_cis(groups, len(test), raw, n_boot=n_boot, seed=seed, derive=derive)
@@ -187,10 +190,10 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
                   "f1_ci": value["op_f1"]["ci"]},
         "ece": expected_calibration_error(ev, operating_iou)}
     metrics["masks"] = (mask_section(masks, op["threshold"], hit_cover, hit_distance,
-                                     {n: tuple(value[n]["ci"]) for n in MASK_METRICS})
+                                     {n: tuple(value[n]["ci"]) for n in MASK_METRICS}) | {"hit_AP": value["hit_AP"]}
                         if masks is not None else {"available": False,
                                                    "reason": "test frames carry no crack masks"})
-    metrics["groups"] = _group_slices(test, positive, top, score_threshold, ev, ap_names, cracks, masks)
+    metrics["groups"] = _group_slices(test, positive, top, score_threshold, ev, ap_names, cracks, masks, hits)
     return metrics
 
 
@@ -220,10 +223,10 @@ def _sizes_section(std, ranges, measure, value, iou_thresholds) -> dict[str, Any
     return out
 
 
-def _group_slices(test, positive, top, threshold, ev, ap_names, cracks, masks) -> dict[str, Any]:
+def _group_slices(test, positive, top, threshold, ev, ap_names, cracks, masks, hits) -> dict[str, Any]:
     """Every point metric per test specimen, with its counts."""
     from benchbench.metrics.frames import frame_metrics
-    from benchbench.metrics.masks import mask_scores
+    from benchbench.metrics.masks import hit_ap, mask_scores
     from benchbench.metrics.operating import crack_prf
 
     out: dict[str, Any] = {}
@@ -239,6 +242,6 @@ def _group_slices(test, positive, top, threshold, ev, ap_names, cracks, masks) -
         entry["frame"] = {k: finite_or_none(v) if isinstance(v, float) else v for k, v in fm.items()}
         entry["operating_point"] = crack_prf(cracks[sample])
         if masks is not None:
-            entry["masks"] = mask_scores(masks[sample])
+            entry["masks"] = mask_scores(masks[sample]) | {"hit_AP": finite_or_none(hit_ap(hits, sample))}
         out[g] = entry
     return out

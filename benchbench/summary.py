@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 SUMMARY_METRICS = ("mAP50_95", "mAP50", "mAP75", "AR100")
-MASK_METRICS = ("pixel_recall", "crack_recall", "box_precision")
+MASK_METRICS = ("hit_AP", "pixel_recall", "crack_recall", "box_precision")
 CRACK_METRICS = ("op_f1", *MASK_METRICS)  # box-free and operating-point scores (schema 2)
 
 

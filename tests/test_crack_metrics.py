@@ -15,7 +15,7 @@ from benchbench.evaluation import evaluate_predictions
 from benchbench.metrics import CocoEval, grouped_bootstrap_ci
 from benchbench.metrics.bootstrap import grouped_bootstrap_cis
 from benchbench.metrics.errors import error_breakdown
-from benchbench.metrics.masks import frame_mask, mask_counts, mask_scores, skeleton
+from benchbench.metrics.masks import frame_mask, hit_ap, hit_table, mask_counts, mask_scores, skeleton
 from benchbench.metrics.operating import best_f1_threshold, choose_threshold, crack_counts, expected_calibration_error
 
 # Hand fixture, thin boxes (w x h):
@@ -213,6 +213,28 @@ def test_one_pixel_shift_fails_iou_but_hits_the_mask(tmp_path) -> None:
     assert out["errors"]["counts"]["localisation"] == 1
     assert out["masks"]["crack_recall"]["value"] == 1.0
     assert out["masks"]["pixel_recall"]["value"] == pytest.approx(58 / 90)
+
+
+def test_hit_ap_counts_offset_boxes_and_refuses_duplicates(tmp_path) -> None:
+    frames = [_mask_frame(tmp_path, name=f"{i}.png") for i in range(3)]
+    shifted = Box(11, 6, 3, 30, score=0.9)  # IoU 0.48: a false positive for mAP50, a hit here
+    duplicate = Box(10, 5, 3, 30, score=0.8)  # hits the crack the shifted box already claimed
+    background = Box(0, 0, 3, 3, score=0.7)
+    partial = Box(9, 5, 5, 18, score=0.5)  # 54 of 90 crack pixels (cover 0.6), IoU 54 / 126 = 0.43
+    preds = [[duplicate, background, shifted], [], [partial]]  # frame 1: a missed crack
+    table = hit_table(frames, preds)
+    assert table.hit.tolist() == [True, False, False, True] and table.frame.tolist() == [0, 0, 0, 2]
+    # Precision 1 up to recall 1/3 (34 recall points), then 2/4 up to 2/3 (33 points); never recall 1.
+    assert hit_ap(table) == pytest.approx((34 + 33 * 0.5) / 101, abs=1e-12)
+    out = evaluate_predictions(FrameSet(frames), preds, iou_thresholds=[0.1], n_boot=0)
+    assert out["masks"]["hit_AP"]["value"] == pytest.approx(50.5 / 101, abs=1e-12)
+    # At IoU 0.5 only the second box (on the crack) matches: one crack of three at precision 1/2.
+    assert out["mAP50"]["value"] == pytest.approx(34 * 0.5 / 101, abs=1e-12)
+    # A resample with a frame twice scores as the frame set with that frame copied.
+    twice = evaluate_predictions(FrameSet([frames[0], frames[0], frames[1]]), [preds[0], preds[0], preds[1]],
+                                 iou_thresholds=[0.1], n_boot=0)
+    assert hit_ap(table, np.array([0, 0, 1])) == pytest.approx(twice["masks"]["hit_AP"]["value"], abs=1e-12)
+    assert np.isnan(hit_ap(hit_table(frames[:1], [[]]), np.array([], dtype=np.int64)))
 
 
 def test_frames_without_masks_say_so() -> None:

@@ -146,25 +146,95 @@ def _frame_cracks(kind: str, key: str, gt: tuple[Box, ...]) -> _Cracks | None:
     return _crack_geometry(rows, cols, thin, gt)
 
 
+def _hits(cracks: _Cracks, boxes: np.ndarray, cover: float, distance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For boxes (K, 4): (G, K) box k hits crack g, (G, K) the share of crack g's pixels box k
+    covers, and (K, P) the crack pixels inside each box."""
+    covered = _inside(cracks.px, cracks.py, boxes)  # (K, P)
+    n_gt, n_boxes = cracks.in_crack.shape[0], boxes.shape[0]
+    hits, shares = np.zeros((n_gt, n_boxes), dtype=bool), np.zeros((n_gt, n_boxes))
+    if not n_boxes:
+        return hits, shares, covered
+    centres = boxes[:, :2] + boxes[:, 2:] / 2
+    pixels = (covered.astype(np.float64) @ cracks.in_crack.T.astype(np.float64)).T  # (G, K) pixels covered
+    for g, (lx, ly) in enumerate(cracks.lines):
+        if cracks.n_px[g] == 0:
+            continue
+        shares[g] = pixels[g] / cracks.n_px[g]
+        near = np.zeros(n_boxes, dtype=bool)
+        if lx.size:
+            near = ((centres[:, :1] - lx) ** 2 + (centres[:, 1:] - ly) ** 2).min(axis=1) <= distance**2
+        hits[g] = (shares[g] >= cover) | near
+    return hits, shares, covered
+
+
+def _as_array(boxes: Sequence[Box]) -> np.ndarray:
+    return np.array([[b.x, b.y, b.w, b.h] for b in boxes], dtype=np.float64).reshape(-1, 4)
+
+
 def _count(cracks: _Cracks | None, n_gt: int, kept: Sequence[Box], cover: float, distance: float) -> np.ndarray:
     if cracks is None:
         return np.array([0, 0, n_gt, 0, len(kept), 0], dtype=np.int64)
-    kept_arr = np.array([[b.x, b.y, b.w, b.h] for b in kept], dtype=np.float64).reshape(-1, 4)
-    covered = _inside(cracks.px, cracks.py, kept_arr)  # (K, P)
-    centres = kept_arr[:, :2] + kept_arr[:, 2:] / 2
-    hits = np.zeros((n_gt, len(kept)), dtype=bool)  # (G, K): box k hits crack g
-    if len(kept):
-        shares = (covered.astype(np.float64) @ cracks.in_crack.T.astype(np.float64)).T  # (G, K) pixels covered
-        for g, (lx, ly) in enumerate(cracks.lines):
-            if cracks.n_px[g] == 0:
-                continue
-            near = np.zeros(len(kept), dtype=bool)
-            if lx.size:
-                d2 = (centres[:, :1] - lx) ** 2 + (centres[:, 1:] - ly) ** 2
-                near = d2.min(axis=1) <= distance**2
-            hits[g] = (shares[g] / cracks.n_px[g] >= cover) | near
+    hits, _, covered = _hits(cracks, _as_array(kept), cover, distance)
     return np.array([int(cracks.crack_px.sum()), int((covered.any(axis=0) & cracks.crack_px).sum()), n_gt,
                      int(hits.any(axis=1).sum()), len(kept), int(hits.any(axis=0).sum())], dtype=np.int64)
+
+
+class HitTable(NamedTuple):
+    """Every predicted box of a frame set, highest score first: its frame and whether it found a
+    crack by the hit rule; and the cracks of each frame."""
+
+    frame: np.ndarray
+    hit: np.ndarray
+    cracks: np.ndarray
+
+
+def hit_table(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], cover: float = DEFAULT_COVER,
+              distance: float = DEFAULT_DISTANCE) -> HitTable | None:
+    """The boxes of all scores matched to cracks by the hit rule, for ``hit_ap``; None unless every
+    frame has a mask.
+
+    Within a frame, boxes in score order each claim the unclaimed crack they hit with the largest
+    covered share (COCO's greedy matching, with the hit rule for IoU); a box hitting no crack, or
+    only claimed ones (a duplicate), is a false positive.
+    """
+    if not frames or not all(f.meta.get("mask") or f.meta.get("sim") for f in frames):
+        return None
+    frame_of, hit_of, score_of = [], [], []
+    for i, (f, p) in enumerate(zip(frames, preds, strict=True)):
+        order = sorted(range(len(p)), key=lambda k: -p[k].score)
+        found = np.zeros(len(p), dtype=bool)
+        key = _mask_key(f) if f.boxes and p else None
+        cracks = _frame_cracks(*key, tuple(f.boxes)) if key else None
+        if cracks is not None:
+            hits, shares, _ = _hits(cracks, _as_array([p[k] for k in order]), cover, distance)
+            free = np.ones(len(f.boxes), dtype=bool)
+            for j in range(len(order)):
+                open_hits = hits[:, j] & free
+                if open_hits.any():
+                    free[int(np.argmax(np.where(open_hits, shares[:, j], -1.0)))] = False
+                    found[j] = True
+        frame_of += [i] * len(p)
+        hit_of.append(found)
+        score_of += [p[k].score for k in order]
+    hit = np.concatenate(hit_of) if hit_of else np.zeros(0, dtype=bool)
+    ranked = np.argsort(-np.asarray(score_of, dtype=np.float64), kind="mergesort")  # ties: frame order
+    return HitTable(np.asarray(frame_of, dtype=np.int64)[ranked], hit[ranked],
+                    np.array([len(f.boxes) for f in frames], dtype=np.int64))
+
+
+def hit_ap(table: HitTable, sample: np.ndarray | None = None) -> float:
+    """AP (101-point, as COCO) with the hit rule in place of IoU, on a multiset of frame positions:
+    box-free, so a 1-px offset costs nothing; NaN without cracks."""
+    from benchbench.metrics.coco import _pr_curves
+
+    if sample is None:
+        hit, n_cracks = table.hit, int(table.cracks.sum())
+    else:
+        weights = np.bincount(sample, minlength=table.cracks.size)
+        hit, n_cracks = np.repeat(table.hit, weights[table.frame]), int(weights @ table.cracks)
+    if n_cracks == 0:
+        return float("nan")
+    return float(_pr_curves(hit[None, :], ~hit[None, :], n_cracks)[0].mean())
 
 
 def mask_counts(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], threshold: float,

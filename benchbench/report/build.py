@@ -101,7 +101,8 @@ def crack_summary(run: Run) -> Section | None:
         return None
     return Section("Crack-scale results: mean ± std over seeds", [
         "AP per crack size range (`metrics.size_ranges`, by box short side unless set otherwise); `op_f1`: "
-        "crack-level F1 at the operating threshold chosen on the validation frames; `pixel_recall`, "
+        "crack-level F1 at the operating threshold chosen on the validation frames; `hit_AP`: AP with the "
+        "mask-hit rule in place of IoU, over all scores (no threshold); `pixel_recall`, "
         "`crack_recall`, `box_precision`: box-free scores from the crack masks (docs/results.md).",
         Table(*summary_rows(run.summary, names), left=3)])
 

@@ -50,10 +50,10 @@ def cell_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
         rows.append([c["id"], f"{op['threshold']:.3f} ({source})", fmt_num(op["crack"]["precision"]),
                      fmt_num(op["crack"]["recall"]), fmt_ci({"value": op["crack"]["f1"], "ci": op["crack"]["f1_ci"]}),
                      *(fmt_ci(masks.get(k)) if masks.get("available", True) else "–"
-                       for k in ("pixel_recall", "crack_recall", "box_precision")),
+                       for k in ("hit_AP", "pixel_recall", "crack_recall", "box_precision")),
                      fmt_num(op.get("ece")),
                      *(f"{err['counts'][k]} / {fmt_num(err['delta_ap'][k])}" for k in ERROR_COLUMNS)])
-    headers = ["cell", "threshold (chosen on)", "crack P", "crack R", "crack F1 [95% CI]", "pixel recall",
+    headers = ["cell", "threshold (chosen on)", "crack P", "crack R", "crack F1 [95% CI]", "hit AP (masks)", "pixel recall",
                "crack recall (hit)", "box precision (hit)", "ECE",
                *(f"{k}: n / ΔAP50" for k in ERROR_COLUMNS)]
     return headers, rows
