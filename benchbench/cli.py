@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval": ("benchbench.commands.eval:eval_cmd", "COCO-evaluate a predictions JSON against ground truth."),
     "data": ("benchbench.commands.data:data", "Fetch, check and simulate datasets."),
     "report": ("benchbench.commands.report:report", "Write plots and report.md for a run folder."),
+    "rescore": ("benchbench.commands.rescore:rescore", "Re-evaluate a finished run's saved predictions, no refit."),
     "compare": ("benchbench.commands.report:compare", "Compare two runs with significance tests."),
     "leaderboard": ("benchbench.commands.leaderboard:leaderboard", "Record runs and gate regressions."),
     "train": ("benchbench.commands.groups:train", "Train generators (commands added by plugins)."),

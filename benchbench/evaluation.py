@@ -27,6 +27,7 @@ DEFAULT_SIZE_MEASURE = "short_side"
 DEFAULT_SIZE_RANGES: dict[str, tuple[float, float | None]] = {
     "hairline": (0.0, 4.5), "thin": (4.5, 7.5), "wide": (7.5, None)}
 OPEN_END = 1e10  # COCO's "no upper bound"
+REUSED_THRESHOLD = "reused"  # operating_point.source when the threshold was given, not chosen
 
 
 def iou_metric_name(t: float) -> str:
@@ -99,7 +100,10 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
                          size_ranges: dict[str, Sequence[float | None]] | None = None,
                          size_measure: str = DEFAULT_SIZE_MEASURE, operating_iou: float = 0.1,
                          hit_cover: float = 0.5, hit_distance: float = 3.0,
-                         val: FrameSet | None = None, val_preds: list[list[Box]] | None = None) -> dict[str, Any]:
+                         val: FrameSet | None = None, val_preds: list[list[Box]] | None = None,
+                         operating_threshold: float | None = None) -> dict[str, Any]:
+    """The metrics of docs/results.md. ``operating_threshold`` (a threshold the cell already chose on its
+    validation frames, e.g. read back by ``bench rescore``) is used instead of choosing one."""
     from benchbench.data.export import to_coco_dict
     from benchbench.metrics.bootstrap import grouped_bootstrap_cis
     from benchbench.metrics.coco import DEFAULT_IOU_THRESHOLDS, CocoEval
@@ -135,7 +139,8 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     rest = [n for n in ap_names if n not in with_ci]
     point_only = dict(zip(rest, map(finite_or_none, ev.aps([ap_names[n] for n in rest])), strict=True))
 
-    op = _operating_point(val, val_preds, operating_iou, score_threshold)
+    op = (_operating_point(val, val_preds, operating_iou, score_threshold) if operating_threshold is None
+          else {"threshold": operating_threshold, "source": REUSED_THRESHOLD, "val_f1": None})
     cracks = crack_counts(ev, operating_iou, op["threshold"])
     masks = mask_counts(test, preds, op["threshold"], hit_cover, hit_distance)
     hits = hit_table(test, preds, hit_cover, hit_distance) if masks is not None else None

@@ -203,13 +203,18 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
             t = time.perf_counter()
             val_preds = det.predict(job.val, ctx)
             timings["predict_val"] = time.perf_counter() - t
-        _write_predictions(job.work_dir, job.test, preds)
+        _write_predictions(Path(job.work_dir) / "predictions.json", preds)
         result["artifacts"] = {"predictions": f"work/{cell.id}/predictions.json", "ground_truth": "test_gt.json"}
+        if val_preds is not None:  # `bench rescore` chooses the operating threshold again from these
+            _write_predictions(Path(job.work_dir) / "predictions_val.json", val_preds)
+            result["artifacts"]["predictions_val"] = f"work/{cell.id}/predictions_val.json"
         ctx.report("evaluate", None)
         t = time.perf_counter()
         result["metrics"] = evaluate_predictions(job.test, preds, val=job.val, val_preds=val_preds, **job.metrics)
         timings["evaluate"] = time.perf_counter() - t
-        _gallery(job, preds, result, ctx)
+        problem = write_gallery(job.test, preds, result, job.work_dir)
+        if problem:
+            ctx.record("gallery_error", problem)
         result["status"] = "ok"
     except BaseException as exc:  # a failing plugin fails its cell only, even one calling sys.exit()
         if isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
@@ -225,16 +230,18 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     return result
 
 
-def _gallery(job: CellJob, preds: list[list[Box]], result: dict[str, Any], ctx: CellContext) -> None:
+def write_gallery(test: FrameSet, preds: list[list[Box]], result: dict[str, Any], work_dir: Path) -> str | None:
+    """Draw the cell's worst test frames into ``work_dir`` and list them in its artifacts; the problem, if any."""
     from benchbench.report.gallery import worst_frames_png
 
     try:
-        if worst_frames_png(job.test, preds, result["metrics"], Path(job.work_dir) / "worst_frames.png"):
-            result["artifacts"]["worst_frames"] = f"work/{job.cell.id}/worst_frames.png"
+        if worst_frames_png(test, preds, result["metrics"], Path(work_dir) / "worst_frames.png"):
+            result["artifacts"]["worst_frames"] = f"work/{result['id']}/worst_frames.png"
     except Exception as exc:  # a picture must never cost a cell its result
-        ctx.record("gallery_error", f"{type(exc).__name__}: {exc}")
+        return f"{type(exc).__name__}: {exc}"
+    return None
 
 
-def _write_predictions(work_dir: Path, test: FrameSet, preds: list[list[Box]]) -> None:
+def _write_predictions(path: Path, preds: list[list[Box]]) -> None:
     # not fsynced: the cell file written after it is, and a lost prediction file only costs a re-run
-    atomic_write_json(Path(work_dir) / "predictions.json", predictions_to_coco(preds), durable=False)
+    atomic_write_json(path, predictions_to_coco(preds), durable=False)

@@ -37,7 +37,8 @@ class RunProgress:
         if task is not None:
             self.progress.remove_task(task)
 
-    def cell_done(self, result: dict[str, Any]) -> None:
+    def cell_done(self, result: dict[str, Any], mark: str | None = None) -> None:
+        """One more cell on the bar; ``mark`` (rich markup) replaces its "ok"/"failed"."""
         self.unit_done(result["id"])
-        mark = "ok" if result.get("status") == "ok" else "[red]failed[/red]"
+        mark = mark or ("ok" if result.get("status") == "ok" else "[red]failed[/red]")
         self.progress.update(self.cells, advance=1, phase=f"{result['id']} {mark}")

@@ -16,7 +16,7 @@ import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -43,6 +43,9 @@ from benchbench.matrix import Matrix
 from benchbench.planner import Cell, GenTask, Plan, cell_unit, gen_unit, label_id, make_plan
 from benchbench.plugins import PluginRef, Plugins, get_plugins
 from benchbench.store import SCHEMA_VERSION, RunStore, run_folder
+
+if TYPE_CHECKING:
+    from benchbench.data.split import LoadedSplit
 
 
 # --------------------------------------------------------------------------- driver
@@ -84,13 +87,9 @@ class Prepared:
 def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
             plugins: Plugins | None = None) -> Prepared:
     """Load data, split it (refusing leaks), fingerprint plugins and have the planner plan the cells."""
-    from benchbench.data.split import load_split
-
     plugins = plugins or get_plugins()
-    data = load_split(matrix, matrix_file, plugins, cache=cache)
+    data, data_hash = load_data(matrix, matrix_file, cache, plugins)
     train, val, test = data.train, data.val, data.test
-    data_hash = sha256_json({"train": train.manifest_hash(), "test": test.manifest_hash(),
-                             "val": val.manifest_hash() if val else None})
     rows = {("generators", g.name): PluginRef.of("generators", g) for g in matrix.generators}
     rows |= {("detectors", d.name): PluginRef.of("detectors", d) for d in matrix.detectors}
     uses_guidance, gives_boxes, gen_ids = {}, {}, {}
@@ -112,6 +111,21 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
             "train_groups": train.groups(), "test_groups": test.groups(), "manifest_hash": data_hash}
     return Prepared(matrix, matrix_file, matrix_sha256, train, val, test, plan, data_hash, gen_ids, info,
                     provenance, rows)
+
+
+def load_data(matrix: Matrix, matrix_file: str, cache: Cache, plugins: Plugins) -> tuple[LoadedSplit, str]:
+    """The matrix's train / val / test frames and their manifest hash (``run.data.manifest_hash``)."""
+    from benchbench.data.split import load_split
+
+    data = load_split(matrix, matrix_file, plugins, cache=cache)
+    data_hash = sha256_json({"train": data.train.manifest_hash(), "test": data.test.manifest_hash(),
+                             "val": data.val.manifest_hash() if data.val else None})
+    return data, data_hash
+
+
+def metric_directions(matrix: Matrix) -> dict[str, bool]:
+    """Metric name -> higher is better, for every metric the evaluator writes with this matrix."""
+    return DIRECTIONS | {iou_metric_name(t): True for t in matrix.metrics.iou_thresholds}
 
 
 def generator_provenance(matrix: Matrix, matrix_file: str, plugins: Plugins, test: FrameSet,
@@ -442,7 +456,7 @@ class Runner:
                 "plan_notes": self.p.plan.notes,
                 "generator_provenance": self.p.provenance,
                 "warnings": [p["warning"] for p in self.p.provenance.values() if p.get("warning")],
-                "metric_directions": DIRECTIONS | {iou_metric_name(t): True for t in m.metrics.iou_thresholds},
+                "metric_directions": metric_directions(m),
             },
             "cells": cells,
             "summary": summarize(cells),

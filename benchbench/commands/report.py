@@ -105,11 +105,16 @@ def print_comparison(comparison: Comparison, title: str, as_json: bool, show_ref
 def report(run_dir: str) -> None:
     """Write plots/*.png, report.md and a self-contained report.html for RUN_DIR (also done at the end of
     `bench run`)."""
+    click.echo(write_report(run_dir))
+
+
+def write_report(run_dir: str) -> str:
+    """Plots, report.md and report.html of RUN_DIR (`bench report`, and after `bench rescore`); what was written."""
     from benchbench.report.build import build_report
 
     path = build_report(run_dir)
     plots = sorted((path.parent / "plots").glob("*.png"))
-    click.echo(f"{path} ({len(plots)} plot(s) in {path.parent / 'plots'}), {path.with_suffix('.html')}")
+    return f"{path} ({len(plots)} plot(s) in {path.parent / 'plots'}), {path.with_suffix('.html')}"
 
 
 @click.command()

@@ -56,8 +56,6 @@ def run_sets(p: Any, cache: Cache) -> tuple[dict[str, SynthSet], list[str]]:
 def score_run(p: Any, cache: Cache, cells: list[dict[str, Any]], run_dir: Path, plugins: Any) -> dict[str, Any]:
     """The ``generator_scores`` section of a prepared run, with the closest-pairs grids and
     the score-vs-gain plots in genscore/."""
-    from benchbench.genscore.predict import score_gain
-
     spec = p.matrix.scores
     sets, missing = run_sets(p, cache)
     section = score_sets(p.train, p.test, sets, spec, plugins, cache_root=Path(cache.root), seed=p.matrix.seed[0],
@@ -65,13 +63,21 @@ def score_run(p: Any, cache: Cache, cells: list[dict[str, Any]], run_dir: Path, 
     if missing:
         section["notes"].append(f"not scored, frames not in the cache: {', '.join(missing)} "
                                 "(their generation failed or the cache was cleared; `bench run` regenerates them)")
+    return score_gains(section, cells, spec, run_dir)
+
+
+def score_gains(section: dict[str, Any], cells: list[dict[str, Any]], spec: Any, run_dir: Path) -> dict[str, Any]:
+    """``section`` with its ``gain`` (scores vs the cells' metric gains) and the score-vs-gain plots made
+    from ``cells``: at the end of a run, and again when `bench rescore` changed the cells' metrics."""
+    from benchbench.genscore.predict import score_gain
+
     section["gain"] = score_gain(cells, section, spec.gain_metrics, spec.bootstrap)
     try:
         from benchbench.genscore.plots import gain_plots
 
         section["plots"] = [str(q.relative_to(run_dir)) for q in gain_plots(section, Path(run_dir) / "genscore")]
     except Exception as exc:  # a picture must never cost the scores
-        section["errors"].append(f"score-vs-gain plots not written: {type(exc).__name__}: {exc}")
+        section.setdefault("errors", []).append(f"score-vs-gain plots not written: {type(exc).__name__}: {exc}")
     return section
 
 
