@@ -72,6 +72,10 @@ class Cache:
         d = self.root / "frames" / key[:2]
         return d / f"{key}.png", d / f"{key}.json"
 
+    def has_frame(self, key: str) -> bool:
+        """Whether the frame's files are there (``get_frame`` still checks their content)."""
+        return all(path.exists() for path in self._frame_paths(key))
+
     def get_frame(self, key: str) -> Frame | None:
         """The cached frame, or None when absent or damaged (then it is recomputed and noted in problems)."""
         png, meta = self._frame_paths(key)

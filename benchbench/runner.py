@@ -26,7 +26,7 @@ from benchbench.editable import editable_code, stale_warnings
 from benchbench.evaluation import DIRECTIONS, iou_metric_name
 from benchbench.executors.queue import Job, JobQueue, run_in_waves
 from benchbench.frames import Box, FrameSet
-from benchbench.genscore.runscores import attach_scores
+from benchbench.genscore.runscores import attach_scores, unscored_tasks
 from benchbench.hashing import sha256_json
 from benchbench.jobs import (
     CellJob,
@@ -279,7 +279,7 @@ class Runner:
         """Generation first, then cells in plan order with teacher labels before the cells they serve:
         the order in which an executor starts ready jobs."""
         plan = self.p.plan
-        needed = {c.gen_task_id for c in pending if c.generator}
+        needed = {c.gen_task_id for c in pending if c.generator} | unscored_tasks(self.p, self.cache)
         jobs: list[Job] = []
         for t in plan.gen_tasks:
             if t.id not in needed:

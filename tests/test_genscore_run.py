@@ -144,3 +144,17 @@ def test_validate_checks_the_extractors(tmp_path, toys):
     m.write_text(m.read_text().replace("name: dinov2", "name: dino"))
     res = CliRunner().invoke(main, ["validate", str(m)])
     assert res.exit_code == 2 and "did you mean 'dinov2'" in res.output
+
+
+def test_a_complete_run_regenerates_lost_frames_to_score_them_without_refitting(tmp_path, toys):
+    import shutil
+
+    extra = "scores: {extractors: [{name: physics, size: 32}], bootstrap: 20}"
+    first = _run(tmp_path, extra)
+    assert len(first["generator_scores"]["sets"]) == 6
+    shutil.rmtree(tmp_path / "cache" / "frames")  # e.g. a cleared cache, or frames keyed otherwise today
+    again = _run(tmp_path, extra)
+    assert [c["finished"] for c in again["cells"]] == [c["finished"] for c in first["cells"]]  # nothing refit
+    gs = again["generator_scores"]
+    assert not any("not in the cache" in n for n in gs["notes"]), gs["notes"]
+    assert [s["scores"] for s in gs["sets"]] == [s["scores"] for s in first["generator_scores"]["sets"]]

@@ -30,6 +30,22 @@ def check_extractors(matrix: Any, file: str, plugins: Any) -> None:
             raise UserError(exc.detail, file=file, field=field, fix=exc.fix) from None
 
 
+def _task_keys(p: Any, task: Any) -> dict[str, list[str]]:
+    """The cache keys of a generation task's frames, per label."""
+    gid = p.gen_ids[task.generator]
+    return {label: [frame_key(gid, label, task.guidance, task.seed, i, p.frame_size) for i in range(n)]
+            for label, n in (("crack", task.n_pos), ("sane", task.n_neg))}
+
+
+def unscored_tasks(p: Any, cache: Cache) -> set[str]:
+    """Generation tasks of a prepared run whose frames the cache lacks: ``bench run`` regenerates them
+    for the scores even when every cell is done (generation only, never a fit)."""
+    if not p.matrix.scores.enabled:
+        return set()
+    return {t.id for t in p.plan.gen_tasks
+            if t.n and not all(cache.has_frame(k) for keys in _task_keys(p, t).values() for k in keys)}
+
+
 def run_sets(p: Any, cache: Cache) -> tuple[dict[str, SynthSet], list[str]]:
     """The planned generated sets of a prepared run found in the cache (nothing is generated), and the
     ids of those with frames missing."""
@@ -37,16 +53,15 @@ def run_sets(p: Any, cache: Cache) -> tuple[dict[str, SynthSet], list[str]]:
     for task in p.plan.gen_tasks:
         if task.n == 0:
             continue
-        gid = p.gen_ids[task.generator]
         frames, keys = {}, {}
-        for label, n in (("crack", task.n_pos), ("sane", task.n_neg)):
-            ks = [frame_key(gid, label, task.guidance, task.seed, i, p.frame_size) for i in range(n)]
+        for label, ks in _task_keys(p, task).items():
             got = [cache.get_frame(k) for k in ks]
             if any(f is None for f in got):
                 missing.append(task.id)
                 break
             frames[label], keys[label] = FrameSet(got, task.id), sha256_json(ks)
         else:
+            gid = p.gen_ids[task.generator]
             sets[task.id] = SynthSet(frames, keys, {"generator": task.generator, "guidance": task.guidance,
                                                     "seed": task.seed, "plugin": gid["plugin"],
                                                     "fingerprint": gid["fingerprint"]})
@@ -62,7 +77,7 @@ def score_run(p: Any, cache: Cache, cells: list[dict[str, Any]], run_dir: Path, 
                          grid_dir=Path(run_dir) / "genscore")
     if missing:
         section["notes"].append(f"not scored, frames not in the cache: {', '.join(missing)} "
-                                "(their generation failed or the cache was cleared; `bench run` regenerates them)")
+                                "(their generation failed or the cache was cleared; `bench run` regenerates them, without refitting)")
     return score_gains(section, cells, spec, run_dir)
 
 
