@@ -105,3 +105,23 @@ def test_run_records_budgets_and_reports_them(tmp_path, toys):
     answer = json.loads((tmp_path / "r" / "budget" / "answer.json").read_text())
     assert {r["budget"] for r in answer["rows"]} == {"epochs"}
 
+
+
+def test_verdict_calls_a_gain_at_equal_epochs_only_a_budget_effect():
+    from benchbench.report.answer import AnswerRow, verdict
+    from benchbench.stats import PairedResult
+
+    def row(det, budget, delta, lo, hi, p, note=""):
+        s = PairedResult(0.1, 0.1 + delta, delta, (lo, hi), p, 1000)
+        return AnswerRow(det, "physics", None, budget, 1.0, 1, [0, 1, 2], {"mAP50": s, "AP10": s}, note)
+
+    gain, flat, loss = (0.13, 0.01, 0.22, 0.02), (0.06, -0.17, 0.18, 0.3), (-0.17, -0.3, -0.05, 0.002)
+    text = verdict([row("detr", "epochs", *gain), row("detr", "steps", *flat), row("yolo", "steps", *loss)])
+    assert text.startswith("No: no detector × generator gained mAP50 significantly on the held-out real frames "
+                           "at equal optimizer steps"), text
+    assert "detr + physics gained +0.130 at equal epochs but +0.060 (p = 0.3) at equal steps" in text
+    assert "Lost mAP50 (95% CI below 0): yolo + physics (equal steps, ratio 1: -0.170)." in text
+    # a gain that also holds at equal steps is a gain; classic's shared cells are no equal-steps test
+    assert verdict([row("detr", "epochs", *gain), row("detr", "steps", *gain)]).startswith("Yes for detr + physics")
+    shared = [row("classic", "epochs", *gain), row("classic", "steps", *flat, note="same cells as at equal epochs")]
+    assert verdict(shared).startswith("Yes for classic + physics (equal epochs")

@@ -110,22 +110,44 @@ def _pair(real: dict[int, CellRecord], syn: dict[int, CellRecord], gt: dict[str,
 
 
 def verdict(rows: list[AnswerRow], alpha: float = 0.05) -> str:
-    """One sentence: did synthetic frames help, significantly, on the held-out real frames?"""
+    """One sentence: did synthetic frames help, significantly, on the held-out real frames?
+
+    A gain at equal epochs that the same row does not show at equal optimizer steps (its own
+    equal-steps baseline, not the shared cells of a detector that does not train by steps) is
+    reported as what it is: the extra steps, not the synthetic frames."""
     if not rows:
         return "No answer: the run has no pair of real-only and synthetic cells with saved predictions."
+    steps = {(r.detector, r.generator, r.guidance): r for r in rows if r.budget == "steps" and not r.note}
+
+    def steps_only(r: AnswerRow) -> AnswerRow | None:
+        twin = steps.get((r.detector, r.generator, r.guidance))
+        return twin if r.budget == "epochs" and twin is not None and not twin.helped(alpha) else None
+
+    def name(r: AnswerRow) -> str:
+        return f"{r.detector} + {r.generator} ({BUDGETS[r.budget]}, ratio {r.ratio:g}: {r.stats['mAP50'].delta:+.3f})"
+
     won = [r for r in rows if r.helped(alpha)]
+    budget_effect = [(r, t) for r in won if (t := steps_only(r)) is not None]
+    real = [r for r in won if steps_only(r) is None]
     hurt = [r for r in rows if r.stats["mAP50"].delta < 0 and r.stats["mAP50"].ci[1] < 0]
     budgets = sorted({r.budget for r in rows})
     head = "at " + " and ".join(BUDGETS[b] for b in budgets)
-    if not won:
+    if not real:
         text = (f"No: {head}, no detector × generator gained mAP50 significantly on the held-out real frames "
                 f"(best ratio per row, Bonferroni-adjusted p < {alpha:g}).")
+        if budget_effect:
+            text = (f"No: no detector × generator gained mAP50 significantly on the held-out real frames at equal "
+                    f"optimizer steps (best ratio per row, Bonferroni-adjusted p < {alpha:g}). ")
+            text += "; ".join(f"{r.detector} + {r.generator} gained {r.stats['mAP50'].delta:+.3f} at equal epochs but "
+                              f"{t.stats['mAP50'].delta:+.3f} (p = {t.p_adjusted('mAP50'):.2g}) at equal steps"
+                              for r, t in budget_effect)
+            text += ": the extra optimizer steps, not the synthetic frames."
     else:
-        names = ", ".join(f"{r.detector} + {r.generator} ({BUDGETS[r.budget]}, ratio {r.ratio:g}: "
-                          f"{r.stats['mAP50'].delta:+.3f})" for r in won)
-        text = f"Yes for {names}; {len(rows) - len(won)} other row(s) {head} show no significant gain."
+        text = f"Yes for {', '.join(map(name, real))}; {len(rows) - len(real)} other row(s) {head} show no significant gain."
+        if budget_effect:
+            text += " At equal epochs only (not at equal steps): " + ", ".join(name(r) for r, _ in budget_effect) + "."
     if hurt:
-        text += f" {len(hurt)} row(s) lost mAP50 (95% CI below 0)."
+        text += f" Lost mAP50 (95% CI below 0): {', '.join(map(name, hurt))}."
     if "steps" not in budgets:
         text += " Equal epochs only: a gain may come from the extra optimizer steps (run axes.budget: [epochs, steps])."
     return text
