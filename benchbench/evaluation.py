@@ -109,7 +109,7 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     from benchbench.metrics.coco import DEFAULT_IOU_THRESHOLDS, CocoEval
     from benchbench.metrics.errors import error_breakdown, worst_images
     from benchbench.metrics.frames import frame_metrics
-    from benchbench.metrics.masks import MASK_METRICS, hit_ap, hit_table, mask_counts, mask_ratios, mask_section
+    from benchbench.metrics.masks import MASK_METRICS, hit_aps, hit_table, mask_counts, mask_ratios, mask_section
     from benchbench.metrics.operating import crack_counts, crack_f1, crack_prf, expected_calibration_error
 
     if len(preds) != len(test):
@@ -151,16 +151,19 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     ap_like = with_ci + (["hit_AP"] if hits is not None else [])
 
     def raw(sample: np.ndarray | None) -> np.ndarray:
-        """The APs and the summed per-frame counts of one resample."""
-        # Counts times multiplicities: a third of the time of gathering the resample's rows and summing.
-        totals = per_frame.sum(axis=0) if sample is None else np.bincount(sample, minlength=len(test)) @ per_frame
-        found = () if hits is None else (hit_ap(hits, sample),)
-        return np.concatenate((aps(sample), found, totals))
+        """The APs of one resample and how often it draws each frame: the counts and the hit AP are
+        computed from the draws of all resamples at once (``derive``)."""
+        draws = np.ones(len(test)) if sample is None else np.bincount(sample, minlength=len(test))
+        return np.concatenate((aps(sample), draws))
 
     def derive(values: np.ndarray) -> np.ndarray:
-        """(resamples, raw) -> (resamples, names): the ratios of the counts for all resamples at once."""
-        counts = values[:, len(ap_like) :]
-        parts = [values[:, : len(ap_like)], crack_f1(counts[:, : cracks.shape[1]])[:, None]]
+        """(resamples, raw) -> (resamples, names)."""
+        draws = values[:, len(with_ci) :]
+        counts = draws @ per_frame
+        parts = [values[:, : len(with_ci)]]
+        if hits is not None:
+            parts.append(hit_aps(hits, draws)[:, None])
+        parts.append(crack_f1(counts[:, : cracks.shape[1]])[:, None])
         if masks is not None:
             parts.append(mask_ratios(counts[:, cracks.shape[1] :]))
         return np.hstack(parts)

@@ -225,16 +225,48 @@ def hit_table(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], cover: fl
 def hit_ap(table: HitTable, sample: np.ndarray | None = None) -> float:
     """AP (101-point, as COCO) with the hit rule in place of IoU, on a multiset of frame positions:
     box-free, so a 1-px offset costs nothing; NaN without cracks."""
-    from benchbench.metrics.coco import _pr_curves
+    weights = (np.ones(table.cracks.size, dtype=np.int64) if sample is None
+               else np.bincount(sample, minlength=table.cracks.size))
+    return float(hit_aps(table, weights[None, :])[0])
 
-    if sample is None:
-        hit, n_cracks = table.hit, int(table.cracks.sum())
-    else:
-        weights = np.bincount(sample, minlength=table.cracks.size)
-        hit, n_cracks = np.repeat(table.hit, weights[table.frame]), int(weights @ table.cracks)
-    if n_cracks == 0:
-        return float("nan")
-    return float(_pr_curves(hit[None, :], ~hit[None, :], n_cracks)[0].mean())
+
+def hit_aps(table: HitTable, weights: np.ndarray) -> np.ndarray:
+    """``hit_ap`` of many resamples at once, each given by how often it draws every frame (B, frames).
+
+    A frame drawn w times repeats each of its boxes w times in a row (ties aside), so precision only
+    rises within a run of copies of a hit: the envelope needs the precision at the end of each hit's
+    run, from running sums weighted by the draws. A hit not drawn repeats the count of the run before
+    it at no higher precision, so it changes nothing and every resample has the same columns.
+    """
+    from benchbench.metrics.coco import _hits_needed
+
+    weights = np.asarray(weights, dtype=np.int64)
+    n_cracks = weights @ table.cracks
+    out = np.full(len(weights), np.nan)
+    hits = np.flatnonzero(table.hit)
+    if hits.size == 0:
+        out[n_cracks > 0] = 0.0
+        return out
+    # Hits and false positives of each frame among the boxes up to each hit (hits, frames): a resample's
+    # running sums at the hits are then one product with its draws (exact: counts far below 2**53).
+    per_frame = np.zeros((table.hit.size, table.cracks.size))
+    per_frame[np.arange(table.hit.size), table.frame] = 1.0
+    hit_rows = np.cumsum(per_frame * table.hit[:, None], axis=0)[hits]
+    all_rows = np.cumsum(per_frame, axis=0)[hits]
+    draws = weights.astype(np.float64)
+    found = draws @ hit_rows.T
+    false = draws @ (all_rows - hit_rows).T
+    envelope = np.maximum.accumulate((found / (found + false + np.spacing(1)))[:, ::-1], axis=1)[:, ::-1]
+    need = np.maximum(_hits_needed(np.maximum(n_cracks, 1)), 1)  # (B, recall points): hits to reach each
+    # the first run reaching each count, all rows in one search: row b's counts offset by b * (top + 1)
+    offset = (np.arange(len(weights)) * (int(found.max()) + int(need.max()) + 1))[:, None]
+    first = np.searchsorted((found + offset).ravel(), (need + offset).ravel()).reshape(need.shape)
+    first -= (np.arange(len(weights)) * hits.size)[:, None]
+    reached = first < hits.size
+    precision = np.where(reached, np.take_along_axis(envelope, np.minimum(first, hits.size - 1), axis=1), 0.0)
+    defined = n_cracks > 0
+    out[defined] = precision[defined].mean(axis=1)
+    return out
 
 
 def mask_counts(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], threshold: float,
