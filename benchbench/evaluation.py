@@ -109,7 +109,7 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     from benchbench.metrics.coco import DEFAULT_IOU_THRESHOLDS, CocoEval
     from benchbench.metrics.errors import error_breakdown, worst_images
     from benchbench.metrics.frames import frame_metrics
-    from benchbench.metrics.masks import MASK_METRICS, hit_aps, hit_table, mask_counts, mask_ratios, mask_section
+    from benchbench.metrics.masks import MASK_METRICS, hit_aps, mask_ratios, mask_section, score_masks
     from benchbench.metrics.operating import crack_counts, crack_f1, crack_prf, expected_calibration_error
 
     if len(preds) != len(test):
@@ -142,8 +142,7 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
     op = (_operating_point(val, val_preds, operating_iou, score_threshold) if operating_threshold is None
           else {"threshold": operating_threshold, "source": REUSED_THRESHOLD, "val_f1": None})
     cracks = crack_counts(ev, operating_iou, op["threshold"])
-    masks = mask_counts(test, preds, op["threshold"], hit_cover, hit_distance)
-    hits = hit_table(test, preds, hit_cover, hit_distance) if masks is not None else None
+    masks, hits = score_masks(test, preds, op["threshold"], hit_cover, hit_distance) or (None, None)
     ratio_names = ["op_f1", *(MASK_METRICS if masks is not None else ())]
 
     per_frame = cracks if masks is None else np.hstack([cracks, masks])
@@ -234,14 +233,17 @@ def _sizes_section(std, ranges, measure, value, iou_thresholds) -> dict[str, Any
 def _group_slices(test, positive, top, threshold, ev, ap_names, cracks, masks, hits) -> dict[str, Any]:
     """Every point metric per test specimen, with its counts."""
     from benchbench.metrics.frames import frame_metrics
-    from benchbench.metrics.masks import hit_ap, mask_scores
+    from benchbench.metrics.masks import hit_aps, mask_scores
     from benchbench.metrics.operating import crack_prf
 
     out: dict[str, Any] = {}
     groups = np.array([f.group for f in test])
     names = [n for n in ap_names if "@" not in n]
     aps = ev.ap_function([ap_names[n] for n in names])
-    for g in sorted(set(groups.tolist())):
+    specimens = sorted(set(groups.tolist()))
+    if hits is not None:  # every specimen's hit AP in one call: a resample drawing its frames once
+        hit_by_group = dict(zip(specimens, hit_aps(hits, np.array([groups == g for g in specimens])), strict=True))
+    for g in specimens:
         sample = np.flatnonzero(groups == g)
         entry: dict[str, Any] = {"n_frames": int(sample.size), "n_cracked": int(np.sum(np.asarray(positive)[sample])),
                                  "n_cracks": int(cracks[sample, 2].sum())}
@@ -250,6 +252,6 @@ def _group_slices(test, positive, top, threshold, ev, ap_names, cracks, masks, h
         entry["frame"] = {k: finite_or_none(v) if isinstance(v, float) else v for k, v in fm.items()}
         entry["operating_point"] = crack_prf(cracks[sample])
         if masks is not None:
-            entry["masks"] = mask_scores(masks[sample]) | {"hit_AP": finite_or_none(hit_ap(hits, sample))}
+            entry["masks"] = mask_scores(masks[sample]) | {"hit_AP": finite_or_none(hit_by_group[g])}
         out[g] = entry
     return out

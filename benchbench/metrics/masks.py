@@ -103,18 +103,6 @@ def _inside(px: np.ndarray, py: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return (px >= x) & (px <= x + w) & (py >= y) & (py <= y + h)
 
 
-def frame_counts(mask: np.ndarray, gt: Sequence[Box], kept: Sequence[Box], cover: float = DEFAULT_COVER,
-                 distance: float = DEFAULT_DISTANCE, thin: np.ndarray | None = None) -> np.ndarray:
-    """The ``COUNTS`` of one frame: its mask, ground-truth boxes and the boxes kept at the threshold.
-
-    ``thin``: the mask's skeleton when already known.
-    """
-    rows, cols = np.nonzero(mask)
-    if thin is None and rows.size and len(gt):  # thinning is the costly part: only where it is read
-        thin = skeleton(mask)
-    return _count(_crack_geometry(rows, cols, thin, tuple(gt)), len(gt), kept, cover, distance)
-
-
 class _Cracks(NamedTuple):
     """What counting needs of a frame's cracks, whatever the predictions: ``px``/``py`` pixel
     centres, ``in_crack`` (G, P) which pixels each gt box holds, ``lines`` each crack's skeleton
@@ -171,55 +159,96 @@ def _as_array(boxes: Sequence[Box]) -> np.ndarray:
     return np.array([[b.x, b.y, b.w, b.h] for b in boxes], dtype=np.float64).reshape(-1, 4)
 
 
-def _count(cracks: _Cracks | None, n_gt: int, kept: Sequence[Box], cover: float, distance: float) -> np.ndarray:
-    if cracks is None:
-        return np.array([0, 0, n_gt, 0, len(kept), 0], dtype=np.int64)
-    hits, _, covered = _hits(cracks, _as_array(kept), cover, distance)
-    return np.array([int(cracks.crack_px.sum()), int((covered.any(axis=0) & cracks.crack_px).sum()), n_gt,
-                     int(hits.any(axis=1).sum()), len(kept), int(hits.any(axis=0).sum())], dtype=np.int64)
+def _has_masks(frames: Sequence[Frame]) -> bool:
+    return bool(frames) and all(f.meta.get("mask") or f.meta.get("sim") for f in frames)  # as _mask_key finds one
 
 
 class HitTable(NamedTuple):
     """Every predicted box of a frame set, highest score first: its frame and whether it found a
-    crack by the hit rule; and the cracks of each frame."""
+    crack by the hit rule; the cracks of each frame; and, at each hit, the hits and the boxes of each
+    frame so far (hits, frames), from which any resample's running counts are one product."""
 
     frame: np.ndarray
     hit: np.ndarray
     cracks: np.ndarray
+    hits_so_far: np.ndarray
+    boxes_so_far: np.ndarray
+
+
+def _claim(hits: np.ndarray, shares: np.ndarray) -> np.ndarray:
+    """Which boxes (columns, in score order) find a crack: each claims the unclaimed crack it hits with
+    the largest covered share (COCO's greedy matching, with the hit rule for IoU); a box hitting only
+    claimed cracks is a duplicate."""
+    found = np.zeros(hits.shape[1], dtype=bool)
+    if not found.size:
+        return found
+    if len(hits) == 1:  # most frames: the first box to hit the crack finds it
+        found[int(np.argmax(hits[0]))] = bool(hits[0].any())
+        return found
+    free = np.ones(len(hits), dtype=bool)
+    for j in np.flatnonzero(hits.any(axis=0)):
+        open_hits = hits[:, j] & free
+        if open_hits.any():
+            free[int(np.argmax(np.where(open_hits, shares[:, j], -1.0)))] = False
+            found[j] = True
+    return found
+
+
+def score_masks(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], threshold: float,
+                cover: float = DEFAULT_COVER, distance: float = DEFAULT_DISTANCE
+                ) -> tuple[np.ndarray, HitTable] | None:
+    """The per-frame ``COUNTS`` at ``threshold`` and the ``HitTable`` of the boxes of every score, from
+    one matching of each frame's boxes to its cracks; None unless every frame has a mask."""
+    if not _has_masks(frames):
+        return None
+    rows, frame_of, hit_of, score_of = [], [], [], []
+    for i, (f, p) in enumerate(zip(frames, preds, strict=True)):
+        order = sorted(range(len(p)), key=lambda k: -p[k].score)
+        scores = [p[k].score for k in order]
+        n_kept = sum(s > threshold for s in scores)  # boxes kept at the threshold: a prefix in score order
+        found = np.zeros(len(p), dtype=bool)
+        key = _mask_key(f) if f.boxes else None  # no crack to cover or hit: the mask need not be looked up
+        cracks = _frame_cracks(*key, tuple(f.boxes)) if key else None
+        if cracks is None:
+            rows.append([0, 0, len(f.boxes), 0, n_kept, 0])
+        else:
+            hits, shares, covered = _hits(cracks, _as_array([p[k] for k in order]), cover, distance)
+            found = _claim(hits, shares)
+            kept_hits = hits[:, :n_kept]
+            rows.append([int(cracks.crack_px.sum()), int((covered[:n_kept].any(axis=0) & cracks.crack_px).sum()),
+                         len(f.boxes), int(kept_hits.any(axis=1).sum()), n_kept, int(kept_hits.any(axis=0).sum())])
+        frame_of += [i] * len(p)
+        hit_of.append(found)
+        score_of += scores
+    ranked = np.argsort(-np.asarray(score_of, dtype=np.float64), kind="mergesort")  # ties: frame order
+    frame = np.asarray(frame_of, dtype=np.int64)[ranked]
+    hit = (np.concatenate(hit_of) if hit_of else np.zeros(0, dtype=bool))[ranked]
+    at = np.flatnonzero(hit)
+    one_hot = np.zeros((at.size, len(frames)))
+    one_hot[np.arange(at.size), frame[at]] = 1.0
+    # boxes of frame f up to position q: those among frame f's positions (sorted) that are <= q
+    by_frame = np.sort(frame * (hit.size + 1) + np.arange(hit.size))
+    starts = np.arange(len(frames)) * (hit.size + 1)
+    boxes_so_far = (np.searchsorted(by_frame, starts[None, :] + at[:, None], "right")
+                    - np.searchsorted(by_frame, starts, "left")[None, :])
+    table = HitTable(frame, hit, np.array([len(f.boxes) for f in frames], dtype=np.int64),
+                     np.cumsum(one_hot, axis=0), boxes_so_far.astype(np.float64))
+    return np.array(rows, dtype=np.int64).reshape(-1, len(COUNTS)), table
+
+
+def mask_counts(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], threshold: float,
+                cover: float = DEFAULT_COVER, distance: float = DEFAULT_DISTANCE) -> np.ndarray | None:
+    """(frames, COUNTS) at ``threshold``; None unless every frame has a mask."""
+    scored = score_masks(frames, preds, threshold, cover, distance)
+    return None if scored is None else scored[0]
 
 
 def hit_table(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], cover: float = DEFAULT_COVER,
               distance: float = DEFAULT_DISTANCE) -> HitTable | None:
     """The boxes of all scores matched to cracks by the hit rule, for ``hit_ap``; None unless every
-    frame has a mask.
-
-    Within a frame, boxes in score order each claim the unclaimed crack they hit with the largest
-    covered share (COCO's greedy matching, with the hit rule for IoU); a box hitting no crack, or
-    only claimed ones (a duplicate), is a false positive.
-    """
-    if not frames or not all(f.meta.get("mask") or f.meta.get("sim") for f in frames):
-        return None
-    frame_of, hit_of, score_of = [], [], []
-    for i, (f, p) in enumerate(zip(frames, preds, strict=True)):
-        order = sorted(range(len(p)), key=lambda k: -p[k].score)
-        found = np.zeros(len(p), dtype=bool)
-        key = _mask_key(f) if f.boxes and p else None
-        cracks = _frame_cracks(*key, tuple(f.boxes)) if key else None
-        if cracks is not None:
-            hits, shares, _ = _hits(cracks, _as_array([p[k] for k in order]), cover, distance)
-            free = np.ones(len(f.boxes), dtype=bool)
-            for j in range(len(order)):
-                open_hits = hits[:, j] & free
-                if open_hits.any():
-                    free[int(np.argmax(np.where(open_hits, shares[:, j], -1.0)))] = False
-                    found[j] = True
-        frame_of += [i] * len(p)
-        hit_of.append(found)
-        score_of += [p[k].score for k in order]
-    hit = np.concatenate(hit_of) if hit_of else np.zeros(0, dtype=bool)
-    ranked = np.argsort(-np.asarray(score_of, dtype=np.float64), kind="mergesort")  # ties: frame order
-    return HitTable(np.asarray(frame_of, dtype=np.int64)[ranked], hit[ranked],
-                    np.array([len(f.boxes) for f in frames], dtype=np.int64))
+    frame has a mask."""
+    scored = score_masks(frames, preds, 1.0, cover, distance)
+    return None if scored is None else scored[1]
 
 
 def hit_ap(table: HitTable, sample: np.ndarray | None = None) -> float:
@@ -235,55 +264,30 @@ def hit_aps(table: HitTable, weights: np.ndarray) -> np.ndarray:
 
     A frame drawn w times repeats each of its boxes w times in a row (ties aside), so precision only
     rises within a run of copies of a hit: the envelope needs the precision at the end of each hit's
-    run, from running sums weighted by the draws. A hit not drawn repeats the count of the run before
+    run, from running counts weighted by the draws. A hit not drawn repeats the count of the run before
     it at no higher precision, so it changes nothing and every resample has the same columns.
     """
     from benchbench.metrics.coco import _hits_needed
 
-    weights = np.asarray(weights, dtype=np.int64)
-    n_cracks = weights @ table.cracks
-    out = np.full(len(weights), np.nan)
-    hits = np.flatnonzero(table.hit)
-    if hits.size == 0:
+    draws = np.asarray(weights, dtype=np.float64)  # exact: counts far below 2**53
+    n_cracks = (draws @ table.cracks).astype(np.int64)
+    out = np.full(len(draws), np.nan)
+    n_hits = table.hits_so_far.shape[0]
+    if n_hits == 0:
         out[n_cracks > 0] = 0.0
         return out
-    # Hits and false positives of each frame among the boxes up to each hit (hits, frames): a resample's
-    # running sums at the hits are then one product with its draws (exact: counts far below 2**53).
-    per_frame = np.zeros((table.hit.size, table.cracks.size))
-    per_frame[np.arange(table.hit.size), table.frame] = 1.0
-    hit_rows = np.cumsum(per_frame * table.hit[:, None], axis=0)[hits]
-    all_rows = np.cumsum(per_frame, axis=0)[hits]
-    draws = weights.astype(np.float64)
-    found = draws @ hit_rows.T
-    false = draws @ (all_rows - hit_rows).T
-    envelope = np.maximum.accumulate((found / (found + false + np.spacing(1)))[:, ::-1], axis=1)[:, ::-1]
+    found = draws @ table.hits_so_far.T
+    seen = draws @ table.boxes_so_far.T
+    envelope = np.maximum.accumulate((found / (seen + np.spacing(1)))[:, ::-1], axis=1)[:, ::-1]
     need = np.maximum(_hits_needed(np.maximum(n_cracks, 1)), 1)  # (B, recall points): hits to reach each
     # the first run reaching each count, all rows in one search: row b's counts offset by b * (top + 1)
-    offset = (np.arange(len(weights)) * (int(found.max()) + int(need.max()) + 1))[:, None]
+    offset = (np.arange(len(draws)) * (int(found.max()) + int(need.max()) + 1))[:, None]
     first = np.searchsorted((found + offset).ravel(), (need + offset).ravel()).reshape(need.shape)
-    first -= (np.arange(len(weights)) * hits.size)[:, None]
-    reached = first < hits.size
-    precision = np.where(reached, np.take_along_axis(envelope, np.minimum(first, hits.size - 1), axis=1), 0.0)
+    first -= (np.arange(len(draws)) * n_hits)[:, None]
+    precision = np.where(first < n_hits, np.take_along_axis(envelope, np.minimum(first, n_hits - 1), axis=1), 0.0)
     defined = n_cracks > 0
     out[defined] = precision[defined].mean(axis=1)
     return out
-
-
-def mask_counts(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], threshold: float,
-                cover: float = DEFAULT_COVER, distance: float = DEFAULT_DISTANCE) -> np.ndarray | None:
-    """(frames, COUNTS) at ``threshold``; None unless every frame has a mask."""
-    if not frames or not all(f.meta.get("mask") or f.meta.get("sim") for f in frames):  # as _mask_key finds one
-        return None
-    rows = []
-    for f, p in zip(frames, preds, strict=True):
-        kept = [b for b in p if b.score > threshold]
-        if not f.boxes:  # no crack to cover or hit: the mask need not be looked up
-            rows.append(np.array([0, 0, 0, 0, len(kept), 0], dtype=np.int64))
-            continue
-        key = _mask_key(f)
-        assert key is not None  # checked above
-        rows.append(_count(_frame_cracks(*key, tuple(f.boxes)), len(f.boxes), kept, cover, distance))
-    return np.stack(rows)
 
 
 # score -> (numerator, denominator) among COUNTS
