@@ -226,7 +226,7 @@ def _plots(root: Path, cells: list[dict[str, Any]]) -> list[Path]:
     from benchbench.summary import metric_value
 
     ok = [c for c in cells if c.get("status") == "ok"]
-    extra = [m for m in ("AP10", "crack_recall") if any(metric_value(c, m) is not None for c in ok)]
+    extra = [m for m in ("AP10", "hit_AP", "crack_recall") if any(metric_value(c, m) is not None for c in ok)]
     out = run_plots(cells, root / "plots", (*RATIO_METRICS, *extra))
     means = error_means(cells)
     for det in dict.fromkeys(s[0] for s in means):

@@ -94,10 +94,11 @@ def group_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]
             rows.append([setting_label(setting), g, first["n_frames"], first["n_cracks"],
                          fmt_num(_mean([p.get("mAP50") for p in per])),
                          fmt_num(_mean([p.get(low) for p in per])) if low else "–",
+                         fmt_num(_mean([(p.get("masks") or {}).get("hit_AP") for p in per])),
                          fmt_num(_mean([(p.get("operating_point") or {}).get("f1") for p in per])),
                          fmt_num(_mean([(p.get("masks") or {}).get("crack_recall") for p in per]))])
-    return ["setting", "specimen", "frames", "cracks", "mAP50", low or "low-IoU AP", "crack F1 (op)",
-            "crack recall (hit)"], rows
+    return ["setting", "specimen", "frames", "cracks", "mAP50", low or "low-IoU AP", "hit AP (masks)",
+            "crack F1 (op)", "crack recall (hit)"], rows
 
 
 def pr_curves(root: Path, cells: list[dict[str, Any]], ious: tuple[float, ...]) -> dict[float, dict[str, Any]]:
