@@ -7,6 +7,7 @@ damaged or replaced file is recomputed (and reported in ``problems``), never tra
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import time
@@ -141,8 +142,10 @@ class Cache:
                 out.append(f)
                 continue
             key = sha256_json([namespace, f.stem])
-            cached = self.get_frame(key)
-            out.append(cached if cached is not None else self.put_frame(key, f))
+            cached = self.get_frame(key) or self.put_frame(key, f)
+            if "sim" in f.meta:  # the simulator's scene: how its crack mask is redrawn for the mask scores
+                cached = dataclasses.replace(cached, meta={**cached.meta, "sim": f.meta["sim"]})
+            out.append(cached)
         return FrameSet(out, frames.name)
 
     # -- json blobs (pseudo-labels, fingerprints)

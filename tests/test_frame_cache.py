@@ -26,3 +26,20 @@ def test_two_sizes_sharing_a_cache_get_their_own_frames(tmp_path):
             assert {Image.open(p).size for p in paths} == {(size, size)}
     again = run_generation_job(_job(tmp_path, 64))
     assert again["cached"] == 4 and again["generated"] == 0
+
+
+def test_materialised_simulated_frames_keep_their_scene_for_the_mask_scores(tmp_path):
+    from benchbench.cache import Cache
+    from benchbench.data.simulate import simulate_frames
+    from benchbench.evaluation import evaluate_predictions
+    from benchbench.frames import FrameSet
+    from benchbench.metrics.masks import frame_mask
+
+    frames = FrameSet(simulate_frames(6, 0, size=64), "test")
+    for cache_state in ("empty", "filled"):  # written now, then read back from the cache
+        stored = Cache(tmp_path / "cache").materialize(frames, "ns")
+        assert [f.path is not None for f in stored] == [True] * 6, cache_state
+        for f, mine in zip(frames, stored, strict=True):
+            assert (frame_mask(mine) == frame_mask(f)).all(), cache_state
+    out = evaluate_predictions(stored, [list(f.boxes) for f in stored], iou_thresholds=[0.1], n_boot=0)
+    assert out["masks"]["crack_recall"]["value"] == 1.0 and out["masks"]["hit_AP"]["value"] == 1.0
