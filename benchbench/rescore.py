@@ -82,7 +82,7 @@ def open_run(run_dir: str | Path, cache: Cache, plugins: Any) -> SavedRun:
 
 
 def _check_same_data(root: Path, results: dict[str, Any], data: LoadedSplit, data_hash: str) -> None:
-    from benchbench.data.export import to_coco_dict
+    from benchbench.data.export import test_ground_truth
     from benchbench.stats import read_json_file
 
     fix = ("run `bench rescore` from the folder the run was started in, with the data it used (same files "
@@ -90,9 +90,8 @@ def _check_same_data(root: Path, results: dict[str, Any], data: LoadedSplit, dat
     gt_file = root / "test_gt.json"
     saved = read_json_file(gt_file)
     if saved is not None:
-        gt = to_coco_dict(data.test)
-        gt["groups"] = [f.group for f in data.test]
-        if json.loads(json.dumps(gt)) != saved:  # compared as the file holds it (lists, not tuples)
+        # compared as the file holds it (lists, not tuples)
+        if json.loads(json.dumps(test_ground_truth(data.test))) != saved:
             raise UserError("the test frames rebuilt from run.matrix are not this run's (other frames, boxes or "
                             "specimens)", file=gt_file, fix=fix)
     recorded = ((results.get("run") or {}).get("data") or {}).get("manifest_hash")

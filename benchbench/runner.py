@@ -279,7 +279,8 @@ class Runner:
         """Generation first, then cells in plan order with teacher labels before the cells they serve:
         the order in which an executor starts ready jobs."""
         plan = self.p.plan
-        needed = {c.gen_task_id for c in pending if c.generator} | unscored_tasks(self.p, self.cache)
+        needed = {c.gen_task_id for c in pending if c.generator}
+        needed |= unscored_tasks(self.p, self.cache, needed)
         jobs: list[Job] = []
         for t in plan.gen_tasks:
             if t.id not in needed:
@@ -378,12 +379,10 @@ class Runner:
 
     def _write_test_set(self) -> None:
         """The held-out ground truth (COCO + groups), so runs can be re-scored and compared later."""
-        from benchbench.data.export import to_coco_dict
+        from benchbench.data.export import test_ground_truth
         from benchbench.store import atomic_write_json
 
-        gt = to_coco_dict(self.p.test)
-        gt["groups"] = [f.group for f in self.p.test]
-        atomic_write_json(self.store.root / "test_gt.json", gt)
+        atomic_write_json(self.store.root / "test_gt.json", test_ground_truth(self.p.test))
 
     def _synthetic_for(self, cell: Cell) -> tuple[FrameSet, dict[str, int]]:
         frames = self._frames_of(cell.gen_task_id)  # type: ignore[arg-type]

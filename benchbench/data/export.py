@@ -119,6 +119,11 @@ def to_coco_dict(frames: FrameSet, *, file_names: list[str] | None = None) -> di
     return {"images": images, "annotations": anns, "categories": [dict(CATEGORY)]}
 
 
+
+def test_ground_truth(test: FrameSet) -> dict[str, Any]:
+    """A run's ``test_gt.json``: the test frames' COCO gt plus each frame's specimen group."""
+    return to_coco_dict(test) | {"groups": [f.group for f in test]}
+
 def export_coco(frames: FrameSet, out_path: str | os.PathLike, *,
                 copy_images_to: str | os.PathLike | None = None) -> Path:
     """Write a COCO json; with ``copy_images_to`` the images go there and file_name is relative to the json."""

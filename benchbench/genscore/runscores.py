@@ -37,13 +37,13 @@ def _task_keys(p: Any, task: Any) -> dict[str, list[str]]:
             for label, n in (("crack", task.n_pos), ("sane", task.n_neg))}
 
 
-def unscored_tasks(p: Any, cache: Cache) -> set[str]:
-    """Generation tasks of a prepared run whose frames the cache lacks: ``bench run`` regenerates them
-    for the scores even when every cell is done (generation only, never a fit)."""
+def unscored_tasks(p: Any, cache: Cache, scheduled: set[str]) -> set[str]:
+    """Generation tasks of a prepared run, besides the ``scheduled`` ones, whose frames the cache lacks:
+    ``bench run`` regenerates them for the scores even when every cell is done (generation only, never a fit)."""
     if not p.matrix.scores.enabled:
         return set()
-    return {t.id for t in p.plan.gen_tasks
-            if t.n and not all(cache.has_frame(k) for keys in _task_keys(p, t).values() for k in keys)}
+    return {t.id for t in p.plan.gen_tasks if t.n and t.id not in scheduled
+            and not all(cache.has_frame(k) for keys in _task_keys(p, t).values() for k in keys)}
 
 
 def run_sets(p: Any, cache: Cache) -> tuple[dict[str, SynthSet], list[str]]:
@@ -77,7 +77,8 @@ def score_run(p: Any, cache: Cache, cells: list[dict[str, Any]], run_dir: Path, 
                          grid_dir=Path(run_dir) / "genscore")
     if missing:
         section["notes"].append(f"not scored, frames not in the cache: {', '.join(missing)} "
-                                "(their generation failed or the cache was cleared; `bench run` regenerates them, without refitting)")
+                                "(their generation failed or the cache was cleared; `bench run` regenerates them, "
+                                "without refitting)")
     return score_gains(section, cells, spec, run_dir)
 
 

@@ -116,25 +116,21 @@ class _Cracks(NamedTuple):
     crack_px: np.ndarray
 
 
-def _crack_geometry(rows: np.ndarray, cols: np.ndarray, thin: np.ndarray | None,
-                    gt: tuple[Box, ...]) -> _Cracks | None:
+@lru_cache(maxsize=4096)  # every cell of a run scores the same test frames: their geometry is shared
+def _frame_cracks(kind: str, key: str, gt: tuple[Box, ...]) -> _Cracks | None:
     """None without crack pixels or gt boxes (half of all frames): nothing to cover or hit."""
+    _, thin, rows, cols = _mask_and_skeleton(kind, key)
     if rows.size == 0 or not gt:
         return None
     px, py = cols + 0.5, rows + 0.5
-    in_crack = _inside(px, py, np.array([[b.x, b.y, b.w, b.h] for b in gt], dtype=np.float64))  # (G, P)
+    in_crack = _inside(px, py, _as_array(gt))  # (G, P)
     on_line = thin[rows, cols]
     lines = [(px[in_crack[g] & on_line], py[in_crack[g] & on_line]) for g in range(len(gt))]
     return _Cracks(px, py, in_crack, in_crack.sum(axis=1), lines, in_crack.any(axis=0))
 
 
-@lru_cache(maxsize=4096)  # every cell of a run scores the same test frames: their geometry is shared
-def _frame_cracks(kind: str, key: str, gt: tuple[Box, ...]) -> _Cracks | None:
-    _, thin, rows, cols = _mask_and_skeleton(kind, key)
-    return _crack_geometry(rows, cols, thin, gt)
-
-
-def _hits(cracks: _Cracks, boxes: np.ndarray, cover: float, distance: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _hits(cracks: _Cracks, boxes: np.ndarray, cover: float, distance: float
+          ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For boxes (K, 4): (G, K) box k hits crack g, (G, K) the share of crack g's pixels box k
     covers, and (K, P) the crack pixels inside each box."""
     covered = _inside(cracks.px, cracks.py, boxes)  # (K, P)
@@ -157,10 +153,6 @@ def _hits(cracks: _Cracks, boxes: np.ndarray, cover: float, distance: float) -> 
 
 def _as_array(boxes: Sequence[Box]) -> np.ndarray:
     return np.array([[b.x, b.y, b.w, b.h] for b in boxes], dtype=np.float64).reshape(-1, 4)
-
-
-def _has_masks(frames: Sequence[Frame]) -> bool:
-    return bool(frames) and all(f.meta.get("mask") or f.meta.get("sim") for f in frames)  # as _mask_key finds one
 
 
 class HitTable(NamedTuple):
@@ -199,7 +191,7 @@ def score_masks(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], thresho
                 ) -> tuple[np.ndarray, HitTable] | None:
     """The per-frame ``COUNTS`` at ``threshold`` and the ``HitTable`` of the boxes of every score, from
     one matching of each frame's boxes to its cracks; None unless every frame has a mask."""
-    if not _has_masks(frames):
+    if not frames or not all(f.meta.get("mask") or f.meta.get("sim") for f in frames):  # as _mask_key finds one
         return None
     rows, frame_of, hit_of, score_of = [], [], [], []
     for i, (f, p) in enumerate(zip(frames, preds, strict=True)):

@@ -143,7 +143,8 @@ def verdict(rows: list[AnswerRow], alpha: float = 0.05) -> str:
                               for r, t in budget_effect)
             text += ": the extra optimizer steps, not the synthetic frames."
     else:
-        text = f"Yes for {', '.join(map(name, real))}; {len(rows) - len(real)} other row(s) {head} show no significant gain."
+        text = (f"Yes for {', '.join(map(name, real))}; {len(rows) - len(real)} other row(s) {head} "
+                "show no significant gain.")
         if budget_effect:
             text += " At equal epochs only (not at equal steps): " + ", ".join(name(r) for r, _ in budget_effect) + "."
     if hurt:

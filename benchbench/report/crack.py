@@ -53,8 +53,8 @@ def cell_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
                        for k in ("hit_AP", "pixel_recall", "crack_recall", "box_precision")),
                      fmt_num(op.get("ece")),
                      *(f"{err['counts'][k]} / {fmt_num(err['delta_ap'][k])}" for k in ERROR_COLUMNS)])
-    headers = ["cell", "threshold (chosen on)", "crack P", "crack R", "crack F1 [95% CI]", "hit AP (masks)", "pixel recall",
-               "crack recall (hit)", "box precision (hit)", "ECE",
+    headers = ["cell", "threshold (chosen on)", "crack P", "crack R", "crack F1 [95% CI]", "hit AP (masks)",
+               "pixel recall", "crack recall (hit)", "box precision (hit)", "ECE",
                *(f"{k}: n / ΔAP50" for k in ERROR_COLUMNS)]
     return headers, rows
 
