@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from benchbench.cache import Cache, frame_key
+from benchbench.calibration import crop_size, resize_frame
+from benchbench.data.folds import ground_truth_file
 from benchbench.errors import error_line
 from benchbench.evaluation import evaluate_predictions, predictions_to_coco
 from benchbench.frames import Box, Frame, FrameSet
@@ -45,6 +47,7 @@ class GenJob:
     size: int
     group: str = "synthetic"
     timeout: float | None = None  # seconds; the executor kills the job past it
+    calibration: dict[str, Any] | None = None  # the generator's calibration on the fold (benchbench.calibration)
 
     @property
     def unit(self) -> str:  # its name in progress reports
@@ -120,6 +123,7 @@ def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[st
     seed_everything(t.seed)
     ctx = _ctx(job.unit, t.seed, job.work_dir, job.cache_dir, progress)
     out: dict[str, Any] = {"id": t.id, "generated": 0, "cached": 0, "frames": {}, "seconds": 0.0}
+    sizes = (job.calibration or {}).get("crop_sizes")  # the real training crops' sizes, for every generator
     start = time.perf_counter()
     for label, n in (("crack", t.n_pos), ("sane", t.n_neg)):
         keys = [frame_key(job.generator_id, label, t.guidance, t.seed, i, job.size) for i in range(n)]
@@ -129,13 +133,15 @@ def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[st
         for lo, hi in _runs(missing):
             ctx.report(f"generate {label} {lo}..{hi - 1}", len(missing) and lo / max(n, 1))
             req = GenerationRequest(label=label, n=hi - lo, guidance=t.guidance, seed=t.seed,  # type: ignore[arg-type]
-                                    size=job.size, start_index=lo, prompt=None)
+                                    size=job.size, start_index=lo, prompt=None, calibration=job.calibration)
             made = gen.generate(req, ctx)
             if len(made) != hi - lo:
                 raise RuntimeError(f"generator returned {len(made)} frames, asked for {hi - lo}")
             for i, f in zip(range(lo, hi), made, strict=True):
                 if f.label != label:
                     raise RuntimeError(f"generator returned a '{f.label}' frame for a '{label}' request")
+                if sizes:
+                    f = resize_frame(f, crop_size(sizes, t.seed, label, i))
                 f = Frame(None, f.width, f.height, f.label, f.boxes, job.group, f.source, image=f.image,
                           meta={"name": f"{t.id}-{label}-{i:06d}"})
                 frames[i] = cache.put_frame(keys[i], f)
@@ -204,7 +210,8 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
             val_preds = det.predict(job.val, ctx)
             timings["predict_val"] = time.perf_counter() - t
         _write_predictions(Path(job.work_dir) / "predictions.json", preds)
-        result["artifacts"] = {"predictions": f"work/{cell.id}/predictions.json", "ground_truth": "test_gt.json"}
+        result["artifacts"] = {"predictions": f"work/{cell.id}/predictions.json",
+                               "ground_truth": ground_truth_file(cell.fold)}
         if val_preds is not None:  # `bench rescore` chooses the operating threshold again from these
             _write_predictions(Path(job.work_dir) / "predictions_val.json", val_preds)
             result["artifacts"]["predictions_val"] = f"work/{cell.id}/predictions_val.json"

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from benchbench.data.folds import fold_params, known_folds
 from benchbench.errors import UserError
 from benchbench.evaluation import DEFAULT_SIZE_RANGES
 from benchbench.executors.options import run_executor_options
@@ -67,6 +68,43 @@ class SplitSpec(_Strict):
     # dropped before splitting: e.g. a study's test specimens while its settings are tuned
     exclude_groups: list[str] | None = None
     seed: int = 0
+    # grouped K-fold over the specimens (benchbench.data.folds): every specimen is tested once per setting
+    folds: int | Literal["loso"] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_way(cls, v: Any) -> Any:
+        # before validation: a test_fraction left at its default must not count as given
+        if isinstance(v, dict) and v.get("folds") is not None:
+            given = [k for k in ("test_fraction", "test_groups") if v.get(k) is not None]
+            if given:
+                raise ValueError(f"folds choose every test specimen: remove {' and '.join(given)} "
+                                 "(or remove folds)")
+        return v
+
+    @field_validator("folds")
+    @classmethod
+    def _k(cls, v: Any) -> Any:
+        if isinstance(v, bool) or (isinstance(v, int) and v < 2):
+            raise ValueError("folds must be an integer >= 2 or 'loso' (one fold per specimen)")
+        return v
+
+
+def check_fold_weights(generators: list[PluginSpec], folds: int | str | None) -> None:
+    """Per-fold ``weights`` (a list indexed by fold, or a path with ``{fold}``) need folds, one folder each."""
+    for i, g in enumerate(generators):
+        w = g.params.get("weights")
+        if isinstance(w, list):
+            if folds is None:
+                raise ValueError(f"generators[{i}].weights: '{g.name}': a list of weights needs split.folds "
+                                 "(one folder per fold)")
+            if not w or not all(isinstance(x, str) for x in w):
+                raise ValueError(f"generators[{i}].weights: '{g.name}': give one folder (a string) per fold")
+            if isinstance(folds, int) and len(w) != folds:
+                raise ValueError(f"generators[{i}].weights: '{g.name}': {len(w)} folders for {folds} folds: "
+                                 "give one per fold, in fold order")
+        elif isinstance(w, str) and "{fold}" in w and folds is None:
+            raise ValueError(f"generators[{i}].weights: '{g.name}': '{{fold}}' in the path needs split.folds")
 
 
 class AxesSpec(_Strict):
@@ -218,6 +256,7 @@ class Matrix(_Strict):
             raise ValueError("axes.synthetic_ratio: ratios > 0 need at least one entry in generators")
         if self.mode == "replace" and any(r > 1 for r in self.axes.synthetic_ratio):
             raise ValueError("axes.synthetic_ratio: mode 'replace' needs ratios <= 1 (share of a fixed total)")
+        check_fold_weights(self.generators, self.split.folds)
         return self
 
     def timeout_of(self, row: PluginSpec) -> float | None:
@@ -318,8 +357,8 @@ def check_plugins(matrix: Matrix, file: str, plugins: Any, executor: bool = True
     """
     plugins.forget_instances()  # a new run: built from the files as they are now
     checks = [("datasets", "data.dataset", matrix.data.dataset, matrix.data.params)]
-    checks += [("generators", f"generators[{i}].plugin", g.plugin_name, g.params)
-               for i, g in enumerate(matrix.generators)]
+    checks += [("generators", f"generators[{i}].plugin", g.plugin_name, fold_params(g.params, fold))
+               for i, g in enumerate(matrix.generators) for fold in known_folds(g.params, matrix.split.folds)]
     checks += [("detectors", f"detectors[{i}].plugin", d.plugin_name, d.params)
                for i, d in enumerate(matrix.detectors)]
     entries = []

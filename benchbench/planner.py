@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from benchbench.data.folds import suffix
 from benchbench.errors import UserError
 from benchbench.matrix import Matrix
 
@@ -25,10 +26,11 @@ class GenTask:
     seed: int
     n_pos: int
     n_neg: int
+    fold: int | None = None  # None: frames of a plain split (or shared by every fold)
 
     @property
     def id(self) -> str:
-        return f"{self.generator}__g{_fmt(self.guidance)}__s{self.seed}"
+        return f"{self.generator}__g{_fmt(self.guidance)}__s{self.seed}{suffix(self.fold)}"
 
     @property
     def n(self) -> int:
@@ -48,6 +50,7 @@ class Cell:
     n_real_neg: int = 0
     budget: str = "epochs"  # "steps": train as many steps as the row's largest-ratio cell
     budget_frames: int | None = None  # with "steps": the training-set size that sets the step count
+    fold: int | None = None  # split.folds: the fold whose specimens it trains on and tests; None: a plain split
 
     @property
     def baseline(self) -> bool:
@@ -57,20 +60,24 @@ class Cell:
     def id(self) -> str:
         gen = self.generator or "real"
         steps = "__bsteps" if self.budget == "steps" else ""
-        return f"{self.detector}__{gen}__g{_fmt(self.guidance)}__r{_fmt(self.ratio)}__s{self.seed}{steps}"
+        return (f"{self.detector}__{gen}__g{_fmt(self.guidance)}__r{_fmt(self.ratio)}__s{self.seed}{steps}"
+                f"{suffix(self.fold)}")
 
     @property
     def gen_task_id(self) -> str | None:
         if self.generator is None:
             return None
-        return GenTask(self.generator, self.guidance, self.seed, 0, 0).id
+        return GenTask(self.generator, self.guidance, self.seed, 0, 0, self.fold).id
 
     @property
     def baseline_id(self) -> str:
-        return Cell(self.detector, self.seed).id
+        return Cell(self.detector, self.seed, fold=self.fold).id
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"id": self.id}
+        d = asdict(self) | {"id": self.id}
+        if self.fold is None:  # a plain split's cells keep the dict (and so the cache key) they had before folds
+            del d["fold"]
+        return d
 
 
 def _fmt(x: float | None) -> str:
@@ -103,7 +110,7 @@ def synthetic_counts(ratio: float, n_pos: int, n_neg: int, mode: str,
 class Plan:
     cells: list[Cell]
     gen_tasks: list[GenTask]
-    n_train_pos: int
+    n_train_pos: int  # with folds: the first fold's (each fold has its own)
     n_train_neg: int
     naive_frames: int = 0
     notes: list[str] = field(default_factory=list)
@@ -216,6 +223,30 @@ def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, 
     if unused and matrix.synthetic_ratios:
         notes.append(f"no detector row trains with generator(s) {', '.join(unused)}: they are skipped")
     return Plan(cells, tasks, n_train_pos, n_train_neg, naive_frames=naive, notes=notes, gives_boxes=gives_boxes)
+
+
+def plan_folds(matrix: Matrix, uses_guidance: dict[str, bool], folds: list[tuple[int | None, int, int]],
+               step_budget: dict[str, bool] | None = None, *, gives_boxes: dict[str, bool] | None = None,
+               file: str | None = None) -> Plan:
+    """The plan of every fold, ``folds`` being (fold, training cracked frames, training sane frames).
+
+    A plain split (one fold, None) is planned by ``make_plan`` as before. With folds each fold is planned on
+    its own training counts and its cells and generation tasks carry the fold, so its baselines (the
+    teacher), equal-steps references and generated frames are its own. Every generator generates per
+    fold, even one that learns from no frame: its frames then differ between folds only by the size
+    asked (the fold's median training crop), and where that size is the same the frame cache, keyed by
+    generator, calibration, size and index, hands the later folds the frames the first one made.
+    """
+    plans = [(f, make_plan(matrix, uses_guidance, pos, neg, step_budget, gives_boxes=gives_boxes, file=file))
+             for f, pos, neg in folds]
+    if len(plans) == 1 and plans[0][0] is None:
+        return plans[0][1]
+    first = plans[0][1]
+    return Plan([replace(c, fold=f) for f, p in plans for c in p.cells],
+                [replace(t, fold=f) for f, p in plans for t in p.gen_tasks],
+                first.n_train_pos, first.n_train_neg, naive_frames=sum(p.naive_frames for _, p in plans),
+                notes=first.notes + [f"{len(plans)} specimen folds: every cell is planned once per fold"],
+                gives_boxes=first.gives_boxes)
 
 
 def _check_labeler(matrix: Matrix, gives_boxes: dict[str, bool], used: set[str], file: str | None) -> bool:

@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from benchbench.cache import Cache
+from benchbench.data.folds import ground_truth_file
 from benchbench.data.split import LoadedSplit
 from benchbench.errors import UserError
-from benchbench.frames import Box
+from benchbench.frames import Box, FrameSet
 from benchbench.matrix import Matrix, parse_matrix
 from benchbench.store import SCHEMA_VERSION, RunStore, load_results
 
@@ -41,6 +42,19 @@ class SavedRun:
     records: list[dict[str, Any]]  # the cells in results.json order, from their cell files where readable
     matrix: Matrix
     data: LoadedSplit
+
+    @staticmethod
+    def fold_of(record: dict[str, Any]) -> int | None:
+        """The fold a cell was trained and tested on (None: a plain split)."""
+        return (record.get("cell") or {}).get("fold")
+
+    def test_of(self, record: dict[str, Any]) -> FrameSet:
+        """The test frames the cell was scored on: its fold's."""
+        fold = self.fold_of(record)
+        try:
+            return self.data.fold(fold).test
+        except UserError:
+            raise Skip(f"its fold {fold} is not a fold of run.matrix's split") from None
 
     @property
     def candidates(self) -> list[dict[str, Any]]:
@@ -87,11 +101,12 @@ def _check_same_data(root: Path, results: dict[str, Any], data: LoadedSplit, dat
 
     fix = ("run `bench rescore` from the folder the run was started in, with the data it used (same files "
            "under the matrix's data root); for new data, run the matrix again with `bench run`")
-    gt_file = root / "test_gt.json"
-    saved = read_json_file(gt_file)
-    if saved is not None:
+    saved = None
+    for fold in data.folds:  # each fold's test frames against the ground truth the run wrote for it
+        gt_file = root / ground_truth_file(fold.index)
+        saved = read_json_file(gt_file)
         # compared as the file holds it (lists, not tuples)
-        if json.loads(json.dumps(test_ground_truth(data.test))) != saved:
+        if saved is not None and json.loads(json.dumps(test_ground_truth(fold.test))) != saved:
             raise UserError("the test frames rebuilt from run.matrix are not this run's (other frames, boxes or "
                             "specimens)", file=gt_file, fix=fix)
     recorded = ((results.get("run") or {}).get("data") or {}).get("manifest_hash")
@@ -142,7 +157,7 @@ def cell_inputs(run: SavedRun, record: dict[str, Any]) -> CellInputs:
     artifacts = record.get("artifacts") or {}
     if not artifacts.get("predictions"):
         raise Skip("no saved predictions (artifacts.predictions)")
-    test, val = run.data.test, run.data.val
+    test, val = run.test_of(record), run.data.fold(run.fold_of(record)).val
     preds = read_predictions(run.root / artifacts["predictions"], len(test))
     kwargs: dict[str, Any] = run.matrix.metrics.eval_kwargs()
     if not val:
@@ -167,7 +182,7 @@ def rescore_cell(run: SavedRun, record: dict[str, Any], stamp: dict[str, Any]) -
     inputs = cell_inputs(run, record)
     artifacts = dict(record["artifacts"])
     try:
-        metrics = evaluate_predictions(run.data.test, inputs.preds, **inputs.kwargs)
+        metrics = evaluate_predictions(run.test_of(record), inputs.preds, **inputs.kwargs)
     except ValueError as exc:
         raise Skip(f"{run.root / artifacts['predictions']}: {exc}") from None
     if "operating_threshold" in inputs.kwargs:  # keep saying how the threshold was chosen, and that it was reused
@@ -175,7 +190,7 @@ def rescore_cell(run: SavedRun, record: dict[str, Any], stamp: dict[str, Any]) -
         base = str(old.get("source") or "recorded").removesuffix(f", {REUSED_THRESHOLD}")
         metrics["operating_point"] |= {"source": f"{base}, {REUSED_THRESHOLD}", "val_f1": old.get("val_f1")}
     new = {**record, "metrics": metrics, "artifacts": artifacts, "rescored": stamp}
-    problem = write_gallery(run.data.test, inputs.preds, new, run.root / "work" / record["id"])
+    problem = write_gallery(run.test_of(record), inputs.preds, new, run.root / "work" / record["id"])
     new["timings"] = {**(record.get("timings") or {}), "rescore": time.perf_counter() - t0}
     return new, problem and f"{record['id']}: worst-frames gallery not drawn: {problem}"
 

@@ -13,7 +13,7 @@ import functools
 import platform
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +22,8 @@ import numpy as np
 
 from benchbench import __version__
 from benchbench.cache import Cache
+from benchbench.calibration import calibrate
+from benchbench.data.folds import Fold, fold_params, ground_truth_file
 from benchbench.editable import editable_code, stale_warnings
 from benchbench.evaluation import DIRECTIONS, iou_metric_name
 from benchbench.executors.queue import Job, JobQueue, run_in_waves
@@ -40,7 +42,7 @@ from benchbench.jobs import (
     run_label_job,
 )
 from benchbench.matrix import Matrix
-from benchbench.planner import Cell, GenTask, Plan, cell_unit, gen_unit, label_id, make_plan
+from benchbench.planner import Cell, GenTask, Plan, cell_unit, gen_unit, label_id, plan_folds
 from benchbench.plugins import PluginRef, Plugins, get_plugins
 from benchbench.store import SCHEMA_VERSION, RunStore, run_folder
 
@@ -64,63 +66,89 @@ class Prepared:
     matrix: Matrix
     matrix_file: str
     matrix_sha256: str
-    train: FrameSet
-    val: FrameSet | None
-    test: FrameSet
+    folds: list[Fold]  # one, index None, for a plain split
     plan: Plan
     data_hash: str
-    gen_ids: dict[str, dict[str, Any]]
+    gen_ids: dict[tuple[str, int | None], dict[str, Any]]  # (generator row, fold) -> its identity (cache keys)
     dataset_info: dict[str, Any]
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)  # generator -> training provenance
     rows: dict[tuple[str, str], PluginRef] = field(default_factory=dict)  # (kind, row name) -> its plugin
+    calibration: dict[tuple[str, int | None], dict[str, Any]] = field(default_factory=dict)  # (row, fold) ->
 
-    def ref(self, kind: str, name: str) -> PluginRef:
-        return self.rows[kind, name]
+    def ref(self, kind: str, name: str, fold: int | None = None) -> PluginRef:
+        """A row's plugin; a generator's with its weights for ``fold`` (``weights`` may name one per fold)."""
+        ref = self.rows[kind, name]
+        return replace(ref, params=fold_params(ref.params, fold)) if kind == "generators" else ref
 
-    @functools.cached_property
+    def fold(self, index: int | None) -> Fold:
+        return next(f for f in self.folds if f.index == index)
+
+    def gen_id(self, name: str, fold: int | None) -> dict[str, Any]:
+        return self.gen_ids[name, fold]
+
+    # Generator scores and sample grids look at one fold: the first (a plain split's only one).
+    @property
+    def train(self) -> FrameSet:
+        return self.folds[0].train
+
+    @property
+    def test(self) -> FrameSet:
+        return self.folds[0].test
+
+    @property
     def frame_size(self) -> int:
-        """The size generators are asked for: the median long side of the real training frames."""
-        sizes = [max(f.width, f.height) for f in self.train]
-        return int(np.median(sizes)) if sizes else 128
+        return self.folds[0].frame_size
 
 
 def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
             plugins: Plugins | None = None) -> Prepared:
-    """Load data, split it (refusing leaks), fingerprint plugins and have the planner plan the cells."""
+    """Load data, split it (refusing leaks), fingerprint and calibrate generators per fold, and have the
+    planner plan the cells of every fold."""
     plugins = plugins or get_plugins()
     data, data_hash = load_data(matrix, matrix_file, cache, plugins)
-    train, val, test = data.train, data.val, data.test
     rows = {("generators", g.name): PluginRef.of("generators", g) for g in matrix.generators}
     rows |= {("detectors", d.name): PluginRef.of("detectors", d) for d in matrix.detectors}
-    uses_guidance, gives_boxes, gen_ids = {}, {}, {}
+    p = Prepared(matrix, matrix_file, matrix_sha256, data.folds, None, data_hash, {}, {},  # type: ignore[arg-type]
+                 rows=rows)
+    uses_guidance, gives_boxes = {}, {}
+    used = matrix.used_generators()
     for i, g in enumerate(matrix.generators):
         entry = plugins.registry("generators").get(g.plugin_name, field=f"generators[{i}].plugin", file=matrix_file)
-        gen = plugins.instance(rows["generators", g.name])
         uses_guidance[g.name] = bool(entry.meta.get("uses_guidance", True))
         gives_boxes[g.name] = bool(entry.meta.get("gives_boxes", False))
-        gen_ids[g.name] = {"plugin": entry.name, "version": getattr(gen, "version", entry.version),
-                           "fingerprint": gen.fingerprint(), "params": g.params}
+        for fold in p.folds:
+            gen = plugins.instance(p.ref("generators", g.name, fold.index), field=f"generators[{i}]",
+                                   file=matrix_file)
+            gid = {"plugin": entry.name, "version": getattr(gen, "version", entry.version),
+                   "fingerprint": gen.fingerprint(), "params": fold_params(g.params, fold.index)}
+            if g.name in used:
+                calib = calibrate(gen, gid, fold.train, cache, name=g.name, field=f"generators[{i}]")
+                if calib is not None:
+                    p.calibration[g.name, fold.index] = calib
+                    gid["calibration"] = sha256_json(calib)  # in every frame key: no frames of another
+            p.gen_ids[g.name, fold.index] = gid
     step_budget = {d.name: bool(getattr(plugins.instance(rows["detectors", d.name]), "trains_by_steps", False))
                    for d in matrix.detectors} if "steps" in matrix.axes.budget else {}
-    plan = make_plan(matrix, uses_guidance, len(train.positives()), len(train.negatives()), step_budget,
-                     gives_boxes=gives_boxes, file=matrix_file)
-    provenance = generator_provenance(matrix, matrix_file, plugins, test, matrix.used_generators())
+    p.plan = plan_folds(matrix, uses_guidance, [(f.index, len(f.train.positives()), len(f.train.negatives()))
+                                                for f in p.folds], step_budget, gives_boxes=gives_boxes,
+                        file=matrix_file)
+    p.provenance = generator_provenance(matrix, matrix_file, plugins, p.folds, used, p.calibration)
     info = {"dataset": data.entry.name, "plugin": data.entry.plugin, "fingerprint": data.dataset.fingerprint(),
-            "params": matrix.data.params, "n_frames": len(data.frames), "n_train": len(train),
-            "n_val": len(val) if val else 0, "n_test": len(test),
-            "train_groups": train.groups(), "test_groups": test.groups(), "manifest_hash": data_hash}
-    return Prepared(matrix, matrix_file, matrix_sha256, train, val, test, plan, data_hash, gen_ids, info,
-                    provenance, rows)
+            "params": matrix.data.params, "n_frames": len(data.frames), "manifest_hash": data_hash}
+    if p.folds[0].index is None:
+        only = p.folds[0].describe()
+        info |= {k: only[k] for k in ("n_train", "n_val", "n_test", "train_groups", "test_groups")}
+    p.dataset_info = info
+    return p
 
 
 def load_data(matrix: Matrix, matrix_file: str, cache: Cache, plugins: Plugins) -> tuple[LoadedSplit, str]:
-    """The matrix's train / val / test frames and their manifest hash (``run.data.manifest_hash``)."""
+    """The matrix's folds of train / val / test frames and their manifest hash (``run.data.manifest_hash``)."""
     from benchbench.data.split import load_split
 
     data = load_split(matrix, matrix_file, plugins, cache=cache)
-    data_hash = sha256_json({"train": data.train.manifest_hash(), "test": data.test.manifest_hash(),
-                             "val": data.val.manifest_hash() if data.val else None})
-    return data, data_hash
+    hashes = [f.manifest_hash for f in data.folds]
+    return data, hashes[0] if data.folds[0].index is None else sha256_json({"folds": hashes})
 
 
 def metric_directions(matrix: Matrix) -> dict[str, bool]:
@@ -128,20 +156,41 @@ def metric_directions(matrix: Matrix) -> dict[str, bool]:
     return DIRECTIONS | {iou_metric_name(t): True for t in matrix.metrics.iou_thresholds}
 
 
-def generator_provenance(matrix: Matrix, matrix_file: str, plugins: Plugins, test: FrameSet,
-                         used: set[str]) -> dict[str, dict[str, Any]]:
-    """Each used generator's training provenance; a user error when it trained on the test specimens."""
+def generator_provenance(matrix: Matrix, matrix_file: str, plugins: Plugins, folds: list[Fold], used: set[str],
+                         calibration: dict[tuple[str, int | None], dict[str, Any]] | None = None
+                         ) -> dict[str, dict[str, Any]]:
+    """Each used generator's training provenance, checked per fold against that fold's test specimens (a
+    user error when its weights saw one), with the frames it was calibrated on; see fold_provenance."""
+    from benchbench.calibration import calibration_record
     from benchbench.provenance import check_against_test
 
     out = {}
     for i, g in enumerate(matrix.generators):
         if g.name not in used:
             continue
-        gen = plugins.instance(PluginRef.of("generators", g))
-        manifest = gen.training_manifest() if hasattr(gen, "training_manifest") else None
-        field = f"generators[{i}]" + (".weights" if "weights" in g.params else "")
-        out[g.name] = check_against_test(g.name, manifest, test, file=matrix_file, field=field)
+        records = []
+        for fold in folds:
+            gen = plugins.instance(replace(PluginRef.of("generators", g), params=fold_params(g.params, fold.index)))
+            manifest = gen.training_manifest() if hasattr(gen, "training_manifest") else None
+            field = f"generators[{i}]" + (".weights" if "weights" in g.params else "")
+            rec = check_against_test(g.name, manifest, fold.test, file=matrix_file, field=field)
+            calib = (calibration or {}).get((g.name, fold.index))
+            if calib is not None:
+                rec["calibration"] = calibration_record(calib, fold.train)
+            records.append(rec)
+        out[g.name] = fold_provenance(folds, records)
     return out
+
+
+def fold_provenance(folds: list[Fold], records: list[dict[str, Any]]) -> dict[str, Any]:
+    """One generator's provenance: a plain split's record as it is; with folds, one record per fold under
+    ``folds`` and the status (and warning) of the whole, ``unknown`` when some fold's is."""
+    if folds[0].index is None:
+        return records[0]
+    worst = next((r for r in records if r["status"] != "checked"), records[0])
+    head = {k: worst[k] for k in ("status", "warning") if k in worst}
+    return head | {"folds": [{"fold": f.index, "test_groups": f.test_groups, **r}
+                             for f, r in zip(folds, records, strict=True)]}
 
 
 def cell_key(p: Prepared, cell: Cell, plugins: Plugins) -> str:
@@ -150,7 +199,8 @@ def cell_key(p: Prepared, cell: Cell, plugins: Plugins) -> str:
     return sha256_json({
         "cell": cell.to_dict(), "detector": {"plugin": entry.name, "version": entry.version,
                                              "params": det.params},
-        "generator": p.gen_ids.get(cell.generator or ""), "data": p.data_hash,
+        "generator": p.gen_ids.get((cell.generator or "", cell.fold)),
+        "data": p.fold(cell.fold).manifest_hash,  # a plain split's: the run's, as before folds
         "metrics": p.matrix.metrics.model_dump(), "labeler": p.matrix.labeler.model_dump(),
         "mode": p.matrix.mode, "positive_fraction": p.matrix.positive_fraction,
     })
@@ -305,9 +355,10 @@ class Runner:
         return jobs
 
     def _gen_job(self, t: GenTask) -> GenJob:
-        return GenJob(t, self.p.ref("generators", t.generator), self.p.gen_ids[t.generator], self.opt.cache_dir,
-                      self.store.work_dir(f"gen__{t.id}"), self.p.frame_size,
-                      timeout=self._timeout("generators", t.generator))
+        return GenJob(t, self.p.ref("generators", t.generator, t.fold), self.p.gen_id(t.generator, t.fold),
+                      self.opt.cache_dir, self.store.work_dir(f"gen__{t.id}"), self.p.fold(t.fold).frame_size,
+                      timeout=self._timeout("generators", t.generator),
+                      calibration=self.p.calibration.get((t.generator, t.fold)))
 
     def _generation_done(self, t: GenTask, res: Any) -> None:
         self._unit_done(t.id)
@@ -349,10 +400,12 @@ class Runner:
     def _header(self, c: Cell) -> dict[str, Any]:
         """What a cell's record says besides its own outcome (filled in as its job is built)."""
         m = self.p.matrix
+        fold = self.p.fold(c.fold)
         extra = {"labeler": m.labeler.model_dump(), "mode": m.mode,
                  "run": {"name": m.name, "dir": str(self.store.root), "leaderboard": m.leaderboard},
+                 "fold": c.fold, "test_groups": fold.test_groups,
                  "counts": {"real_train_pos": c.n_real_pos, "real_train_neg": c.n_real_neg,
-                            "test": len(self.p.test), "test_pos": len(self.p.test.positives())}}
+                            "test": len(fold.test), "test_pos": len(fold.test.positives())}}
         return extra
 
     def _cell_job(self, c: Cell, key: str, header: dict[str, Any]) -> CellJob:
@@ -361,8 +414,9 @@ class Runner:
             syn, syn_counts = self._synthetic_for(c)
             header["counts"] |= syn_counts
             train = train + syn
-            header["generator"] = {"name": c.generator, **self.p.gen_ids[c.generator]}
-        return CellJob(c, key, self.p.ref("detectors", c.detector), train, self.p.val, self.p.test,
+            header["generator"] = {"name": c.generator, **self.p.gen_id(c.generator, c.fold)}
+        fold = self.p.fold(c.fold)  # each cell trains on its fold's specimens and is scored on the others only
+        return CellJob(c, key, self.p.ref("detectors", c.detector), train, fold.val, fold.test,
                        self.store.work_dir(c.id), self.opt.cache_dir, self.p.matrix.metrics.eval_kwargs(), header,
                        timeout=self._timeout("detectors", c.detector))
 
@@ -378,11 +432,12 @@ class Runner:
         return self._frames[path]
 
     def _write_test_set(self) -> None:
-        """The held-out ground truth (COCO + groups), so runs can be re-scored and compared later."""
+        """The held-out ground truth (COCO + groups) of each fold, so runs can be re-scored and compared later."""
         from benchbench.data.export import test_ground_truth
         from benchbench.store import atomic_write_json
 
-        atomic_write_json(self.store.root / "test_gt.json", test_ground_truth(self.p.test))
+        for fold in self.p.folds:
+            atomic_write_json(self.store.root / ground_truth_file(fold.index), test_ground_truth(fold.test))
 
     def _synthetic_for(self, cell: Cell) -> tuple[FrameSet, dict[str, int]]:
         frames = self._frames_of(cell.gen_task_id)  # type: ignore[arg-type]
@@ -410,9 +465,10 @@ class Runner:
         return FrameSet(pos + neg, "synthetic"), counts
 
     def _real_train(self, cell: Cell) -> FrameSet:
-        pos, neg = self.p.train.positives(), self.p.train.negatives()
+        train = self.p.fold(cell.fold).train
+        pos, neg = train.positives(), train.negatives()
         if cell.n_real_pos == len(pos) and cell.n_real_neg == len(neg):
-            return self.p.train
+            return train
         rng = np.random.default_rng(cell.seed)
         keep_p = sorted(rng.permutation(len(pos))[:cell.n_real_pos])
         keep_n = sorted(rng.permutation(len(neg))[:cell.n_real_neg])
@@ -453,6 +509,7 @@ class Runner:
                 "generation": {"planned_frames": self.p.plan.planned_frames,
                                "naive_frames": self.p.plan.naive_frames, **self.gen_stats},
                 "plan_notes": self.p.plan.notes,
+                **({"folds": [f.describe() for f in self.p.folds]} if self.p.folds[0].index is not None else {}),
                 "generator_provenance": self.p.provenance,
                 "warnings": [p["warning"] for p in self.p.provenance.values() if p.get("warning")],
                 "metric_directions": metric_directions(m),
@@ -464,7 +521,7 @@ class Runner:
         return results
 
     def _samples(self, generated: dict[str, dict[str, Any]]) -> None:
-        """One grid per (generator, guidance): real training frames above synthetic ones (first seed)."""
+        """One grid per (generator, guidance): real training frames above synthetic ones (first seed and fold)."""
         n = self.p.matrix.samples
         if not n:
             return
@@ -473,7 +530,7 @@ class Runner:
         first_seed = self.p.matrix.seed[0]
         for task in self.p.plan.gen_tasks:
             g = generated.get(task.id)
-            if g is None or task.seed != first_seed:
+            if g is None or task.seed != first_seed or task.fold != self.p.folds[0].index:
                 continue
             paths = g["frames"].get("crack", [])[: n - n // 4] + g["frames"].get("sane", [])[: n // 4]
             label = task.generator + ("" if task.guidance is None else f" g={task.guidance:g}")

@@ -92,12 +92,16 @@ def simulate(out: str, n: int, seed: int, size: int, sizes: str | None, positive
 @click.argument("matrix_file", metavar="MATRIX", type=click.Path(dir_okay=False))
 @click.option("--split", "part", type=click.Choice(["train", "val", "test"]), default="train", show_default=True,
               help="Which side of the matrix's split to write.")
+@click.option("--fold", type=int, default=None,
+              help="With split.folds in MATRIX: the fold whose side to write (0 .. K-1).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for crack/ and sane/.")
-def export(matrix_file: str, part: str, out: str) -> None:
-    """Write the frames of one side of MATRIX's split in the Classes layout (crack/, sane/).
+def export(matrix_file: str, part: str, fold: int | None, out: str) -> None:
+    """Write the frames of one side of MATRIX's split (of one fold's, with --fold) in the Classes layout
+    (crack/, sane/).
 
     Train generators on `--split train` only: the training manifest `bench train` writes from
-    it lets `bench run` prove that no test specimen reached the generator.
+    it lets `bench run` prove that no test specimen reached the generator (with folds: train one
+    generator per fold, each on `--fold I --split train`, and name them in `weights:`).
     """
     from benchbench.data.export import export_classes
     from benchbench.data.split import load_split
@@ -107,13 +111,23 @@ def export(matrix_file: str, part: str, out: str) -> None:
 
     matrix, digest = load_matrix(matrix_file)
     data = load_split(matrix, matrix_file, get_plugins())
-    frames = {"train": data.train, "val": data.val, "test": data.test}[part]
+    if fold is None and matrix.split.folds is not None:
+        raise UserError(f"the matrix's split has {len(data.folds)} folds: say which", file=matrix_file,
+                        field="--fold", fix=f"add --fold I (0 .. {len(data.folds) - 1})")
+    try:
+        chosen = data.fold(fold)
+    except UserError as exc:
+        raise UserError(exc.detail, file=matrix_file, field=exc.field, fix=exc.fix) from None
+    frames = {"train": chosen.train, "val": chosen.val, "test": chosen.test}[part]
     if frames is None:
         raise UserError("the matrix has no validation split", file=matrix_file, field="split.val_fraction",
                         fix="set split.val_fraction, or export --split train")
     header = {"matrix": matrix_file, "matrix_sha256": digest, "split": part, "dataset": data.entry.name,
               "dataset_fingerprint": data.dataset.fingerprint(), "split_spec": matrix.split.model_dump()}
+    if fold is not None:
+        header |= {"fold": fold, "test_groups": chosen.test_groups}
     root = export_classes(frames, out, header)
     n_crack = len(frames.positives())
-    click.echo(f"wrote {len(frames)} {part} frames ({n_crack} crack, {len(frames) - n_crack} sane; "
+    where = "" if fold is None else f" of fold {fold}"
+    click.echo(f"wrote {len(frames)} {part} frames{where} ({n_crack} crack, {len(frames) - n_crack} sane; "
                f"groups {', '.join(frames.groups())}) to {root}")

@@ -48,21 +48,32 @@ def validate(matrix_file: str) -> None:
     from benchbench.runner import generator_provenance
 
     matrix, _ = _load(matrix_file)
-    # The data too: the split, and that no generator was trained on its test specimens.
+    # The data too: the split, and that no generator was trained on its test specimens (of any fold).
     data = load_split(matrix, matrix_file, get_plugins())
-    provenance = generator_provenance(matrix, matrix_file, get_plugins(), data.test, matrix.used_generators())
+    provenance = generator_provenance(matrix, matrix_file, get_plugins(), data.folds, matrix.used_generators())
     n_gen = len(matrix.generators)
     click.echo(f"{matrix_file}: ok — {len(matrix.detectors)} detector(s), {n_gen} generator(s), "
                f"{len(matrix.axes.synthetic_ratio)} ratio(s), {len(matrix.axes.guidance)} guidance(s), "
-               f"{len(matrix.seed)} seed(s); test {len(data.test)} frames of {', '.join(data.test.groups())}")
+               f"{len(matrix.seed)} seed(s); {_test_sets(data.folds)}")
     for name, p in provenance.items():
         if p["status"] == "unknown":
             click.echo(f"warning: {p['warning']}", err=True)
-        elif p["n_frames"]:
-            click.echo(f"  generator {name}: trained on {p['n_frames']} frames of {', '.join(p['groups'])}, "
-                       "none held out")
-        else:
-            click.echo(f"  generator {name}: learns from no frame ({p['trainer']})")
+            continue
+        for rec in p.get("folds", [p]):
+            where = f" (fold {rec['fold']})" if "fold" in rec else ""
+            if rec["n_frames"]:
+                click.echo(f"  generator {name}{where}: trained on {rec['n_frames']} frames of "
+                           f"{', '.join(rec['groups'])}, none held out")
+            else:
+                click.echo(f"  generator {name}{where}: learns from no frame ({rec['trainer']})")
+
+
+def _test_sets(folds) -> str:
+    """The held-out frames, as one line: the plain split's test set, or each fold's."""
+    if folds[0].index is None:
+        return f"test {len(folds[0].test)} frames of {', '.join(folds[0].test_groups)}"
+    return f"{len(folds)} folds, testing " + "; ".join(
+        f"f{f.index}: {len(f.test)} frames of {', '.join(f.test_groups)}" for f in folds)
 
 
 @click.command()
@@ -189,9 +200,11 @@ def _print_plan(p, console) -> None:
         g.add_row(task.id, task.generator, fmt_guidance(task.guidance), str(task.seed), str(task.n_pos),
                   str(task.n_neg))
     console.print(g)
-    d = p.dataset_info
-    console.print(f"data: {d['dataset']} — train {d['n_train']} ({p.plan.n_train_pos} crack / "
-                  f"{p.plan.n_train_neg} sane), test {d['n_test']} (groups {', '.join(d['test_groups'])})")
+    for f in p.folds:
+        where = "" if f.index is None else f" fold {f.index}:"
+        console.print(f"data:{where} {p.dataset_info['dataset']} — train {len(f.train)} "
+                      f"({len(f.train.positives())} crack / {len(f.train.negatives())} sane), test {len(f.test)} "
+                      f"(groups {', '.join(f.test_groups)})")
     console.print(f"frames to generate: {p.plan.planned_frames} (one per cell and ratio would be "
                   f"{p.plan.naive_frames})")
     for note in p.plan.notes:

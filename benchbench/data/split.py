@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from benchbench.data.folds import Fold, make_folds
 from benchbench.data.groups import compile_group_regex, group_of
 from benchbench.errors import UserError
 from benchbench.frames import Frame, FrameSet
@@ -135,13 +136,34 @@ class LoadedSplit:
     entry: Any  # the dataset's registry entry
     dataset: Any
     frames: FrameSet  # every frame kept (after split.exclude_groups)
-    train: FrameSet
-    val: FrameSet | None
-    test: FrameSet
+    folds: list[Fold]  # one (index None) for a plain split; split.folds of them otherwise
+
+    def fold(self, index: int | None) -> Fold:
+        """The fold ``index`` (None: the plain split); a user error naming the folds there are."""
+        for f in self.folds:
+            if f.index == index:
+                return f
+        have = "no folds (a plain split)" if self.folds[0].index is None else f"folds 0..{len(self.folds) - 1}"
+        raise UserError(f"no fold {index}: the matrix's split has {have}", field="--fold",
+                        fix="give a fold index the split has" if self.folds[0].index is not None
+                        else "leave out --fold, or set split.folds in the matrix")
+
+    # The plain split's sets (with folds, ask ``fold(i)``: there is no single train or test set).
+    @property
+    def train(self) -> FrameSet:
+        return self.fold(None).train
+
+    @property
+    def val(self) -> FrameSet | None:
+        return self.fold(None).val
+
+    @property
+    def test(self) -> FrameSet:
+        return self.fold(None).test
 
 
 def load_split(matrix: Any, matrix_file: str, plugins: Any, *, cache: Any = None) -> LoadedSplit:
-    """A matrix's data, split as its cells see it: train / val / held-out test, leakage checked.
+    """A matrix's data, split as its cells see it: train / val / held-out test per fold, leakage checked.
 
     ``cache`` (a benchbench.cache.Cache) writes in-memory frames (simulated data) to files so
     workers can read them; without it frames stay in memory (validation, export).
@@ -158,13 +180,20 @@ def load_split(matrix: Any, matrix_file: str, plugins: Any, *, cache: Any = None
     sp = matrix.split
     if sp.exclude_groups:
         frames = exclude_groups(frames, sp.exclude_groups, sp.group_regex, matrix_file)
-    train, test = split_frames(frames, test_fraction=sp.test_fraction, group_regex=sp.group_regex,
-                               test_groups=sp.test_groups, seed=sp.seed)
+    elif sp.group_regex is not None:
+        frames = regroup(frames, sp.group_regex)
+
+    def with_val(train: FrameSet) -> tuple[FrameSet, FrameSet | None]:
+        if sp.val_fraction > 0:
+            return split_frames(train, test_fraction=sp.val_fraction, seed=sp.seed)
+        return train, None
+
+    if sp.folds is not None:
+        return LoadedSplit(ds_entry, dataset, frames, make_folds(frames, sp, with_val))
+    train, test = split_frames(frames, test_fraction=sp.test_fraction, test_groups=sp.test_groups, seed=sp.seed)
     check_no_leakage(train, test)
-    val = None
-    if sp.val_fraction > 0:
-        train, val = split_frames(train, test_fraction=sp.val_fraction, group_regex=sp.group_regex, seed=sp.seed)
+    train, val = with_val(train)
     if not len(test.positives()):
         raise UserError("the held-out test split has no cracked frame", file=matrix_file, field="split",
                         fix="raise split.test_fraction or choose split.test_groups with cracks")
-    return LoadedSplit(ds_entry, dataset, frames, train, val, test)
+    return LoadedSplit(ds_entry, dataset, frames, [Fold(None, train, val, test)])

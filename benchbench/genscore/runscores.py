@@ -32,9 +32,15 @@ def check_extractors(matrix: Any, file: str, plugins: Any) -> None:
 
 def _task_keys(p: Any, task: Any) -> dict[str, list[str]]:
     """The cache keys of a generation task's frames, per label."""
-    gid = p.gen_ids[task.generator]
-    return {label: [frame_key(gid, label, task.guidance, task.seed, i, p.frame_size) for i in range(n)]
+    gid, size = p.gen_id(task.generator, task.fold), p.fold(task.fold).frame_size
+    return {label: [frame_key(gid, label, task.guidance, task.seed, i, size) for i in range(n)]
             for label, n in (("crack", task.n_pos), ("sane", task.n_neg))}
+
+
+def scored_tasks(p: Any) -> list[Any]:
+    """The generation tasks scored: with specimen folds, the first fold's (scored against its training and
+    test frames: ``p.train`` / ``p.test``), else all."""
+    return [t for t in p.plan.gen_tasks if t.fold == p.folds[0].index]
 
 
 def unscored_tasks(p: Any, cache: Cache, scheduled: set[str]) -> set[str]:
@@ -42,7 +48,7 @@ def unscored_tasks(p: Any, cache: Cache, scheduled: set[str]) -> set[str]:
     ``bench run`` regenerates them for the scores even when every cell is done (generation only, never a fit)."""
     if not p.matrix.scores.enabled:
         return set()
-    return {t.id for t in p.plan.gen_tasks if t.n and t.id not in scheduled
+    return {t.id for t in scored_tasks(p) if t.n and t.id not in scheduled
             and not all(cache.has_frame(k) for keys in _task_keys(p, t).values() for k in keys)}
 
 
@@ -50,7 +56,7 @@ def run_sets(p: Any, cache: Cache) -> tuple[dict[str, SynthSet], list[str]]:
     """The planned generated sets of a prepared run found in the cache (nothing is generated), and the
     ids of those with frames missing."""
     sets, missing = {}, []
-    for task in p.plan.gen_tasks:
+    for task in scored_tasks(p):
         if task.n == 0:
             continue
         frames, keys = {}, {}
@@ -61,7 +67,7 @@ def run_sets(p: Any, cache: Cache) -> tuple[dict[str, SynthSet], list[str]]:
                 break
             frames[label], keys[label] = FrameSet(got, task.id), sha256_json(ks)
         else:
-            gid = p.gen_ids[task.generator]
+            gid = p.gen_id(task.generator, task.fold)
             sets[task.id] = SynthSet(frames, keys, {"generator": task.generator, "guidance": task.guidance,
                                                     "seed": task.seed, "plugin": gid["plugin"],
                                                     "fingerprint": gid["fingerprint"]})
@@ -75,6 +81,9 @@ def score_run(p: Any, cache: Cache, cells: list[dict[str, Any]], run_dir: Path, 
     sets, missing = run_sets(p, cache)
     section = score_sets(p.train, p.test, sets, spec, plugins, cache_root=Path(cache.root), seed=p.matrix.seed[0],
                          grid_dir=Path(run_dir) / "genscore")
+    if p.folds[0].index is not None:
+        section["notes"].append(f"specimen folds: the sets of fold {p.folds[0].index} are scored, against its "
+                                f"training frames (test specimens {', '.join(p.folds[0].test_groups)})")
     if missing:
         section["notes"].append(f"not scored, frames not in the cache: {', '.join(missing)} "
                                 "(their generation failed or the cache was cleared; `bench run` regenerates them, "

@@ -69,8 +69,12 @@ def facts(run: Run) -> Section:
     rows = [
         ("cells", f"{len(cells) - len(failed)}/{len(cells)} ok" + ("" if info.get("complete") else " (incomplete)")),
         ("seeds", md_text(", ".join(map(str, info.get("seeds") or [])))),
-        ("data", md_text(f"{data.get('dataset', '?')}: {data.get('n_train', '?')} train / {data.get('n_val', 0)} "
+        ("data", md_text(f"{data.get('dataset', '?')}: {data.get('n_frames', '?')} frames in "
+                         f"{len(info['folds'])} specimen folds" if info.get("folds") else
+                         f"{data.get('dataset', '?')}: {data.get('n_train', '?')} train / {data.get('n_val', 0)} "
                          f"val / {data.get('n_test', '?')} test frames, test groups {groups}")),
+        *([("folds", md_text("; ".join(f"f{f['fold']}: test {', '.join(f['test_groups'])} ({f['n_test']} frames)"
+                                        for f in info["folds"])))] if info.get("folds") else []),
         ("data manifest", md_code(data.get("manifest_hash", "?"))),
         ("matrix", Markdown(f"{md_text(info.get('matrix_file', '?'))} "
                             f"(sha256 {md_code(str(info.get('matrix_sha256', '?'))[:16])})")),
