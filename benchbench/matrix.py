@@ -60,7 +60,7 @@ class DataSpec(BaseModel):
 
 
 class SplitSpec(_Strict):
-    test_fraction: float = Field(0.3, gt=0, lt=1)
+    test_fraction: float | None = Field(0.3, gt=0, lt=1)  # None with folds (they choose the test specimens)
     val_fraction: float = Field(0.0, ge=0, lt=1)
     by: Literal["group"] = "group"
     group_regex: str | None = None
@@ -88,6 +88,14 @@ class SplitSpec(_Strict):
         if isinstance(v, bool) or (isinstance(v, int) and v < 2):
             raise ValueError("folds must be an integer >= 2 or 'loso' (one fold per specimen)")
         return v
+
+    @model_validator(mode="after")
+    def _no_fraction(self) -> SplitSpec:
+        if self.folds is not None:  # so the matrix a run records reads back (bench rescore)
+            self.test_fraction = None
+        elif self.test_fraction is None:
+            raise ValueError("test_fraction: give a number between 0 and 1 (e.g. 0.3), or split.folds")
+        return self
 
 
 def check_fold_weights(generators: list[PluginSpec], folds: int | str | None) -> None:
