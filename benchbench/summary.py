@@ -73,6 +73,9 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
             k for r in ok for k in (r.get("metrics") or {}) if k.startswith("AP"))))}
         entry: dict[str, Any] = {"detector": det, "generator": gen, "guidance": guid, "ratio": ratio,
                                  "seeds": sorted(r["cell"]["seed"] for r in ok), "n_failed": len(rows) - len(ok)}
+        folds = sorted({r["cell"]["fold"] for r in ok if r["cell"].get("fold") is not None})
+        if folds:  # specimen folds: the seeds list holds each seed once per fold
+            entry["folds"] = folds
         for name in sorted(names):
             vals = [v for r in ok if defined(v := metric_value(r, name))]
             if vals:

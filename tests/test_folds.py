@@ -34,6 +34,7 @@ axes: {{synthetic_ratio: [0, 1], guidance: [7], budget: [epochs, steps]}}
 metrics: {{bootstrap: 0}}
 labeler: {{kind: teacher, threshold: 0.3}}
 samples: 0
+scores: {{enabled: false}}
 """
 SPECIMENS = [f"Sample{i}" for i in range(1, 7)]
 
