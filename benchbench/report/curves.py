@@ -110,14 +110,13 @@ def _figure_of(det: str, gen: str | None, lines: list[Line], means: dict[str, di
 
 
 def curve_rows(cells: list[dict[str, Any]], metric: str) -> tuple[list[str], list[list[str]]]:
-    """Per line: its checkpoints' steps and ``metric`` (means over seeds), and the change over its last half."""
+    """Per line: its checkpoints' steps and ``metric`` (means over seeds), and the change between its last two."""
     rows = []
     for line, points in sorted(curve_means(cells, metric).items(), key=lambda kv: (kv[0][0], kv[0][1] or "",
                                                                                     kv[0][2] or 0, kv[0][3],
                                                                                     kv[0][4])):
         steps = " → ".join(f"{s:.0f}" for s, _ in points)
         values = " → ".join(fmt_num(v) for _, v in points)
-        half = [v for s, v in points if s <= points[-1][0] / 2 + 1e-9]
-        late = fmt_num(points[-1][1] - half[-1]) if half and len(points) > 1 else "–"
+        late = fmt_num(points[-1][1] - points[-2][1]) if len(points) > 1 else "–"
         rows.append([line[0], _label(line), steps, values, late])
-    return ["detector", "training data, budget", "steps", metric_label(metric), "change over the last half"], rows
+    return ["detector", "training data, budget", "steps", metric_label(metric), "last change"], rows
