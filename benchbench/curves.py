@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench.evaluation import evaluate_predictions, iou_metric_name, predictions_to_coco
-from benchbench.frames import Frame, FrameSet
+from benchbench.frames import Box, Frame, FrameSet
 from benchbench.jsonable import finite_or_none
 from benchbench.protocols import CellContext, CheckpointPredict
 from benchbench.store import atomic_write_json
@@ -31,22 +31,36 @@ def without_truth(frames: FrameSet) -> FrameSet:
                     frames.name)
 
 
-def curve_metric_names(iou_thresholds: list[float]) -> list[str]:
-    """The point metrics a curve point holds (``hit_AP`` too where the test frames have masks)."""
-    return ["mAP50_95", "mAP50", *map(iou_metric_name, iou_thresholds)]
+def score_point(test: FrameSet, preds: list[list[Box]], eval_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A curve point's scores of ``preds`` on ``test``: its metrics, and the same per test specimen.
+
+    ``eval_kwargs`` are the matrix's ``metrics.eval_kwargs()``; a point has no bootstrap CI (it would
+    multiply the cost of the curve by the resamples for a number nobody tests on).
+    """
+    metrics = evaluate_predictions(test, preds, **{**eval_kwargs, "n_boot": 0})
+    names = ["mAP50_95", "mAP50", *map(iou_metric_name, eval_kwargs.get("iou_thresholds", []))]
+    return {**_values(metrics, names), "groups": {g: _values(e, names) for g, e in metrics["groups"].items()}}
+
+
+def _values(metrics: dict[str, Any], names: list[str]) -> dict[str, float | None]:
+    """The curve's metrics from a cell's metrics or one specimen's slice of them (``hit_AP`` with masks)."""
+    out = {n: finite_or_none(_value(metrics.get(n))) for n in names}
+    masks = metrics.get("masks") or {}
+    if "hit_AP" in masks:
+        out["hit_AP"] = finite_or_none(_value(masks["hit_AP"]))
+    return out
+
+
+def _value(entry: Any) -> float | None:
+    return entry.get("value") if isinstance(entry, dict) else entry
 
 
 class CurveRecorder:
-    """Scores each checkpoint's predictions on the test frames; ``points`` is the cell's curve.
-
-    ``eval_kwargs`` are the matrix's ``metrics.eval_kwargs()``; a point has no bootstrap CI (it
-    would multiply the cost of the curve by the resamples for a number nobody tests on).
-    """
+    """Scores each checkpoint's predictions on the test frames (:func:`score_point`); ``points`` is the
+    cell's curve."""
 
     def __init__(self, test: FrameSet, eval_kwargs: dict[str, Any], work_dir: Path, cell_id: str):
-        self.test, self.blind = test, without_truth(test)
-        self.kwargs = {**eval_kwargs, "n_boot": 0}
-        self.names = curve_metric_names(eval_kwargs.get("iou_thresholds", []))
+        self.test, self.blind, self.kwargs = test, without_truth(test), eval_kwargs
         self.folder, self.cell_id = Path(work_dir) / "curve", cell_id
         self.points: list[dict[str, Any]] = []
         self.seconds = 0.0
@@ -64,24 +78,10 @@ class CurveRecorder:
         if len(preds) != len(self.test):
             raise ValueError(f"checkpoint at {steps} steps: predict returned {len(preds)} prediction lists "
                              f"for {len(self.test)} frames")
-        metrics = evaluate_predictions(self.test, preds, **self.kwargs)
+        point = {"steps": steps, "epochs": epochs, **score_point(self.test, preds, self.kwargs)}
         name = f"predictions_s{steps}.json"
         # not fsynced: a lost file costs only the re-scoring of one point, the cell file holds its numbers
         atomic_write_json(self.folder / name, predictions_to_coco(preds), durable=False)
         self.seconds += time.perf_counter() - start
-        self.points.append({"steps": steps, "epochs": epochs, **self._values(metrics),
-                            "groups": {g: self._values(entry) for g, entry in metrics["groups"].items()},
-                            "predictions": f"work/{self.cell_id}/curve/{name}"})
+        self.points.append({**point, "predictions": f"work/{self.cell_id}/curve/{name}"})
         self.points.sort(key=lambda p: p["steps"])
-
-    def _values(self, metrics: dict[str, Any]) -> dict[str, float | None]:
-        """The curve's metrics from a cell's metrics or one specimen's slice of them."""
-        out = {n: finite_or_none(_value(metrics.get(n))) for n in self.names}
-        masks = metrics.get("masks") or {}
-        if "hit_AP" in masks:
-            out["hit_AP"] = finite_or_none(_value(masks["hit_AP"]))
-        return out
-
-
-def _value(entry: Any) -> float | None:
-    return entry.get("value") if isinstance(entry, dict) else entry

@@ -92,3 +92,12 @@ def test_a_run_records_and_plots_the_curves(tmp_path, monkeypatch):
     assert (root / "plots" / "curve__det__tb.png").is_file() and (root / "plots" / "curve__det__tg.png").is_file()
     report = (root / "report.md").read_text()
     assert "## Learning curves" in report and "real only, equal steps" in report
+
+    # `bench rescore` scores the curve again from the checkpoints' saved predictions
+    cell = root / "cells" / "det__real__g-__r0__s0.json"
+    record = json.loads(cell.read_text())
+    recorded, record["curve"][0]["mAP50"] = record["curve"][0]["mAP50"], -5.0
+    cell.write_text(json.dumps(record))
+    res = CliRunner().invoke(main, ["rescore", str(root), "--cache-dir", str(tmp_path / "c")])
+    assert res.exit_code == 0, res.output
+    assert json.loads(cell.read_text())["curve"][0]["mAP50"] == pytest.approx(recorded)
