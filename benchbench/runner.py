@@ -25,6 +25,7 @@ from benchbench.cache import Cache
 from benchbench.calibration import calibrate
 from benchbench.data.folds import Fold, fold_params, ground_truth_file
 from benchbench.editable import editable_code, stale_warnings
+from benchbench.environment import environment, plugin_distributions
 from benchbench.evaluation import DIRECTIONS, iou_metric_name
 from benchbench.executors.queue import Job, JobQueue, run_in_waves
 from benchbench.frames import Box, FrameSet
@@ -201,7 +202,7 @@ def cell_key(p: Prepared, cell: Cell, plugins: Plugins) -> str:
                                              "params": det.params},
         "generator": p.gen_ids.get((cell.generator or "", cell.fold)),
         "data": p.fold(cell.fold).manifest_hash,  # a plain split's: the run's, as before folds
-        "metrics": p.matrix.metrics.model_dump(), "labeler": p.matrix.labeler.model_dump(),
+        "metrics": p.matrix.metrics.key(), "labeler": p.matrix.labeler.model_dump(),
         "mode": p.matrix.mode, "positive_fraction": p.matrix.positive_fraction,
     })
 
@@ -245,6 +246,7 @@ class Runner:
         self.labels: dict[tuple[str, str], Any] = {}  # (baseline id, task id) -> teacher boxes
         self.label_errors: dict[tuple[str, str], str] = {}
         self.started = ""
+        self.environment = environment(plugin_distributions())  # once: results.json is rewritten per cell
 
     # -- helpers
     def _executor(self):
@@ -418,7 +420,8 @@ class Runner:
         fold = self.p.fold(c.fold)  # each cell trains on its fold's specimens and is scored on the others only
         return CellJob(c, key, self.p.ref("detectors", c.detector), train, fold.val, fold.test,
                        self.store.work_dir(c.id), self.opt.cache_dir, self.p.matrix.metrics.eval_kwargs(), header,
-                       timeout=self._timeout("detectors", c.detector))
+                       timeout=self._timeout("detectors", c.detector),
+                       curve=tuple(self.p.matrix.metrics.curve or ()))
 
     def _cell_done(self, c: Cell, key: str, header: dict[str, Any], res: Any) -> None:
         if isinstance(res, BaseException):  # it could not start, its worker died, or it timed out
@@ -502,6 +505,7 @@ class Runner:
                 "matrix_sha256": self.p.matrix_sha256,
                 "matrix": m.model_dump(mode="json"), "git_commit": git_commit(),
                 "benchbench_version": __version__, "plugins": self.plugins.versions(),
+                "environment": self.environment,
                 "python": sys.version.split()[0], "platform": platform.platform(),
                 "machine": platform.machine(), "seeds": m.seed, "started": started, "finished": finished,
                 "complete": finished is not None and len(cells) == len(order),
