@@ -38,10 +38,10 @@ def calibrate(gen: Any, identity: dict[str, Any], train: FrameSet, cache: Any, *
     out = gen.calibrate(train)
     try:
         if not isinstance(out, dict):
-            raise TypeError(f"a {type(out).__name__}")
+            raise TypeError(f"it returned a {type(out).__name__}")
         out = json.loads(json.dumps(out, allow_nan=False))  # JSON-able, and as the cache gives it back
     except (TypeError, ValueError) as exc:
-        raise UserError(f"generator '{name}': calibrate() returned {exc}, not a JSON mapping", field=field,
+        raise UserError(f"generator '{name}': calibrate() did not return a JSON mapping ({exc})", field=field,
                         fix="have calibrate return a dict of numbers, strings and lists") from None
     sizes = out.get("crop_sizes")
     if sizes is not None and not (isinstance(sizes, list) and sizes and all(

@@ -62,6 +62,9 @@ class RunOptions:
     run_name: str | None = None
 
 
+PerFold = dict[tuple[str, int | None], dict[str, Any]]  # (generator row, fold) -> a mapping
+
+
 @dataclass
 class Prepared:
     matrix: Matrix
@@ -70,11 +73,11 @@ class Prepared:
     folds: list[Fold]  # one, index None, for a plain split
     plan: Plan
     data_hash: str
-    gen_ids: dict[tuple[str, int | None], dict[str, Any]]  # (generator row, fold) -> its identity (cache keys)
+    gen_ids: PerFold  # (generator row, fold) -> its identity (cache keys)
     dataset_info: dict[str, Any]
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)  # generator -> training provenance
     rows: dict[tuple[str, str], PluginRef] = field(default_factory=dict)  # (kind, row name) -> its plugin
-    calibration: dict[tuple[str, int | None], dict[str, Any]] = field(default_factory=dict)  # (row, fold) ->
+    calibration: PerFold = field(default_factory=dict)  # (generator row, fold) -> its calibration
 
     def ref(self, kind: str, name: str, fold: int | None = None) -> PluginRef:
         """A row's plugin; a generator's with its weights for ``fold`` (``weights`` may name one per fold)."""
@@ -107,40 +110,49 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
     planner plan the cells of every fold."""
     plugins = plugins or get_plugins()
     data, data_hash = load_data(matrix, matrix_file, cache, plugins)
+    folds = data.folds
     rows = {("generators", g.name): PluginRef.of("generators", g) for g in matrix.generators}
     rows |= {("detectors", d.name): PluginRef.of("detectors", d) for d in matrix.detectors}
-    p = Prepared(matrix, matrix_file, matrix_sha256, data.folds, None, data_hash, {}, {},  # type: ignore[arg-type]
-                 rows=rows)
     uses_guidance, gives_boxes = {}, {}
-    used = matrix.used_generators()
     for i, g in enumerate(matrix.generators):
         entry = plugins.registry("generators").get(g.plugin_name, field=f"generators[{i}].plugin", file=matrix_file)
         uses_guidance[g.name] = bool(entry.meta.get("uses_guidance", True))
         gives_boxes[g.name] = bool(entry.meta.get("gives_boxes", False))
-        for fold in p.folds:
-            gen = plugins.instance(p.ref("generators", g.name, fold.index), field=f"generators[{i}]",
-                                   file=matrix_file)
-            gid = {"plugin": entry.name, "version": getattr(gen, "version", entry.version),
-                   "fingerprint": gen.fingerprint(), "params": fold_params(g.params, fold.index)}
-            if g.name in used:
-                calib = calibrate(gen, gid, fold.train, cache, name=g.name, field=f"generators[{i}]")
-                if calib is not None:
-                    p.calibration[g.name, fold.index] = calib
-                    gid["calibration"] = sha256_json(calib)  # in every frame key: no frames of another
-            p.gen_ids[g.name, fold.index] = gid
+    gen_ids, calibration = generator_ids(matrix, plugins, folds, cache)
     step_budget = {d.name: bool(getattr(plugins.instance(rows["detectors", d.name]), "trains_by_steps", False))
                    for d in matrix.detectors} if "steps" in matrix.axes.budget else {}
-    p.plan = plan_folds(matrix, uses_guidance, [(f.index, len(f.train.positives()), len(f.train.negatives()))
-                                                for f in p.folds], step_budget, gives_boxes=gives_boxes,
-                        file=matrix_file)
-    p.provenance = generator_provenance(matrix, matrix_file, plugins, p.folds, used, p.calibration)
+    plan = plan_folds(matrix, uses_guidance, [(f.index, len(f.train.positives()), len(f.train.negatives()))
+                                              for f in folds], step_budget, gives_boxes=gives_boxes, file=matrix_file)
+    provenance = generator_provenance(matrix, matrix_file, plugins, folds, matrix.used_generators(), calibration)
     info = {"dataset": data.entry.name, "plugin": data.entry.plugin, "fingerprint": data.dataset.fingerprint(),
             "params": matrix.data.params, "n_frames": len(data.frames), "manifest_hash": data_hash}
-    if p.folds[0].index is None:
-        only = p.folds[0].describe()
+    if folds[0].index is None:
+        only = folds[0].describe()
         info |= {k: only[k] for k in ("n_train", "n_val", "n_test", "train_groups", "test_groups")}
-    p.dataset_info = info
-    return p
+    return Prepared(matrix, matrix_file, matrix_sha256, folds, plan, data_hash, gen_ids, info, provenance, rows,
+                    calibration)
+
+
+def generator_ids(matrix: Matrix, plugins: Plugins, folds: list[Fold], cache: Cache) -> tuple[PerFold, PerFold]:
+    """Each generator row's identity per fold (plugin, version, fingerprint, parameters: what its frames are
+    cached by) and, for a used generator that calibrates itself, its calibration on the fold's training frames,
+    whose hash joins the identity so that no fold is served frames of another calibration."""
+    ids, calibration = {}, {}
+    used = matrix.used_generators()
+    for i, g in enumerate(matrix.generators):
+        entry = plugins.registry("generators").get(g.plugin_name)
+        for fold in folds:
+            params = fold_params(g.params, fold.index)
+            gen = plugins.instance(PluginRef("generators", g.name, g.plugin_name, params))
+            gid = {"plugin": entry.name, "version": getattr(gen, "version", entry.version),
+                   "fingerprint": gen.fingerprint(), "params": params}
+            calib = calibrate(gen, gid, fold.train, cache, name=g.name, field=f"generators[{i}]") \
+                if g.name in used else None
+            if calib is not None:
+                calibration[g.name, fold.index] = calib
+                gid["calibration"] = sha256_json(calib)
+            ids[g.name, fold.index] = gid
+    return ids, calibration
 
 
 def load_data(matrix: Matrix, matrix_file: str, cache: Cache, plugins: Plugins) -> tuple[LoadedSplit, str]:
@@ -158,8 +170,7 @@ def metric_directions(matrix: Matrix) -> dict[str, bool]:
 
 
 def generator_provenance(matrix: Matrix, matrix_file: str, plugins: Plugins, folds: list[Fold], used: set[str],
-                         calibration: dict[tuple[str, int | None], dict[str, Any]] | None = None
-                         ) -> dict[str, dict[str, Any]]:
+                         calibration: PerFold | None = None) -> dict[str, dict[str, Any]]:
     """Each used generator's training provenance, checked per fold against that fold's test specimens (a
     user error when its weights saw one), with the frames it was calibrated on; see fold_provenance."""
     from benchbench.calibration import calibration_record

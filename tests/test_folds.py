@@ -235,3 +235,63 @@ def test_weights_per_fold_are_each_checked_against_their_folds_test_specimens(tm
     res = bench("validate", m)
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
     assert "generators[0].weights" in res.output and "trained on test specimen" in res.output
+
+
+# --------------------------------------------------------------------------- the calibration hook's checks
+class _Gen:
+    def __init__(self, out):
+        self.out, self.calls = out, 0
+
+    def calibrate(self, train):
+        self.calls += 1
+        return self.out
+
+
+@pytest.mark.parametrize(("out", "words"), [
+    ([1, 2], r"did not return a JSON mapping \(it returned a list\)"),
+    ({"x": float("nan")}, "did not return a JSON mapping"),
+    ({"crop_sizes": [32, 0]}, "crop_sizes must be a non-empty list of positive integers"),
+    ({"crop_sizes": []}, "crop_sizes must be"),
+])
+def test_a_calibration_that_is_not_a_json_mapping_is_a_one_line_error(tmp_path, out, words):
+    from benchbench.cache import Cache
+    from benchbench.calibration import calibrate
+
+    with pytest.raises(UserError, match=words) as exc:
+        calibrate(_Gen(out), {"plugin": "g"}, _frames({"A": 2}), Cache(tmp_path), name="g", field="generators[0]")
+    assert exc.value.field == "generators[0]" and "\n" not in str(exc.value)
+
+
+def test_calibration_is_cached_by_generator_and_frames(tmp_path):
+    from benchbench.cache import Cache
+    from benchbench.calibration import calibrate
+
+    gen, cache = _Gen({"crop_sizes": [32]}), Cache(tmp_path)
+    for frames in (_frames({"A": 2}), _frames({"A": 2}), _frames({"B": 2})):
+        assert calibrate(gen, {"plugin": "g"}, frames, cache, name="g", field="f") == {"crop_sizes": [32]}
+    assert gen.calls == 2  # the same frames again: from the cache
+    assert calibrate(object(), {"plugin": "h"}, _frames({"A": 2}), cache, name="h", field="f") is None
+
+
+def test_resize_keeps_the_aspect_and_scales_the_boxes():
+    import numpy as np
+
+    from benchbench.calibration import crop_size, resize_frame
+    from benchbench.frames import Box
+
+    f = Frame(None, 40, 20, "crack", (Box(4, 2, 2, 10),), image=np.zeros((20, 40, 3), np.uint8))
+    g = resize_frame(f, 80)
+    assert (g.width, g.height, g.load().shape) == (80, 40, (40, 80, 3))
+    assert g.boxes == (Box(8, 4, 4, 20),)
+    sizes = [24, 32, 48]
+    drawn = [crop_size(sizes, 0, "crack", i) for i in range(60)]
+    assert set(drawn) == set(sizes) and drawn == [crop_size(sizes, 0, "crack", i) for i in range(60)]
+
+
+def test_loso_with_a_weights_list_needs_one_folder_per_specimen(tmp_path, monkeypatch, toys):
+    monkeypatch.chdir(tmp_path)
+    m = write(tmp_path, ", weights: [w0, w1, w2]")
+    m.write_text(m.read_text().replace("folds: 3", "folds: loso"))
+    res = bench("validate", m)
+    assert res.exit_code == 2 and "generators[0].weights" in res.output
+    assert "3 weights folders for 6 folds" in res.output
