@@ -9,6 +9,7 @@ import shutil
 from collections import defaultdict
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -76,8 +77,8 @@ def run(finished, tmp_path, monkeypatch, toys) -> Path:
 
 
 def _frames(sizes: dict[str, int]) -> FrameSet:
-    return FrameSet(Frame(None, 8, 8, "crack" if i % 2 else "sane", (), g) for g, n in sizes.items()
-                    for i in range(n))
+    return FrameSet(Frame(None, 8, 8, "crack" if i % 2 else "sane", (), g, image=np.full((8, 8), i, np.uint8))
+                    for g, n in sizes.items() for i in range(n))
 
 
 # --------------------------------------------------------------------------- the folds
@@ -274,8 +275,6 @@ def test_calibration_is_cached_by_generator_and_frames(tmp_path):
 
 
 def test_resize_keeps_the_aspect_and_scales_the_boxes():
-    import numpy as np
-
     from benchbench.calibration import crop_size, resize_frame
     from benchbench.frames import Box
 

@@ -189,13 +189,13 @@ def load_split(matrix: Any, matrix_file: str, plugins: Any, *, cache: Any = None
         return train, None
 
     if sp.folds is not None:
-        folds = make_folds(frames, sp, with_val)
+        k = len(frames.groups()) if sp.folds == "loso" else sp.folds
         for i, g in enumerate(matrix.generators):  # loso: how many folds was not known before the data
             w = g.params.get("weights")
-            if isinstance(w, list) and len(w) != len(folds):
-                raise UserError(f"'{g.name}': {len(w)} weights folders for {len(folds)} folds", file=matrix_file,
+            if isinstance(w, list) and len(w) != k:
+                raise UserError(f"'{g.name}': {len(w)} weights folders for {k} folds", file=matrix_file,
                                 field=f"generators[{i}].weights", fix="give one folder per fold, in fold order")
-        return LoadedSplit(ds_entry, dataset, frames, folds)
+        return LoadedSplit(ds_entry, dataset, frames, make_folds(frames, sp, with_val))
     train, test = split_frames(frames, test_fraction=sp.test_fraction, test_groups=sp.test_groups, seed=sp.seed)
     check_no_leakage(train, test)
     train, val = with_val(train)
