@@ -204,6 +204,16 @@ def test_rescore_scores_each_cell_on_its_folds_ground_truth(run):
     assert res.exit_code == 2 and "test_gt__f1.json" in res.output
 
 
+def test_the_report_lists_the_folds_and_every_specimen(run):
+    res = bench("report", run)
+    assert res.exit_code == 0, res.output
+    text = (run / "report.md").read_text()
+    assert "| data | toydata: 64 frames in 3 specimen folds |" in text and "| folds | f0: test " in text
+    rows = [line for line in text.splitlines() if line.startswith("| det · real only · r0 | Sample")]
+    assert sorted(line.split(" | ")[1] for line in rows) == SPECIMENS  # each specimen from its own fold
+    assert (run / "plots" / "pr_curves__r0.png").is_file()  # each cell against its fold's ground truth
+
+
 def test_export_writes_one_folds_side(run):
     folds = json.loads((run / "results.json").read_text())["run"]["folds"]
     for part, key in (("train", "train_groups"), ("test", "test_groups")):

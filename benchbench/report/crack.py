@@ -83,14 +83,18 @@ def error_means(cells: list[dict[str, Any]]) -> dict[tuple[Any, ...], dict[str, 
 
 
 def group_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
-    """Per setting and test specimen, mean over seeds: counts, mAP50, lowest-IoU AP, crack F1, mask hits."""
+    """Per setting and test specimen, mean over the seeds (of the fold testing it): counts, mAP50,
+    lowest-IoU AP, crack F1, mask hits."""
     rows = []
     low = None
     for setting, cs in _by_setting(cells).items():
-        groups = cs[0]["metrics"]["groups"]
+        groups: dict[str, Any] = {}  # with specimen folds each cell holds its fold's specimens only
+        for c in cs:
+            for g, v in c["metrics"]["groups"].items():
+                groups.setdefault(g, v)
         for g, first in groups.items():
             low = low or next((k for k in first if k.startswith("AP")), None)
-            per = [c["metrics"]["groups"].get(g, {}) for c in cs]
+            per = [c["metrics"]["groups"][g] for c in cs if g in c["metrics"]["groups"]]
             rows.append([setting_label(setting), g, first["n_frames"], first["n_cracks"],
                          fmt_num(_mean([p.get("mAP50") for p in per])),
                          fmt_num(_mean([p.get(low) for p in per])) if low else "–",
@@ -102,20 +106,22 @@ def group_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]
 
 
 def pr_curves(root: Path, cells: list[dict[str, Any]], ious: tuple[float, ...]) -> dict[float, dict[str, Any]]:
-    """Ratio -> {(detector, training data) label: {IoU: precision (101,), mean over seeds}} from the
-    saved predictions; cells without predictions are left out."""
+    """Ratio -> {(detector, training data) label: {IoU: precision (101,), mean over seeds (and folds)}} from
+    the saved predictions, each against its cell's ground truth (its fold's); cells without them are left out."""
     from benchbench.metrics.coco import CocoEval
 
-    try:
-        gt = json.loads((root / "test_gt.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    gt.pop("groups", None)
+    gts: dict[str, dict[str, Any] | None] = {}
     acc: dict[float, dict[str, dict[float, list[np.ndarray]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list)))
     for c in cells:
-        rel = (c.get("artifacts") or {}).get("predictions")
+        artifacts = c.get("artifacts") or {}
+        rel, gt_rel = artifacts.get("predictions"), artifacts.get("ground_truth", "test_gt.json")
         if c.get("status") != "ok" or not rel:
+            continue
+        if gt_rel not in gts:
+            gts[gt_rel] = _read_gt(root / gt_rel)
+        gt = gts[gt_rel]
+        if gt is None:
             continue
         try:
             dt = json.loads((root / rel).read_text())
@@ -130,6 +136,16 @@ def pr_curves(root: Path, cells: list[dict[str, Any]], ious: tuple[float, ...]) 
                 acc[ratio][label][iou].append(curve)
     return {r: {lab: {iou: np.mean(v, axis=0) for iou, v in d.items()} for lab, d in labs.items()}
             for r, labs in acc.items()}
+
+
+def _read_gt(path: Path) -> dict[str, Any] | None:
+    """A run's COCO test ground truth without its groups, or None when unreadable."""
+    try:
+        gt = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    gt.pop("groups", None)
+    return gt
 
 
 def galleries(cells: list[dict[str, Any]]) -> list[tuple[str, Path]]:
