@@ -61,7 +61,7 @@ def ground_truth_file(fold: int | None) -> str:
     return "test_gt.json" if fold is None else f"test_gt__f{fold}.json"
 
 
-def fold_test_groups(frames: FrameSet, folds: int | str, *, field: str = "split.folds") -> list[list[str]]:
+def fold_test_groups(frames: FrameSet, folds: int | str) -> list[list[str]]:
     """The test specimens of each fold: one fold per specimen for ``"loso"``, else scikit-learn's
     GroupKFold, which deals the specimens, largest first, to the fold with the fewest frames so far
     (deterministic: no shuffling), so the folds hold about as many frames each."""
@@ -69,7 +69,7 @@ def fold_test_groups(frames: FrameSet, folds: int | str, *, field: str = "split.
     k = len(groups) if folds == "loso" else int(folds)
     if len(groups) < max(k, 2):
         raise UserError(f"folds: {folds} needs at least {max(k, 2)} specimens, the data have {len(groups)} "
-                        f"({', '.join(groups)})", field=field,
+                        f"({', '.join(groups)})", field="split.folds",
                         fix=f"use folds: {len(groups)} or fewer" if len(groups) >= 2
                         else "check split.group_regex: every frame is in one group")
     if folds == "loso":
@@ -123,4 +123,4 @@ def known_folds(params: dict[str, Any], folds: int | str | None) -> Sequence[int
         return [None]
     if isinstance(params.get("weights"), list):
         return range(len(params["weights"]))
-    return range(folds) if isinstance(folds, int) else [0]
+    return range(folds) if isinstance(folds, int) else [0]  # loso: all of them once the data are loaded
