@@ -170,7 +170,7 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
     seed_everything(job.seed)
     ctx = _ctx(job.unit, job.seed, job.work_dir, job.cache_dir, progress)
     ctx.report("teacher labels", None)
-    preds = det.predict(job.frames, ctx)
+    preds = det.predict(job.frames.without_truth(), ctx)
     labels = {"boxes": [[b.to_dict() for b in boxes] for boxes in preds]}
     cache.put_json("labels", job.key, labels)
     return {**labels, "cache_problems": cache.problems}
@@ -196,12 +196,12 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         timings["fit"] = time.perf_counter() - t
         ctx.report("predict", None)
         t = time.perf_counter()
-        preds = det.predict(job.test, ctx)
+        preds = det.predict(job.test.without_truth(), ctx)  # the truth stays here, for the evaluator
         timings["predict"] = time.perf_counter() - t
         val_preds = None
         if job.val:  # the operating threshold is chosen on validation frames, never on test
             t = time.perf_counter()
-            val_preds = det.predict(job.val, ctx)
+            val_preds = det.predict(job.val.without_truth(), ctx)
             timings["predict_val"] = time.perf_counter() - t
         _write_predictions(Path(job.work_dir) / "predictions.json", preds)
         result["artifacts"] = {"predictions": f"work/{cell.id}/predictions.json", "ground_truth": "test_gt.json"}
