@@ -6,10 +6,14 @@ or escape what they are handed.
 """
 
 import json
+import shutil
+from pathlib import Path
 
 import pytest
-from test_faults import bench, cells_of, fault_plugins, matrix  # noqa: F401 - fault_plugins: autouse
+from click.testing import CliRunner
+from test_faults import OK_ROW, PLUGINS, bench, cells_of, fault_plugins, matrix  # noqa: F401 - fault_plugins: autouse
 
+from benchbench.cli import main
 from benchbench.frames import FrameSet
 from benchbench.testing import check_detector, tiny_frames
 
@@ -63,3 +67,134 @@ def test_frames_without_truth_keep_pixels_size_path_and_group():
         assert (b.boxes, b.label, b.meta, b.source) == (None, None, {}, "")
         assert (b.load() == f.load()).all()
     assert frames[0].meta and frames[0].label in ("crack", "sane")  # the original is untouched
+
+
+# --------------------------------------------------------------------------- bench rescore
+def rescore(run_dir: Path, *args: str):
+    return CliRunner().invoke(main, ["rescore", str(run_dir), "--cache-dir", str(run_dir.parent / "cache"),
+                                     "--quiet", "--no-report", *args])
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished toy run with validation frames (predictions.json and predictions_val.json per cell)."""
+    root = tmp_path_factory.mktemp("finished")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("BENCHBENCH_PLUGIN_MODULES", PLUGINS)
+        m = matrix(root, {"ok": OK_ROW}, seeds=(0, 1))
+        m.write_text(m.read_text().replace("test_fraction: 0.34", "test_fraction: 0.34, val_fraction: 0.2"))
+        res = bench(root, m)
+    assert res.exit_code == 0, res.output
+    return root
+
+
+@pytest.fixture
+def run_dir(finished, tmp_path) -> Path:
+    """A copy of the finished run, in tmp_path/results/faults; tmp_path/victim holds a file outside it."""
+    shutil.copytree(finished, tmp_path, dirs_exist_ok=True)
+    (tmp_path / "victim").mkdir()
+    (tmp_path / "victim" / "existing.json").write_text('{"mine": true}\n')
+    return tmp_path / "results" / "faults"
+
+
+def outside_untouched(run_dir: Path) -> None:
+    root = run_dir.parent.parent
+    assert (root / "victim" / "existing.json").read_text() == '{"mine": true}\n'
+    assert [p.name for p in (root / "victim").iterdir()] == ["existing.json"]
+
+
+def edit_results(run_dir: Path, change) -> None:
+    data = json.loads((run_dir / "results.json").read_text())
+    change(data)
+    (run_dir / "results.json").write_text(json.dumps(data))
+
+
+def one_line_error(res, *parts: str) -> None:
+    assert res.exit_code == 2, res.output
+    lines = res.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and all(p in lines[0] for p in parts), res.output
+
+
+@pytest.mark.parametrize("cell_id", ["../../../victim/existing", "/tmp/abs", "a/b", "..", 7])
+def test_rescore_refuses_a_cell_id_that_is_not_a_plain_name(run_dir, cell_id):
+    edit_results(run_dir, lambda d: d["cells"][0].update(id=cell_id))
+    one_line_error(rescore(run_dir), "results.json", "cells[0].id", "is not a plain name")
+    outside_untouched(run_dir)
+
+
+def test_rescore_writes_nothing_through_a_symlinked_work_folder(run_dir):
+    cell = json.loads((run_dir / "results.json").read_text())["cells"][0]["id"]
+    work = run_dir / "work" / cell
+    shutil.copytree(work, run_dir.parent.parent / "victim" / "work")
+    shutil.rmtree(work)
+    work.symlink_to(run_dir.parent.parent / "victim" / "work")
+    before = sorted(p.name for p in work.iterdir())
+    one_line_error(rescore(run_dir), f"the work folder of {cell}", "leads outside the run folder")
+    assert sorted(p.name for p in work.iterdir()) == before
+
+
+@pytest.mark.parametrize("where", ["../../victim/existing.json", "/etc/hostname"])
+def test_rescore_refuses_an_artifact_path_outside_the_run_folder(run_dir, where):
+    cell = json.loads((run_dir / "results.json").read_text())["cells"][1]["id"]
+    f = run_dir / "cells" / f"{cell}.json"
+    record = json.loads(f.read_text())
+    record["artifacts"]["predictions"] = where
+    f.write_text(json.dumps(record))
+    one_line_error(rescore(run_dir), f"cells/{cell}.json", "artifacts.predictions", "leads outside")
+    outside_untouched(run_dir)
+
+
+def test_a_symlinked_lock_file_is_not_written_through(run_dir):
+    victim = run_dir.parent.parent / "victim" / "existing.json"
+    (run_dir / ".lock").unlink(missing_ok=True)
+    (run_dir / ".lock").symlink_to(victim)
+    one_line_error(rescore(run_dir), ".lock", "cannot open the run folder's lock")
+    outside_untouched(run_dir)
+
+
+def test_a_gallery_symlinked_out_of_the_work_folder_is_replaced_not_written_through(run_dir):
+    cell = json.loads((run_dir / "results.json").read_text())["cells"][0]["id"]
+    png = run_dir / "work" / cell / "worst_frames.png"
+    png.unlink(missing_ok=True)
+    png.symlink_to(run_dir.parent.parent / "victim" / "existing.json")
+    edit_results(run_dir, lambda d: d["cells"][0].get("artifacts", {}).pop("worst_frames", None))
+    (run_dir / "cells" / f"{cell}.json").unlink()  # results.json's record is the cell's record
+    res = rescore(run_dir)
+    assert res.exit_code == 0, res.output
+    outside_untouched(run_dir)
+    assert not png.is_symlink() and png.read_bytes().startswith(b"\x89PNG")
+
+
+# --------------------------------------------------------------------------- rescore integrity
+def test_rescore_refuses_a_truncated_test_gt_json(run_dir):
+    gt = run_dir / "test_gt.json"
+    gt.write_text(gt.read_text()[: len(gt.read_text()) // 2])
+    one_line_error(rescore(run_dir), "test_gt.json", "changed since the run wrote it")
+
+
+def test_rescore_refuses_predictions_whose_image_ids_were_shuffled(run_dir):
+    cells = {c["id"]: c for c in json.loads((run_dir / "results.json").read_text())["cells"]}
+    cell = next(iter(cells))
+    preds = run_dir / "work" / cell / "predictions.json"
+    rows = json.loads(preds.read_text())
+    ids = [r["image_id"] for r in rows]
+    for r, i in zip(rows, ids[1:] + ids[:1], strict=True):  # every id still within range
+        r["image_id"] = i
+    preds.write_text(json.dumps(rows))
+    res = rescore(run_dir)
+    assert res.exit_code == 1, res.output
+    assert f"{cell}: {preds} changed since the cell wrote it" in res.output.replace("\n", "")
+    after = {c["id"]: c for c in json.loads((run_dir / "results.json").read_text())["cells"]}
+    assert after[cell]["metrics"] == cells[cell]["metrics"]  # the cell keeps what it had
+
+
+def test_an_older_run_folder_without_checksums_still_rescores_with_a_warning(run_dir):
+    edit_results(run_dir, lambda d: [d["run"].pop("checksums"), *(c.pop("checksums") for c in d["cells"])])
+    for f in (run_dir / "cells").glob("*.json"):
+        record = json.loads(f.read_text())
+        record.pop("checksums")
+        f.write_text(json.dumps(record))
+    res = CliRunner().invoke(main, ["rescore", str(run_dir), "--cache-dir", str(run_dir.parent / "cache"),
+                                    "--no-report"])
+    assert res.exit_code == 0, res.output
+    assert "no checksums recorded" in res.output and "not verified" in res.output
