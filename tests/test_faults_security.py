@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 from test_faults import OK_ROW, PLUGINS, bench, cells_of, fault_plugins, matrix  # noqa: F401 - fault_plugins: autouse
 
 from benchbench.cli import main
 from benchbench.frames import FrameSet
+from benchbench.provenance import MANIFEST, write_training_manifest
 from benchbench.testing import check_detector, tiny_frames
 
 
@@ -198,3 +200,112 @@ def test_an_older_run_folder_without_checksums_still_rescores_with_a_warning(run
                                     "--no-report"])
     assert res.exit_code == 0, res.output
     assert "no checksums recorded" in res.output and "not verified" in res.output
+
+
+# --------------------------------------------------------------------------- leakage guard
+SIM_MATRIX = """\
+name: leak
+seed: [0]
+data: {{dataset: simulated, n: 48, size: 64, seed: 0}}
+split: {{test_groups: [Sample1, Sample2]}}
+generators: [{{name: tg, plugin: toygen, weights: '{weights}'}}]
+detectors: [{{name: t, plugin: toydet}}]
+axes: {{synthetic_ratio: [0, 1]}}
+labeler: {{kind: teacher}}
+"""
+
+
+@pytest.fixture
+def sim(tmp_path) -> dict[str, Path]:
+    """A simulated-data matrix whose generator's weights are tmp_path/w, and both sides of its split exported."""
+    m = tmp_path / "m.yaml"
+    m.write_text(SIM_MATRIX.format(weights=tmp_path / "w"))
+    out = {"matrix": m, "weights": tmp_path / "w"}
+    for part in ("train", "test"):
+        out[part] = tmp_path / f"export-{part}"
+        res = CliRunner().invoke(main, ["data", "export", str(m), "--split", part, "--out", str(out[part])])
+        assert res.exit_code == 0, res.output
+    return out
+
+
+def trained_on(weights: Path, data: Path, files: dict | None = None, blob: bytes = b"weights") -> Path:
+    """What a training command leaves: weights, then the manifest of the frames it read (bound to them)."""
+    (weights / "crack").mkdir(parents=True, exist_ok=True)
+    (weights / "crack" / "model.safetensors").write_bytes(blob)
+    if files is None:
+        files = {label: sorted((data / label).iterdir()) for label in ("crack", "sane")}
+    return write_training_manifest(weights, data, files, trainer="test")
+
+
+def validate(m: Path):
+    return CliRunner().invoke(main, ["validate", str(m)])
+
+
+def test_the_specimen_check_runs_on_simulated_data(sim):
+    trained_on(sim["weights"], sim["test"])
+    one_line_error(validate(sim["matrix"]), "generators[0].weights", "trained on test specimen Sample1")
+
+
+def test_a_clean_manifest_copied_beside_other_weights_is_refused(sim, tmp_path):
+    trained_on(tmp_path / "clean", sim["train"])
+    trained_on(sim["weights"], sim["test"], blob=b"trained on the test frames")
+    shutil.copy(tmp_path / "clean" / MANIFEST, sim["weights"] / MANIFEST)
+    one_line_error(validate(sim["matrix"]), str(sim["weights"] / MANIFEST),
+                   "not the ones it was written with (crack/model.safetensors differs)")
+    # the clean weights with one more weights file beside them: refused too
+    (sim["weights"] / "crack" / "model.safetensors").write_bytes(b"weights")
+    (sim["weights"] / "crack" / "extra.safetensors").write_bytes(b"trained on the test frames")
+    one_line_error(validate(sim["matrix"]), "crack/extra.safetensors is not among them")
+
+
+def test_the_clean_weights_and_their_manifest_pass(sim):
+    trained_on(sim["weights"], sim["train"])
+    res = validate(sim["matrix"])
+    assert res.exit_code == 0, res.output
+    assert ("generator tg: trained on 38 frames of Sample3, Sample4, Sample5, Sample6, Sample7, Sample8, "
+            "none held out") in res.output
+
+
+def test_a_manifest_of_no_frame_must_declare_no_data(sim):
+    path = trained_on(sim["weights"], sim["train"], files={})
+    one_line_error(validate(sim["matrix"]), "lists no training frame", "no_data: true")
+    write_training_manifest(sim["weights"], None, {}, trainer="random init")  # what init-tiny writes
+    res = validate(sim["matrix"])
+    assert res.exit_code == 0 and "learns from no frame (random init)" in res.output, res.output
+    assert json.loads(path.read_text())["no_data"] is True
+
+
+@pytest.mark.parametrize("frames, says", [
+    ({}, "without a 'frames' list"),
+    ([7], "frames[0] is int, not an entry"),
+    ([{"name": "a.png", "label": "crack"}], "frames[0].group is None, not a string"),
+    ([{"name": "a.png", "label": "crack", "group": "Sample9", "thumb": "zz"}], "frames[0].thumb is not a 8x8"),
+])
+def test_a_malformed_manifest_entry_is_one_line(sim, frames, says):
+    path = trained_on(sim["weights"], sim["train"])
+    path.write_text(json.dumps({**json.loads(path.read_text()), "frames": frames}))
+    one_line_error(validate(sim["matrix"]), str(path), says)
+
+
+def _copies(src: Path, dst: Path, size: int, quality: int) -> Path:
+    """Resized, JPEG re-encoded copies of the frames under ``src``, renamed (no specimen in the name)."""
+    for label in ("crack", "sane"):
+        (dst / label).mkdir(parents=True)
+        for i, p in enumerate(sorted((src / label).iterdir())):
+            with Image.open(p) as im:
+                im.convert("RGB").resize((size, size), Image.Resampling.BICUBIC).save(
+                    dst / label / f"img{i:04d}.jpg", quality=quality)
+    return dst
+
+
+@pytest.mark.parametrize("size, quality", [(48, 75), (128, 50)])
+def test_a_generator_trained_on_resized_jpeg_copies_of_test_frames_is_refused(sim, tmp_path, size, quality):
+    trained_on(sim["weights"], _copies(sim["test"], tmp_path / "copies", size, quality))
+    one_line_error(validate(sim["matrix"]), "generators[0].weights", "trained on a near-copy of test frame",
+                   "a resized or re-encoded copy")
+
+
+def test_resized_jpeg_copies_of_training_frames_are_no_near_copy(sim, tmp_path):
+    trained_on(sim["weights"], _copies(sim["train"], tmp_path / "copies", 48, 50))
+    res = validate(sim["matrix"])
+    assert res.exit_code == 0, res.output
