@@ -9,6 +9,7 @@ import json
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -309,3 +310,42 @@ def test_resized_jpeg_copies_of_training_frames_are_no_near_copy(sim, tmp_path):
     trained_on(sim["weights"], _copies(sim["train"], tmp_path / "copies", 48, 50))
     res = validate(sim["matrix"])
     assert res.exit_code == 0, res.output
+
+
+def test_on_real_flyd_s_frames_copies_are_near_and_other_specimens_are_not(tmp_path, flyd_s_zip):
+    """The near-copy threshold on the frames it is for: FLYD-S, test specimens Sample3 and Sample8."""
+    import io
+    import re
+    import zipfile
+
+    from benchbench.errors import UserError
+    from benchbench.frames import Frame
+    from benchbench.provenance import check_against_test, read_manifest
+
+    test, train = [], []
+    with zipfile.ZipFile(flyd_s_zip) as z:
+        for name in sorted(n for n in z.namelist() if n.endswith(".jpg")):
+            with Image.open(io.BytesIO(z.read(name))) as im:
+                rgb = np.asarray(im.convert("RGB"))
+            group = re.search(r"Sample\d+", name).group(0)
+            (test if group in ("Sample3", "Sample8") else train).append((Path(name).name, group, rgb))
+    frames = FrameSet(Frame(None, rgb.shape[1], rgb.shape[0], "sane", (), group, image=rgb, meta={"name": n})
+                      for n, group, rgb in test)
+
+    def manifest(folder: Path, images) -> dict:
+        (folder / "sane").mkdir(parents=True)
+        for i, (_, _, rgb, *how) in enumerate(images):
+            im = Image.fromarray(rgb)
+            if how:  # resized, JPEG re-encoded, renamed: the group is lost with the name
+                im.resize((how[0], how[0]), Image.Resampling.BICUBIC).save(folder / "sane" / f"x{i}.jpg",
+                                                                          quality=how[1])
+            else:
+                im.save(folder / "sane" / f"{images[i][0]}.png")
+        return read_manifest(trained_on(folder / "w", folder, {"sane": sorted((folder / "sane").iterdir())}))
+
+    clean = manifest(tmp_path / "train", train)
+    assert check_against_test("ddpm", clean, frames, file="m.yaml", field="generators[0]")["n_frames"] == len(train)
+    for k, (size, quality) in enumerate([(64, 75), (128, 50)]):
+        leaky = manifest(tmp_path / f"copies{k}", [(*t, size, quality) for t in test[::7]])
+        with pytest.raises(UserError, match="trained on a near-copy of test frame"):
+            check_against_test("ddpm", leaky, frames, file="m.yaml", field="generators[0]")
