@@ -6,6 +6,7 @@ or escape what they are handed.
 """
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -315,7 +316,6 @@ def test_resized_jpeg_copies_of_training_frames_are_no_near_copy(sim, tmp_path):
 def test_on_real_flyd_s_frames_copies_are_near_and_other_specimens_are_not(tmp_path, flyd_s_zip):
     """The near-copy threshold on the frames it is for: FLYD-S, test specimens Sample3 and Sample8."""
     import io
-    import re
     import zipfile
 
     from benchbench.errors import UserError
@@ -349,3 +349,54 @@ def test_on_real_flyd_s_frames_copies_are_near_and_other_specimens_are_not(tmp_p
         leaky = manifest(tmp_path / f"copies{k}", [(*t, size, quality) for t in test[::7]])
         with pytest.raises(UserError, match="trained on a near-copy of test frame"):
             check_against_test("ddpm", leaky, frames, file="m.yaml", field="generators[0]")
+
+
+# --------------------------------------------------------------------------- leaderboard and reports
+def lb(*args: object):
+    return CliRunner().invoke(main, ["leaderboard", *map(str, args)])
+
+
+@pytest.mark.parametrize("table, column", [("cells", "result"), ("runs", "data"), ("runs", "directions")])
+def test_invalid_json_in_a_stored_row_is_a_warning_and_the_row_is_skipped(tmp_path, runs, table, column):
+    import sqlite3
+
+    db = tmp_path / "lb.sqlite"
+    for name in ("base", "noise"):
+        assert lb("submit", runs[name], "--db", db).exit_code == 0
+    healthy = lb("show", "--format", "json", "--db", db)
+    con = sqlite3.connect(db)
+    with con:
+        victim = con.execute(f"SELECT run_id FROM {table} ORDER BY run_id LIMIT 1").fetchone()[0]
+        con.execute(f"UPDATE {table} SET {column} = '{{\"truncated' WHERE rowid = "
+                    f"(SELECT MIN(rowid) FROM {table} WHERE run_id = ?)", (victim,))
+    con.close()
+    res = CliRunner().invoke(main, ["leaderboard", "show", "--format", "json", "--db", str(db)])
+    assert res.exit_code == 0, res.output
+    warnings = [line for line in res.output.splitlines() if line.startswith("warning: ")]
+    assert len(warnings) == 1 and "stored row is not valid JSON" in warnings[0] and warnings[0].endswith("skipped")
+    shown = json.loads(res.output[res.output.index("{"):])["entries"]
+    before = json.loads(healthy.output)["entries"]
+    assert 0 < len(shown) < len(before) if table == "runs" else len(shown) == len(before)
+    assert lb("show", "--db", db).exit_code == 0  # the table view too
+
+
+EVIL = "<script>alert(1)</script>"
+
+
+def test_names_from_a_tampered_results_json_are_escaped_in_report_md_and_html(tmp_path, runs):
+    from benchbench.report.build import build_report
+
+    run = shutil.copytree(runs["base"], tmp_path / "run")
+    data = json.loads((run / "results.json").read_text())
+    for c in data["cells"]:
+        m = c.get("metrics") or {}
+        if "sizes" in m:
+            m["sizes"]["ranges"] = {EVIL + k: v for k, v in m["sizes"]["ranges"].items()}
+        if "groups" in m:
+            m["groups"] = {EVIL + k: v for k, v in m["groups"].items()}
+        c["id"] = "x" + EVIL
+    (run / "results.json").write_text(json.dumps(data))
+    md = build_report(run).read_text()
+    outside_code = re.sub(r"`[^`]*`", "", md)  # a code span shows its text literally
+    assert EVIL not in outside_code and "\\<script\\>alert(1)\\</script\\>" in outside_code
+    assert "<script" not in (run / "report.html").read_text()
