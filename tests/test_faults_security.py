@@ -26,7 +26,7 @@ from benchbench.testing import check_detector, tiny_frames
 def test_predict_sees_no_ground_truth_in_test_val_or_teacher_frames(tmp_path):
     m = matrix(tmp_path, {"probe": "plugin: probedet"}, ratios=(0, 1),
                generators="{name: toygen, plugin: toygen}",
-               extra="labeler: {kind: teacher, threshold: 0.0}")
+               extra="labeler: {kind: teacher, threshold: 0.0}\nscores: {enabled: false}")
     m.write_text(m.read_text().replace("test_fraction: 0.34", "test_fraction: 0.34, val_fraction: 0.2"))
     res = bench(tmp_path, m)
     assert res.exit_code == 0, res.output
