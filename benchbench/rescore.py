@@ -109,6 +109,9 @@ def _records(store: RunStore, results: dict[str, Any]) -> list[dict[str, Any]]:
             raise UserError("artifacts is not a mapping", file=where, field="artifacts", fix=TAMPERED)
         for name, rel in artifacts.items():
             store.inside(rel, where, f"artifacts.{name}")
+        for k, point in enumerate(record.get("curve") or []):
+            store.inside(point.get("predictions") if isinstance(point, dict) else None, where,
+                         f"curve[{k}].predictions")
         records.append(record)
     return records
 

@@ -400,3 +400,12 @@ def test_names_from_a_tampered_results_json_are_escaped_in_report_md_and_html(tm
     outside_code = re.sub(r"`[^`]*`", "", md)  # a code span shows its text literally
     assert EVIL not in outside_code and "\\<script\\>alert(1)\\</script\\>" in outside_code
     assert "<script" not in (run / "report.html").read_text()
+
+
+def test_rescore_refuses_a_learning_curve_point_outside_the_run_folder(run_dir):
+    cell = json.loads((run_dir / "results.json").read_text())["cells"][0]["id"]
+    f = run_dir / "cells" / f"{cell}.json"
+    record = json.loads(f.read_text())
+    record["curve"] = [{"steps": 1, "predictions": "../../victim/existing.json"}]
+    f.write_text(json.dumps(record))
+    one_line_error(rescore(run_dir), f"cells/{cell}.json", "curve[0].predictions", "leads outside")
