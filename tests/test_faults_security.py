@@ -137,6 +137,15 @@ def test_rescore_writes_nothing_through_a_symlinked_work_folder(run_dir):
     assert sorted(p.name for p in work.iterdir()) == before
 
 
+def test_rescore_writes_no_cell_file_through_a_symlinked_cells_folder(run_dir):
+    outside = run_dir.parent.parent / "victim" / "cells"
+    shutil.move(run_dir / "cells", outside)
+    (run_dir / "cells").symlink_to(outside)
+    before = {p.name: p.read_bytes() for p in outside.iterdir()}
+    one_line_error(rescore(run_dir), "cells (the cells/ folder)", "leads outside the run folder")
+    assert {p.name: p.read_bytes() for p in outside.iterdir()} == before
+
+
 @pytest.mark.parametrize("where", ["../../victim/existing.json", "/etc/hostname"])
 def test_rescore_refuses_an_artifact_path_outside_the_run_folder(run_dir, where):
     cell = json.loads((run_dir / "results.json").read_text())["cells"][1]["id"]
