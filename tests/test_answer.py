@@ -47,6 +47,14 @@ def _synthetic_only(cells):
     return [c for c in cells if c["cell"]["generator"]]
 
 
+def _steps_baseline(cells, gain, rng=None):
+    """Equal-steps real-only twins of the real-only cells: ``gain`` better (the extra steps), plus noise."""
+    rng = rng or np.random.default_rng(4)
+    return [_cell(c["cell"]["detector"], None, 0.0, c["cell"]["seed"],
+                  {s: v["AP10"] + gain + 0.004 * rng.normal() for s, v in c["metrics"]["groups"].items()},
+                  budget="steps", fold=c.get("fold")) for c in cells if not c["cell"]["generator"]]
+
+
 def _matrix(**answer):
     m = {"name": "a", "data": {"dataset": "x"}, "detectors": [{"name": "yolo"}, {"name": "classic"}],
          "generators": [{"name": "physics"}], "axes": {"synthetic_ratio": [0, 1]}}
@@ -143,9 +151,7 @@ def test_a_budget_effect_only_from_the_interaction_test():
     # a gain at equal epochs that the longer-trained real-only model matches at equal steps; the
     # largest-ratio cell has no steps copy: it is the equal-steps arm itself
     epochs = _arms("yolo", _gain(0.1), rng=rng)
-    steps = [_cell("yolo", None, 0.0, c["cell"]["seed"], {s: v["AP10"] + 0.1 + 0.004 * rng.normal()
-                                                           for s, v in c["metrics"]["groups"].items()},
-                   budget="steps", fold=c["fold"]) for c in epochs if not c["cell"]["generator"]]
+    steps = _steps_baseline(epochs, 0.1, rng)
     ans = build_answer(epochs + steps, _matrix(floor=None) | {"axes": {"budget": ["epochs", "steps"]}})
     (inter,) = ans.interactions
     assert inter.test.n == 6 and inter.significant(0.05) and inter.test.ci[0] > 0
@@ -184,3 +190,11 @@ def test_the_answer_block_defaults():
     assert (spec.floor.relative_to, spec.floor.fraction) == ("classic", 0.8)
     assert parse_matrix({"name": "a", "data": {"dataset": "x"}, "detectors": [{"name": "d"}],
                          "answer": {"floor": "d", "metric": "hit_AP"}}).answer.floor.relative_to == "d"
+
+
+def test_no_interaction_is_tested_for_an_arm_that_is_not_informative():
+    epochs = _arms("yolo", _gain(0.1), syn=0, planned=82)
+    both = _matrix(floor=None) | {"axes": {"budget": ["epochs", "steps"]}}
+    ans = build_answer(epochs + _steps_baseline(epochs, 0.1), both)
+    assert {r.verdict for r in ans.rows} == {"not-informative"} and not ans.interactions
+    assert ans.to_dict()["verdict"].startswith("Not informative")

@@ -142,9 +142,13 @@ class AnswerRow:
         return float(np.mean(list(means.values()))) if means else float("nan")
 
     @property
-    def name(self) -> str:
+    def arm(self) -> str:
         guid = "" if self.guidance is None else f" g{self.guidance:g}"
-        return f"{self.detector} + {self.generator}{guid} ({BUDGETS[self.budget]}, ratio {self.ratio:g})"
+        return f"{self.detector} + {self.generator}{guid}"
+
+    @property
+    def name(self) -> str:
+        return f"{self.arm} ({BUDGETS[self.budget]}, ratio {self.ratio:g})"
 
     def to_dict(self, metric: str) -> dict[str, Any]:
         def stats(real: Values, syn: Values, t: PairedTest) -> dict[str, Any]:
@@ -315,13 +319,14 @@ def build_answer(cells: Sequence[dict[str, Any]], matrix: dict[str, Any]) -> Ans
 
 
 def _interactions(rows: list[AnswerRow], alpha: float) -> list[Interaction]:
-    """Per detector × generator × guidance × ratio with its own equal-steps baseline: Δepochs − Δsteps."""
+    """Per detector × generator × guidance × ratio with its own equal-steps baseline: Δepochs − Δsteps
+    (rows already classified: not-informative arms are left out)."""
     steps = {(r.detector, r.generator, r.guidance, r.ratio): r for r in rows if r.budget == "steps" and not r.note}
     out = []
     for r in rows:
         twin = steps.get((r.detector, r.generator, r.guidance, r.ratio)) if r.budget == "epochs" else None
-        if twin is None:
-            continue
+        if twin is None or NOT_INFORMATIVE in (r.verdict, twin.verdict):
+            continue  # an arm that cannot answer the question cannot answer how it depends on the budget
         de, ds = r.differences, twin.differences
         out.append(Interaction(r, twin, paired_test([de[s] - ds[s] for s in sorted(set(de) & set(ds))], alpha=alpha)))
     for i, p in zip(out, holm([i.test.p if i.test.n >= MIN_SPECIMENS else float("nan") for i in out]), strict=True):
@@ -375,7 +380,7 @@ def opening(answer: Answer) -> str:
     effects = [i for i in answer.interactions if i.significant(spec.alpha)]
     if effects:
         text += " A budget effect (Δ at equal epochs − Δ at equal steps, Holm-adjusted): " + "; ".join(
-            f"{i.epochs.detector} + {i.epochs.generator} ratio {i.epochs.ratio:g} {i.test.delta:+.3f} "
+            f"{i.epochs.arm} ratio {i.epochs.ratio:g} {i.test.delta:+.3f} "
             f"[{i.test.ci[0]:+.3f}, {i.test.ci[1]:+.3f}]" for i in effects) + "."
     if "steps" not in answer.budgets:
         text += " Equal epochs only: a gain may come from the extra optimizer steps (run axes.budget: [epochs, steps])."
