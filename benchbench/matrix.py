@@ -271,8 +271,9 @@ class Matrix(_Strict):
                                                                     self.metrics.iou_thresholds}:
             raise ValueError(f"answer.metric: {metric} needs IoU {int(metric[2:]) / 100:g} in "
                              f"metrics.iou_thresholds {self.metrics.iou_thresholds}; add it or pick another metric")
-        # The default floor (relative to 'classic') applies when the matrix has that row; a named one must exist.
-        if isinstance(floor, FloorSpec) and "floor" in self.answer.model_fields_set \
+        # The default floor (relative to 'classic') applies when the matrix has that row, and a validated
+        # matrix (results.json run.matrix) must parse again without it; any other row must exist.
+        if isinstance(floor, FloorSpec) and floor.relative_to != FloorSpec().relative_to \
                 and floor.relative_to not in [d.name for d in self.detectors]:
             raise ValueError(f"answer.floor.relative_to: '{floor.relative_to}' is not a detector row "
                              f"(known: {[d.name for d in self.detectors]})")

@@ -185,7 +185,9 @@ def test_the_answer_block_is_validated_with_one_line_errors(answer, message):
 
 
 def test_the_answer_block_defaults():
-    spec = parse_matrix({"name": "a", "data": {"dataset": "x"}, "detectors": [{"name": "d"}]}).answer
+    m = parse_matrix({"name": "a", "data": {"dataset": "x"}, "detectors": [{"name": "d"}]})
+    assert parse_matrix(m.model_dump(mode="json")) == m  # a recorded matrix parses again (rescore, resume)
+    spec = m.answer
     assert (spec.metric, spec.margin, spec.alpha) == ("AP10", 0.05, 0.05)
     assert (spec.floor.relative_to, spec.floor.fraction) == ("classic", 0.8)
     assert parse_matrix({"name": "a", "data": {"dataset": "x"}, "detectors": [{"name": "d"}],
