@@ -110,6 +110,13 @@ def synthetic_counts(cells: Sequence[dict[str, Any]]) -> dict[str, Any] | None:
             "crack_planned": most, "crack_share": float(np.mean(crack)) / most if most else None}
 
 
+def paired_means(real: Values, synthetic: Values) -> tuple[dict[str, float], dict[str, float]]:
+    """Each arm's per-specimen seed means over the (seed, specimen) pairs both arms have."""
+    common = set(real) & set(synthetic)
+    return (specimen_means({k: v for k, v in real.items() if k in common}),
+            specimen_means({k: v for k, v in synthetic.items() if k in common}))
+
+
 # --------------------------------------------------------------------------- rows
 @dataclass
 class AnswerRow:
@@ -137,8 +144,7 @@ class AnswerRow:
     @property
     def real_only_mean(self) -> float:
         """Mean over the paired specimens of the real-only arm (seeds averaged within specimen)."""
-        common = set(self.real) & set(self.synthetic)
-        means = specimen_means({k: v for k, v in self.real.items() if k in common})
+        means = paired_means(self.real, self.synthetic)[0]
         return float(np.mean(list(means.values()))) if means else float("nan")
 
     @property
@@ -152,9 +158,7 @@ class AnswerRow:
 
     def to_dict(self, metric: str) -> dict[str, Any]:
         def stats(real: Values, syn: Values, t: PairedTest) -> dict[str, Any]:
-            common = set(real) & set(syn)
-            r = specimen_means({k: v for k, v in real.items() if k in common})
-            s = specimen_means({k: v for k, v in syn.items() if k in common})
+            r, s = paired_means(real, syn)
             return {"real_only": finite_or_none(float(np.mean(list(r.values())))) if r else None,
                     "synthetic": finite_or_none(float(np.mean(list(s.values())))) if s else None,
                     "delta": finite_or_none(t.delta), "ci": [finite_or_none(t.ci[0]), finite_or_none(t.ci[1])],
