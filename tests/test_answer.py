@@ -6,7 +6,8 @@ import pytest
 
 from benchbench.errors import UserError
 from benchbench.matrix import parse_matrix
-from benchbench.report.answer import answer_markdown, build_answer
+from benchbench.report.answer import build_answer
+from benchbench.report.verdict import answer_markdown, opening
 
 SPECIMENS = [f"S{i}" for i in range(6)]
 
@@ -78,7 +79,7 @@ def test_folds_give_one_value_per_specimen_and_a_plain_split_the_same_answer():
     d = folded.to_dict()
     assert d["rows"][0]["n_specimens"] == 6 and sorted(d["rows"][0]["by_specimen"]) == SPECIMENS
     assert d["analysis"]["metric"] == "AP10" and d["analysis"]["fixed_before_run"]
-    assert d["verdict"].startswith("Yes: on AP10 over 6 held-out specimens, synthetic frames helped in 1")
+    assert opening(folded).startswith("Yes: on AP10 over 6 held-out specimens, synthetic frames helped in 1")
     # secondary metrics are shown, unadjusted, but decide nothing
     assert d["rows"][0]["secondary_unadjusted"]["mAP50"]["delta"] == pytest.approx(row.test.delta / 2)
 
@@ -98,7 +99,7 @@ def test_below_four_specimens_the_answer_is_descriptive_only():
     (row,) = ans.rows
     assert (row.verdict, row.reason, row.test.n) == ("inconclusive", "descriptive only (2 specimens)", 2)
     assert np.isnan(row.p_holm)
-    assert ans.to_dict()["verdict"].startswith("Descriptive only (2 specimens): too few held-out test specimens")
+    assert opening(ans).startswith("Descriptive only (2 specimens): too few held-out test specimens")
 
 
 def test_equivalent_and_inconclusive():
@@ -110,7 +111,7 @@ def test_equivalent_and_inconclusive():
     assert verdicts["physics"].verdict == "equivalent" and verdicts["physics"].p_tost_holm < 0.05
     assert verdicts["ddpm"].verdict == "inconclusive" and verdicts["ddpm"].test.mde > 0.05
     assert "would usually be missed" in verdicts["ddpm"].reason
-    assert ans.to_dict()["verdict"].startswith("Not shown: on AP10 over 6 held-out specimens")
+    assert opening(ans).startswith("Not shown: on AP10 over 6 held-out specimens")
 
 
 def test_holm_runs_over_every_tested_row():
@@ -131,7 +132,7 @@ def test_a_baseline_below_the_floor_is_not_informative_and_leaves_the_family():
     assert rows["classic"].verdict != "not-informative"
     assert "0.8 × the real-only AP10 of 'classic'" in ans.floor_note
     assert np.isnan(rows["yolo"].p_holm) and "Holm over the 1 tested row" in ans.to_dict()["analysis"]["adjustment"]
-    assert "1 row(s) not informative" in ans.to_dict()["verdict"]
+    assert "1 row(s) not informative" in opening(ans)
     # an absolute floor, and none
     assert build_answer(weak, _matrix(floor=0.2)).rows[0].verdict == "helped"
     assert build_answer(weak, _matrix(floor=None)).rows[0].verdict == "helped"
@@ -156,10 +157,10 @@ def test_a_budget_effect_only_from_the_interaction_test():
     (inter,) = ans.interactions
     assert inter.test.n == 6 and inter.significant(0.05) and inter.test.ci[0] > 0
     assert "A budget effect (Δ at equal epochs − Δ at equal steps, Holm-adjusted): yolo + physics ratio 1" \
-        in ans.to_dict()["verdict"]
+        in opening(ans)
     # no interaction row, no budget sentence, for a detector without its own equal-steps baseline
     only = build_answer(epochs, _matrix(floor=None) | {"axes": {"budget": ["epochs", "steps"]}})
-    assert not only.interactions and "budget effect" not in only.to_dict()["verdict"]
+    assert not only.interactions and "budget effect" not in opening(only)
 
 
 def test_the_old_runs_without_an_answer_block_get_the_defaults_and_say_so():
@@ -199,4 +200,4 @@ def test_no_interaction_is_tested_for_an_arm_that_is_not_informative():
     both = _matrix(floor=None) | {"axes": {"budget": ["epochs", "steps"]}}
     ans = build_answer(epochs + _steps_baseline(epochs, 0.1), both)
     assert {r.verdict for r in ans.rows} == {"not-informative"} and not ans.interactions
-    assert ans.to_dict()["verdict"].startswith("Not informative")
+    assert opening(ans).startswith("Not informative")

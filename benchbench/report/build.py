@@ -46,14 +46,15 @@ def answer(run: Run) -> Section | None:
 def write_answer(root: Path, results: dict[str, Any]) -> str | None:
     """``answer.json`` (did synthetic frames help, per detector × generator × budget × ratio, across the
     test specimens) and its markdown; None when the run has no synthetic cell to compare."""
-    from benchbench.report.answer import answer_markdown, build_answer
+    from benchbench.report.answer import build_answer
+    from benchbench.report.verdict import answer_markdown, opening
     from benchbench.stats import run_cells
     from benchbench.store import atomic_write_json
 
     answer = build_answer(run_cells(root, results), (results.get("run") or {}).get("matrix") or {})
     if not answer.rows:
         return None
-    atomic_write_json(root / "answer.json", answer.to_dict())
+    atomic_write_json(root / "answer.json", {"verdict": opening(answer), **answer.to_dict()})
     return answer_markdown(answer)
 
 
