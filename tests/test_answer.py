@@ -201,3 +201,13 @@ def test_no_interaction_is_tested_for_an_arm_that_is_not_informative():
     ans = build_answer(epochs + _steps_baseline(epochs, 0.1), both)
     assert {r.verdict for r in ans.rows} == {"not-informative"} and not ans.interactions
     assert opening(ans).startswith("Not informative")
+
+
+def test_cells_without_per_specimen_slices_say_so():
+    cells = _arms("yolo", _gain(0.1), folds=0)
+    for c in cells:  # a run scored before metrics.groups existed
+        del c["metrics"]["groups"]
+    ans = build_answer(cells, _matrix(floor=None))
+    (row,) = ans.rows
+    assert row.seeds == [0, 1, 2] and row.test.n == 0 and "bench rescore adds them" in row.reason
+    assert opening(ans).startswith("Descriptive only (0 specimens)") and "| – |" in answer_markdown(ans)

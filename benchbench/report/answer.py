@@ -280,6 +280,10 @@ def _not_informative(row: AnswerRow, floor: float | None, metric: str) -> str | 
     return None
 
 
+def _ok_seeds(cells: Sequence[dict[str, Any]]) -> set[int]:
+    return {int(c["cell"]["seed"]) for c in cells if c.get("status") == "ok"}
+
+
 def build_answer(cells: Sequence[dict[str, Any]], matrix: dict[str, Any]) -> Answer:
     """The answer of a run from its cell records and its validated matrix (results.json ``run.matrix``)."""
     from benchbench.matrix import AnswerSpec
@@ -293,7 +297,7 @@ def build_answer(cells: Sequence[dict[str, Any]], matrix: dict[str, Any]) -> Ans
     rows = []
     for det, gen, guid, budget, ratio, real, syn, note in _arm_rows(cells, budgets):
         rv, sv = specimen_values(real, metric), specimen_values(syn, metric)
-        seeds = sorted({k[0] for k in set(rv) & set(sv)})
+        seeds = sorted(_ok_seeds(real) & _ok_seeds(syn))
         secondary = {}
         for m in SECONDARY:
             if m != metric:
@@ -315,6 +319,9 @@ def build_answer(cells: Sequence[dict[str, Any]], matrix: dict[str, Any]) -> Ans
         r.p_holm, r.p_tost_holm = ph, pt
         r.test = replace(r.test, mde=minimum_detectable(r.test.n, r.test.sd, alpha / family))
         r.verdict, r.reason = classify(r.test, ph, pt, alpha, why)
+        if r.test.n == 0 and r.verdict == INCONCLUSIVE:
+            r.reason = (f"no per-specimen {metric} on both arms: cells scored before per-specimen slices "
+                        "(bench rescore adds them), or no test specimen with a crack")
     return Answer(spec, recorded, rows, _interactions(rows, alpha), budgets, floor_note)
 
 

@@ -82,6 +82,10 @@ def _fmt_test(t: PairedTest, p: float | None = None) -> str:
     return f"{t.delta:+.3f} [{t.ci[0]:+.3f}, {t.ci[1]:+.3f}]" + (f" p={pv:.2g}" if np.isfinite(pv) else "")
 
 
+def _fmt_arms(real: float | None, synthetic: float | None) -> str:
+    return "–" if real is None or synthetic is None else f"{real:.3f} → {synthetic:.3f}"
+
+
 def _fmt_teacher(t: dict[str, Any] | None) -> str:
     if not t:
         return "–"
@@ -105,7 +109,7 @@ def answer_markdown(answer: Answer) -> str:
         by = ", ".join(f"{k} {v['delta']:+.3f}" for k, v in d["by_specimen"].items())
         table.append([md_text(r.detector), md_text(r.generator), fmt_guidance(r.guidance), BUDGETS[r.budget],
                       f"{r.ratio:g}", len(r.seeds), r.test.n, _fmt_teacher(r.teacher),
-                      f"{d['real_only']:.3f} → {d['synthetic']:.3f}", _fmt_test(r.test, r.p_holm),
+                      _fmt_arms(d["real_only"], d["synthetic"]), _fmt_test(r.test, r.p_holm),
                       f"{r.p_tost_holm:.2g}" if np.isfinite(r.p_tost_holm) else "–",
                       md_text(f"{r.verdict}: {r.reason}"), md_text(by),
                       *(_fmt_test(r.secondary[m][2]) if m in r.secondary else "–" for m in secondary),
