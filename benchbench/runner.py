@@ -30,7 +30,7 @@ from benchbench.evaluation import DIRECTIONS, iou_metric_name
 from benchbench.executors.queue import Job, JobQueue, run_in_waves
 from benchbench.frames import Box, FrameSet
 from benchbench.genscore.runscores import attach_scores, unscored_tasks
-from benchbench.hashing import sha256_json
+from benchbench.hashing import file_sha256, sha256_json
 from benchbench.jobs import (
     CellJob,
     DependencyFailed,
@@ -257,6 +257,7 @@ class Runner:
         self.labels: dict[tuple[str, str], Any] = {}  # (baseline id, task id) -> teacher boxes
         self.label_errors: dict[tuple[str, str], str] = {}
         self.started = ""
+        self.checksums: dict[str, str] = {}  # run folder file -> sha256 when written
         self.environment = environment(plugin_distributions())  # once: results.json is rewritten per cell
 
     # -- helpers
@@ -450,8 +451,11 @@ class Runner:
         from benchbench.data.export import test_ground_truth
         from benchbench.store import atomic_write_json
 
+        self.checksums = {}  # `bench rescore` refuses a ground truth file changed since
         for fold in self.p.folds:
-            atomic_write_json(self.store.root / ground_truth_file(fold.index), test_ground_truth(fold.test))
+            gt = self.store.root / ground_truth_file(fold.index)
+            atomic_write_json(gt, test_ground_truth(fold.test))
+            self.checksums[gt.name] = file_sha256(gt)
 
     def _synthetic_for(self, cell: Cell) -> tuple[FrameSet, dict[str, int]]:
         frames = self._frames_of(cell.gen_task_id)  # type: ignore[arg-type]
@@ -528,6 +532,7 @@ class Runner:
                 "generator_provenance": self.p.provenance,
                 "warnings": [p["warning"] for p in self.p.provenance.values() if p.get("warning")],
                 "metric_directions": metric_directions(m),
+                "checksums": self.checksums,
             },
             "cells": cells,
             "summary": summarize(cells),

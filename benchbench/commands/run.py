@@ -56,8 +56,9 @@ def validate(matrix_file: str) -> None:
                f"{len(matrix.axes.synthetic_ratio)} ratio(s), {len(matrix.axes.guidance)} guidance(s), "
                f"{len(matrix.seed)} seed(s); {_test_sets(data.folds)}")
     for name, p in provenance.items():
-        if p["status"] == "unknown":
+        if p.get("warning"):
             click.echo(f"warning: {p['warning']}", err=True)
+        if p["status"] == "unknown":
             continue
         for rec in p.get("folds", [p]):
             where = f" (fold {rec['fold']})" if "fold" in rec else ""

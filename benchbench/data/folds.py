@@ -18,6 +18,7 @@ import numpy as np
 from benchbench.errors import UserError
 from benchbench.frames import FrameSet
 from benchbench.hashing import sha256_json
+from benchbench.store import TEST_GT
 
 
 @dataclass
@@ -58,7 +59,7 @@ def suffix(fold: int | None) -> str:
 
 def ground_truth_file(fold: int | None) -> str:
     """The run folder's file holding a fold's test ground truth (``test_gt.json`` for a plain split)."""
-    return "test_gt.json" if fold is None else f"test_gt__f{fold}.json"
+    return TEST_GT if fold is None else f"test_gt__f{fold}.json"
 
 
 def fold_test_groups(frames: FrameSet, folds: int | str) -> list[list[str]]:
