@@ -61,6 +61,7 @@ class LabelJob:
     work_dir: Path
     cache_dir: Path
     timeout: float | None = None
+    reference: FrameSet | None = None  # the teacher's real training frames: its score scale (benchbench.teacher)
 
     @property
     def unit(self) -> str:
@@ -161,7 +162,8 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
     """Pseudo-label synthetic cracked frames with the real-only baseline model (the teacher)."""
     cache = Cache(job.cache_dir)
     hit = cache.get_json("labels", job.key)
-    if isinstance(hit, dict) and isinstance(hit.get("boxes"), list) and len(hit["boxes"]) == len(job.frames):
+    if isinstance(hit, dict) and isinstance(hit.get("boxes"), list) and len(hit["boxes"]) == len(job.frames) \
+            and isinstance(hit.get("reference"), dict):
         return hit
     if hit is not None:
         cache.problems.append(f"cache: {Path(job.cache_dir) / 'labels' / job.key}.json does not hold labels "
@@ -171,7 +173,13 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
     ctx = _ctx(job.unit, job.seed, job.work_dir, job.cache_dir, progress)
     ctx.report("teacher labels", None)
     preds = det.predict(job.frames, ctx)
-    labels = {"boxes": [[b.to_dict() for b in boxes] for boxes in preds]}
+    labels: dict[str, Any] = {"boxes": [[b.to_dict() for b in boxes] for boxes in preds], "reference": {}}
+    if job.reference is not None:
+        from benchbench.teacher import top_scores
+
+        ctx.report("teacher reference", None)
+        for label, frames in (("crack", job.reference.positives()), ("sane", job.reference.negatives())):
+            labels["reference"][label] = top_scores(det.predict(frames, ctx)) if len(frames) else []
     cache.put_json("labels", job.key, labels)
     return {**labels, "cache_problems": cache.problems}
 
