@@ -137,8 +137,9 @@ def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[st
             for i, f in zip(range(lo, hi), made, strict=True):
                 if f.label != label:
                     raise RuntimeError(f"generator returned a '{f.label}' frame for a '{label}' request")
+                keep = {"mask": f.meta["mask"]} if "mask" in f.meta else {}  # labeler: mask reads it
                 f = Frame(None, f.width, f.height, f.label, f.boxes, job.group, f.source, image=f.image,
-                          meta={"name": f"{t.id}-{label}-{i:06d}"})
+                          meta={"name": f"{t.id}-{label}-{i:06d}", **keep})
                 frames[i] = cache.put_frame(keys[i], f)
             out["generated"] += hi - lo
         out["frames"][label] = [str(f.path) for f in frames if f is not None]

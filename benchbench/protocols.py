@@ -26,6 +26,8 @@ class GenerationRequest:
     size: int = 128
     start_index: int = 0
     prompt: str | None = None
+    # What the generator's ``calibrate(train)`` returned for this fold's training frames (None: it has none)
+    calibration: dict[str, Any] | None = None
 
 
 @dataclass

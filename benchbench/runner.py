@@ -43,7 +43,7 @@ from benchbench.matrix import Matrix
 from benchbench.planner import Cell, GenTask, Plan, cell_unit, gen_unit, label_id, make_plan
 from benchbench.plugins import PluginRef, Plugins, get_plugins
 from benchbench.store import SCHEMA_VERSION, RunStore, run_folder
-from benchbench.teacher import teacher_labels
+from benchbench.teacher import frame_mask_boxes, teacher_labels
 
 if TYPE_CHECKING:
     from benchbench.data.split import LoadedSplit
@@ -412,6 +412,8 @@ class Runner:
             chosen, info = teacher_labels(preds, rule=spec.rule, threshold=spec.threshold, quantile=spec.quantile,
                                           reference=lab["reference"])
             pos = [f.with_boxes(bs) for f, bs in zip(pos, chosen, strict=True) if bs is not None]
+        elif self.p.plan.labeler == "mask":
+            pos = [f.with_boxes(bs) for f in pos if (bs := frame_mask_boxes(f, cell.generator))]  # type: ignore[arg-type]
         counts = {"synthetic_pos_planned": cell.n_syn_pos, "synthetic_pos": len(pos),
                   "synthetic_pos_dropped": n_pos - len(pos), "synthetic_neg": len(neg)}
         return FrameSet(pos + neg, "synthetic"), counts, info

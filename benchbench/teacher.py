@@ -1,4 +1,5 @@
-"""The teacher labeler's rule: which boxes of a real-only model become a synthetic cracked frame's labels.
+"""Labels of synthetic cracked frames: the teacher labeler's rule (which boxes of a real-only model become
+a frame's labels) and the mask labeler's (the boxes of the crack mask the frame was drawn around).
 
 A fixed score threshold (0.5, or 0.3 in the study) fits only a confident model: a detector trained from
 scratch on a few hundred frames finds cracks with scores of 0.05-0.3 and kept 0-1 of 82 synthetic
@@ -20,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.frames import Box
+from benchbench.errors import UserError
+from benchbench.frames import Box, Frame
 
 
 def top_scores(preds: Sequence[Sequence[Box]]) -> list[float]:
@@ -66,3 +68,18 @@ def _share_above(scores: Sequence[float], thr: float) -> float | None:
         return None
     s = np.asarray(scores, float)
     return round(float(np.mean((s >= thr) & (s > 0))), 4)
+
+
+def frame_mask_boxes(frame: Frame, generator: str) -> tuple[Box, ...]:
+    """The boxes of a generated frame's crack mask (``meta["mask"]``, a PNG the cache wrote), by the rule
+    the FLYD-S masks loader uses; () for an empty mask (the frame is then dropped from training)."""
+    from benchbench.data.flyd import mask_boxes
+
+    path = frame.meta.get("mask")
+    if not isinstance(path, str):
+        raise UserError(f"generator '{generator}' gave cracked frame {frame.stem} without a crack mask",
+                        field="labeler", fix="use a generator that draws around a mask (physics), or labeler: teacher")
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return tuple(mask_boxes(np.asarray(im.convert("L")) > 127))
