@@ -75,6 +75,14 @@ def score_run(p: Any, cache: Cache, cells: list[dict[str, Any]], run_dir: Path, 
     sets, missing = run_sets(p, cache)
     section = score_sets(p.train, p.test, sets, spec, plugins, cache_root=Path(cache.root), seed=p.matrix.seed[0],
                          grid_dir=Path(run_dir) / "genscore")
+    from benchbench.genscore.quality import quality, recognised
+
+    for entry in section["sets"]:
+        try:
+            entry["recognised"] = recognised(sets[entry["id"]].frames.get("crack", FrameSet([])), entry, cells)
+        except Exception as exc:  # e.g. a mask file removed since: the other scores stand
+            section["errors"].append(f"{entry['id']}: recognised cracks: {error_line(exc)}")
+    section["quality"] = quality(section)
     if missing:
         section["notes"].append(f"not scored, frames not in the cache: {', '.join(missing)} "
                                 "(their generation failed or the cache was cleared; `bench run` regenerates them, "
