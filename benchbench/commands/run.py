@@ -62,7 +62,7 @@ def validate(matrix_file: str) -> None:
             click.echo(f"  generator {name}: trained on {p['n_frames']} frames of {', '.join(p['groups'])}, "
                        "none held out")
         else:
-            click.echo(f"  generator {name}: learns from no frame ({p['trainer']})")
+            click.echo(f"  generator {name}: trained on no frame ({p['trainer']})")
 
 
 @click.command()
