@@ -63,10 +63,11 @@ def _print(section: dict[str, Any], as_json: bool) -> None:
         )
 
         out = Console(width=160)
-        for title, headers, rows in (("generator scores", HEADERS, score_rows(section)),
-                                     ("memorisation (pixel and feature space)", MEM_HEADERS,
-                                      memorisation_rows(section)),
-                                     ("quality bar", QUALITY_HEADERS, quality_rows(section))):
+        tables = [("generator scores", HEADERS, score_rows(section)),
+                  ("memorisation (pixel and feature space)", MEM_HEADERS, memorisation_rows(section))]
+        if section.get("quality"):  # a run's sets (compare scores folders: no cells, no labeler)
+            tables.append(("quality bar", QUALITY_HEADERS, quality_rows(section)))
+        for title, headers, rows in tables:
             t = Table(title=title)
             for h in headers:
                 t.add_column(h)
