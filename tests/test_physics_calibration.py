@@ -47,6 +47,7 @@ def test_calibration_measures_only_the_real_training_frames(train):
     assert {x for x, _ in first} == {70.5 - 60} and first[0][1] == 20.5 - 60 and first[-1][1] == 59.5 - 60
     json.dumps(cal)
     assert "crack_paths" not in PhysicsGenerator().calibrate(train)
+    assert "crop_sizes" not in PhysicsGenerator(size=150).calibrate(train)  # the user's sizes: none to resize to
 
 
 def test_crack_path_takes_the_largest_crack_and_skips_specks():

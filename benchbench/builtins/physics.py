@@ -74,8 +74,11 @@ class PhysicsGenerator:
                 "frames": [], "groups": []}
 
     def calibrate(self, train: FrameSet) -> dict[str, Any]:
-        """Crop sizes, crack heights and (``cracks: train``) crack polylines of the real training frames."""
+        """Crop sizes (unless ``size`` is set), crack heights and (``cracks: train``) crack polylines of the
+        real training frames."""
         cal = calibration(train, with_paths=self.cracks == "train")
+        if self.size is not None:  # sizes fixed by the user: no crop_sizes, so the harness resizes nothing
+            del cal["crop_sizes"]  # (a resize would also leave the frame's crack mask at the old size)
         if self.cracks == "train" and not cal["crack_paths"]:
             raise UserError("cracks: train needs training frames with crack masks, and these have none",
                             field="cracks", fix="use a masks-layout dataset (FLYD-S) or cracks: simulated")
