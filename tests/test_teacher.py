@@ -87,3 +87,23 @@ def test_cells_record_synthetic_frames_in_training_and_the_teacher_rule(tmp_path
             t = c["teacher"]
             assert t["rule"] == "relative" and t["quantile"] == 0.5 and t["reference_crack_frames"] > 0
             assert t["kept"] == used["crack"] == counts["synthetic_pos_planned"] - counts["synthetic_pos_dropped"]
+
+
+def test_relative_rule_keeps_the_same_frames_for_a_shyer_model_with_the_same_ranking():
+    """A model whose scores are a monotone shrink of another's (same ranking, lower confidence) labels the
+    same frames under the relative rule; a fixed threshold drops them."""
+    rng = np.random.default_rng(0)
+    preds = [boxes(*rng.uniform(0, 1, 3)) for _ in range(40)]
+    ref = {"crack": list(rng.uniform(0.3, 1, 30)), "sane": list(rng.uniform(0, 0.6, 30))}
+
+    def shy(x):
+        return x ** 6
+
+    shy_preds = [[Box(b.x, b.y, b.w, b.h, score=shy(b.score)) for b in p] for p in preds]
+    shy_ref = {k: [shy(v) for v in vs] for k, vs in ref.items()}
+    quantile = 6 / 29  # on the 7th of the 30 reference scores: np.quantile interpolates linearly, x^6 is not
+    confident, _ = teacher_labels(preds, rule="relative", threshold=0.5, quantile=quantile, reference=ref)
+    shy_kept, _ = teacher_labels(shy_preds, rule="relative", threshold=0.5, quantile=quantile, reference=shy_ref)
+    assert [c is None for c in confident] == [c is None for c in shy_kept] and any(c for c in shy_kept)
+    fixed, _ = teacher_labels(shy_preds, rule="absolute", threshold=0.5, quantile=quantile, reference=shy_ref)
+    assert sum(c is not None for c in fixed) < sum(c is not None for c in shy_kept)
