@@ -101,6 +101,15 @@ def test_frames_drawn_around_training_cracks(train):
     assert all(f.boxes[0].w <= 4 for f in frames)  # straight real cracks stay 3 px wide lines
 
 
+def test_cracks_from_larger_crops_are_not_squeezed_into_a_small_one():
+    near = ((-10.0, -20.0), (-10.0, 10.0))  # fits an 80 px crop
+    far = ((70.0, -20.0), (70.0, 10.0))  # 70 px right of the centre: only in a large crop
+    for i in range(12):
+        p = frame_params(3, "crack", i, 80, paths=(near, far))
+        assert {round(abs(x - 40)) for x, _ in p.crack} <= {6, 7, 8, 9, 10, 11, 12, 13, 14}  # near, +- 4 px
+    assert any(max(x for x, _ in frame_params(3, "crack", i, 220, paths=(near, far)).crack) > 150 for i in range(12))
+
+
 def test_cache_keeps_a_generated_frames_mask(tmp_path):
     cache = Cache(tmp_path)
     frame = PhysicsGenerator().generate(GenerationRequest("crack", 1, size=64))[0]

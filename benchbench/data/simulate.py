@@ -237,13 +237,16 @@ def _draw_crack(rng: np.random.Generator, sp: Specimen, w: int, h: int, sx: floa
 
 
 def _real_crack(seed: int, index: int, paths, w: int, h: int, notch: tuple[float, float, float]):
-    """One of the calibration's crack polylines, mirrored half the time and shifted by a few px, placed in
-    a w x h crop (native scale: a real crack keeps its pixel length and width), and its notch.
+    """One of the calibration's crack polylines that fit a w x h crop, mirrored half the time and shifted by
+    a few px, placed in the crop (native scale: a real crack keeps its pixel length and width), and its notch.
 
     Its own random stream: the scene's other draws are those of the same frame without ``paths``.
     """
     rng = np.random.default_rng([_u64(seed), int(index), 0xC4AC])
-    pts = np.asarray(paths[int(rng.integers(len(paths)))], float)
+    # a crack from a larger real crop may lie outside this one: draw among those that fit (after the shift)
+    fits = [p for p in paths if np.all(np.abs(np.asarray(p, float)).max(axis=0) <= (w / 2 - 7, h / 2 - 6))]
+    pool = fits or paths
+    pts = np.asarray(pool[int(rng.integers(len(pool)))], float)
     if rng.random() < 0.5:
         pts[:, 0] = -pts[:, 0]
     pts += (w / 2 + rng.uniform(-4, 4), h / 2 + rng.uniform(-3, 3))
