@@ -51,6 +51,7 @@ def test_one_conditional_model_learns_both_classes(guided):
     assert unet.config.num_class_embeds == 3  # crack, sane, null
     manifest = json.loads((guided / "training-manifest.json").read_text())
     assert {f["label"] for f in manifest["frames"]} == {"crack", "sane"} and len(manifest["frames"]) == 10
+    assert make(guided).training_manifest()["n_frames"] == 10  # what the leakage guard checks
 
 
 def test_conformance(guided, bench_ctx):
