@@ -63,6 +63,10 @@ def _boxes_from(data: list[dict[str, Any]] | None) -> tuple[Box, ...] | None:
     return tuple(Box(*d["bbox"], score=d.get("score", 1.0), label=d.get("label", "crack")) for d in data)
 
 
+def _mask_path(png: Path) -> Path:
+    return png.with_name(png.stem + ".mask.png")
+
+
 class Cache:
     def __init__(self, root: str | Path):
         self.root = Path(root)
@@ -90,7 +94,16 @@ class Cache:
             return None
         m = problem
         return Frame(png, m["width"], m["height"], m["label"], _boxes_from(m["boxes"]), m["group"],
-                     m["source"], meta={"name": m["name"]})
+                     m["source"], meta=self._frame_meta(m, png))
+
+    @staticmethod
+    def _frame_meta(sidecar: dict[str, Any], png: Path) -> dict[str, Any]:
+        """A cached frame's meta: its name and, when it was generated with one, its crack mask's PNG
+        (``meta["mask"]``, the convention of FLYD-S ``masks``-layout frames)."""
+        meta = {"name": sidecar["name"]}
+        if "mask_sha256" in sidecar:
+            meta["mask"] = str(_mask_path(png))
+        return meta
 
     @staticmethod
     def _frame_problem(png: Path, meta: Path) -> str | dict[str, Any] | None:
@@ -111,6 +124,10 @@ class Cache:
             return None
         if m["sha256"] != hashlib.sha256(png.read_bytes()).hexdigest():
             return f"{png} does not match the hash recorded when it was written"
+        if "mask_sha256" in m:
+            mask = _mask_path(png)
+            if not mask.exists() or m["mask_sha256"] != hashlib.sha256(mask.read_bytes()).hexdigest():
+                return f"{mask} is missing or does not match the hash recorded when it was written"
         return m
 
     def get_frame_by_path(self, path: str | Path) -> Frame:
@@ -127,12 +144,15 @@ class Cache:
         _sweep_stale_temps(meta)
         digest = _atomic_png(png, img)
         h, w = img.shape[:2]
-        # The sidecar is written last: a frame counts as cached only once both files exist.
-        atomic_write_json(meta, {"name": frame.stem, "width": w, "height": h, "label": frame.label,
-                                 "boxes": _boxes_json(frame.boxes), "group": frame.group,
-                                 "source": frame.source, "sha256": digest}, durable=False)
+        sidecar = {"name": frame.stem, "width": w, "height": h, "label": frame.label,
+                   "boxes": _boxes_json(frame.boxes), "group": frame.group, "source": frame.source, "sha256": digest}
+        mask = frame.meta.get("mask")
+        if isinstance(mask, np.ndarray):  # a generator's crack mask (labeler: mask reads its boxes from it)
+            sidecar["mask_sha256"] = _atomic_png(_mask_path(png), (np.asarray(mask) > 0).astype(np.uint8) * 255)
+        # The sidecar is written last: a frame counts as cached only once its files exist.
+        atomic_write_json(meta, sidecar, durable=False)
         return Frame(png, w, h, frame.label, frame.boxes, frame.group, frame.source,
-                     meta={"name": frame.stem})
+                     meta=self._frame_meta(sidecar, png))
 
     def materialize(self, frames: FrameSet, namespace: str) -> FrameSet:
         """Write in-memory frames (no path) to the cache so every worker can read them by path."""

@@ -66,10 +66,10 @@ def crop_size(sizes: list[int], seed: int, label: str, index: int) -> int:
 
 
 def resize_frame(frame: Frame, size: int) -> Frame:
-    """The frame with its long side ``size`` px (aspect kept) and its boxes scaled with it.
+    """The frame with its long side ``size`` px (aspect kept), its boxes and crack mask scaled with it.
 
-    Generated frames reach the cache as pixels and boxes only (no mask), so the boxes are all there is
-    to scale.
+    The mask (``meta["mask"]``, what ``labeler: mask`` takes boxes from) is resized nearest-neighbour, so
+    it stays a bool mask; boxes are scaled exactly.
     """
     from PIL import Image
 
@@ -82,4 +82,8 @@ def resize_frame(frame: Frame, size: int) -> Frame:
     sx, sy = nw / w, nh / h
     boxes = None if frame.boxes is None else tuple(
         Box(b.x * sx, b.y * sy, b.w * sx, b.h * sy, b.score, b.label) for b in frame.boxes)
-    return replace(frame, width=nw, height=nh, boxes=boxes, image=img)
+    meta = dict(frame.meta)
+    if "mask" in meta:
+        mask = Image.fromarray(np.asarray(meta["mask"], dtype=np.uint8) * 255)
+        meta["mask"] = np.asarray(mask.resize((nw, nh), Image.Resampling.NEAREST)) > 127
+    return replace(frame, width=nw, height=nh, boxes=boxes, image=img, meta=meta)

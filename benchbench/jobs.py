@@ -67,6 +67,7 @@ class LabelJob:
     work_dir: Path
     cache_dir: Path
     timeout: float | None = None
+    reference: FrameSet | None = None  # the teacher's real training frames: its score scale (benchbench.teacher)
 
     @property
     def unit(self) -> str:
@@ -146,8 +147,9 @@ def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[st
                     raise RuntimeError(f"generator returned a '{f.label}' frame for a '{label}' request")
                 if sizes:
                     f = resize_frame(f, crop_size(sizes, t.seed, label, i))
+                keep = {"mask": f.meta["mask"]} if "mask" in f.meta else {}  # labeler: mask reads it
                 f = Frame(None, f.width, f.height, f.label, f.boxes, job.group, f.source, image=f.image,
-                          meta={"name": f"{t.id}-{label}-{i:06d}"})
+                          meta={"name": f"{t.id}-{label}-{i:06d}", **keep})
                 frames[i] = cache.put_frame(keys[i], f)
             out["generated"] += hi - lo
         out["frames"][label] = [str(f.path) for f in frames if f is not None]
@@ -171,7 +173,8 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
     """Pseudo-label synthetic cracked frames with the real-only baseline model (the teacher)."""
     cache = Cache(job.cache_dir)
     hit = cache.get_json("labels", job.key)
-    if isinstance(hit, dict) and isinstance(hit.get("boxes"), list) and len(hit["boxes"]) == len(job.frames):
+    if isinstance(hit, dict) and isinstance(hit.get("boxes"), list) and len(hit["boxes"]) == len(job.frames) \
+            and isinstance(hit.get("reference"), dict):
         return hit
     if hit is not None:
         cache.problems.append(f"cache: {Path(job.cache_dir) / 'labels' / job.key}.json does not hold labels "
@@ -181,7 +184,13 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
     ctx = _ctx(job.unit, job.seed, job.work_dir, job.cache_dir, progress)
     ctx.report("teacher labels", None)
     preds = det.predict(job.frames.without_truth(), ctx)
-    labels = {"boxes": [[b.to_dict() for b in boxes] for boxes in preds]}
+    labels: dict[str, Any] = {"boxes": [[b.to_dict() for b in boxes] for boxes in preds], "reference": {}}
+    if job.reference is not None:
+        from benchbench.teacher import top_scores
+
+        ctx.report("teacher reference", None)
+        for label, frames in (("crack", job.reference.positives()), ("sane", job.reference.negatives())):
+            labels["reference"][label] = top_scores(det.predict(frames.without_truth(), ctx)) if len(frames) else []
     cache.put_json("labels", job.key, labels)
     return {**labels, "cache_problems": cache.problems}
 

@@ -155,8 +155,33 @@ class AxesSpec(_Strict):
 
 
 class LabelerSpec(_Strict):
-    kind: Literal["teacher", "generator"] = "teacher"
+    """Where a synthetic cracked frame's boxes come from (docs/generators.md, "Labels").
+
+    ``teacher``: the real-only baseline's model, by ``rule`` — ``relative`` (the default) keeps a frame's
+    top box when it scores at least the ``quantile`` of the teacher's top scores on the real cracked
+    training frames; ``absolute`` keeps every box scoring ``threshold`` or more (given a ``threshold``
+    and no ``rule``, the rule is absolute, as before the relative rule existed). ``generator``: the
+    generator's own boxes. ``mask``: the boxes of the crack mask each generated frame carries.
+    """
+
+    kind: Literal["teacher", "generator", "mask"] = "teacher"
+    rule: Literal["relative", "absolute"] = "relative"
     threshold: float = Field(0.5, ge=0, le=1)
+    quantile: float = Field(0.25, ge=0, le=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _threshold_means_absolute(cls, v: Any) -> Any:
+        if isinstance(v, dict) and "threshold" in v and "rule" not in v:
+            return {**v, "rule": "absolute"}
+        return v
+
+    def key(self) -> dict[str, Any]:
+        """The part of a cell's key: as before the rule existed where it acts as it did then (cached
+        cells of such matrices stay valid), the whole spec where it does not."""
+        if self.kind == "generator" or (self.kind == "teacher" and self.rule == "absolute"):
+            return {"kind": self.kind, "threshold": self.threshold}
+        return self.model_dump()
 
 
 class MetricsSpec(_Strict):

@@ -115,6 +115,7 @@ class Plan:
     naive_frames: int = 0
     notes: list[str] = field(default_factory=list)
     gives_boxes: dict[str, bool] = field(default_factory=dict)  # generator row -> its frames carry boxes
+    labeler: str = "teacher"  # the matrix's labeler kind; "mask": boxes from each frame's crack mask, no teacher
 
     @property
     def planned_frames(self) -> int:
@@ -122,7 +123,7 @@ class Plan:
 
     def teacher_of(self, cell: Cell) -> str | None:
         """The id of the baseline whose model labels this cell's synthetic cracked frames, if any."""
-        if cell.generator is None or self.gives_boxes.get(cell.generator, True):
+        if cell.generator is None or self.labeler == "mask" or self.gives_boxes.get(cell.generator, True):
             return None
         return cell.baseline_id
 
@@ -222,7 +223,10 @@ def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, 
     unused = [g.name for g in matrix.generators if g.name not in used]
     if unused and matrix.synthetic_ratios:
         notes.append(f"no detector row trains with generator(s) {', '.join(unused)}: they are skipped")
-    return Plan(cells, tasks, n_train_pos, n_train_neg, naive_frames=naive, notes=notes, gives_boxes=gives_boxes)
+    if matrix.labeler.kind == "mask" and matrix.synthetic_ratios:
+        notes.append("mask labeler: synthetic cracked frames train with the boxes of their own crack masks")
+    return Plan(cells, tasks, n_train_pos, n_train_neg, naive_frames=naive, notes=notes, gives_boxes=gives_boxes,
+                labeler=matrix.labeler.kind)
 
 
 def plan_folds(matrix: Matrix, uses_guidance: dict[str, bool], folds: list[tuple[int | None, int, int]],
@@ -251,7 +255,7 @@ def plan_folds(matrix: Matrix, uses_guidance: dict[str, bool], folds: list[tuple
 
 def _check_labeler(matrix: Matrix, gives_boxes: dict[str, bool], used: set[str], file: str | None) -> bool:
     """Whether some used generator's frames need teacher labels; a user error where they cannot get them."""
-    if not matrix.synthetic_ratios:
+    if not matrix.synthetic_ratios or matrix.labeler.kind == "mask":  # masks are checked as frames arrive
         return False
     if matrix.labeler.kind == "generator":
         for g in matrix.generators:

@@ -46,6 +46,7 @@ from benchbench.matrix import Matrix
 from benchbench.planner import Cell, GenTask, Plan, cell_unit, gen_unit, label_id, plan_folds
 from benchbench.plugins import PluginRef, Plugins, get_plugins
 from benchbench.store import SCHEMA_VERSION, RunStore, run_folder
+from benchbench.teacher import frame_mask_boxes, teacher_labels
 
 if TYPE_CHECKING:
     from benchbench.data.split import LoadedSplit
@@ -213,7 +214,7 @@ def cell_key(p: Prepared, cell: Cell, plugins: Plugins) -> str:
                                              "params": det.params},
         "generator": p.gen_ids.get((cell.generator or "", cell.fold)),
         "data": p.fold(cell.fold).manifest_hash,  # a plain split's: the run's, as before folds
-        "metrics": p.matrix.metrics.key(), "labeler": p.matrix.labeler.model_dump(),
+        "metrics": p.matrix.metrics.key(), "labeler": p.matrix.labeler.key(),
         "mode": p.matrix.mode, "positive_fraction": p.matrix.positive_fraction,
     })
 
@@ -398,10 +399,12 @@ class Runner:
                                    f"{baseline.get('error') or 'it did not run'}")
         paths = self._frames_of(c.gen_task_id).get("crack", [])  # type: ignore[arg-type]
         frames = FrameSet([self._frame(p) for p in paths], "synthetic")
-        key = sha256_json({"teacher": keys[c.baseline_id], "frames": paths})
+        reference = self._real_train(self._cells[c.baseline_id])  # what the teacher trained on: its score scale
+        key = sha256_json({"teacher": keys[c.baseline_id], "frames": paths,
+                           "reference": [f.stem for f in reference]})
         return LabelJob(self.p.ref("detectors", c.detector), c.baseline_id, c.seed, frames, key,
                         self.store.work_dir(c.baseline_id), self.opt.cache_dir,
-                        timeout=self._timeout("detectors", c.detector))
+                        timeout=self._timeout("detectors", c.detector), reference=reference)
 
     def _labels_done(self, pair: tuple[str, str], res: Any) -> None:
         self._unit_done(f"label:{pair[0]}")
@@ -420,13 +423,19 @@ class Runner:
                  "fold": c.fold, "test_groups": fold.test_groups,
                  "counts": {"real_train_pos": c.n_real_pos, "real_train_neg": c.n_real_neg,
                             "test": len(fold.test), "test_pos": len(fold.test.positives())}}
+        # how many synthetic frames per class reached the detector's training set (filled in with them;
+        # None on a synthetic cell that failed before its frames were chosen)
+        extra["synthetic_in_training"] = {"crack": 0, "sane": 0} if c.generator is None else None
         return extra
 
     def _cell_job(self, c: Cell, key: str, header: dict[str, Any]) -> CellJob:
         train = self._real_train(c)
         if c.generator is not None:
-            syn, syn_counts = self._synthetic_for(c)
+            syn, syn_counts, teacher = self._synthetic_for(c)
             header["counts"] |= syn_counts
+            header["synthetic_in_training"] = {"crack": len(syn.positives()), "sane": len(syn.negatives())}
+            if teacher:
+                header["teacher"] = teacher
             train = train + syn
             header["generator"] = {"name": c.generator, **self.p.gen_id(c.generator, c.fold)}
         fold = self.p.fold(c.fold)  # each cell trains on its fold's specimens and is scored on the others only
@@ -457,11 +466,13 @@ class Runner:
             atomic_write_json(gt, test_ground_truth(fold.test))
             self.checksums[gt.name] = file_sha256(gt)
 
-    def _synthetic_for(self, cell: Cell) -> tuple[FrameSet, dict[str, int]]:
+    def _synthetic_for(self, cell: Cell) -> tuple[FrameSet, dict[str, int], dict[str, Any] | None]:
+        """The cell's synthetic frames (cracked ones with their boxes), its counts, and what the teacher did."""
         frames = self._frames_of(cell.gen_task_id)  # type: ignore[arg-type]
         pos = [self._frame(p) for p in frames.get("crack", [])[:cell.n_syn_pos]]
         neg = [self._frame(p) for p in frames.get("sane", [])[:cell.n_syn_neg]]
-        dropped = 0
+        n_pos = len(pos)
+        info = None
         teacher = self.p.plan.teacher_of(cell)
         if teacher is not None:
             pair = (teacher, cell.gen_task_id)
@@ -469,18 +480,16 @@ class Runner:
             if lab is None:
                 raise DependencyFailed(f"needs teacher labels {label_id(*pair)}, which failed: "  # type: ignore[arg-type]
                                        f"{self.label_errors.get(pair, 'they were not made')}")  # type: ignore[arg-type]
-            thr = self.p.matrix.labeler.threshold
-            kept = []
-            for f, boxes in zip(pos, lab["boxes"][:len(pos)], strict=True):
-                bs = tuple(Box(*b["bbox"], score=b["score"]) for b in boxes if b["score"] >= thr)
-                if bs:
-                    kept.append(f.with_boxes(bs))
-                else:
-                    dropped += 1
-            pos = kept
+            spec = self.p.matrix.labeler
+            preds = [[Box(*b["bbox"], score=b["score"]) for b in boxes] for boxes in lab["boxes"][:len(pos)]]
+            chosen, info = teacher_labels(preds, rule=spec.rule, threshold=spec.threshold, quantile=spec.quantile,
+                                          reference=lab["reference"])
+            pos = [f.with_boxes(bs) for f, bs in zip(pos, chosen, strict=True) if bs is not None]
+        elif self.p.plan.labeler == "mask":
+            pos = [f.with_boxes(bs) for f in pos if (bs := frame_mask_boxes(f, cell.generator))]  # type: ignore[arg-type]
         counts = {"synthetic_pos_planned": cell.n_syn_pos, "synthetic_pos": len(pos),
-                  "synthetic_pos_dropped": dropped, "synthetic_neg": len(neg)}
-        return FrameSet(pos + neg, "synthetic"), counts
+                  "synthetic_pos_dropped": n_pos - len(pos), "synthetic_neg": len(neg)}
+        return FrameSet(pos + neg, "synthetic"), counts, info
 
     def _real_train(self, cell: Cell) -> FrameSet:
         train = self.p.fold(cell.fold).train

@@ -65,6 +65,19 @@ def test_run_writes_generator_scores(toy_run):
     assert {c["gain"] for c in gain["cells"]} == {0.0}
     assert rho["n_sets"] == 6 and rho["rho"] is None and "tied" in rho["note"]
     assert "conclusion" not in gs["gain"]  # 6 sets are enough to try
+    # the quality bar: tg's cracked frames counted by what each teacher kept, tb's by their own boxes
+    q = {r["id"]: r for r in gs["quality"]["sets"]}
+    assert gs["quality"]["fd_bar"] is None and not any(r["meets_bar"] for r in q.values())  # no physics set
+    for s in gs["sets"]:
+        rec = s["recognised"]
+        if s["generator"] == "tb":
+            assert rec["rule"] == "boxes" and rec["value"] == 1.0
+            continue
+        taught = [c["teacher"] for c in data["cells"] if c.get("teacher") and c["cell"]["seed"] == s["seed"]
+                  and c["cell"]["guidance"] == s["guidance"] and c["cell"]["generator"] == "tg"]
+        best = max(taught, key=lambda t: t["frames"])
+        assert rec["rule"] == "teacher" and (rec["recognised"], rec["frames"]) == (best["kept"], best["frames"])
+        assert q[s["id"]]["recognised"] == rec["value"] and q[s["id"]]["rule"] == "teacher"
 
 
 def test_generators_score_rescores_an_existing_run(toy_run, toys):
@@ -76,7 +89,7 @@ def test_generators_score_rescores_an_existing_run(toy_run, toys):
     res = CliRunner().invoke(main, ["generators", "score", str(run_dir), "--cache-dir", str(root / "cache"),
                                     "--extractor", "physics:size=32"])
     assert res.exit_code == 0, res.output
-    assert "generator scores" in res.output and "tg__g7__s0" in res.output
+    assert "generator scores" in res.output and "tg__g7__s0" in res.output and "quality bar" in res.output
     gs = json.loads((run_dir / "results.json").read_text())["generator_scores"]
     assert list(gs["extractors"]) == ["physics"] and gs["extractors"]["physics"]["params"] == {"size": 32}
     assert len(gs["sets"]) == 6 and gs["errors"] == []

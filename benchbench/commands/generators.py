@@ -52,18 +52,30 @@ def _print(section: dict[str, Any], as_json: bool) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        from benchbench.genscore.tables import HEADERS, MEM_HEADERS, memorisation_rows, score_rows
+        from benchbench.genscore.tables import (
+            HEADERS,
+            MEM_HEADERS,
+            QUALITY_HEADERS,
+            memorisation_rows,
+            quality_note,
+            quality_rows,
+            score_rows,
+        )
 
         out = Console(width=160)
-        for title, headers, rows in (("generator scores", HEADERS, score_rows(section)),
-                                     ("memorisation (pixel and feature space)", MEM_HEADERS,
-                                      memorisation_rows(section))):
+        tables = [("generator scores", HEADERS, score_rows(section)),
+                  ("memorisation (pixel and feature space)", MEM_HEADERS, memorisation_rows(section))]
+        if section.get("quality"):  # a run's sets (compare scores folders: no cells, no labeler)
+            tables.append(("quality bar", QUALITY_HEADERS, quality_rows(section)))
+        for title, headers, rows in tables:
             t = Table(title=title)
             for h in headers:
                 t.add_column(h)
             for r in rows:
                 t.add_row(*map(str, r))
             out.print(t)
+        if section.get("quality"):
+            click.echo(quality_note(section))
         conclusion = (section.get("gain") or {}).get("conclusion")
         for line in [*section.get("notes", []), *([conclusion] if conclusion else [])]:
             click.echo(f"note: {line}")

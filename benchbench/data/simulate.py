@@ -137,8 +137,15 @@ class FrameParams:
 
 
 def frame_params(seed: int, label: Label, index: int, size: int | tuple[int, int] = 128,
-                 difficulty: float = 1.0) -> FrameParams:
-    """Draw the scene of frame ``index`` of class ``label``: depends on nothing else."""
+                 difficulty: float = 1.0, *, lengths: tuple[float, ...] | None = None,
+                 paths: tuple[tuple[tuple[float, float], ...], ...] | None = None) -> FrameParams:
+    """Draw the scene of frame ``index`` of class ``label``: depends on nothing else.
+
+    Calibrated from real frames (``PhysicsGenerator.calibrate``): ``lengths`` replaces the crack length
+    distribution by these crack heights (px; the same draw, mapped through their quantiles), ``paths``
+    replaces the drawn crack by one of these polylines (px from the crop centre, jittered per frame).
+    Without them a scene is what it was before calibration existed.
+    """
     rng = np.random.default_rng([_u64(seed), LABEL_CODE[label], int(index), 0xF1A])
     w, h = (size, size) if isinstance(size, int) else size
     if min(w, h) < MIN_SIZE:
@@ -157,7 +164,10 @@ def frame_params(seed: int, label: Label, index: int, size: int | tuple[int, int
     crack = notch = None
     barrier = opening = 0.0
     if label == "crack":
-        crack, notch = _draw_crack(rng, sp, w, h, sx, sy, edge_top, tilt, band_h)
+        crack, notch = _draw_crack(rng, sp, w, h, sx, sy, edge_top, tilt, band_h, lengths)
+        if paths:
+            crack, notch = _real_crack(seed, index, paths, w, h, notch)
+            edge_top = crack[0][1] - notch[1] - tilt * (crack[0][0] - sx)  # the crack grows from the top edge
         # Opening (um, median 5) -> barrier 1 - exp(-opening / ref), ref set so that the median opening
         # gives the specimen's barrier. Faint cracks are nearly closed (0.5-2 um).
         closed = rng.random() < faint
@@ -199,7 +209,7 @@ def frame_params(seed: int, label: Label, index: int, size: int | tuple[int, int
 
 
 def _draw_crack(rng: np.random.Generator, sp: Specimen, w: int, h: int, sx: float, sy: float,
-                edge_top: float, tilt: float, band_h: float):
+                edge_top: float, tilt: float, band_h: float, lengths: tuple[float, ...] | None = None):
     """A crack polyline from a notch on the top edge, and the notch (x, depth, half-width)."""
     margin = 5.0
     side = float(rng.choice([-1, 1]))
@@ -208,7 +218,13 @@ def _draw_crack(rng: np.random.Generator, sp: Specimen, w: int, h: int, sx: floa
     depth = float(rng.uniform(6, 10))
     y0 = edge_top + tilt * (x0 - sx) + depth
     # FLYD-S crack boxes are 18-71 px tall (median 36): 18 + Gamma(4, 5) has that spread.
-    length = float(min(18 + rng.gamma(4.0, 5.0), 70.0))
+    extra = float(rng.gamma(4.0, 5.0))
+    if lengths:  # the same draw, mapped through the calibration's crack heights (the draws before it stay)
+        from scipy.stats import gamma
+
+        length = float(np.quantile(np.asarray(lengths, float), gamma.cdf(extra, 4.0, scale=5.0)))
+    else:
+        length = float(min(18 + extra, 70.0))
     length = min(length, max(12.0, edge_top + band_h - 6 - y0), max(12.0, h - 2 - y0))
     angle = min(max(float(rng.normal(0, math.radians(5))), -0.26), 0.26)  # within +-15 deg
     n = max(2, int(length // 2) + 1)
@@ -218,6 +234,26 @@ def _draw_crack(rng: np.random.Generator, sp: Specimen, w: int, h: int, sx: floa
     xs = np.clip(xs, 1.5, w - 2.5)
     poly = tuple((round(float(x), 3), round(float(y), 3)) for x, y in zip(xs, ys, strict=True))
     return poly, (x0, depth, float(rng.uniform(2.5, 4.5)))
+
+
+def _real_crack(seed: int, index: int, paths, w: int, h: int, notch: tuple[float, float, float]):
+    """One of the calibration's crack polylines that fit a w x h crop, mirrored half the time and shifted by
+    a few px, placed in the crop (native scale: a real crack keeps its pixel length and width), and its notch.
+
+    Its own random stream: the scene's other draws are those of the same frame without ``paths``.
+    """
+    rng = np.random.default_rng([_u64(seed), int(index), 0xC4AC])
+    # a crack from a larger real crop may lie outside this one: draw among those that fit (after the shift)
+    fits = [p for p in paths if np.all(np.abs(np.asarray(p, float)).max(axis=0) <= (w / 2 - 7, h / 2 - 6))]
+    pool = fits or paths
+    pts = np.asarray(pool[int(rng.integers(len(pool)))], float)
+    if rng.random() < 0.5:
+        pts[:, 0] = -pts[:, 0]
+    pts += (w / 2 + rng.uniform(-4, 4), h / 2 + rng.uniform(-3, 3))
+    pts[:, 0] = np.clip(pts[:, 0], 1.5, w - 2.5)
+    pts[:, 1] = np.clip(pts[:, 1], 2.0, h - 2.0)
+    poly = tuple((round(float(x), 3), round(float(y), 3)) for x, y in pts)
+    return poly, (poly[0][0], notch[1], notch[2])
 
 
 # --------------------------------------------------------------------------- rendering
@@ -395,20 +431,24 @@ def frame_name(p: FrameParams, label: Label, index: int) -> str:
 
 
 def make_frame(seed: int, label: Label, index: int, *, size: int | tuple[int, int] = 128,
-               difficulty: float = 1.0, source: str = "synthetic:physics", group_prefix: str = "") -> Frame:
-    """Frame ``index`` of class ``label`` for ``seed``: pixels in memory, exact box from the geometry."""
-    p = frame_params(seed, label, index, size, difficulty)
+               difficulty: float = 1.0, source: str = "synthetic:physics", group_prefix: str = "",
+               lengths: tuple[float, ...] | None = None, paths=None, with_mask: bool = False) -> Frame:
+    """Frame ``index`` of class ``label`` for ``seed``: pixels in memory, exact box from the geometry;
+    ``with_mask``: its crack mask in ``meta["mask"]`` (a bool array; the cache stores it as a PNG)."""
+    p = frame_params(seed, label, index, size, difficulty, lengths=lengths, paths=paths)
     grey = render(p)
+    mask = crack_mask(p)
     boxes: tuple[Box, ...] = ()
     if p.crack:
-        box = mask_box(crack_mask(p))
+        box = mask_box(mask)
         if box is not None:
             boxes = (Box(*map(float, box)),)
     return Frame(
         path=None, width=p.width, height=p.height, label=label, boxes=boxes,
         group=f"{group_prefix}Sample{p.specimen}", source=source,
         image=np.repeat(grey[:, :, None], 3, axis=2),
-        meta={"name": frame_name(p, label, index), "sim": {f.name: getattr(p, f.name) for f in fields(p)}},
+        meta={"name": frame_name(p, label, index), "sim": {f.name: getattr(p, f.name) for f in fields(p)},
+              **({"mask": mask} if with_mask else {})},
     )
 
 

@@ -84,6 +84,14 @@ def score_run(p: Any, cache: Cache, cells: list[dict[str, Any]], run_dir: Path, 
     if p.folds[0].index is not None:
         section["notes"].append(f"specimen folds: the sets of fold {p.folds[0].index} are scored, against its "
                                 f"training frames (test specimens {', '.join(p.folds[0].test_groups)})")
+    from benchbench.genscore.quality import quality, recognised
+
+    for entry in section["sets"]:
+        try:
+            entry["recognised"] = recognised(sets[entry["id"]].frames.get("crack", FrameSet([])), entry, cells)
+        except Exception as exc:  # e.g. a mask file removed since: the other scores stand
+            section["errors"].append(f"{entry['id']}: recognised cracks: {error_line(exc)}")
+    section["quality"] = quality(section)
     if missing:
         section["notes"].append(f"not scored, frames not in the cache: {', '.join(missing)} "
                                 "(their generation failed or the cache was cleared; `bench run` regenerates them, "

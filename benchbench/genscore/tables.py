@@ -31,6 +31,29 @@ def score_rows(section: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
+QUALITY_HEADERS = ["set", "FD crack (cnn)", "coverage crack (cnn)", "cracked recognised", "rule", "meets bar"]
+
+
+def quality_rows(section: dict[str, Any]) -> list[list[str]]:
+    """Rows of the quality-bar table (benchbench.genscore.quality); a failed check is marked with ✗."""
+    q = section.get("quality") or {}
+    rows = []
+    for r in q.get("sets", []):
+        mark = {k: "" if v is not False else " ✗" for k, v in r["checks"].items()}
+        rows.append([r["id"], _f(r["fd"]) + mark["fd"], _f(r["coverage"]) + mark["coverage"],
+                     _f(r["recognised"]) + mark["recognised"], r["rule"] or "–", "yes" if r["meets_bar"] else "no"])
+    return rows
+
+
+def quality_note(section: dict[str, Any]) -> str:
+    q = section.get("quality") or {}
+    bar = "the physics sets' mean" + (f" ({q['fd_bar']:.3g})" if q.get("fd_bar") is not None else " (no physics set)")
+    return (f"Quality bar: cracked frames' FD in the {q.get('extractor', 'cnn')} space at most {bar}, coverage at "
+            f"least {q.get('coverage_min', '?')}, at least {q.get('recognised_min', '?')} of the cracked frames "
+            "recognised as cracked (mask: the frame's crack mask gives a box; teacher: the share the teacher "
+            "labelled; boxes: the frame has its own box).")
+
+
 def memorisation_rows(section: dict[str, Any]) -> list[list[str]]:
     rows = []
     for s in section.get("sets", []):
@@ -68,6 +91,9 @@ def report_markdown(section: dict[str, Any], with_images: bool = True) -> str:
             f"Nearest-neighbour distances of the synthetic frames, relative to the real scale (median distance of a "
             f"test frame to its nearest training frame); near-copy below {settings.get('near_copy', '?')} of it.", "",
             md_table(MEM_HEADERS, _named(memorisation_rows(section)))]
+    if section.get("quality"):
+        out += ["### Quality bar", "", quality_note(section), "",
+                md_table(QUALITY_HEADERS, [[md_text(r[0]), *r[1:]] for r in quality_rows(section)])]
     gain = section.get("gain") or {}
     out += ["### Do the scores predict the gain?", "", gain.get("method", ""), ""]
     if gain.get("conclusion"):

@@ -36,9 +36,13 @@ _DIR = click.Path(path_type=Path, file_okay=False)
 @click.option("--init", default=None, type=_DIR, help="Start from these crack/ and sane/ pipelines.")
 @click.option("--class", "classes", multiple=True, type=click.Choice(["crack", "sane"]),
               help="Train only these classes (default both).")
+@click.option("--guided", is_flag=True,
+              help="Train ONE class-conditional model (OUT/guided) for classifier-free guidance (ddpm-guided).")
+@click.option("--cond-drop", default=0.1, show_default=True, type=float,
+              help="--guided: share of training samples whose class is replaced by the null class.")
 @training_options(checkpoint_every=1000)
 def train_ddpm_cmd(channels: str, classes: tuple[str, ...], **options: object) -> None:
-    """Train one unconditional DDPM per class (crack, sane)."""
+    """Train one unconditional DDPM per class (crack, sane), or one guided model (--guided)."""
     from benchbench_ddpm.model import CLASSES
     from benchbench_ddpm.train import DdpmTrainConfig, train_ddpm
 

@@ -46,12 +46,7 @@ class DdpmGenerator(diffusion.PipelineGenerator):
             weights, {"crack": ("crack", crack), "sane": ("sane", sane)}, split=_class_pipelines,
             weights_hold="a folder with crack/ and sane/",
             fix="set weights: to the folder written by `bench train ddpm` (or crack: and sane:)")
-        if sampler not in DEFAULT_STEPS:
-            raise UserError(f"unknown sampler '{sampler}'", field="sampler", fix="use ddpm or ddim")
-        if steps is not None and (not isinstance(steps, int) or steps < 1):
-            raise UserError(f"steps must be a positive integer, not {steps!r}", field="steps")
-        if not isinstance(eta, (int, float)) or eta < 0:
-            raise UserError(f"eta must be >= 0, not {eta!r}", field="eta")
+        check_sampling(sampler, steps, eta)
         super().__init__(folders, channels=channels, batch=batch, device=device, dtype=dtype)
         self.sampler, self.steps, self.eta = sampler, steps, float(eta)
         self._fingerprint: str | None = None
@@ -86,6 +81,16 @@ class DdpmGenerator(diffusion.PipelineGenerator):
             return pipe(batch_size=len(generators), generator=generators, **kwargs).images
 
         return sample
+
+
+def check_sampling(sampler: Any, steps: Any, eta: Any) -> None:
+    """The sampler parameters both DDPM generators take, or a one-line user error naming the field."""
+    if sampler not in DEFAULT_STEPS:
+        raise UserError(f"unknown sampler '{sampler}'", field="sampler", fix="use ddpm or ddim")
+    if steps is not None and (not isinstance(steps, int) or steps < 1):
+        raise UserError(f"steps must be a positive integer, not {steps!r}", field="steps")
+    if not isinstance(eta, (int, float)) or eta < 0:
+        raise UserError(f"eta must be >= 0, not {eta!r}", field="eta")
 
 
 def _class_pipelines(weights: str | os.PathLike) -> dict[str, Path]:

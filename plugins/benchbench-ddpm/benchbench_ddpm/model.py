@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 CLASSES = ("crack", "sane")
+GUIDED = "guided"  # the folder of the one class-conditional model (classifier-free guidance)
+NULL_CLASS = len(CLASSES)  # the class label of the unconditional branch: index 2 of the class embedding
 
 
-def build_unet(*, size: int, channels: int, width: int, levels: int, layers: int, attention: bool = True) -> Any:
-    """An unconditional UNet2DModel: ``levels`` resolutions with ``width * (1, 1, 2, 2, ...)``
+def build_unet(*, size: int, channels: int, width: int, levels: int, layers: int, attention: bool = True,
+               conditional: bool = False) -> Any:
+    """A UNet2DModel: ``levels`` resolutions with ``width * (1, 1, 2, 2, ...)``
     channels and, with ``attention``, self-attention at the first resolution of 16 px or
     less (Ho et al. use 16x16), else at the lowest one — never at full resolution, whose
-    attention matrix grows with the fourth power of the size."""
+    attention matrix grows with the fourth power of the size. ``conditional``: a class embedding
+    of ``len(CLASSES) + 1`` rows (the last is the null class of classifier-free guidance), added to
+    the timestep embedding."""
     from diffusers import UNet2DModel
 
     if levels < 2:
@@ -25,7 +29,17 @@ def build_unet(*, size: int, channels: int, width: int, levels: int, layers: int
     up = tuple("AttnUpBlock2D" if levels - 1 - i == attn_level else "UpBlock2D" for i in range(levels))
     return UNet2DModel(sample_size=size, in_channels=channels, out_channels=channels, layers_per_block=layers,
                        block_out_channels=widths, down_block_types=down, up_block_types=up,
-                       norm_num_groups=math.gcd(32, width), attention_head_dim=8)
+                       norm_num_groups=norm_groups(width), attention_head_dim=8,
+                       num_class_embeds=NULL_CLASS + 1 if conditional else None)
+
+
+def norm_groups(width: int) -> int:
+    """GroupNorm groups of 4 channels at the narrowest level (Ho et al.: 32 groups of 128 channels).
+
+    The timestep (and class) embedding is added to each channel as a constant before a GroupNorm: with
+    one channel per group (the former gcd(32, width) at width 16 or 32) the norm subtracts it again, and
+    the network never sees the timestep or the class at that level."""
+    return max(1, min(32, width // 4))
 
 
 def attention_level(size: int, levels: int) -> int:

@@ -1,4 +1,7 @@
-"""Train one unconditional DDPM per class from a Classes-layout folder (``crack/``, ``sane/``).
+"""Train one unconditional DDPM per class from a Classes-layout folder (``crack/``, ``sane/``), or
+with ``guided`` one class-conditional DDPM for classifier-free guidance (Ho & Salimans 2022): the
+class label is replaced by the null class with probability ``cond_drop`` at each training sample,
+so the same network predicts the conditional and the unconditional noise.
 
 Ho et al.'s objective (predict the added noise, 1000 linear-beta timesteps) with AdamW,
 a warm-up + cosine schedule and random horizontal flips (cracks stay vertical). Every
@@ -17,10 +20,10 @@ from typing import Any
 
 from benchbench import diffusion
 from benchbench.api import UserError, seed_everything, torch_device, write_training_manifest
-from benchbench_ddpm.model import CLASSES, build_scheduler, build_unet, save_pipeline
+from benchbench_ddpm.model import CLASSES, GUIDED, NULL_CLASS, build_scheduler, build_unet, save_pipeline
 
 RESUME_KEYS = ("size", "channels", "width", "levels", "layers", "attention", "batch", "lr", "lr_schedule",
-               "warmup_steps", "seed", "flip", "init")
+               "warmup_steps", "seed", "flip", "init", "guided", "cond_drop")
 
 
 @dataclass(kw_only=True)
@@ -46,6 +49,8 @@ class DdpmTrainConfig(diffusion.TrainingRun):
     classes: tuple[str, ...] = CLASSES
     checkpoint_every: int = 1000
     probe_images: int = 8
+    guided: bool = False
+    cond_drop: float = 0.1
 
     def validate(self) -> dict[str, list[Path]]:
         """Check options; return the image files per class."""
@@ -69,10 +74,19 @@ class DdpmTrainConfig(diffusion.TrainingRun):
             raise UserError(f"width must be a multiple of 8, not {self.width}", field="--width")
         if self.lr <= 0:
             raise UserError("learning rate must be positive", field="--lr")
+        if not 0 < self.cond_drop < 1:
+            raise UserError(f"cond-drop must be in (0, 1), not {self.cond_drop}", field="--cond-drop",
+                            fix="e.g. 0.1: one sample in ten trains the unconditional branch")
+        if self.guided and tuple(self.classes) != CLASSES:
+            raise UserError("a guided model learns both classes", field="--class", fix="drop --class with --guided")
         if self.init is not None:
-            for label in self.classes:
+            for label in self.models():
                 diffusion.require_pipeline_dir(Path(self.init) / label, field=f"--init ({label}/)")
         return files
+
+    def models(self) -> tuple[str, ...]:
+        """The model folders this run writes: one per class, or the one guided model."""
+        return (GUIDED,) if self.guided else tuple(self.classes)
 
     def steps_for(self, n_images: int) -> int:
         if self.steps is not None:
@@ -82,21 +96,27 @@ class DdpmTrainConfig(diffusion.TrainingRun):
 
 
 def train_ddpm(cfg: DdpmTrainConfig) -> dict[str, Any]:
-    """Train (or resume) every class; save ``out/<class>`` DDPMPipeline folders and ``out/train_log.json``."""
+    """Train (or resume) every class, or the guided model; save ``out/<class>`` (or ``out/guided``)
+    DDPMPipeline folders and ``out/train_log.json``."""
     files = cfg.validate()
     device = torch_device(cfg.device)
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     log: dict[str, Any] = {"config": _config_dict(cfg), "device": device, "classes": {}}
-    for k, label in enumerate(cfg.classes):
-        log["classes"][label] = _train_class(cfg, label, k, files[label], out, device)
+    if cfg.guided:
+        paths = [p for label in CLASSES for p in files[label]]
+        labels = [k for k, label in enumerate(CLASSES) for _ in files[label]]
+        log["classes"][GUIDED] = _train_model(cfg, GUIDED, len(CLASSES), paths, labels, out, device)
+    for k, label in enumerate(() if cfg.guided else cfg.classes):
+        log["classes"][label] = _train_model(cfg, label, k, files[label], None, out, device)
     (out / "train_log.json").write_text(json.dumps(log, indent=1))
     write_training_manifest(out, cfg.data, files, trainer="bench train ddpm")
     return log
 
 
-def _train_class(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], out: Path,
-                 device: str) -> dict[str, Any]:
+def _train_model(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], classes: list[int] | None,
+                 out: Path, device: str) -> dict[str, Any]:
+    """Train model ``label`` (a class, or ``guided`` with the images' ``classes``); its seed stream is ``k``."""
     import numpy as np
     import torch
     from accelerate import Accelerator
@@ -105,7 +125,7 @@ def _train_class(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], ou
 
 
     started = time.time()
-    seed = cfg.seed * len(CLASSES) + k  # classes never share noise
+    seed = cfg.seed * len(CLASSES) + k  # models never share noise (their step streams are named, too)
     seed_everything(seed)
     if cfg.init is not None:
         with diffusion.quiet_loading():
@@ -113,10 +133,11 @@ def _train_class(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], ou
         unet, scheduler = init.unet, init.scheduler
     else:
         unet = build_unet(size=cfg.size, channels=cfg.channels, width=cfg.width, levels=cfg.levels,
-                          layers=cfg.layers, attention=cfg.attention)
+                          layers=cfg.layers, attention=cfg.attention, conditional=classes is not None)
         scheduler = build_scheduler()
     size, channels = int(unet.config.sample_size), int(unet.config.in_channels)
     images = torch.from_numpy(np.stack([diffusion.load_training_image(p, size, channels) for p in paths]))
+    class_of = None if classes is None else torch.tensor(classes, dtype=torch.long)
     steps = cfg.steps_for(len(paths))
 
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision, cpu=device == "cpu")
@@ -137,20 +158,24 @@ def _train_class(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], ou
     unet, optimizer = accelerator.prepare(unet, optimizer)
 
     n_probe = min(cfg.probe_images, len(paths))
+    # a guided model's probe is spread over the images so that it holds both classes
+    probe_index = (torch.arange(n_probe) if class_of is None
+                   else torch.linspace(0, len(paths) - 1, n_probe).round().long())
     probe_noise, probe_t = diffusion.probe_noise(n_probe, (channels, size, size), seed,
                                                  scheduler.config.num_train_timesteps)
 
-    def loss_of(clean: Any, noise: Any, timesteps: Any) -> Any:
+    def loss_of(clean: Any, noise: Any, timesteps: Any, cls: Any) -> Any:
         clean, noise, timesteps = (t.to(accelerator.device) for t in (clean, noise, timesteps))
         noisy = scheduler.add_noise(clean, noise, timesteps)
         with accelerator.autocast():
-            pred = unet(noisy, timesteps).sample
+            pred = unet(noisy, timesteps, class_labels=None if cls is None else cls.to(accelerator.device)).sample
         return torch.nn.functional.mse_loss(pred.float(), noise.float())
 
     def probe(step: int) -> None:
         unet.eval()
         with torch.no_grad():
-            hist["probe"].append([step, float(loss_of(images[:n_probe], probe_noise, probe_t))])
+            cls = None if class_of is None else class_of[probe_index]
+            hist["probe"].append([step, float(loss_of(images[probe_index], probe_noise, probe_t, cls))])
         unet.train()
 
     if not hist["probe"] or hist["probe"][-1][0] != start:
@@ -159,13 +184,18 @@ def _train_class(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], ou
     with diffusion.progress_bar(steps, f"ddpm {label}", quiet=cfg.quiet, start=start) as update:
         for step in range(start, steps):
             gen = diffusion.step_generator(seed, step, stream=f"ddpm-{label}")
-            clean = images[diffusion.batch_indices(len(paths), cfg.batch, step, seed)]
+            index = diffusion.batch_indices(len(paths), cfg.batch, step, seed)
+            clean = images[index]
             if cfg.flip:
                 flip = torch.rand(clean.shape[0], generator=gen) < 0.5
                 clean = torch.where(flip[:, None, None, None], clean.flip(-1), clean)
             noise = torch.randn(clean.shape, generator=gen)
             timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clean.shape[0],), generator=gen)
-            loss = loss_of(clean, noise, timesteps)
+            cls = None
+            if class_of is not None:  # drawn last: an unconditional run's draws stay as they were
+                drop = torch.rand(clean.shape[0], generator=gen) < cfg.cond_drop
+                cls = torch.where(drop, NULL_CLASS, class_of[index])
+            loss = loss_of(clean, noise, timesteps, cls)
             accelerator.backward(loss)
             value = float(loss.detach())
             done = diffusion.optimizer_step(accelerator, unet.parameters(), optimizer, lr_scheduler, loss=value,
