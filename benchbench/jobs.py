@@ -20,7 +20,7 @@ from typing import Any
 
 from benchbench.cache import Cache, frame_key
 from benchbench.errors import error_line
-from benchbench.evaluation import evaluate_predictions, predictions_to_coco
+from benchbench.evaluation import drop_degenerate, evaluate_predictions, predictions_to_coco
 from benchbench.frames import Box, Frame, FrameSet
 from benchbench.planner import Cell, GenTask
 from benchbench.plugins import PluginRef, get_plugins
@@ -183,6 +183,7 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     ctx = _ctx(job.unit, cell.seed, job.work_dir, job.cache_dir, progress)
     ctx.budget_frames = cell.budget_frames
     result = cell_record(cell, job.key, job.extra)
+    warnings: list[str] = []
     t0 = time.perf_counter()
     try:
         seed_everything(cell.seed)
@@ -196,12 +197,12 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         timings["fit"] = time.perf_counter() - t
         ctx.report("predict", None)
         t = time.perf_counter()
-        preds = det.predict(job.test, ctx)
+        preds = _with_area(det.predict(job.test, ctx), "test", warnings)
         timings["predict"] = time.perf_counter() - t
         val_preds = None
         if job.val:  # the operating threshold is chosen on validation frames, never on test
             t = time.perf_counter()
-            val_preds = det.predict(job.val, ctx)
+            val_preds = _with_area(det.predict(job.val, ctx), "validation", warnings)
             timings["predict_val"] = time.perf_counter() - t
         _write_predictions(Path(job.work_dir) / "predictions.json", preds)
         result["artifacts"] = {"predictions": f"work/{cell.id}/predictions.json", "ground_truth": "test_gt.json"}
@@ -215,6 +216,7 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         problem = write_gallery(job.test, preds, result, job.work_dir)
         if problem:
             ctx.record("gallery_error", problem)
+            warnings.append(f"worst-frames gallery not drawn: {problem}")
         result["status"] = "ok"
     except BaseException as exc:  # a failing plugin fails its cell only, even one calling sys.exit()
         if isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
@@ -226,8 +228,18 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     result["budget"] = {"mode": cell.budget, "reference_frames": cell.budget_frames,
                         "train_frames": len(job.train), **ctx.info.pop("budget", {})}
     result["info"] = ctx.info
+    if warnings:  # the driver prints them at the end of the run, not only into results.json
+        result["warnings"] = warnings
     result["finished"] = datetime.now(UTC).isoformat()
     return result
+
+
+def _with_area(preds: list[list[Box]], which: str, warnings: list[str]) -> list[list[Box]]:
+    kept, dropped = drop_degenerate(preds)
+    if dropped:
+        warnings.append(f"{dropped} zero-area box(es) from predict on the {which} frames dropped "
+                        "(w or h is 0: such a box matches no crack)")
+    return kept
 
 
 def write_gallery(test: FrameSet, preds: list[list[Box]], result: dict[str, Any], work_dir: Path) -> str | None:
