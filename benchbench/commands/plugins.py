@@ -156,18 +156,21 @@ def _short(value: Any) -> str:
 @click.argument("name")
 @click.option("--dir", "parent", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Folder in which the plugin's folder (benchbench-NAME) is written.")
-def new(kind: str, name: str, parent: Path) -> None:
+@click.option("--torch", "torch", is_flag=True,
+              help="A torch detector: frames to training targets, device, training budget, safetensors state.")
+def new(kind: str, name: str, parent: Path, torch: bool) -> None:
     """Write a ready, installable KIND plugin named NAME (a working detector to edit, README, tests).
 
     \b
-    bench plugins new detector mydet        # -> ./benchbench-mydet
+    bench plugins new detector mydet        # -> ./benchbench-mydet (numpy)
+    bench plugins new detector mydet --torch   # the same, as a small torch network
     cd benchbench-mydet && pip install -e . && pytest -q && bench plugins
     """
     from benchbench.scaffold import new_plugin
 
-    names, out = new_plugin(kind, name, parent)
+    names, out = new_plugin(kind, name, parent, "torch" if torch else None)
     click.echo(f"wrote {out}: distribution {names.dist}, package {names.package}, {kind} `{names.name}` "
-               f"(class {names.cls}Detector)")
+               f"(class {names.cls}Detector{', torch' if torch else ''})")
     click.echo("next:")
     click.echo(f"  cd {out} && pip install -e . && pytest -q   # install first: the tests use the entry point")
     click.echo(f"  bench plugins                 # lists {names.name}")
