@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench.cache import Cache, frame_key
+from benchbench.environment import worker_facts
 from benchbench.errors import error_line
 from benchbench.evaluation import drop_degenerate, evaluate_predictions, predictions_to_coco
 from benchbench.frames import Box, Frame, FrameSet
@@ -228,6 +229,7 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     result["budget"] = {"mode": cell.budget, "reference_frames": cell.budget_frames,
                         "train_frames": len(job.train), **ctx.info.pop("budget", {})}
     result["info"] = ctx.info
+    result["runtime"] = worker_facts()
     if warnings:  # the driver prints them at the end of the run, not only into results.json
         result["warnings"] = warnings
     result["finished"] = datetime.now(UTC).isoformat()

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchbench.environment import environment_differences
 from benchbench.errors import UserError
 from benchbench.hashing import sha256_json
 from benchbench.jsonable import finite_or_none
@@ -47,7 +48,7 @@ from benchbench.summary import detector_label, metric_value, setting_of
 DEFAULT_DB = Path("results") / "leaderboard.sqlite"
 DEFAULT_TIMEOUT_S = 10.0  # seconds to wait for another process's write transaction before giving up
 TIMEOUT_ENV = "BENCHBENCH_LEADERBOARD_TIMEOUT"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: runs.environment (the run's package versions, benchbench.environment)
 SHOWN_METRICS = ("mAP50_95", "mAP50")
 
 _SCHEMA = """
@@ -57,7 +58,7 @@ CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY, name TEXT NOT NULL, dir TEXT, started TEXT, finished TEXT, complete INTEGER,
     submitted TEXT NOT NULL, git_commit TEXT, matrix_sha256 TEXT, manifest_hash TEXT NOT NULL,
     gt_sha256 TEXT REFERENCES testsets, plugins TEXT NOT NULL, directions TEXT NOT NULL, data TEXT NOT NULL,
-    benchbench_version TEXT);
+    benchbench_version TEXT, environment TEXT);
 CREATE TABLE IF NOT EXISTS cells (
     run_id TEXT NOT NULL REFERENCES runs, cell_key TEXT NOT NULL, cell_id TEXT NOT NULL,
     detector TEXT NOT NULL, generator TEXT, guidance REAL, ratio REAL NOT NULL, seed INTEGER NOT NULL,
@@ -88,6 +89,7 @@ class RunInfo:
     gt_sha256: str | None
     directions: dict[str, bool]
     data: dict[str, Any]
+    environment: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -193,6 +195,8 @@ class Leaderboard:
             if int(row[0]) > SCHEMA_VERSION:
                 raise UserError(f"leaderboard schema {row[0]} is newer than this benchbench's ({SCHEMA_VERSION})",
                                 file=self.path, fix="upgrade benchbench")
+            if int(row[0]) < SCHEMA_VERSION:
+                self._migrate(int(row[0]))
         if not self.write:
             if not tables:
                 raise UserError("the leaderboard is empty", file=self.path, fix="bench leaderboard submit RUN_DIR")
@@ -204,6 +208,16 @@ class Leaderboard:
                 for statement in filter(str.strip, _SCHEMA.split(";")):  # executescript would COMMIT early
                     self.con.execute(statement)
                 self.con.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def _migrate(self, version: int) -> None:
+        """Bring an older leaderboard to this schema in place; its rows keep their values (new columns NULL).
+
+        Also on a read-only open: the added column is what the queries select, and adding it changes no row.
+        """
+        with self._transaction():
+            if version < 2:
+                self.con.execute("ALTER TABLE runs ADD COLUMN environment TEXT")
+            self.con.execute("UPDATE meta SET value=? WHERE key='schema_version'", (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         self.con.close()
@@ -260,12 +274,13 @@ class Leaderboard:
                                  (gt_sha, zlib.compress(json.dumps(gt).encode())))
             # Re-submitting refreshes the run's end state (finished, complete), never its identity.
             self.con.execute(
-                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET "
+                "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET "
                 "finished=excluded.finished, complete=excluded.complete, gt_sha256=excluded.gt_sha256",
                 (rid, run.get("name") or root.name, str(root.resolve()), run.get("started"), run.get("finished"),
                  int(bool(run.get("complete"))), now, run.get("git_commit"), run.get("matrix_sha256"), manifest,
                  gt_sha, json.dumps(run.get("plugins") or {}), json.dumps(run.get("metric_directions") or {}),
-                 json.dumps(run.get("data") or {}), run.get("benchbench_version")))
+                 json.dumps(run.get("data") or {}), run.get("benchbench_version"),
+                 json.dumps(run.get("environment"))))
             for c in cells:
                 rel = (c.get("artifacts") or {}).get("predictions")
                 preds = _read_bytes(root / rel) if rel and c.get("status") == "ok" else None
@@ -282,8 +297,9 @@ class Leaderboard:
     def runs(self) -> list[RunInfo]:
         with self._errors():
             rows = self.con.execute("SELECT run_id, name, started, submitted, git_commit, manifest_hash, gt_sha256, "
-                                    "directions, data FROM runs").fetchall()
-        return [RunInfo(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), json.loads(r[8])) for r in rows]
+                                    "directions, data, environment FROM runs").fetchall()
+        return [RunInfo(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), json.loads(r[8]),
+                        json.loads(r[9]) if r[9] else None) for r in rows]
 
     def _cells(self, where: str = "", params: Sequence[Any] = ()) -> list[tuple[str, dict[str, Any]]]:
         with self._errors():
@@ -388,7 +404,10 @@ class Leaderboard:
             reason = "different test ground truth" if ref.gt_sha256 != new.gt_sha256 else None
             rows += compare_setting(setting, ref_cells[(ref.run_id, setting)], cells, gts[ref.gt_sha256],
                                     {**ref.directions, **new.directions}, opts, ref.label, not_comparable=reason)
-        comparison = Comparison(rows, opts.alpha, opts.n_boot, {m: opts.tolerance(m) for m in opts.metrics})
+        envs = {ref.label: environment_differences(ref.environment, new.environment)
+                for ref in same.values() if any(r.reference == ref.label for r in rows)}
+        comparison = Comparison(rows, opts.alpha, opts.n_boot, {m: opts.tolerance(m) for m in opts.metrics},
+                                environment={label: lines for label, lines in envs.items() if lines})
         if not comparison.comparable:
             raise UserError("nothing comparable: no setting of this run has a usable reference in the leaderboard",
                             file=self.path, fix="submit a reference run with the same detectors, generators "

@@ -23,6 +23,7 @@ import numpy as np
 from benchbench import __version__
 from benchbench.cache import Cache
 from benchbench.editable import editable_code, stale_warnings
+from benchbench.environment import environment, plugin_distributions
 from benchbench.evaluation import DIRECTIONS, iou_metric_name
 from benchbench.executors.queue import Job, JobQueue, run_in_waves
 from benchbench.frames import Box, FrameSet
@@ -195,6 +196,7 @@ class Runner:
         self.labels: dict[tuple[str, str], Any] = {}  # (baseline id, task id) -> teacher boxes
         self.label_errors: dict[tuple[str, str], str] = {}
         self.started = ""
+        self.environment = environment(plugin_distributions())  # once: results.json is rewritten per cell
 
     # -- helpers
     def _executor(self):
@@ -447,6 +449,7 @@ class Runner:
                 "matrix_sha256": self.p.matrix_sha256,
                 "matrix": m.model_dump(mode="json"), "git_commit": git_commit(),
                 "benchbench_version": __version__, "plugins": self.plugins.versions(),
+                "environment": self.environment,
                 "python": sys.version.split()[0], "platform": platform.platform(),
                 "machine": platform.machine(), "seeds": m.seed, "started": started, "finished": finished,
                 "complete": finished is not None and len(cells) == len(order),

@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from benchbench.environment import environment_differences
 from benchbench.errors import UserError
 from benchbench.hashing import sha256_json
 from benchbench.jsonable import finite_or_none
@@ -128,6 +129,10 @@ class RunData:
     directions: dict[str, bool]
     cells: list[CellRecord]
     results: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def environment(self) -> dict[str, Any] | None:
+        return (self.results.get("run") or {}).get("environment")
 
     @cached_property
     def gt_sha256(self) -> str | None:
@@ -329,6 +334,8 @@ class Comparison:
     alpha: float
     n_boot: int
     tolerances: dict[str, float]
+    # reference label -> one line per package version that differs from the compared run's environment
+    environment: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def regressions(self) -> list[Row]:
@@ -344,7 +351,8 @@ class Comparison:
     def to_dict(self) -> dict[str, Any]:
         return {"statistic": "paired bootstrap over seeds and test-frame groups", "alpha": self.alpha,
                 "n_boot": self.n_boot, "tolerances": self.tolerances, "counts": self.counts(),
-                "regression": bool(self.regressions), "rows": [r.to_dict() for r in self.rows]}
+                "regression": bool(self.regressions), "environment_differences": self.environment,
+                "rows": [r.to_dict() for r in self.rows]}
 
 
 def _changes(a: dict[int, CellRecord], b: dict[int, CellRecord]) -> list[str]:
@@ -456,7 +464,9 @@ def compare_runs(a: RunData, b: RunData, opts: Options) -> Comparison:
             continue
         rows += compare_setting(setting, sa[setting], sb[setting], a.gt if a.gt is not None else b.gt,
                                 {**a.directions, **b.directions}, opts, a.label, not_comparable=reason)
-    return Comparison(rows, opts.alpha, opts.n_boot, {m: opts.tolerance(m) for m in opts.metrics})
+    env = environment_differences(a.environment, b.environment)
+    return Comparison(rows, opts.alpha, opts.n_boot, {m: opts.tolerance(m) for m in opts.metrics},
+                      environment={a.label: env} if env else {})
 
 
 # --------------------------------------------------------------------------- seeds summary

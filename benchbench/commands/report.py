@@ -7,6 +7,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 
 if TYPE_CHECKING:  # the statistics load only when a command runs
     from benchbench.stats import Comparison, Options
@@ -97,6 +98,10 @@ def print_comparison(comparison: Comparison, title: str, as_json: bool, show_ref
     verdict = "REGRESSION" if code else "no regression"
     console.print(f"{verdict}: {counts}. Paired bootstrap over seeds and test frames ({comparison.n_boot} "
                   f"resamples), alpha {comparison.alpha:g}, tolerance {tols}; regression = worse or newly failing.")
+    for ref, lines in comparison.environment.items():
+        console.print(f"[yellow]warning:[/yellow] {escape(ref)} ran in another environment: "
+                      f"{escape('; '.join(lines))} — a difference may come from the software, not the change",
+                      highlight=False)
     return code
 
 
