@@ -86,8 +86,8 @@ class BbClassDetector:
         data = [tuple(torch.from_numpy(a).to(device) for a in targets(f)) for f in frames]
         # Crack pixels are a few per cent of a frame: weigh them up, or "no crack anywhere" wins.
         positive = sum(float(y.sum()) for _, y in data) / sum(y.numel() for _, y in data)
-        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(min((1 - positive) / positive, 50.0),
-                                                                     device=device))
+        weight = min((1 - positive) / max(positive, 1e-6), 50.0)
+        loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=torch.tensor(weight, device=device))
         optimizer = torch.optim.Adam(model.parameters(), lr=self.lr)
         order = torch_generator(ctx.seed)  # the shuffle depends on the seed only
         epochs = ctx.epochs_for(self.epochs, len(data))
@@ -143,7 +143,7 @@ class BbClassDetector:
 
     def _boxes(self, heat: Any, meta: dict[str, Any]) -> list[Box]:
         """Boxes of the learned size centred on the strongest vertical ridges of the heat map (H x W)."""
-        import torch.nn.functional as F  # noqa: N812 (torch's own convention)
+        import torch.nn.functional as F
 
         h, w = heat.shape
         bw, bh = min(meta["box_w"], w), min(meta["box_h"], h)
