@@ -46,8 +46,9 @@ def test_training_lowers_the_loss_and_records_the_budget(bench_train, bench_ctx,
     det = BbClassDetector()  # 30 epochs
     det.fit(bench_train, None, bench_ctx)
     loss = bench_ctx.info["bbname"]["train_loss"]
-    # Relative to the first epoch's loss (the untrained model's): measured 1.33 -> 0.79 (x 0.59) in 30
-    # epochs as generated; asking for x 0.8 leaves room for other machines' rounding.
+    # Relative to the first epoch's loss (the untrained model's): measured 1.33 -> 0.72 (x 0.54) in 30
+    # epochs as generated, x 0.65 / 0.57 / 0.60 with seeds 1-3 (a stand-in for other machines' rounding);
+    # x 0.8 stays clear of all of them.
     assert len(loss) == 30 and loss[-1] < 0.8 * loss[0], loss
     steps = 30 * -(-len(bench_train) // det.batch)
     assert bench_ctx.info["budget"] == {"epochs": 30, "steps": steps, "images_seen": 30 * len(bench_train)}
