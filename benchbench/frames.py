@@ -71,7 +71,7 @@ class Frame:
         """
         if self.image is not None:
             arr = as_rgb_uint8(self.image)
-            return arr.copy() if np.shares_memory(arr, self.image) else arr
+            return arr.copy() if np.may_share_memory(arr, self.image) else arr
         if self.path is None:
             raise UserError("frame has neither pixels nor a path")
         from PIL import Image
