@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench.cache import Cache, frame_key
+from benchbench.curves import CurveRecorder
 from benchbench.environment import worker_facts
 from benchbench.errors import error_line
 from benchbench.evaluation import drop_degenerate, evaluate_predictions, predictions_to_coco
@@ -81,6 +82,7 @@ class CellJob:
     metrics: dict[str, Any]
     extra: dict[str, Any] = field(default_factory=dict)
     timeout: float | None = None
+    curve: tuple[float, ...] = ()  # matrix metrics.curve: score the test frames at these shares of training
 
     @property
     def unit(self) -> str:
@@ -183,6 +185,7 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     timings: dict[str, float] = {}
     ctx = _ctx(job.unit, cell.seed, job.work_dir, job.cache_dir, progress)
     ctx.budget_frames = cell.budget_frames
+    curve = CurveRecorder(job.test, job.metrics, job.work_dir, cell.id).attach(ctx, job.curve) if job.curve else None
     result = cell_record(cell, job.key, job.extra)
     warnings: list[str] = []
     t0 = time.perf_counter()
@@ -225,6 +228,8 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         result["error"] = error_line(exc)
         (Path(job.work_dir) / "error.txt").write_text(traceback.format_exc())
     timings["total"] = time.perf_counter() - t0
+    if curve is not None:  # [] when the detector never checkpoints; fit's timing includes these seconds
+        result["curve"], timings["curve"] = curve.points, curve.seconds
     result["timings"] = timings
     result["budget"] = {"mode": cell.budget, "reference_frames": cell.budget_frames,
                         "train_frames": len(job.train), **ctx.info.pop("budget", {})}

@@ -10,6 +10,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from benchbench.curves import DEFAULT_CURVE
 from benchbench.errors import UserError
 from benchbench.evaluation import DEFAULT_SIZE_RANGES
 from benchbench.executors.options import run_executor_options
@@ -123,6 +124,9 @@ class MetricsSpec(_Strict):
     operating_iou: float = Field(0.1, gt=0, lt=1)  # a crack is found at the operating point at this IoU
     hit_cover: float = Field(0.5, gt=0, le=1)  # mask hit rule: share of a crack's pixels a box covers
     hit_distance: float = Field(3.0, ge=0)  # ... or px from a box centre to the crack's skeleton
+    # Learning curve: shares of each cell's training after which a detector that supports it is scored on
+    # the test frames (reported only, never selected on); true: 25/50/100 %; null: no curve
+    curve: list[float] | None = None
 
     @field_validator("iou_thresholds")
     @classmethod
@@ -142,6 +146,29 @@ class MetricsSpec(_Strict):
             if lo < 0 or (hi is not None and hi <= lo):
                 raise ValueError(f"size range {name!r}: need 0 <= low < high (or high null), got [{lo}, {hi}]")
         return v
+
+    @field_validator("curve", mode="before")
+    @classmethod
+    def _curve_default(cls, v: Any) -> Any:
+        if v is True:
+            return list(DEFAULT_CURVE)
+        return None if v is False else v
+
+    @field_validator("curve")
+    @classmethod
+    def _curve(cls, v: list[float] | None) -> list[float] | None:
+        if v is None:
+            return v
+        if not v or any(not 0 < s <= 1 for s in v):
+            raise ValueError("curve: give shares of the training in (0, 1], e.g. [0.25, 0.5, 1.0] (or true)")
+        if len(set(v)) != len(v):
+            raise ValueError("curve: shares must be unique")
+        return sorted(v)
+
+    def key(self) -> dict[str, Any]:
+        """What a cell's key holds of this block: ``curve`` only when set, so that runs made before the
+        curve existed keep their keys (and resume)."""
+        return self.model_dump(exclude=None if self.curve else {"curve"})
 
     def eval_kwargs(self) -> dict[str, Any]:
         """The keyword arguments of ``evaluation.evaluate_predictions`` (bootstrap seed 0)."""

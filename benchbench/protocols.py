@@ -10,6 +10,9 @@ from typing import Any, Protocol, runtime_checkable
 
 from benchbench.frames import Box, Frame, FrameSet, Label
 
+# A detector's prediction at a checkpoint: boxes for the frames given, as ``Detector.predict`` returns.
+CheckpointPredict = Callable[[FrameSet], list[list[Box]]]
+
 
 @dataclass(frozen=True)
 class GenerationRequest:
@@ -43,6 +46,10 @@ class CellContext:
     # Equal-steps budget (matrix ``axes.budget: [steps]``): train as many optimizer steps as ``epochs``
     # would take on this many frames. None: train the detector's own ``epochs`` (equal epochs).
     budget_frames: int | None = None
+    # Learning curve (matrix ``metrics.curve``): the shares of its training after which the detector
+    # hands the harness its model of the moment (``checkpoint``). Empty: no curve is asked for.
+    curve: tuple[float, ...] = ()
+    on_checkpoint: Callable[[CheckpointPredict, int, float], None] | None = None
 
     def report(self, phase: str, fraction: float | None = None) -> None:
         """Tell the harness which phase runs (e.g. 'fit epoch 3/30') and how far it is (0..1)."""
@@ -66,6 +73,26 @@ class CellContext:
     def record_budget(self, *, epochs: int, steps: int, images: int) -> None:
         """Say what training ran (epochs, optimizer steps, images seen); results.json keeps it per cell."""
         self.info["budget"] = {"epochs": int(epochs), "steps": int(steps), "images_seen": int(images)}
+
+    def checkpoints(self, total: int) -> list[int]:
+        """After which of ``total`` training units (epochs, or steps for a detector that can pause
+        between any two steps) to call :meth:`checkpoint`: the matrix's ``metrics.curve`` shares of
+        ``total``, rounded (at least 1); [] when the matrix asks for no learning curve."""
+        if total <= 0:
+            return []
+        return sorted({min(total, max(1, round(share * total))) for share in self.curve})
+
+    def checkpoint(self, predict: CheckpointPredict, *, steps: int, epochs: float) -> None:
+        """Let the harness evaluate the model as it is now, after ``steps`` optimizer steps (``epochs``
+        passes over the training frames), for the cell's learning curve.
+
+        ``predict(frames)`` must return the boxes the model of this moment gives, as ``predict`` does,
+        and leave the training as it was (no random draw, no change to the model). The harness calls
+        it at once on the test frames (ground truth removed) and scores them with its own copy of the
+        truth. Nothing comes back: a detector never sees a test score, so nothing is chosen on it.
+        """
+        if self.on_checkpoint is not None:
+            self.on_checkpoint(predict, int(steps), float(epochs))
 
 
 # --------------------------------------------------------------------------- protocols

@@ -160,6 +160,7 @@ def cell_inputs(run: SavedRun, record: dict[str, Any]) -> CellInputs:
 
 def rescore_cell(run: SavedRun, record: dict[str, Any], stamp: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """The cell's record with metrics scored again (and its gallery redrawn), and a warning if any."""
+    from benchbench.curves import score_point
     from benchbench.evaluation import REUSED_THRESHOLD, evaluate_predictions
     from benchbench.jobs import write_gallery
 
@@ -175,6 +176,10 @@ def rescore_cell(run: SavedRun, record: dict[str, Any], stamp: dict[str, Any]) -
         base = str(old.get("source") or "recorded").removesuffix(f", {REUSED_THRESHOLD}")
         metrics["operating_point"] |= {"source": f"{base}, {REUSED_THRESHOLD}", "val_f1": old.get("val_f1")}
     new = {**record, "metrics": metrics, "artifacts": artifacts, "rescored": stamp}
+    if record.get("curve"):  # the learning curve from its checkpoints' saved predictions, by the same rules
+        test, kwargs = run.data.test, run.matrix.metrics.eval_kwargs()
+        new["curve"] = [p | score_point(test, read_predictions(run.root / p["predictions"], len(test)), kwargs)
+                        for p in record["curve"]]
     problem = write_gallery(run.data.test, inputs.preds, new, run.root / "work" / record["id"])
     new["timings"] = {**(record.get("timings") or {}), "rescore": time.perf_counter() - t0}
     return new, problem and f"{record['id']}: worst-frames gallery not drawn: {problem}"

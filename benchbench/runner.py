@@ -152,7 +152,7 @@ def cell_key(p: Prepared, cell: Cell, plugins: Plugins) -> str:
         "cell": cell.to_dict(), "detector": {"plugin": entry.name, "version": entry.version,
                                              "params": det.params},
         "generator": p.gen_ids.get(cell.generator or ""), "data": p.data_hash,
-        "metrics": p.matrix.metrics.model_dump(), "labeler": p.matrix.labeler.model_dump(),
+        "metrics": p.matrix.metrics.key(), "labeler": p.matrix.labeler.model_dump(),
         "mode": p.matrix.mode, "positive_fraction": p.matrix.positive_fraction,
     })
 
@@ -366,7 +366,8 @@ class Runner:
             header["generator"] = {"name": c.generator, **self.p.gen_ids[c.generator]}
         return CellJob(c, key, self.p.ref("detectors", c.detector), train, self.p.val, self.p.test,
                        self.store.work_dir(c.id), self.opt.cache_dir, self.p.matrix.metrics.eval_kwargs(), header,
-                       timeout=self._timeout("detectors", c.detector))
+                       timeout=self._timeout("detectors", c.detector),
+                       curve=tuple(self.p.matrix.metrics.curve or ()))
 
     def _cell_done(self, c: Cell, key: str, header: dict[str, Any], res: Any) -> None:
         if isinstance(res, BaseException):  # it could not start, its worker died, or it timed out

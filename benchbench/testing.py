@@ -45,7 +45,8 @@ from benchbench import box_meaning
 from benchbench.frames import Box, Frame, FrameSet
 from benchbench.protocols import CellContext, Detector, GenerationRequest
 
-__all__ = ["check_detector", "check_generator", "tiny_frames", "blank_frame", "make_context", "forbid_network",
+__all__ = ["check_detector", "check_generator", "tiny_frames", "blank_frame", "make_context", "curve_context",
+           "forbid_network",
            "heavy_imports", "registrations", "installed_entry", "plugin_cli", "init_tiny", "torch_threads"]
 
 BOUNDS_TOLERANCE = 1.0  # px a box may poke out of the image (rounding in letterbox/rescale code)
@@ -70,6 +71,19 @@ def make_context(work_dir: str | Path, seed: int = 0, cell_id: str = "check") ->
     work_dir = Path(work_dir)
     work_dir.mkdir(parents=True, exist_ok=True)
     return CellContext(cell_id=cell_id, seed=seed, work_dir=work_dir, cache_dir=work_dir.parent / "cache")
+
+
+def curve_context(work_dir: str | Path, test: FrameSet, curve: Sequence[float] = (0.5, 1.0), seed: int = 0,
+                  cell_id: str = "check") -> tuple[CellContext, list[dict[str, Any]]]:
+    """A context whose matrix asks for a learning curve (``metrics.curve``) scored on ``test``, and the
+    list the harness fills with the curve's points (results.json's ``curve``) as the detector calls
+    ``ctx.checkpoint``: the harness's own scoring, so a test sees what a run would record."""
+    from benchbench.curves import CurveRecorder
+    from benchbench.matrix import MetricsSpec
+
+    ctx = make_context(work_dir, seed, cell_id)
+    recorder = CurveRecorder(test, MetricsSpec(bootstrap=0).eval_kwargs(), ctx.work_dir, cell_id)
+    return ctx, recorder.attach(ctx, tuple(curve)).points
 
 
 def check_detector(factory: Callable[[], Any], *, train: FrameSet | None = None, test: FrameSet | None = None,

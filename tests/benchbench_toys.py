@@ -127,18 +127,24 @@ class ToyDetector:
                 if time.monotonic() > deadline:
                     raise RuntimeError(f"waited 300 s in vain for {self.wait_count} x {self.wait_for}")
                 time.sleep(0.05)
+        epochs = ctx.epochs_for(self.epochs, len(train))  # the model is closed-form; the budget is bookkeeping
+        per_epoch = -(-len(train) // 8)
+        for e in ctx.checkpoints(epochs):  # a learning curve: after e of the epochs, it has learnt from e/epochs
+            model = self._learn(train[:: max(1, round(epochs / e))])  # of the frames (all of them at the end)
+            ctx.checkpoint(lambda frames, m=model: self._boxes(m, frames), steps=e * per_epoch, epochs=e)
+        self.model = self._learn(train)
+        ctx.record("toy_n_train", len(train))
+        ctx.record_budget(epochs=epochs, steps=epochs * per_epoch, images=epochs * len(train))
+        (ctx.work_dir / "toy.json").write_text(json.dumps(self.model))
+        with open(ctx.work_dir / "fit_count", "a") as fh:  # lets tests prove cells run exactly once
+            fh.write(f"{os.getpid()}\n")
+
+    def _learn(self, train: FrameSet) -> dict:
         heights = [b.h for f in train if f.boxes for b in f.boxes]
         peaks_pos = [self._peak(f.load())[1] for f in train if f.label == "crack" and f.boxes]
         peaks_neg = [self._peak(f.load())[1] for f in train if f.label == "sane"]
         thr = (np.median(peaks_pos) + np.median(peaks_neg)) / 2 if peaks_pos and peaks_neg else 0.0
-        self.model = {"h": float(np.median(heights)) if heights else 10.0, "thr": float(thr),
-                      "n_train": len(train)}
-        ctx.record("toy_n_train", len(train))
-        epochs = ctx.epochs_for(self.epochs, len(train))  # the model is closed-form; the budget is bookkeeping
-        ctx.record_budget(epochs=epochs, steps=epochs * -(-len(train) // 8), images=epochs * len(train))
-        (ctx.work_dir / "toy.json").write_text(json.dumps(self.model))
-        with open(ctx.work_dir / "fit_count", "a") as fh:  # lets tests prove cells run exactly once
-            fh.write(f"{os.getpid()}\n")
+        return {"h": float(np.median(heights)) if heights else 10.0, "thr": float(thr), "n_train": len(train)}
 
     @staticmethod
     def _peak(img: np.ndarray) -> tuple[int, float, int]:
@@ -151,12 +157,15 @@ class ToyDetector:
     def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:
         if self.model is None:
             self.model = json.loads((ctx.work_dir / "toy.json").read_text())
+        return self._boxes(self.model, frames)
+
+    def _boxes(self, model: dict, frames: FrameSet) -> list[list[Box]]:
         out = []
         for f in frames:
             img = f.load()
             x, strength, y = self._peak(img)
-            score = float(1 / (1 + np.exp(-(strength - self.model["thr"]) / 2)))
-            h = self.model["h"]
+            score = float(1 / (1 + np.exp(-(strength - model["thr"]) / 2)))
+            h = model["h"]
             top = float(np.clip(y - h / 2, 0, img.shape[0] - h))
             out.append([Box(float(x), top, 2.0, h, score=score)])
         return out

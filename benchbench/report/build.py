@@ -138,11 +138,31 @@ def specimens(run: Run) -> Section | None:
 
 
 def plots(run: Run) -> Section | None:
-    shown = [p for p in run.plots if not p.name.startswith(("errors__", "pr_curves__"))]
+    shown = [p for p in run.plots if not p.name.startswith(("errors__", "pr_curves__", "curve__"))]
     if not shown:
         return None
     return Section("Plots", ["Means over seeds with 95% CI bands; the grey band is the real-only baseline.",
                              *(Image(p, p.stem) for p in shown)])
+
+
+def learning_curves(run: Run) -> Section | None:
+    from benchbench.report.curves import curve_metrics, curve_rows
+
+    shown = run.plots_named("curve__")
+    metrics = curve_metrics(run.cells, _answer_metric(run.results))
+    if not shown or not metrics:
+        return None
+    return Section("Learning curves", [
+        "The model of each cell scored on the test frames at the `metrics.curve` shares of its training "
+        "(mean over seeds of each checkpoint; solid: equal epochs, dashed: equal steps). These scores are "
+        "only reported: no checkpoint, stopping point or setting is chosen on them. A curve still rising at "
+        "its end compares models that had not converged.",
+        *(Image(p, p.stem) for p in shown), Table(*curve_rows(run.cells, metrics[0]), left=3)])
+
+
+def _answer_metric(results: dict[str, Any]) -> str | None:
+    """The primary metric the matrix's ``answer`` block declares, if any."""
+    return ((((results.get("run") or {}).get("matrix") or {}).get("answer")) or {}).get("metric")
 
 
 def pr_curves(run: Run) -> Section | None:
@@ -197,8 +217,8 @@ def failures(run: Run) -> Section | None:
 
 
 SECTIONS: list[Callable[[Run], Section | None]] = [
-    answer, facts, seed_summary, crack_summary, size_ranges, errors, specimens, plots, pr_curves, galleries, samples,
-    generator_scores, cells, failures]
+    answer, facts, seed_summary, crack_summary, size_ranges, errors, specimens, plots, learning_curves, pr_curves,
+    galleries, samples, generator_scores, cells, failures]
 
 
 def build_report(run_dir: str | Path) -> Path:
@@ -210,7 +230,10 @@ def build_report(run_dir: str | Path) -> Path:
     root = Path(run_dir)
     results = load_results(root)
     summary = results.get("summary") or summarize(results["cells"])
-    run = Run(root, results, summary, [p.relative_to(root) for p in _plots(root, results["cells"])])
+    from benchbench.report.curves import curve_plots
+
+    pngs = _plots(root, results["cells"]) + curve_plots(results["cells"], root / "plots", _answer_metric(results))
+    run = Run(root, results, summary, [p.relative_to(root) for p in pngs])
     sections = [s for s in (build(run) for build in SECTIONS) if s is not None]
     title = (results.get("run") or {}).get("name", "run")
     path = root / "report.md"

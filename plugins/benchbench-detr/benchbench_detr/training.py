@@ -151,6 +151,8 @@ def train(model: torch.nn.Module, processor: Any, train_set: list[Sample], val_s
     val_batches = [encode(processor, val_set[s], [False] * (s.stop - s.start), device)
                    for s in _chunks(len(val_set), p.batch)]
     hist, best, best_state, bad = History(), math.inf, None, 0
+    checkpoints = set(ctx.checkpoints(p.epochs))
+    n_queries = int(model.config.num_queries)
     t0 = time.perf_counter()
     columns = (TextColumn("[bold]detr {task.description}"), BarColumn(), TextColumn("{task.fields[info]}"),
                TimeRemainingColumn())
@@ -185,6 +187,10 @@ def train(model: torch.nn.Module, processor: Any, train_set: list[Sample], val_s
                     best_state = copy.deepcopy(model.state_dict())
                 else:
                     bad += 1
+            if epoch + 1 in checkpoints:  # the learning curve (matrix metrics.curve): the harness scores this epoch
+                # eval mode draws no random number, and the next epoch sets train mode again
+                ctx.checkpoint(lambda frames: predict(model, processor, frames, p, device, n_queries),
+                               steps=(epoch + 1) * steps_per_epoch, epochs=epoch + 1)
             ctx.report(f"epoch {epoch + 1}/{p.epochs}", (epoch + 1) / p.epochs)
             bar.update(task, advance=1, info=info)
             if p.patience and bad >= p.patience:

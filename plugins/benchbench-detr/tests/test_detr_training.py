@@ -7,6 +7,7 @@ import math
 
 import pytest
 from benchbench.api import UserError
+from benchbench.testing import curve_context
 
 from benchbench_detr.detector import DetrDetector
 
@@ -42,8 +43,12 @@ def test_tiny_training_is_finite_deterministic_and_learns(ctx_factory, data, coc
     _, untrained = _fit_predict(ctx_factory("untrained"), data, epochs=0)
     assert coco_stats(data[2], preds, [0.1])["AP"] > coco_stats(data[2], untrained, [0.1])["AP"] + 0.02
 
-    _, again = _fit_predict(ctx_factory("b"), data)
+    # the same fit again, now with a learning curve: the checkpoints' predictions leave the training as it was
+    ctx_b, curve = curve_context(ctx.work_dir.parent / "b", data[2], curve=(0.5, 1.0))
+    _, again = _fit_predict(ctx_b, data)
     assert again == preds
+    assert [(p["epochs"], p["steps"]) for p in curve] == [(3, 18), (6, 36)]  # 48 frames, batch 8: 6 steps/epoch
+    assert all(0 <= p["mAP50"] <= 1 and set(p["groups"]) == set(data[2].groups()) for p in curve)
 
     saved = ctx.work_dir / "model"
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "benchbench_detr.json"} <= \

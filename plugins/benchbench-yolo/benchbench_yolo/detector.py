@@ -130,23 +130,31 @@ class YoloDetector:
         overrides.setdefault("nbs", self.batch)
         if self.lr is not None:
             overrides["lr0"] = self.lr
+        # ultralytics keeps the last partial batch and steps the optimizer every round(nbs / batch) batches
+        accumulate = max(round(int(overrides["nbs"]) / self.batch), 1)
+        steps_per_epoch = math.ceil(math.ceil(len(frames) / self.batch) / accumulate)
+        checkpoints = set(ctx.checkpoints(epochs))
 
         def on_epoch(epoch: int, total: int) -> None:
             ctx.report(f"fit epoch {epoch}/{total}", epoch / total)
 
+        def on_trained_epoch(epoch: int, snapshot: Any) -> None:
+            if epoch in checkpoints:  # the learning curve (matrix metrics.curve): the harness scores this epoch
+                predictor = engine.make_predictor(snapshot(), self._predictor_args(device, root))
+                ctx.checkpoint(lambda fs: self._predict_with(predictor, fs, ctx), steps=epoch * steps_per_epoch,
+                               epochs=epoch)
+
         start = time.perf_counter()
         with engine.quiet(not self.verbose):
-            trainer = engine.train(overrides, validate=has_val, on_epoch=on_epoch)
+            trainer = engine.train(overrides, validate=has_val, on_epoch=on_epoch,
+                                   on_trained_epoch=on_trained_epoch if checkpoints else None)
         seconds = time.perf_counter() - start
         weights = trainer.best if trainer.best.exists() else trainer.last
         if not weights.exists():
             raise RuntimeError(f"ultralytics finished without writing a checkpoint in {trainer.wdir}")
         engine.export_weights(weights, root)
         epochs_run = trainer.epoch + 1
-        # ultralytics keeps the last partial batch and steps the optimizer every round(nbs / batch) batches
-        accumulate = max(round(int(trainer.args.nbs) / self.batch), 1)
-        steps = epochs_run * math.ceil(math.ceil(len(frames) / self.batch) / accumulate)
-        ctx.record_budget(epochs=epochs_run, steps=steps, images=epochs_run * len(frames))
+        ctx.record_budget(epochs=epochs_run, steps=epochs_run * steps_per_epoch, images=epochs_run * len(frames))
         self._effective = {
             "device": device, "optimizer": str(trainer.args.optimizer), "lr": float(trainer.args.lr0),
             "epochs_run": epochs_run, "weights": weights.name,
@@ -163,7 +171,9 @@ class YoloDetector:
     def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:
         if len(frames) == 0:
             return []
-        predictor = self._load(ctx)
+        return self._predict_with(self._load(ctx), frames, ctx)
+
+    def _predict_with(self, predictor: Any, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:
         from benchbench_yolo import engine
 
         out: list[list[Box]] = []
@@ -204,13 +214,13 @@ class YoloDetector:
         device = self._device(ctx)
         with engine.quiet(not self.verbose):
             net = engine.load_network(root)
-            self._predictor = engine.make_predictor(net, {
-                "conf": self.conf, "iou": self.iou, "imgsz": self.imgsz, "max_det": self.max_det,
-                "device": _ultralytics_device(device), "batch": PREDICT_CHUNK,
-                "save_dir": str(root / "predict"),
-            })
+            self._predictor = engine.make_predictor(net, self._predictor_args(device, root))
         self._predictor_dir = root
         return self._predictor
+
+    def _predictor_args(self, device: str, root: Path) -> dict[str, Any]:
+        return {"conf": self.conf, "iou": self.iou, "imgsz": self.imgsz, "max_det": self.max_det,
+                "device": _ultralytics_device(device), "batch": PREDICT_CHUNK, "save_dir": str(root / "predict")}
 
 
 def _root(ctx: CellContext) -> Path:

@@ -7,6 +7,7 @@ it imports ultralytics (and so torch) at module level.
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -73,13 +74,25 @@ def quiet(enabled: bool = True) -> Iterator[None]:
         LOGGER.setLevel(level)
 
 
-def train(overrides: dict[str, Any], *, validate: bool,
-          on_epoch: Callable[[int, int], None]) -> Trainer:
-    """Run one ultralytics training; returns the finished trainer (weights under save_dir/weights)."""
+def train(overrides: dict[str, Any], *, validate: bool, on_epoch: Callable[[int, int], None],
+          on_trained_epoch: Callable[[int, Callable[[], DetectionModel]], None] | None = None) -> Trainer:
+    """Run one ultralytics training; returns the finished trainer (weights under save_dir/weights).
+
+    ``on_trained_epoch(epoch, snapshot)`` runs once each epoch's optimizer steps are done (not again in
+    the final validation, which re-fires the epoch-end callbacks); ``snapshot()`` gives that epoch's model.
+    """
     trainer = (Trainer if validate else NoValTrainer)(overrides=overrides)
     trainer.add_callback("on_fit_epoch_end", lambda t: on_epoch(t.epoch + 1, t.epochs))
+    if on_trained_epoch is not None:
+        trainer.add_callback("on_train_epoch_end", lambda t: on_trained_epoch(t.epoch + 1, lambda: snapshot(t)))
     trainer.train()
     return trainer
+
+
+def snapshot(trainer: DetectionTrainer) -> DetectionModel:
+    """The network a checkpoint written now would hold (the EMA weights through half precision, as
+    ``save_model`` stores them), as a copy in eval mode: predicting with it leaves the training as it was."""
+    return copy.deepcopy(trainer.ema.ema).half().float().eval()
 
 
 def export_weights(checkpoint: Path, out_dir: Path) -> dict[str, Any]:

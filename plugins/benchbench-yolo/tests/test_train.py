@@ -7,7 +7,7 @@ import math
 
 import pytest
 from benchbench.api import coco_stats
-from benchbench.testing import check_detector, forbid_network, make_context, tiny_frames
+from benchbench.testing import check_detector, curve_context, forbid_network, make_context, tiny_frames
 
 from benchbench_yolo.detector import YoloDetector
 
@@ -70,6 +70,16 @@ def test_effective_parameters_are_recorded(trained):
 def test_fresh_instance_predicts_identically_from_work_dir(trained, no_network):
     fresh = YoloDetector(**trained["params"])
     assert fresh.predict(trained["test"], trained["ctx"]) == trained["preds"]
+
+
+def test_a_learning_curve_scores_the_fit_without_changing_it(trained, tmp_path, no_network):
+    det = YoloDetector(**trained["params"])
+    ctx, curve = curve_context(tmp_path, trained["test"], curve=(0.5, 1.0))
+    det.fit(tiny_frames(n=48, size=64, seed=0), None, ctx)
+    assert [(p["epochs"], p["steps"]) for p in curve] == [(2, 12), (4, 24)]  # 48 frames, batch 8: 6 steps/epoch
+    assert det.predict(trained["test"], ctx) == trained["preds"]  # predicting mid-training changed nothing
+    # without validation the last epoch is the cell's model: its checkpoint is scored like the cell
+    assert curve[-1]["mAP50"] == pytest.approx(coco_stats(trained["test"], trained["preds"])["AP50"])
 
 
 def test_fine_tune_a_local_checkpoint_with_validation(trained, tmp_path, no_network):
