@@ -118,5 +118,7 @@ def test_quickstart_settings_learn_the_cracks(ctx_factory, sim, coco_stats, no_n
     det = DetrDetector(size="tiny", epochs=12, threads=1)
     det.fit(rest[:420], rest[420:], ctx)
     preds = det.predict(test, ctx)
+    # Measured (issue 25, one thread): AP50 0.17 and AP@0.1 0.82; untrained DETR scores AP50 0.00 and
+    # AP@0.1 0.00-0.02 (test_tiny_training_...). The floors sit at a third of AP50 and 0.3 under AP@0.1.
     assert coco_stats(test, preds)["AP50"] > 0.05
     assert coco_stats(test, preds, [0.1])["AP"] > 0.5
