@@ -14,21 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from benchbench.evaluation import evaluate_predictions, iou_metric_name, predictions_to_coco
-from benchbench.frames import Box, Frame, FrameSet
+from benchbench.frames import Box, FrameSet
 from benchbench.jsonable import finite_or_none
 from benchbench.protocols import CellContext, CheckpointPredict
 from benchbench.store import atomic_write_json
 
 DEFAULT_CURVE = (0.25, 0.5, 1.0)
-
-
-def without_truth(frames: FrameSet) -> FrameSet:
-    """The frames as a detector may see them at test time: pixels, size, path and specimen only.
-
-    Every frame gets the same label, so the label tells nothing; boxes are unknown (None).
-    """
-    return FrameSet((Frame(f.path, f.width, f.height, "sane", None, f.group, image=f.image) for f in frames),
-                    frames.name)
 
 
 def score_point(test: FrameSet, preds: list[list[Box]], eval_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -60,7 +51,7 @@ class CurveRecorder:
     cell's curve."""
 
     def __init__(self, test: FrameSet, eval_kwargs: dict[str, Any], work_dir: Path, cell_id: str):
-        self.test, self.blind, self.kwargs = test, without_truth(test), eval_kwargs
+        self.test, self.blind, self.kwargs = test, test.without_truth(), eval_kwargs
         self.folder, self.cell_id = Path(work_dir) / "curve", cell_id
         self.points: list[dict[str, Any]] = []
         self.seconds = 0.0

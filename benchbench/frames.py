@@ -46,13 +46,14 @@ class Frame:
 
     ``boxes`` is ``None`` when the boxes are unknown (a cracked synthetic frame
     that still needs a labeler, or a Classes-layout frame), ``()`` when the frame
-    has no crack.
+    has no crack. ``label`` is ``None`` only on the frames a detector's ``predict``
+    receives (:meth:`without_truth`).
     """
 
     path: Path | None
     width: int
     height: int
-    label: Label
+    label: Label | None
     boxes: tuple[Box, ...] | None = ()
     group: str = "default"
     source: str = "real"
@@ -85,6 +86,14 @@ class Frame:
 
     def with_boxes(self, boxes: Iterable[Box] | None) -> Frame:
         return replace(self, boxes=None if boxes is None else tuple(boxes))
+
+    def without_truth(self) -> Frame:
+        """The frame as a detector's ``predict`` sees it: pixels, size, path and group only.
+
+        A benchmark must not hand out its answers: no boxes, label, source or ``meta`` (a simulated
+        frame's scene, a synthetic frame's name, which spells its label). The evaluator keeps its own copy.
+        """
+        return Frame(self.path, self.width, self.height, None, None, self.group, source="", image=self.image)
 
     def content_hash(self) -> str:
         if self.path is not None and self.image is None:
@@ -140,6 +149,10 @@ class FrameSet(Sequence[Frame]):
 
     def filter(self, pred: Callable[[Frame], bool]) -> FrameSet:
         return FrameSet((f for f in self if pred(f)), self.name)
+
+    def without_truth(self) -> FrameSet:
+        """Every frame as ``predict`` sees it (:meth:`Frame.without_truth`), in the same order."""
+        return FrameSet((f.without_truth() for f in self), self.name)
 
     def has_boxes(self) -> bool:
         return all(f.boxes is not None for f in self)

@@ -24,6 +24,7 @@ from benchbench.environment import worker_facts
 from benchbench.errors import error_line
 from benchbench.evaluation import drop_degenerate, evaluate_predictions, predictions_to_coco
 from benchbench.frames import Box, Frame, FrameSet
+from benchbench.hashing import file_sha256
 from benchbench.planner import Cell, GenTask
 from benchbench.plugins import PluginRef, get_plugins
 from benchbench.protocols import CellContext, GenerationRequest
@@ -173,7 +174,7 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
     seed_everything(job.seed)
     ctx = _ctx(job.unit, job.seed, job.work_dir, job.cache_dir, progress)
     ctx.report("teacher labels", None)
-    preds = det.predict(job.frames, ctx)
+    preds = det.predict(job.frames.without_truth(), ctx)
     labels = {"boxes": [[b.to_dict() for b in boxes] for boxes in preds]}
     cache.put_json("labels", job.key, labels)
     return {**labels, "cache_problems": cache.problems}
@@ -201,17 +202,20 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         timings["fit"] = time.perf_counter() - t
         ctx.report("predict", None)
         t = time.perf_counter()
-        preds = _with_area(det.predict(job.test, ctx), "test", warnings)
+        # the truth stays here, for the evaluator
+        preds = _with_area(det.predict(job.test.without_truth(), ctx), "test", warnings)
         timings["predict"] = time.perf_counter() - t
         val_preds = None
         if job.val:  # the operating threshold is chosen on validation frames, never on test
             t = time.perf_counter()
-            val_preds = _with_area(det.predict(job.val, ctx), "validation", warnings)
+            val_preds = _with_area(det.predict(job.val.without_truth(), ctx), "validation", warnings)
             timings["predict_val"] = time.perf_counter() - t
-        _write_predictions(Path(job.work_dir) / "predictions.json", preds)
+        # checksums: `bench rescore` scores only the predictions this cell wrote
+        result["checksums"] = {"predictions": _write_predictions(Path(job.work_dir) / "predictions.json", preds)}
         result["artifacts"] = {"predictions": f"work/{cell.id}/predictions.json", "ground_truth": "test_gt.json"}
         if val_preds is not None:  # `bench rescore` chooses the operating threshold again from these
-            _write_predictions(Path(job.work_dir) / "predictions_val.json", val_preds)
+            result["checksums"]["predictions_val"] = _write_predictions(
+                Path(job.work_dir) / "predictions_val.json", val_preds)
             result["artifacts"]["predictions_val"] = f"work/{cell.id}/predictions_val.json"
         ctx.report("evaluate", None)
         t = time.perf_counter()
@@ -261,6 +265,8 @@ def write_gallery(test: FrameSet, preds: list[list[Box]], result: dict[str, Any]
     return None
 
 
-def _write_predictions(path: Path, preds: list[list[Box]]) -> None:
+def _write_predictions(path: Path, preds: list[list[Box]]) -> str:
+    """Write the predictions; their file's sha256."""
     # not fsynced: the cell file written after it is, and a lost prediction file only costs a re-run
     atomic_write_json(path, predictions_to_coco(preds), durable=False)
+    return file_sha256(path)

@@ -163,6 +163,7 @@ class Leaderboard:
     def __init__(self, path: str | Path = DEFAULT_DB, *, write: bool = False, timeout: float = DEFAULT_TIMEOUT_S):
         self.path = Path(path)
         self.write = write
+        self.warnings: list[str] = []  # damaged rows skipped while reading, one line each
         if not self.path.exists() and not write:
             raise UserError("no leaderboard database here", file=self.path,
                             fix="submit a run first: bench leaderboard submit RUN_DIR (or pass --db)")
@@ -295,17 +296,52 @@ class Leaderboard:
 
     # ------------------------------------------------------------------ read
     def runs(self) -> list[RunInfo]:
+        """The stored runs; a damaged row (invalid JSON, wrong shape) is skipped with a warning."""
         with self._errors():
             rows = self.con.execute("SELECT run_id, name, started, submitted, git_commit, manifest_hash, gt_sha256, "
                                     "directions, data, environment FROM runs").fetchall()
-        return [RunInfo(r[0], r[1], r[2], r[3], r[4], r[5], r[6], json.loads(r[7]), json.loads(r[8]),
-                        json.loads(r[9]) if r[9] else None) for r in rows]
+        out = []
+        for r in rows:
+            what = f"run {r[0]!s:.8}"
+            stored = [self._stored(r[7], what), self._stored(r[8], what), self._stored(r[9], what) if r[9] else {}]
+            if any(v is None for v in stored):  # not JSON: warned
+                continue
+            if not (isinstance(r[0], str) and all(isinstance(v, dict) for v in stored)):
+                self._warn(f"{what}: stored row has not the shape of a run")
+                continue
+            directions, data, environment = stored
+            out.append(RunInfo(r[0], r[1], r[2], r[3], r[4], r[5], r[6], directions, data, environment or None))
+        return out
 
     def _cells(self, where: str = "", params: Sequence[Any] = ()) -> list[tuple[str, dict[str, Any]]]:
+        """The stored cells of runs that read back; a damaged row is skipped with a warning."""
+        from benchbench.store import is_cell_record
+
         with self._errors():
-            rows = self.con.execute(f"SELECT run_id, result FROM cells {where} ORDER BY run_id, cell_id",
+            rows = self.con.execute(f"SELECT run_id, cell_id, result FROM cells {where} ORDER BY run_id, cell_id",
                                     params).fetchall()
-        return [(r[0], json.loads(r[1])) for r in rows]
+        runs = {r.run_id for r in self.runs()}
+        out = []
+        for run_id, cell_id, text in rows:
+            cell = self._stored(text, f"cell {cell_id} of run {run_id!s:.8}")
+            if cell is not None and not is_cell_record(cell):
+                self._warn(f"cell {cell_id} of run {run_id!s:.8}: stored row is not a cell record")
+            elif cell is not None and run_id in runs:
+                out.append((run_id, cell))
+        return out
+
+    def _stored(self, text: Any, what: str) -> Any:
+        """A stored JSON value, or None (and a warning) when the row is damaged."""
+        try:
+            return json.loads(text)
+        except (TypeError, ValueError) as exc:
+            self._warn(f"{what}: stored row is not valid JSON ({type(exc).__name__})")
+            return None
+
+    def _warn(self, line: str) -> None:
+        line = f"{self.path}: {line}; skipped"
+        if line not in self.warnings:
+            self.warnings.append(line)
 
     def _predictions(self, run_id: str, cell_key: str):
         def load() -> list[dict[str, Any]]:

@@ -178,6 +178,49 @@ class MetricsSpec(_Strict):
                 "hit_cover": self.hit_cover, "hit_distance": self.hit_distance}
 
 
+# The answer's primary metrics: point metrics every test specimen's slice carries (evaluation._group_slices),
+# all higher-is-better. AP<nn>: AP at IoU 0.nn, which must be one of metrics.iou_thresholds.
+ANSWER_METRIC = r"^(mAP50_95|mAP50|AP\d\d|hit_AP|crack_recall|pixel_recall|box_precision|op_f1)$"
+
+
+class FloorSpec(_Strict):
+    """Competence floor relative to a detector row: the real-only score of ``relative_to`` × ``fraction``."""
+
+    relative_to: str = Field("classic", pattern=_NAME)
+    fraction: float = Field(0.8, gt=0, le=2)
+
+
+class AnswerSpec(_Strict):
+    """The declared analysis of the answer (docs/results.md): fixed before anything runs."""
+
+    metric: str = "AP10"
+    margin: float = Field(0.05, gt=0, lt=1)  # the smallest |Δ| that matters, in metric units
+    alpha: float = Field(0.05, gt=0, lt=0.5)
+    # None: no floor; a number: an absolute floor on the real-only baseline's mean over specimens
+    floor: FloorSpec | float | None = Field(default_factory=FloorSpec)
+
+    @field_validator("metric")
+    @classmethod
+    def _metric(cls, v: str) -> str:
+        if not re.match(ANSWER_METRIC, v):
+            raise ValueError("not a per-specimen metric the answer can test; use AP10 (AP at IoU 0.1), "
+                             "another AP<nn>, mAP50, mAP50_95, hit_AP, crack_recall, pixel_recall, box_precision "
+                             "or op_f1")
+        return v
+
+    @field_validator("floor", mode="before")
+    @classmethod
+    def _floor_shorthand(cls, v: Any) -> Any:
+        return {"relative_to": v} if isinstance(v, str) else v
+
+    @field_validator("floor")
+    @classmethod
+    def _floor_range(cls, v: FloorSpec | float | None) -> FloorSpec | float | None:
+        if isinstance(v, float) and not 0 <= v <= 1:
+            raise ValueError("an absolute floor is a score in [0, 1]")
+        return v
+
+
 class ExecutorSpec(BaseModel):
     model_config = ConfigDict(extra="allow")
     name: str = "local"
@@ -204,6 +247,7 @@ class Matrix(_Strict):
     samples: int = Field(8, ge=0)
     timeout: float | None = Field(None, gt=0)  # seconds per job unless its row says otherwise; None: no limit
     scores: ScoresSpec = Field(default_factory=ScoresSpec)  # generator scores (docs/generators.md)
+    answer: AnswerSpec = Field(default_factory=AnswerSpec)  # the declared analysis (docs/results.md)
 
     @field_validator("seed", mode="before")
     @classmethod
@@ -245,7 +289,21 @@ class Matrix(_Strict):
             raise ValueError("axes.synthetic_ratio: ratios > 0 need at least one entry in generators")
         if self.mode == "replace" and any(r > 1 for r in self.axes.synthetic_ratio):
             raise ValueError("axes.synthetic_ratio: mode 'replace' needs ratios <= 1 (share of a fixed total)")
+        self._check_answer()
         return self
+
+    def _check_answer(self) -> None:
+        metric, floor = self.answer.metric, self.answer.floor
+        if re.match(r"^AP\d\d$", metric) and int(metric[2:]) not in {round(t * 100) for t in
+                                                                    self.metrics.iou_thresholds}:
+            raise ValueError(f"answer.metric: {metric} needs IoU {int(metric[2:]) / 100:g} in "
+                             f"metrics.iou_thresholds {self.metrics.iou_thresholds}; add it or pick another metric")
+        # The default floor (relative to 'classic') applies when the matrix has that row, and a validated
+        # matrix (results.json run.matrix) must parse again without it; any other row must exist.
+        if isinstance(floor, FloorSpec) and floor.relative_to != FloorSpec().relative_to \
+                and floor.relative_to not in [d.name for d in self.detectors]:
+            raise ValueError(f"answer.floor.relative_to: '{floor.relative_to}' is not a detector row "
+                             f"(known: {[d.name for d in self.detectors]})")
 
     def timeout_of(self, row: PluginSpec) -> float | None:
         return row.timeout if row.timeout is not None else self.timeout

@@ -9,6 +9,7 @@ with the metric settings the run recorded. Cell keys are kept, so `bench run` st
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -21,8 +22,9 @@ from benchbench.cache import Cache
 from benchbench.data.split import LoadedSplit
 from benchbench.errors import UserError
 from benchbench.frames import Box
+from benchbench.hashing import file_sha256
 from benchbench.matrix import Matrix, parse_matrix
-from benchbench.store import SCHEMA_VERSION, RunStore, load_results
+from benchbench.store import SCHEMA_VERSION, TAMPERED, TEST_GT, RunStore, check_cell_id, load_results
 
 # (cell id, its new record or None when skipped, the reason it was skipped) after each cell
 CellDone = Callable[[str, dict[str, Any] | None, str | None], None]
@@ -30,6 +32,10 @@ CellDone = Callable[[str, dict[str, Any] | None, str | None], None]
 
 class Skip(Exception):
     """A cell that cannot be scored again; the message says why, in one line."""
+
+
+class Changed(Skip):
+    """A saved input that no longer has the checksum recorded when it was written: never scored."""
 
 
 @dataclass
@@ -41,6 +47,7 @@ class SavedRun:
     records: list[dict[str, Any]]  # the cells in results.json order, from their cell files where readable
     matrix: Matrix
     data: LoadedSplit
+    warnings: list[str] = field(default_factory=list)  # what could not be verified (an older run folder)
 
     @property
     def candidates(self) -> list[dict[str, Any]]:
@@ -75,10 +82,51 @@ def open_run(run_dir: str | Path, cache: Cache, plugins: Any) -> SavedRun:
         if exc.file is not None:
             raise
         raise UserError(exc.detail, file=f"{file} run.matrix", field=exc.field, fix=exc.fix) from None
+    warnings = _check_inputs(root, results)
     _check_same_data(root, results, data, data_hash)
-    store = RunStore(root)
-    records = [store.read_cell(c["id"]) or c for c in results["cells"] if isinstance(c, dict) and "id" in c]
-    return SavedRun(root, results, records, matrix, data)
+    records = _records(RunStore(root), results)
+    unverified = [r["id"] for r in records if (r.get("artifacts") or {}).get("predictions") and not r.get("checksums")]
+    if unverified and not warnings:
+        warnings.append(f"{len(unverified)} cell(s) written before checksums were recorded ({unverified[0]}, ...): "
+                        "their predictions are not verified")
+    return SavedRun(root, results, records, matrix, data, warnings)
+
+
+def _records(store: RunStore, results: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run's cells, their ids and artifact paths checked: rescore reads and writes only inside the folder."""
+    file = store.root / "results.json"
+    store.inside("cells", file, "cells (the cells/ folder)")
+    records = []
+    for i, c in enumerate(results["cells"]):
+        if not (isinstance(c, dict) and "id" in c):
+            continue
+        cell_id = check_cell_id(c["id"], file, f"cells[{i}].id")
+        record = store.read_cell(cell_id) or c
+        where = store.cell_path(cell_id) if record is not c else file
+        store.inside(f"work/{cell_id}", where, f"the work folder of {cell_id}")
+        artifacts = record.get("artifacts") or {}
+        if not isinstance(artifacts, dict):
+            raise UserError("artifacts is not a mapping", file=where, field="artifacts", fix=TAMPERED)
+        for name, rel in artifacts.items():
+            store.inside(rel, where, f"artifacts.{name}")
+        for k, point in enumerate(record.get("curve") or []):
+            store.inside(point.get("predictions") if isinstance(point, dict) else None, where,
+                         f"curve[{k}].predictions")
+        records.append(record)
+    return records
+
+
+def _check_inputs(root: Path, results: dict[str, Any]) -> list[str]:
+    """test_gt.json as the run wrote it (its recorded checksum); a warning for a run from before checksums."""
+    recorded = ((results.get("run") or {}).get("checksums") or {}).get(TEST_GT)
+    gt = root / TEST_GT
+    if recorded is None:
+        return [f"{root}: no checksums recorded (a run folder from before they were): {TEST_GT} and the "
+                "predictions are not verified"]
+    if not gt.is_file() or file_sha256(gt) != recorded:
+        raise UserError("missing or changed since the run wrote it (sha256 differs from "
+                        f"run.checksums[{TEST_GT!r}] in results.json)", file=gt, fix=TAMPERED)
+    return []
 
 
 def _check_same_data(root: Path, results: dict[str, Any], data: LoadedSplit, data_hash: str) -> None:
@@ -104,10 +152,14 @@ def _check_same_data(root: Path, results: dict[str, Any], data: LoadedSplit, dat
                         field="run.data.manifest_hash", fix=fix)
 
 
-def read_predictions(path: Path, n_frames: int) -> list[list[Box]]:
-    """A saved COCO results list (image ids 1..N in frame order) as one list of boxes per frame."""
+def read_predictions(path: Path, n_frames: int, sha256: str | None = None) -> list[list[Box]]:
+    """A saved COCO results list (image ids 1..N in frame order) as one list of boxes per frame;
+    with ``sha256`` (recorded when the cell wrote it), refused unless the file still has it."""
     try:
-        rows = json.loads(path.read_text())
+        raw = path.read_bytes()
+        if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
+            raise Changed(f"{path} changed since the cell wrote it (sha256 differs from the cell's checksums)")
+        rows = json.loads(raw)
     except FileNotFoundError:
         raise Skip(f"{path} is missing") from None
     except (OSError, ValueError) as exc:
@@ -143,13 +195,16 @@ def cell_inputs(run: SavedRun, record: dict[str, Any]) -> CellInputs:
     if not artifacts.get("predictions"):
         raise Skip("no saved predictions (artifacts.predictions)")
     test, val = run.data.test, run.data.val
-    preds = read_predictions(run.root / artifacts["predictions"], len(test))
+    sums = record.get("checksums") or {}
+    preds = read_predictions(run.root / artifacts["predictions"], len(test), sums.get("predictions"))
     kwargs: dict[str, Any] = run.matrix.metrics.eval_kwargs()
     if not val:
         return CellInputs(preds, kwargs, "matrix score_threshold (no validation frames)")
     try:  # the threshold is chosen on validation frames, never on test
-        val_preds = read_predictions(run.root / artifacts["predictions_val"], len(val))
+        val_preds = read_predictions(run.root / artifacts["predictions_val"], len(val), sums.get("predictions_val"))
         return CellInputs(preds, kwargs | {"val": val, "val_preds": val_preds}, "validation predictions")
+    except Changed:
+        raise
     except (KeyError, Skip):  # a cell from before predictions_val.json: the threshold it chose then
         threshold = ((record.get("metrics") or {}).get("operating_point") or {}).get("threshold")
         if not _is_number(threshold):
@@ -203,7 +258,7 @@ def rescore_run(run: SavedRun, on_cell: CellDone | None = None) -> RescoreSummar
     store.acquire()
     stamp = {"at": datetime.now(UTC).isoformat(), "benchbench": __version__, "git_commit": git_commit(),
              "schema_version": SCHEMA_VERSION}
-    out = RescoreSummary()
+    out = RescoreSummary(warnings=list(run.warnings))
     new: dict[str, dict[str, Any]] = {}
     try:
         for record in run.candidates:

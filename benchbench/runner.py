@@ -28,7 +28,7 @@ from benchbench.evaluation import DIRECTIONS, iou_metric_name
 from benchbench.executors.queue import Job, JobQueue, run_in_waves
 from benchbench.frames import Box, FrameSet
 from benchbench.genscore.runscores import attach_scores, unscored_tasks
-from benchbench.hashing import sha256_json
+from benchbench.hashing import file_sha256, sha256_json
 from benchbench.jobs import (
     CellJob,
     DependencyFailed,
@@ -43,7 +43,7 @@ from benchbench.jobs import (
 from benchbench.matrix import Matrix
 from benchbench.planner import Cell, GenTask, Plan, cell_unit, gen_unit, label_id, make_plan
 from benchbench.plugins import PluginRef, Plugins, get_plugins
-from benchbench.store import SCHEMA_VERSION, RunStore, run_folder
+from benchbench.store import SCHEMA_VERSION, TEST_GT, RunStore, run_folder
 
 if TYPE_CHECKING:
     from benchbench.data.split import LoadedSplit
@@ -196,6 +196,7 @@ class Runner:
         self.labels: dict[tuple[str, str], Any] = {}  # (baseline id, task id) -> teacher boxes
         self.label_errors: dict[tuple[str, str], str] = {}
         self.started = ""
+        self.checksums: dict[str, str] = {}  # run folder file -> sha256 when written
         self.environment = environment(plugin_distributions())  # once: results.json is rewritten per cell
 
     # -- helpers
@@ -385,7 +386,9 @@ class Runner:
         from benchbench.data.export import test_ground_truth
         from benchbench.store import atomic_write_json
 
-        atomic_write_json(self.store.root / "test_gt.json", test_ground_truth(self.p.test))
+        gt = self.store.root / TEST_GT
+        atomic_write_json(gt, test_ground_truth(self.p.test))
+        self.checksums = {TEST_GT: file_sha256(gt)}  # `bench rescore` refuses a test_gt.json changed since
 
     def _synthetic_for(self, cell: Cell) -> tuple[FrameSet, dict[str, int]]:
         frames = self._frames_of(cell.gen_task_id)  # type: ignore[arg-type]
@@ -461,6 +464,7 @@ class Runner:
                 "generator_provenance": self.p.provenance,
                 "warnings": [p["warning"] for p in self.p.provenance.values() if p.get("warning")],
                 "metric_directions": metric_directions(m),
+                "checksums": self.checksums,
             },
             "cells": cells,
             "summary": summarize(cells),

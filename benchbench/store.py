@@ -19,7 +19,12 @@ os.umask(_UMASK)
 
 
 def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
-    """Write via a temp file + rename so a killed process never leaves half a file.
+    atomic_write_bytes(path, text.encode(), durable)
+
+
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """Write via a temp file + rename so a killed process never leaves half a file (and a symlink at
+    ``path`` is replaced, never written through).
 
     ``durable`` adds an fsync (survives a machine crash, not only a killed process); the cache,
     which can always be regenerated, skips it because it costs ~10 ms a file.
@@ -28,8 +33,8 @@ def atomic_write_text(path: Path, text: str, durable: bool = True) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
             if durable:
                 fh.flush()
                 os.fsync(fh.fileno())
@@ -54,6 +59,9 @@ def _json_default(obj: Any) -> Any:
 
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_CELL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # row names, '__', numbers as :g writes them (1e+06)
+TEST_GT = "test_gt.json"  # the run's held-out ground truth, beside results.json
+TAMPERED = "restore the run folder as `bench run` wrote it, or run its matrix again with `bench run`"
 
 
 def run_folder(results_dir: str | Path, name: str, field: str = "--run-name") -> Path:
@@ -62,6 +70,14 @@ def run_folder(results_dir: str | Path, name: str, field: str = "--run-name") ->
         raise UserError(f"run name {name!r} is not a plain folder name", field=field,
                         fix="use letters, digits, '_', '-', '.' (no path separators, no '..')")
     return Path(results_dir) / name
+
+
+def check_cell_id(cell_id: Any, file: str | Path, field: str) -> str:
+    """A cell id read back from a run folder, refused unless it is a plain name (it names files there)."""
+    if not isinstance(cell_id, str) or not _CELL_ID.match(cell_id):
+        raise UserError(f"cell id {cell_id!r} is not a plain name (letters, digits, '_', '-', '.', '+')",
+                        file=file, field=field, fix=TAMPERED)
+    return cell_id
 
 
 class RunStore:
@@ -98,7 +114,12 @@ class RunStore:
         """Take the folder's lock, or exit 2 naming the process that holds it."""
         import fcntl
 
-        fh = open(self.root / ".lock", "a+")  # noqa: SIM115 - held open for the whole run
+        lock = self.root / ".lock"
+        try:  # never through a symlink: truncating it below would empty the file it points to
+            fh = os.fdopen(os.open(lock, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o666), "r+")
+        except OSError as exc:
+            raise UserError(f"cannot open the run folder's lock ({exc.strerror or exc})", file=lock,
+                            fix="remove it if it is a symlink; give a --results-dir you can write to") from None
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -123,6 +144,17 @@ class RunStore:
         for folder in (self.root, self.cells_dir, *self.root.glob("work/*")):
             for tmp in folder.glob(".*.tmp"):
                 tmp.unlink(missing_ok=True)
+
+    def inside(self, rel: Any, file: str | Path, field: str) -> Path:
+        """``root/rel`` for a path read back from the run folder, refused when it leads outside the folder
+        (an absolute path, ``..``, a symlink to elsewhere): what rescore reads and writes stays in it."""
+        if not isinstance(rel, str | Path) or not str(rel):
+            raise UserError(f"{rel!r} is not a path", file=file, field=field, fix=TAMPERED)
+        path = self.root / rel
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise UserError(f"{str(rel)!r} leads outside the run folder (to {path.resolve()})", file=file,
+                            field=field, fix=TAMPERED)
+        return path
 
     def run_id(self) -> str:
         """The folder's run id: kept while the folder is resumed, new after --fresh."""

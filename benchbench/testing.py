@@ -100,7 +100,9 @@ def check_detector(factory: Callable[[], Any], *, train: FrameSet | None = None,
 
     1. protocol: ``name``/``version`` strings, callable ``fit``/``predict``/``params``,
        ``params()`` a JSON-able dict;
-    2. fit then predict: one list per frame, each item a :class:`Box` with finite
+    2. fit then predict: ``predict`` gets the test frames without their ground truth, as
+       `bench run` hands them (:meth:`Frame.without_truth`: boxes and label ``None``, empty
+       ``meta``), so a detector that reads them fails here; one list per frame, each item a :class:`Box` with finite
        x/y/w/h, w and h >= 0, inside the image (+-1 px), score in [0, 1]; a zero-area box
        (w or h 0) gives a ``UserWarning``: a run drops it with a warning;
     3. meaning: the top-scored box overlaps a true box at IoU 0.1 on most cracked test
@@ -291,11 +293,13 @@ def _check(factory: Callable[[], Any], train: FrameSet | None, test: FrameSet | 
     _call(label, f"fit on {len(train)} frames ({sum(1 for f in train if f.boxes == ())} without a crack, boxes (); "
                  f"{unknown} cracked with unknown boxes, boxes None: skip those)",
           lambda: first.fit(train, val, ctx_a, **fit_kwargs))
-    preds_a = first.predict(test, ctx_a)
+    truth, test = test, test.without_truth()  # predict sees what the harness hands it: no ground truth
+    preds_a = _call(label, "predict after fit, on frames without ground truth (boxes None, label None, meta {}, "
+                           "as `bench run` hands them: predict must not read them)", first.predict, test, ctx_a)
     _check_predictions(label, "predict after fit", preds_a, test)
     _check_params(label, first)
     if meaning:
-        cause = box_meaning.probable_cause(test, preds_a)
+        cause = box_meaning.probable_cause(truth, preds_a)
         if cause:
             _fail(label, f"predict after fit: {cause} (check_detector(..., meaning=False) skips this check for "
                          "a detector that cannot learn in a short CPU fit)")
@@ -303,7 +307,7 @@ def _check(factory: Callable[[], Any], train: FrameSet | None, test: FrameSet | 
     empty = _call(label, "predict on an empty FrameSet", first.predict, FrameSet([]), ctx_a)
     if not isinstance(empty, list) or empty != []:
         _fail(label, f"predict on an empty FrameSet must return [], got {empty!r}")
-    blank = FrameSet([blank_frame(test[0].width, test[0].height)])
+    blank = FrameSet([blank_frame(test[0].width, test[0].height)]).without_truth()
     what = "predict on an all-black frame"
     _check_predictions(label, what, _call(label, what, first.predict, blank, ctx_a), blank)
 
@@ -326,13 +330,13 @@ def _check(factory: Callable[[], Any], train: FrameSet | None, test: FrameSet | 
                            "attribute, instead of ctx.work_dir?)", preds_a,
                     _predict_in_new_process(label, factory, test, ctx_a, base / "fresh"))
 
-    cracked = [i for i, f in enumerate(test) if f.boxes]
+    cracked = [i for i, f in enumerate(truth) if f.boxes]
     return {
         "name": first.name, "version": first.version, "params": first.params(),
         "frames": len(test), "boxes": [len(b) for b in preds_a],
         "max_score": max((b.score for boxes in preds_a for b in boxes), default=None),
         "meaning": {"cracked": len(cracked), "hits": box_meaning.hits(
-            [test[i] for i in cracked], [box_meaning.top_box(preds_a[i]) for i in cracked])} if meaning else None,
+            [truth[i] for i in cracked], [box_meaning.top_box(preds_a[i]) for i in cracked])} if meaning else None,
     }
 
 

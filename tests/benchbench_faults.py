@@ -7,6 +7,7 @@ contains ``only``; there it does ``fault``.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -66,6 +67,21 @@ class FaultDetector(ToyDetector):
         return [[*boxes, bad] for boxes in out] if bad else out
 
 
+class ProbeDetector(ToyDetector):
+    """The toy detector, which writes down what each ``predict`` call was handed (``seen.jsonl``)."""
+
+    name = "probedet"
+
+    def predict(self, frames, ctx) -> list[list[Box]]:
+        seen = {"n": len(frames), "boxes": sum(f.boxes is not None for f in frames),
+                "labels": sorted({str(f.label) for f in frames}), "sources": sorted({f.source for f in frames}),
+                "meta": sum(bool(f.meta) for f in frames), "pixels": sum(f.load().size > 0 for f in frames),
+                "groups": sorted({f.group for f in frames})}
+        with open(ctx.work_dir / "seen.jsonl", "a") as fh:
+            fh.write(json.dumps(seen) + "\n")
+        return super().predict(frames, ctx)
+
+
 class FaultGenerator(ToyGenerator):
     """The toy generator with exact boxes, which does ``fault`` instead of generating."""
 
@@ -83,6 +99,7 @@ class FaultGenerator(ToyGenerator):
 @hookimpl
 def benchbench_register_detectors(register):
     register("faultdet", "benchbench_faults:FaultDetector")
+    register("probedet", "benchbench_faults:ProbeDetector")
 
 
 @hookimpl

@@ -2,16 +2,35 @@
 must name. They live in a module, not in the test file, because check_detector rebuilds them in a
 fresh process (pickled by reference).
 
-``Oracle`` is honest about what it is: it reads the answer from the test frames' own boxes, so its
-boxes mean exactly what Box means, and every broken variant changes one thing about them.
+``Oracle`` is honest about what it is: it knows the answers to the kit's tiny test sets by heart
+(an answer key of their true boxes, looked up by the pixels), so its boxes mean exactly what Box
+means, and every broken variant changes one thing about them. It cannot read the answers from the
+frames: ``predict`` gets them without ground truth, as in `bench run`.
 """
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import json
 import random
 
 from benchbench.api import Box, CellContext, Frame, FrameSet
+
+ANSWERED = ((4, 48, 1), (8, 64, 1))  # (n, size, seed): tests/test_testing.py's and check_detector's test sets
+
+
+def _pixels(f: Frame) -> str:
+    return hashlib.sha256(f.load().tobytes()).hexdigest()
+
+
+@functools.lru_cache(maxsize=1)
+def answer_key() -> dict[str, tuple[Box, ...]]:
+    """Pixel hash -> true boxes of every frame of the ANSWERED sets (rebuilt the same in any process)."""
+    from benchbench.testing import tiny_frames
+
+    return {_pixels(f): tuple(f.boxes or ()) for n, size, seed in ANSWERED
+            for f in tiny_frames(n=n, size=size, seed=seed)}
 
 
 class Oracle:
@@ -41,7 +60,7 @@ class Oracle:
     def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:
         if self.score is None:
             self.score = self._load(ctx)
-        return [[self.convert(b, f) for b in f.boxes or ()] for f in frames]
+        return [[self.convert(b, f) for b in answer_key().get(_pixels(f), ())] for f in frames]
 
     def convert(self, b: Box, f: Frame) -> Box:
         return Box(b.x, b.y, b.w, b.h, score=self._score(f))

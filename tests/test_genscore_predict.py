@@ -6,9 +6,9 @@ import pytest
 from benchbench.genscore.predict import correlate, gains, partial_spearman, score_gain
 
 
-def _cell(det, seed, ratio, gen, value, guidance=None):
+def _cell(det, seed, ratio, gen, value, guidance=None, budget="epochs"):
     return {"status": "ok", "cell": {"detector": det, "seed": seed, "ratio": ratio, "generator": gen,
-                                     "guidance": guidance}, "metrics": {"mAP50": {"value": value}}}
+                                     "guidance": guidance, "budget": budget}, "metrics": {"mAP50": {"value": value}}}
 
 
 def test_gains_are_against_the_baseline_of_the_same_detector_and_seed():
@@ -17,6 +17,19 @@ def test_gains_are_against_the_baseline_of_the_same_detector_and_seed():
     rows = gains(cells, "mAP50")
     assert [(r["set"], r["gain"]) for r in rows] == [("g__g7.5__s0", pytest.approx(0.3)),
                                                      ("g__g7.5__s1", pytest.approx(-0.1))]
+
+
+def test_gains_use_the_baseline_of_the_same_budget():
+    # plan order: the equal-steps real-only twin comes after the equal-epochs baseline and must not replace it
+    cells = [_cell("d", 0, 0.0, None, 0.2), _cell("d", 0, 0.5, "g", 0.3), _cell("d", 0, 1.0, "g", 0.5),
+             _cell("d", 0, 0.0, None, 0.4, budget="steps"), _cell("d", 0, 0.5, "g", 0.45, budget="steps")]
+    rows = {(r["ratio"], r["budget"]): r["gain"] for r in gains(cells, "mAP50")}
+    assert rows == {(0.5, "epochs"): pytest.approx(0.1), (1.0, "epochs"): pytest.approx(0.3),
+                    (0.5, "steps"): pytest.approx(0.05)}
+    # with folds, each fold's cells pair with that fold's baseline
+    folded = [c | {"fold": f} for f, c in enumerate([_cell("d", 0, 0.0, None, 0.2), _cell("d", 0, 0.0, None, 0.6)])]
+    folded += [c | {"fold": f} for f, c in enumerate([_cell("d", 0, 1.0, "g", 0.3), _cell("d", 0, 1.0, "g", 0.5)])]
+    assert [r["gain"] for r in gains(folded, "mAP50")] == [pytest.approx(0.1), pytest.approx(-0.1)]
 
 
 def test_partial_spearman_removes_the_ratio():

@@ -43,7 +43,7 @@ class PhysicsGenerator:
 
     def training_manifest(self) -> dict[str, Any]:
         """The simulator learns from no frame: its constants are set once, in this module."""
-        return {"trainer": "physics simulator (no training frames)", "frames": [], "groups": []}
+        return {"trainer": "physics simulator (no training frames)", "frames": [], "groups": [], "no_data": True}
 
     def generate(self, req: GenerationRequest, ctx: CellContext | None = None) -> list[Frame]:
         if req.label not in LABEL_CODE:

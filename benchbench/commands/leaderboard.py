@@ -113,6 +113,8 @@ def show(detector: str | None, generator: str | None, metric: str, fmt: str, out
     metrics = list(dict.fromkeys([metric, *SHOWN_METRICS]))
     with Leaderboard(db, timeout=timeout) as lb:
         entries = lb.entries(detector=detector, generator=generator, rank_by=metric, metrics=metrics)
+    for line in lb.warnings:
+        click.echo(f"warning: {line}", err=True)
     headers = HEADERS + [f"{m} [95% CI]" for m in metrics] + TAIL
     if fmt == "json":
         text = json.dumps({"db": db, "rank_by": metric, "entries": [e.to_dict() for e in entries]}, indent=2) + "\n"
@@ -195,4 +197,6 @@ def check(ctx: click.Context, run_dir: str, against: str, metrics: tuple[str, ..
     opts = make_options(metrics, tolerances, alpha, n_boot, boot_seed)
     with Leaderboard(db, timeout=timeout) as lb:
         comparison = lb.check(run_dir, against, opts)
+    for line in lb.warnings:
+        click.echo(f"warning: {line}", err=True)
     ctx.exit(print_comparison(comparison, f"{run_dir} vs leaderboard ({against})", as_json, show_reference=True))

@@ -22,8 +22,9 @@ def rescore(run_dir: str, dry_run: bool, cache_dir: str, quiet: bool, no_report:
     still resumes the cells.
 
     Run it where the run was started: the test frames are rebuilt from the matrix recorded in
-    results.json and must be the run's (test_gt.json, data manifest), else exit 2. Exit 1 when a
-    cell was skipped (its predictions missing or unreadable), 0 otherwise.
+    results.json and must be the run's (test_gt.json as written, data manifest), else exit 2; cell ids
+    and artifact paths that lead outside RUN_DIR are refused (exit 2). Exit 1 when a cell was skipped
+    (its predictions missing, unreadable or changed since the run wrote them), 0 otherwise.
     """
     from rich.console import Console
     from rich.markup import escape
@@ -39,6 +40,8 @@ def rescore(run_dir: str, dry_run: bool, cache_dir: str, quiet: bool, no_report:
     candidates = run.candidates
     untouched = len(run.records) - len(candidates)
     if dry_run:
+        for line in run.warnings:
+            console.print(f"[yellow]warning: {escape(line)}[/yellow]", soft_wrap=True)
         skipped = {}
         for record in candidates:
             try:

@@ -56,9 +56,11 @@ def validate(matrix_file: str) -> None:
                f"{len(matrix.axes.synthetic_ratio)} ratio(s), {len(matrix.axes.guidance)} guidance(s), "
                f"{len(matrix.seed)} seed(s); test {len(data.test)} frames of {', '.join(data.test.groups())}")
     for name, p in provenance.items():
-        if p["status"] == "unknown":
+        if p.get("warning"):
             click.echo(f"warning: {p['warning']}", err=True)
-        elif p["n_frames"]:
+        if p["status"] == "unknown":
+            continue
+        if p["n_frames"]:
             click.echo(f"  generator {name}: trained on {p['n_frames']} frames of {', '.join(p['groups'])}, "
                        "none held out")
         else:

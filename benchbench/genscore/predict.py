@@ -1,11 +1,13 @@
 """Do the generator scores predict the detector's gain?
 
 For every synthetic cell that finished, its gain is ``metric(cell) − metric(real-only baseline of the
-same detector and seed)``, and its scores are those of the generated set it trained on (generator,
-guidance, seed). Per score and metric: Spearman's ρ between score and gain, partial on the synthetic
-ratio (the ranks of both are residualised on the ratio's rank, since a larger ratio moves the gain
-whatever the set), with a percentile bootstrap CI over cells. With fewer than ``MIN_SETS`` distinct
-sets the scores take too few values for a rank correlation, and the result says so instead.
+same detector, training budget, seed and fold)`` (an equal-steps cell against the equal-steps real-only
+model, every other cell against the equal-epochs one), and its scores are those of the generated set it
+trained on (generator, guidance, seed). Per score and metric: Spearman's ρ between score and gain,
+partial on the synthetic ratio (the ranks of both are residualised on the ratio's rank, since a larger
+ratio moves the gain whatever the set), with a percentile bootstrap CI over cells. With fewer than
+``MIN_SETS`` distinct sets the scores take too few values for a rank correlation, and the result says
+so instead.
 """
 
 from __future__ import annotations
@@ -17,26 +19,33 @@ from scipy.stats import rankdata
 
 from benchbench.genscore.score import SCORES
 from benchbench.planner import GenTask
-from benchbench.summary import metric_value
+from benchbench.summary import detector_label, metric_value
 
 MIN_SETS = 4
 MIN_CELLS = 6
 
 
+def _baseline_key(c: dict[str, Any]) -> tuple[Any, ...]:
+    # The budget is part of the key: the equal-steps real-only twin must not stand in for the
+    # equal-epochs baseline (nor the reverse); so is the fold, whose test specimens differ.
+    return detector_label(c["cell"]), c["cell"]["seed"], c.get("fold")
+
+
 def gains(cells: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
-    """(set id, ratio, detector, gain) of every ok synthetic cell whose baseline is ok."""
-    base = {(c["cell"]["detector"], c["cell"]["seed"]): metric_value(c, metric)
+    """(set id, ratio, detector, budget, gain) of every ok synthetic cell whose baseline is ok."""
+    base = {_baseline_key(c): metric_value(c, metric)
             for c in cells if c.get("status") == "ok" and not c["cell"].get("generator")}
     out = []
     for c in cells:
         cc = c["cell"]
         if c.get("status") != "ok" or not cc.get("generator"):
             continue
-        b, v = base.get((cc["detector"], cc["seed"])), metric_value(c, metric)
+        b, v = base.get(_baseline_key(c)), metric_value(c, metric)
         if b is None or v is None or not (np.isfinite(b) and np.isfinite(v)):
             continue
         out.append({"set": GenTask(cc["generator"], cc.get("guidance"), cc["seed"], 0, 0).id,
-                    "ratio": float(cc["ratio"]), "detector": cc["detector"], "gain": float(v - b)})
+                    "ratio": float(cc["ratio"]), "detector": cc["detector"],
+                    "budget": cc.get("budget", "epochs"), "gain": float(v - b)})
     return out
 
 

@@ -40,24 +40,22 @@ class Run:
 
 def answer(run: Run) -> Section | None:
     md = write_answer(run.root, run.results)
-    return Section("The answer: did synthetic frames help on the held-out real frames?", [md]) if md else None
+    return Section("The answer: did synthetic frames help on held-out specimens?", [md]) if md else None
 
 
 def write_answer(root: Path, results: dict[str, Any]) -> str | None:
-    """``answer.json`` (did synthetic frames help, per detector × generator × budget) and its markdown;
-    None when the run has no synthetic cell to compare."""
-    from benchbench.report.answer import answer_markdown, answer_rows, verdict
-    from benchbench.stats import RunData
+    """``answer.json`` (did synthetic frames help, per detector × generator × budget × ratio, across the
+    test specimens) and its markdown; None when the run has no synthetic cell to compare."""
+    from benchbench.report.answer import build_answer
+    from benchbench.report.verdict import answer_markdown, opening
+    from benchbench.stats import run_cells
     from benchbench.store import atomic_write_json
 
-    metrics = ((results.get("run") or {}).get("matrix") or {}).get("metrics") or {}
-    data = RunData.from_dir(root)
-    n_boot = metrics.get("bootstrap")
-    rows = answer_rows(data, n_boot=1000 if n_boot is None else int(n_boot))  # 0: no CIs, as for the cells
-    if not rows:
+    answer = build_answer(run_cells(root, results), (results.get("run") or {}).get("matrix") or {})
+    if not answer.rows:
         return None
-    atomic_write_json(root / "answer.json", {"verdict": verdict(rows), "rows": [r.to_dict() for r in rows]})
-    return answer_markdown(rows)
+    atomic_write_json(root / "answer.json", {"verdict": opening(answer), **answer.to_dict()})
+    return answer_markdown(answer)
 
 
 def facts(run: Run) -> Section:

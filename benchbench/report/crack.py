@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from benchbench.report.markdown import Markdown, md_text
 from benchbench.report.table import fmt_ci, fmt_guidance, fmt_num
 from benchbench.summary import defined, setting_of
 
@@ -47,7 +48,7 @@ def cell_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
         m = c["metrics"]
         op, masks, err = m["operating_point"], m.get("masks") or {}, m["errors"]
         source = "val" if op.get("val_f1") is not None else "matrix"
-        rows.append([c["id"], f"{op['threshold']:.3f} ({source})", fmt_num(op["crack"]["precision"]),
+        rows.append([md_text(c["id"]), f"{op['threshold']:.3f} ({source})", fmt_num(op["crack"]["precision"]),
                      fmt_num(op["crack"]["recall"]), fmt_ci({"value": op["crack"]["f1"], "ci": op["crack"]["f1_ci"]}),
                      *(fmt_ci(masks.get(k)) if masks.get("available", True) else "–"
                        for k in ("hit_AP", "pixel_recall", "crack_recall", "box_precision")),
@@ -68,7 +69,9 @@ def size_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]:
         lows.add(low)
         for r, v in ranges.items():
             lo, hi = v["bounds"]
-            rows.append([setting_label(setting), f"{r} [{lo:g}, {'∞' if hi is None else f'{hi:g}'}]", v["n_gt"],
+            # names from results.json (tamperable): literal text in report.md
+            bounds = f"[{lo:g}, {'∞' if hi is None else f'{hi:g}'}]"
+            rows.append([md_text(setting_label(setting)), Markdown(f"{md_text(r)} {bounds}"), v["n_gt"],
                          fmt_num(_mean([c["metrics"]["sizes"]["ranges"][r]["mAP50"]["value"] for c in cs])),
                          fmt_num(_mean([(c["metrics"]["sizes"]["ranges"][r].get(low) or {}).get("value")
                                      for c in cs])) if low else "–"])
@@ -91,7 +94,7 @@ def group_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]
         for g, first in groups.items():
             low = low or next((k for k in first if k.startswith("AP")), None)
             per = [c["metrics"]["groups"].get(g, {}) for c in cs]
-            rows.append([setting_label(setting), g, first["n_frames"], first["n_cracks"],
+            rows.append([md_text(setting_label(setting)), md_text(g), first["n_frames"], first["n_cracks"],
                          fmt_num(_mean([p.get("mAP50") for p in per])),
                          fmt_num(_mean([p.get(low) for p in per])) if low else "–",
                          fmt_num(_mean([(p.get("masks") or {}).get("hit_AP") for p in per])),

@@ -8,11 +8,13 @@ report.html; the frames are the error breakdown's ``worst_frames``.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from benchbench.frames import Box, FrameSet
+from benchbench.store import atomic_write_bytes
 
 TILE = 192  # px per frame
 CAPTION = 30  # px of text under each frame
@@ -43,6 +45,7 @@ def worst_frames_png(test: FrameSet, preds: Sequence[Sequence[Box]], metrics: di
         errors = ", ".join(f"{w[k]} {name}" for k, name in SHORT.items() if w.get(k))
         draw.text((x + 2, TILE + 7), w["frame"][:30], fill=(230, 230, 230))
         draw.text((x + 2, TILE + 20), errors[:34], fill=(255, 190, 120))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sheet.save(path)
+    buf = io.BytesIO()
+    sheet.save(buf, format="PNG")
+    atomic_write_bytes(path, buf.getvalue(), durable=False)  # redrawn by `bench rescore`, so never half a file
     return path

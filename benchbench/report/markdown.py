@@ -10,6 +10,7 @@ from benchbench.report.table import fmt_ci, fmt_guidance, fmt_num
 from benchbench.summary import detector_label, headline_names, mean_std_text
 
 _ACTIVE = re.compile(r"([\\`*_\[\]<>|&!#~])")  # what markdown or inline HTML would act on
+_HTML = re.compile(r"([<>&])")  # what would turn into HTML
 
 
 class Markdown(str):
@@ -28,9 +29,10 @@ def md_code(value: Any) -> Markdown:
 
 
 def md_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub-flavoured markdown table; pipes inside cells are escaped (callers escape names: md_text)."""
+    """A GitHub-flavoured markdown table; pipes inside cells are escaped, and so is what would become HTML
+    (callers escape names: md_text; this catches one they missed)."""
     def cell(x: Any) -> str:
-        return x if isinstance(x, Markdown) else str(x).replace("|", "\\|").replace("\n", " ")
+        return x if isinstance(x, Markdown) else _HTML.sub(r"\\\1", str(x).replace("|", "\\|").replace("\n", " "))
 
     lines = ["| " + " | ".join(map(cell, headers)) + " |", "|" + "|".join("---" for _ in headers) + "|"]
     lines += ["| " + " | ".join(map(cell, r)) + " |" for r in rows]
