@@ -53,6 +53,28 @@ def predictions_to_coco(preds: list[list[Box]]) -> list[dict[str, Any]]:
     return _checked_one_by_one(preds)
 
 
+def drop_degenerate(preds: list[list[Box]]) -> tuple[list[list[Box]], int]:
+    """The boxes with an area (w and h not 0), and how many zero-area ones were dropped.
+
+    A zero-area box matches no crack at any IoU and cannot be drawn; a detector that clamps a box
+    to the image edge makes them. Other bad boxes (negative, not finite) stay for
+    :func:`predictions_to_coco`, which refuses them with the box named.
+    """
+    kept, dropped = [], 0
+    for boxes in preds:
+        ok = [b for b in boxes if not (_is_zero(getattr(b, "w", None)) or _is_zero(getattr(b, "h", None)))]
+        dropped += len(boxes) - len(ok)
+        kept.append(ok)
+    return kept, dropped
+
+
+def _is_zero(value: Any) -> bool:
+    try:
+        return bool(value == 0)
+    except (TypeError, ValueError):  # not a number: predictions_to_coco names it
+        return False
+
+
 def _checked_one_by_one(preds: list[list[Box]]) -> list[dict[str, Any]]:
     from benchbench.metrics.coco import detection_problem
 

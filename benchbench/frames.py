@@ -65,16 +65,21 @@ class Frame:
         return self.path.stem if self.path else self.meta.get("name", "frame")
 
     def load(self) -> np.ndarray:
-        """The pixels as an HxWx3 uint8 array (grey images are repeated on 3 channels)."""
+        """The pixels as an HxWx3 uint8 array (grey images are repeated on 3 channels).
+
+        A writable copy of its own: a plugin may change it in place (``torch.from_numpy`` warns
+        on a read-only array) without changing the frame.
+        """
         if self.image is not None:
-            return as_rgb_uint8(self.image)
+            arr = as_rgb_uint8(self.image)
+            return arr.copy() if np.may_share_memory(arr, self.image) else arr
         if self.path is None:
             raise UserError("frame has neither pixels nor a path")
         from PIL import Image
 
         try:
             with Image.open(self.path) as im:
-                return np.asarray(im.convert("RGB"))
+                return np.array(im.convert("RGB"))  # np.asarray of a PIL image is read-only
         except (OSError, ValueError) as exc:
             raise UserError(f"unreadable image ({exc})", file=self.path,
                             fix="re-export or remove the file") from None

@@ -24,7 +24,7 @@ from benchbench.curves import CurveRecorder
 from benchbench.data.folds import ground_truth_file
 from benchbench.environment import worker_facts
 from benchbench.errors import error_line
-from benchbench.evaluation import evaluate_predictions, predictions_to_coco
+from benchbench.evaluation import drop_degenerate, evaluate_predictions, predictions_to_coco
 from benchbench.frames import Box, Frame, FrameSet
 from benchbench.hashing import file_sha256
 from benchbench.planner import Cell, GenTask
@@ -203,6 +203,7 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     ctx.budget_frames = cell.budget_frames
     curve = CurveRecorder(job.test, job.metrics, job.work_dir, cell.id).attach(ctx, job.curve) if job.curve else None
     result = cell_record(cell, job.key, job.extra)
+    warnings: list[str] = []
     t0 = time.perf_counter()
     try:
         seed_everything(cell.seed)
@@ -216,12 +217,13 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         timings["fit"] = time.perf_counter() - t
         ctx.report("predict", None)
         t = time.perf_counter()
-        preds = det.predict(job.test.without_truth(), ctx)  # the truth stays here, for the evaluator
+        # the truth stays here, for the evaluator
+        preds = _with_area(det.predict(job.test.without_truth(), ctx), "test", warnings)
         timings["predict"] = time.perf_counter() - t
         val_preds = None
         if job.val:  # the operating threshold is chosen on validation frames, never on test
             t = time.perf_counter()
-            val_preds = det.predict(job.val.without_truth(), ctx)
+            val_preds = _with_area(det.predict(job.val.without_truth(), ctx), "validation", warnings)
             timings["predict_val"] = time.perf_counter() - t
         # checksums: `bench rescore` scores only the predictions this cell wrote
         result["checksums"] = {"predictions": _write_predictions(Path(job.work_dir) / "predictions.json", preds)}
@@ -238,6 +240,7 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
         problem = write_gallery(job.test, preds, result, job.work_dir)
         if problem:
             ctx.record("gallery_error", problem)
+            warnings.append(f"worst-frames gallery not drawn: {problem}")
         result["status"] = "ok"
     except BaseException as exc:  # a failing plugin fails its cell only, even one calling sys.exit()
         if isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
@@ -252,8 +255,18 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
                         "train_frames": len(job.train), **ctx.info.pop("budget", {})}
     result["info"] = ctx.info
     result["runtime"] = worker_facts()
+    if warnings:  # the driver prints them at the end of the run, not only into results.json
+        result["warnings"] = warnings
     result["finished"] = datetime.now(UTC).isoformat()
     return result
+
+
+def _with_area(preds: list[list[Box]], which: str, warnings: list[str]) -> list[list[Box]]:
+    kept, dropped = drop_degenerate(preds)
+    if dropped:
+        warnings.append(f"{dropped} zero-area box(es) from predict on the {which} frames dropped "
+                        "(w or h is 0: such a box matches no crack)")
+    return kept
 
 
 def write_gallery(test: FrameSet, preds: list[list[Box]], result: dict[str, Any], work_dir: Path) -> str | None:

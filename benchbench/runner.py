@@ -512,6 +512,7 @@ class Runner:
         self.store.write_cell(res)
         self.results[res["id"]] = res
         self._write_results(self.started, None)  # `bench report` on a killed run shows what it finished
+        self.observer_errors += [f"{res['id']}: {w}" for w in res.get("warnings", [])]
         self.observer_errors += self.plugins.cell_finished(cell, res)
         if self.progress is not None:
             self.progress.cell_done(res)

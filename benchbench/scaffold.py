@@ -2,8 +2,10 @@
 
 A template (``benchbench/plugin_templates/<kind>/``) is a working plugin whose names are the
 placeholders below; writing one is a plain substitution, in file contents and in path parts.
-The templates are valid Python, so the core's lint and the generated plugin's own tests keep
-them honest (tests/test_scaffold.py installs a generated plugin and runs its tests).
+A flavour (``<kind>-<flavour>/``, e.g. ``detector-torch``) holds only the files it replaces,
+laid over the kind's. The templates are valid Python, so the core's lint and the generated
+plugin's own tests keep them honest (tests/test_scaffold.py installs generated plugins and
+runs their tests).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from benchbench.errors import UserError
 
 TEMPLATES = Path(__file__).resolve().parent / "plugin_templates"
 KINDS = ("detector",)
+FLAVOURS = ("torch",)
 NAME_RE = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 RENAMED = {"gitignore": ".gitignore"}  # a dotfile would be skipped by package-data globs
 
@@ -47,10 +50,10 @@ class Names:
         return cls(name=name, dist="benchbench-" + "-".join(words), package=package,
                    cls="".join(w.capitalize() for w in words))
 
-    def substitutions(self) -> list[tuple[str, str]]:
+    def substitutions(self, flavour: str | None = None) -> list[tuple[str, str]]:
         # Longest placeholders first; none of them is part of another.
-        return [("BB_REQUIREMENT", requirement()), ("bb-dist", self.dist), ("bbpackage", self.package),
-                ("BbClass", self.cls), ("bbname", self.name)]
+        return [("# BB_FLAVOUR_DEPENDENCIES", flavour_dependencies(flavour)), ("BB_REQUIREMENT", requirement()),
+                ("bb-dist", self.dist), ("bbpackage", self.package), ("BbClass", self.cls), ("bbname", self.name)]
 
 
 def requirement() -> str:
@@ -59,27 +62,56 @@ def requirement() -> str:
     return f"benchbench-ndt>={__version__},<{major}.{int(minor) + 1}"
 
 
-def new_plugin(kind: str, name: str, parent: Path) -> tuple[Names, Path]:
-    """Write the ``kind`` template for ``name`` into ``parent/<distribution>``; return the names and folder."""
+def torch_requirement() -> str:
+    """benchbench's own torch pin (its extra ``torch``): a plugin asking for another build gets it swapped in."""
+    from importlib import metadata
+
+    try:
+        pins = [r.split(";")[0].strip() for r in metadata.requires("benchbench-ndt") or ()
+                if re.match(r"torch\s*[=<>~]", r) and 'extra == "torch"' in r]
+    except metadata.PackageNotFoundError:  # a source checkout that was never installed
+        pins = []
+    return pins[0] if pins else "torch"
+
+
+def flavour_dependencies(flavour: str | None) -> str:
+    """The generated pyproject's dependency lines that depend on the flavour (placeholder BB_FLAVOUR_DEPENDENCIES)."""
+    torch = torch_requirement()
+    if flavour == "torch":
+        return f'"{torch}",  # benchbench\'s build\n    "safetensors>=0.4",  # benchbench.api.save_state / load_state'
+    return (f'"scipy>=1.11",\n    # with torch: "{torch}" and "safetensors>=0.4" '
+            "(`bench plugins new detector NAME --torch` writes a torch detector)")
+
+
+def new_plugin(kind: str, name: str, parent: Path, flavour: str | None = None) -> tuple[Names, Path]:
+    """Write the ``kind`` template (in ``flavour``, e.g. "torch") for ``name`` into ``parent/<distribution>``;
+    return the names and folder."""
     if kind not in KINDS:
         raise UserError(f"no plugin template for {kind!r}", field="KIND", fix=f"use one of: {', '.join(KINDS)}")
+    if flavour is not None and flavour not in FLAVOURS:
+        raise UserError(f"no {flavour!r} flavour of the {kind} template", field="flavour",
+                        fix=f"use one of: {', '.join(FLAVOURS)}")
     names = Names.of(name)
     out = Path(parent) / names.dist
     if out.exists() and any(out.iterdir()):
         raise UserError(f"{out} already exists and is not empty", file=out,
                         fix="choose another --dir or NAME, or remove the folder")
-    source = TEMPLATES / kind
-    subs = names.substitutions()
-    for path in sorted(source.rglob("*")):
-        rel = path.relative_to(source)
-        if path.is_dir() or any(p.startswith(".") or p == "__pycache__" for p in rel.parts) \
-                or path.suffix == ".pyc":  # caches that tools leave beside the sources
-            continue
-        parts = [RENAMED.get(p, _sub(p, subs)) for p in rel.parts]
-        dest = out.joinpath(*parts)
+    files = _template_files(TEMPLATES / kind)
+    if flavour is not None:
+        files |= _template_files(TEMPLATES / f"{kind}-{flavour}")
+    subs = names.substitutions(flavour)
+    for rel, path in sorted(files.items()):
+        dest = out.joinpath(*[RENAMED.get(p, _sub(p, subs)) for p in rel.parts])
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(_sub(path.read_text(), subs))
     return names, out
+
+
+def _template_files(source: Path) -> dict[Path, Path]:
+    """Relative path -> file of one template folder, without the caches tools leave beside the sources."""
+    return {path.relative_to(source): path for path in source.rglob("*")
+            if path.is_file() and path.suffix != ".pyc"
+            and not any(p.startswith(".") or p == "__pycache__" for p in path.relative_to(source).parts)}
 
 
 def _sub(text: str, subs: list[tuple[str, str]]) -> str:

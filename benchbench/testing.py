@@ -33,6 +33,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -102,7 +103,8 @@ def check_detector(factory: Callable[[], Any], *, train: FrameSet | None = None,
     2. fit then predict: ``predict`` gets the test frames without their ground truth, as
        `bench run` hands them (:meth:`Frame.without_truth`: boxes and label ``None``, empty
        ``meta``), so a detector that reads them fails here; one list per frame, each item a :class:`Box` with finite
-       x/y/w/h, w and h >= 0, inside the image (+-1 px), score in [0, 1];
+       x/y/w/h, w and h >= 0, inside the image (+-1 px), score in [0, 1]; a zero-area box
+       (w or h 0) gives a ``UserWarning``: a run drops it with a warning;
     3. meaning: the top-scored box overlaps a true box at IoU 0.1 on most cracked test
        frames; if not, the message names the probable cause (x1,y1,x2,y2 for x,y,w,h,
        0-1 coordinates, centres, swapped x/y, frame order, no boxes at all). A detector
@@ -111,7 +113,9 @@ def check_detector(factory: Callable[[], Any], *, train: FrameSet | None = None,
     4. empty input gives ``[]``; an all-black frame gives a list and no crash;
     5. determinism: a second fresh instance, same seed, own work_dir -> identical boxes;
     6. save/load: a fresh instance, not fitted, same work_dir -> identical boxes, in this
-       process and (``fresh_process=True``) in a new Python process, as a resumed run does.
+       process and (``fresh_process=True``) in a new Python process, as a resumed run does;
+       that process runs torch (when this one has imported it) on this process's thread count, so
+       boxes compare exactly under ``one_thread_torch`` or :func:`torch_threads`.
        The new process gets the detector by pickling ``factory`` (a class, a module-level
        function or ``functools.partial``) or else a fresh unfitted instance, so define the
        detector in an importable module, not in the test file.
@@ -347,6 +351,9 @@ import pickle, sys
 from benchbench.api import CellContext
 with open(sys.argv[1], "rb") as fh:
     job = pickle.load(fh)
+if job["torch_threads"]:
+    import torch
+    torch.set_num_threads(job["torch_threads"])
 det = job["factory"]() if job["call"] else job["factory"]
 boxes = det.predict(job["frames"], CellContext(**job["ctx"]))
 with open(sys.argv[2], "wb") as fh:
@@ -361,11 +368,15 @@ def _predict_in_new_process(label: str, factory: Callable[[], Any], frames: Fram
     job, out = folder / "job.pkl", folder / "boxes.pkl"
     given = {"cell_id": ctx.cell_id, "seed": ctx.seed, "work_dir": ctx.work_dir, "cache_dir": ctx.cache_dir,
              "device": ctx.device, "budget_frames": ctx.budget_frames}
+    # The same torch thread count as here (1 under the one_thread_torch fixture): a reduction split
+    # over another number of threads adds up in another order, and the boxes differ in the last bits.
+    threads = sys.modules["torch"].get_num_threads() if "torch" in sys.modules else None
+    common = {"frames": frames, "ctx": given, "torch_threads": threads}
     try:
-        payload = pickle.dumps({"factory": factory, "call": True, "frames": frames, "ctx": given})
+        payload = pickle.dumps({"factory": factory, "call": True, **common})
     except Exception:  # a lambda: send what it builds, unfitted
         try:
-            payload = pickle.dumps({"factory": factory(), "call": False, "frames": frames, "ctx": given})
+            payload = pickle.dumps({"factory": factory(), "call": False, **common})
         except Exception as exc:
             _fail(label, f"save/load in a fresh process: neither the factory nor a fresh detector pickles ({exc}); "
                          "make the detector's __init__ state plain data, or pass fresh_process=False")
@@ -433,12 +444,19 @@ def _check_predictions(label: str, what: str, preds: Any, frames: FrameSet) -> N
         _fail(label, f"{what}: predict must return a list, got {type(preds).__name__}")
     if len(preds) != len(frames):
         _fail(label, f"{what}: {len(preds)} box lists for {len(frames)} frames (need one list per frame)")
+    flat = []
     for i, (boxes, frame) in enumerate(zip(preds, frames, strict=True)):
         where = f"{what}: frame {i} ({frame.stem})"
         if not isinstance(boxes, list):
             _fail(label, f"{where}: expected a list of Box, got {type(boxes).__name__}")
         for j, box in enumerate(boxes):
             _check_box(label, f"{where} box {j}", box, frame)
+            if box.w == 0 or box.h == 0:
+                flat.append(f"frame {i} box {j}")
+    if flat:  # legal, but worthless: a run drops them with a warning
+        warnings.warn(f"{label}: {what}: {len(flat)} zero-area box(es) ({', '.join(flat[:3])}"
+                      f"{' ...' if len(flat) > 3 else ''}); a run drops them: give each box a width and height "
+                      "of at least a pixel or leave it out", UserWarning, stacklevel=4)
 
 
 def _check_box(label: str, where: str, box: Any, frame: Frame) -> None:

@@ -181,3 +181,19 @@ class CrashesOnBlack(Oracle):
 
 class NoParams(Oracle):
     params = None
+
+
+class Flat(Oracle):
+    """Adds a zero-area box (w 0) to every frame: legal, but it matches nothing."""
+
+    def predict(self, frames, ctx):
+        return [boxes + [Box(1.0, 1.0, 0.0, 3.0, 0.0)] for boxes in super().predict(frames, ctx)]
+
+
+class ThreadCount(Oracle):
+    """Scores every box with torch's thread count, as a reduction's last bits depend on it."""
+
+    def _score(self, f):
+        import torch
+
+        return 1.0 / torch.get_num_threads()

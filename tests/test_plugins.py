@@ -256,6 +256,19 @@ def test_plugins_command_lists_registrations(monkeypatch):
     assert re.search(r"^benchbench_toys==1\.0$", res.output, re.M)
 
 
+def test_plugins_all_lists_executor_options_without_starting_an_executor(tmp_path, monkeypatch):
+    # Building submitit's executor to read its defaults made results/.submitit in the current folder.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BENCHBENCH_PLUGIN_MODULES", "benchbench_toys")  # toyserial: a dataclass options model
+    res = CliRunner().invoke(main, ["plugins", "--all", "--json"])
+    assert res.exit_code == 0, res.output
+    parts = {(p["kind"], p["name"]): p for p in json.loads(res.output)["parts"]}
+    assert "time=120" in parts["executor", "submitit"]["parameters"]
+    assert "workers=1" in parts["executor", "local"]["parameters"]
+    assert parts["executor", "toyserial"]["parameters"] == ["pause=0.0"]
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_allowlist_filters_entry_points(monkeypatch):
     from importlib import metadata
 

@@ -8,13 +8,14 @@ import re
 import site
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from benchbench.cli import main
-from benchbench.scaffold import TEMPLATES, Names, requirement
+from benchbench.scaffold import TEMPLATES, Names, requirement, torch_requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 PLACEHOLDERS = re.compile(r"bbpackage|bbname|BbClass|bb-dist|BB_REQUIREMENT")
@@ -63,9 +64,46 @@ def test_the_skeleton_has_every_name_filled_in(tmp_path):
     pyproject = (out / "pyproject.toml").read_text()
     assert 'name = "benchbench-my-det"' in pyproject and 'my-det = "benchbench_my_det"' in pyproject
     assert f'"{requirement()}"' in pyproject and requirement().startswith("benchbench-ndt>=")
+    deps = tomllib.loads(pyproject)["project"]["dependencies"]
+    assert "scipy>=1.11" in deps and not any(d.startswith(("torch", "safetensors")) for d in deps)
     assert "class MyDetDetector" in (out / "benchbench_my_det" / "detector.py").read_text()
     assert "pip install -e ." in res.output
     assert "*.egg-info/" in (out / ".gitignore").read_text().splitlines()  # pip install -e writes one here
+
+
+def test_the_torch_flavour_replaces_the_detector_tests_readme_and_dependencies(tmp_path):
+    res = new("detector", "tdet", "--torch", "--dir", str(tmp_path))
+    assert res.exit_code == 0 and "(class TdetDetector, torch)" in res.output, res.output
+    out = tmp_path / "benchbench-tdet"
+    files = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.is_file())
+    assert files == [".gitignore", "README.md", "benchbench_tdet/__init__.py", "benchbench_tdet/detector.py",
+                     "pyproject.toml", "tests/test_benchbench_tdet.py"]
+    assert not any(PLACEHOLDERS.search(f.read_text()) for f in out.rglob("*") if f.is_file())
+    detector = (out / "benchbench_tdet" / "detector.py").read_text()
+    for shown in ("trains_by_steps = True", "ctx.epochs_for(", "ctx.record_budget(", "torch_device(",
+                  "save_state(", "load_state(", "def targets("):
+        assert shown in detector, shown
+    deps = tomllib.loads((out / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert torch_requirement() in deps and "safetensors>=0.4" in deps and torch_requirement().startswith("torch")
+
+
+@pytest.mark.parametrize("flavour", [[], ["--torch"]])
+def test_generated_pyproject_builds_without_deprecation_warnings(flavour, tmp_path):
+    # A license table (`license = {text = ...}`) made setuptools warn on every install.
+    assert new("detector", "mydet", "--dir", str(tmp_path), *flavour).exit_code == 0
+    plugin = tmp_path / "benchbench-mydet"
+    assert tomllib.loads((plugin / "pyproject.toml").read_text())["project"]["license"] == "MIT"
+    code = ("import sys, warnings; from setuptools import build_meta\n"
+            "with warnings.catch_warnings(record=True) as seen:\n"
+            "    warnings.simplefilter('always')\n"
+            "    build_meta.prepare_metadata_for_build_wheel(sys.argv[1])\n"
+            "print('WARNED', [f'{w.category.__name__}: {str(w.message)[:80]}' for w in seen\n"
+            "                 if issubclass(w.category, DeprecationWarning)])")
+    (tmp_path / "meta").mkdir()
+    built = subprocess.run([sys.executable, "-c", code, str(tmp_path / "meta")], cwd=plugin, capture_output=True,
+                           text=True, timeout=120)
+    assert built.returncode == 0, built.stderr[-2000:]
+    assert built.stdout.strip().splitlines()[-1] == "WARNED []", built.stdout[-2000:]
 
 
 def test_templates_hold_no_build_leftovers():
@@ -88,8 +126,9 @@ def _throwaway_venv(where: Path) -> Path:
     return python
 
 
-def test_generated_plugin_installs_and_passes_its_tests(tmp_path):
-    assert new("detector", "mydet", "--dir", str(tmp_path)).exit_code == 0
+@pytest.mark.parametrize("flavour", [[], pytest.param(["--torch"], marks=pytest.mark.slow)])
+def test_generated_plugin_installs_and_passes_its_tests(flavour, tmp_path):
+    assert new("detector", "mydet", "--dir", str(tmp_path), *flavour).exit_code == 0
     plugin = tmp_path / "benchbench-mydet"
     python = _throwaway_venv(tmp_path / "venv")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}

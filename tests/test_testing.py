@@ -93,6 +93,22 @@ def test_the_classic_detector_conforms(tmp_path):
     assert report["meaning"]["hits"] >= 2
 
 
+def test_zero_area_boxes_pass_with_a_warning(data, tmp_path):
+    flat = r"predict after fit: 4 zero-area box\(es\) \(frame 0 box \d.*a run drops them"
+    with pytest.warns(UserWarning, match=flat):
+        check_detector(toys.Flat, train=data[0], test=data[1], tmp_path=tmp_path)
+
+
+def test_fresh_process_runs_on_this_process_torch_threads(data, tmp_path):
+    # A thread count no fresh interpreter starts with: without it passed on, the scores differ.
+    from benchbench.testing import torch_threads
+
+    pytest.importorskip("torch")
+    with torch_threads(7):
+        report = check_detector(toys.ThreadCount, train=data[0], test=data[1], tmp_path=tmp_path)
+    assert report["max_score"] == pytest.approx(1 / 7)
+
+
 def test_factory_must_build_fresh_instances(data, tmp_path):
     one = toys.Oracle()
     with pytest.raises(AssertionError, match="fresh instance"):

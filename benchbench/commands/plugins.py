@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import json
 from pathlib import Path
@@ -84,6 +85,10 @@ def describe(entry: Any) -> dict[str, Any]:
         return out
     doc = inspect.getdoc(factory) or ""
     out["description"] = out["description"] or (doc.splitlines()[0] if doc else None)
+    fields = _option_fields(entry)
+    if fields is not None:  # an executor's options model: listed without starting the executor
+        out["parameters"] = fields
+        return out
     try:
         signature = inspect.signature(factory)
     except (TypeError, ValueError):
@@ -97,6 +102,35 @@ def describe(entry: Any) -> dict[str, Any]:
     out["parameters"] = [f"{k} (required)" if v is inspect.Parameter.empty else f"{k}={_short(v)}"
                          for k, v in named.items()]
     return out
+
+
+def _option_fields(entry: Any) -> list[str] | None:
+    """The fields of the options model an executor registered (``options=``), or None.
+
+    Building an executor to read its defaults would start it: submitit's creates its job folder
+    (``results/.submitit``) in the current directory.
+    """
+    if not entry.meta.get("options"):
+        return None
+    try:
+        model = entry.options_model()
+    except Exception:  # listed from the factory's signature instead
+        return None
+    fields = getattr(model, "model_fields", None)  # pydantic
+    if fields is not None:
+        return [f"{k} (required)" if f.is_required() else f"{k}={_short(f.get_default(call_default_factory=True))}"
+                for k, f in fields.items()]
+    if dataclasses.is_dataclass(model):
+        return [_dataclass_field(f) for f in dataclasses.fields(model)]
+    return None
+
+
+def _dataclass_field(f: dataclasses.Field) -> str:
+    if f.default is not dataclasses.MISSING:
+        return f"{f.name}={_short(f.default)}"
+    if f.default_factory is not dataclasses.MISSING:
+        return f"{f.name}={_short(f.default_factory())}"
+    return f"{f.name} (required)"
 
 
 def _defaults_from_params(factory: Any, signature: inspect.Signature, named: dict[str, Any]) -> dict[str, Any]:
@@ -122,18 +156,21 @@ def _short(value: Any) -> str:
 @click.argument("name")
 @click.option("--dir", "parent", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Folder in which the plugin's folder (benchbench-NAME) is written.")
-def new(kind: str, name: str, parent: Path) -> None:
+@click.option("--torch", "torch", is_flag=True,
+              help="A torch detector: frames to training targets, device, training budget, safetensors state.")
+def new(kind: str, name: str, parent: Path, torch: bool) -> None:
     """Write a ready, installable KIND plugin named NAME (a working detector to edit, README, tests).
 
     \b
-    bench plugins new detector mydet        # -> ./benchbench-mydet
+    bench plugins new detector mydet        # -> ./benchbench-mydet (numpy)
+    bench plugins new detector mydet --torch   # the same, as a small torch network
     cd benchbench-mydet && pip install -e . && pytest -q && bench plugins
     """
     from benchbench.scaffold import new_plugin
 
-    names, out = new_plugin(kind, name, parent)
+    names, out = new_plugin(kind, name, parent, "torch" if torch else None)
     click.echo(f"wrote {out}: distribution {names.dist}, package {names.package}, {kind} `{names.name}` "
-               f"(class {names.cls}Detector)")
+               f"(class {names.cls}Detector{', torch' if torch else ''})")
     click.echo("next:")
     click.echo(f"  cd {out} && pip install -e . && pytest -q   # install first: the tests use the entry point")
     click.echo(f"  bench plugins                 # lists {names.name}")

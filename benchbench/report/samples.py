@@ -57,7 +57,9 @@ def frame_tile(frame: Frame, size: int, preds: Sequence[Box] = (), mask: np.ndar
     drawn = [(b, GT_COLOUR if b.score >= 1.0 else PRED_COLOUR) for b in frame.boxes or ()]
     for b, colour in [(p, FAINT_COLOUR) for p in faint] + drawn + [(p, PRED_COLOUR) for p in preds]:
         x1, y1, x2, y2 = b.xyxy()
-        draw.rectangle([ox + x1 * scale, oy + y1 * scale, ox + x2 * scale - 1, oy + y2 * scale - 1], outline=colour)
+        left, top = ox + x1 * scale, oy + y1 * scale
+        # A box under a tile pixel wide (or of no area) is drawn as a line: PIL refuses x2 < x1.
+        draw.rectangle([left, top, max(left, ox + x2 * scale - 1), max(top, oy + y2 * scale - 1)], outline=colour)
     if frame.boxes is None and frame.label == "crack":
         draw.text((3, size - 12), "crack (no box)", fill=(255, 200, 0))
     return tile

@@ -42,6 +42,8 @@ def test_trains_both_classes_and_loss_goes_down(trained):
     for label, hist in log["classes"].items():
         (s0, first), (s1, last) = hist["probe"][0], hist["probe"][-1]
         assert (s0, s1) == (0, 12) and hist["images"] == 5
+        # Relative to the untrained model's loss on the same probe batch: measured x 0.13 (crack, 1.02 ->
+        # 0.14) and x 0.12 (sane) after 12 steps; x 0.8 leaves a wide margin for other installs.
         assert last < 0.8 * first, (label, hist["probe"])
 
 

@@ -33,10 +33,15 @@ def test_tiny_training_is_finite_deterministic_and_learns(ctx_factory, data, coc
     det, preds = _fit_predict(ctx, data)
     hist = ctx.info["detr_history"]
     assert hist["epochs_run"] == RUN["epochs"] and all(math.isfinite(x) for x in hist["train_loss"] + hist["val_loss"])
-    assert hist["train_loss"][-1] < hist["train_loss"][0]
     assert ("epoch 6/6", 1.0) in phases and ("epoch 1/6", pytest.approx(1 / 6)) in phases
     assert all(math.isfinite(v) for boxes in preds for b in boxes for v in (b.x, b.y, b.w, b.h, b.score))
-    assert coco_stats(data[2], preds)["AP50"] > 0
+    # Learns, relative to the untrained model (the same fit at 0 epochs). Six epochs on 48 frames do not
+    # localise yet (AP50 0.003-0.008 over seeds 0-2, too close to 0 to assert), so the levels are: the
+    # training loss falls from the first epoch's (measured x 0.39 / 0.06 / 0.15 over seeds 0-2) and
+    # AP@0.1 beats the untrained model's (0.24 vs 0.02, 0.08 vs 0.00, 0.06 vs 0.01).
+    assert hist["train_loss"][-1] < 0.6 * hist["train_loss"][0], hist["train_loss"]
+    _, untrained = _fit_predict(ctx_factory("untrained"), data, epochs=0)
+    assert coco_stats(data[2], preds, [0.1])["AP"] > coco_stats(data[2], untrained, [0.1])["AP"] + 0.02
 
     # the same fit again, now with a learning curve: the checkpoints' predictions leave the training as it was
     ctx_b, curve = curve_context(ctx.work_dir.parent / "b", data[2], curve=(0.5, 1.0))
@@ -113,5 +118,7 @@ def test_quickstart_settings_learn_the_cracks(ctx_factory, sim, coco_stats, no_n
     det = DetrDetector(size="tiny", epochs=12, threads=1)
     det.fit(rest[:420], rest[420:], ctx)
     preds = det.predict(test, ctx)
+    # Measured (issue 25, one thread): AP50 0.17 and AP@0.1 0.82; untrained DETR scores AP50 0.00 and
+    # AP@0.1 0.00-0.02 (test_tiny_training_...). The floors sit at a third of AP50 and 0.3 under AP@0.1.
     assert coco_stats(test, preds)["AP50"] > 0.05
     assert coco_stats(test, preds, [0.1])["AP"] > 0.5

@@ -58,7 +58,9 @@ def test_loss_goes_down(trained):
     log = json.loads((trained / "train_log.json").read_text())
     (s0, first), (s1, last) = log["probe"][0], log["probe"][-1]
     assert (s0, s1) == (0, 8)
-    assert last < 0.8 * first, log["probe"]  # fixed probe batch: same images, noise and timesteps
+    # Fixed probe batch (same images, noise and timesteps), relative to the untrained model's loss on it:
+    # measured 1.07 -> 0.53 (x 0.49) in 8 steps; x 0.8 leaves a wide margin for other installs.
+    assert last < 0.8 * first, log["probe"]
     assert len(log["losses"]) == 8 and all(np.isfinite(log["losses"]))
     assert log["config"]["train_text_encoder"] is True and log["instance_images"] == 4
 

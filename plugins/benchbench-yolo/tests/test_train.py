@@ -95,15 +95,30 @@ def test_fine_tune_a_local_checkpoint_with_validation(trained, tmp_path, no_netw
 
 
 @pytest.mark.slow
-def test_short_training_reaches_useful_map(tmp_path, no_network):
-    # ~1-2 CPU-minutes: a quarter-width YOLOv8n, the settings measured for the CPU quickstart, scaled down.
-    params = {"model": "yolov8n.yaml", "width": 0.0625, "imgsz": 128, "batch": 8, "epochs": 20,
+def test_short_training_reaches_useful_map(tmp_path, no_network, one_thread_torch):
+    # ~1.5 CPU-minutes: a quarter-width YOLOv8n, the settings measured for the CPU quickstart, scaled down,
+    # against the same fit stopped after one (warm-up) epoch: the untrained baseline.
+    params = {"model": "yolov8n.yaml", "width": 0.0625, "imgsz": 128, "batch": 8,
               "optimizer": "AdamW", "lr": 0.004, "train_args": {"mosaic": 0.0, "warmup_epochs": 1.0}}
-    det = YoloDetector(**params)
-    ctx = make_context(tmp_path, seed=0)
-    det.fit(tiny_frames(n=192, size=128, seed=0), None, ctx)
-    test = tiny_frames(n=64, size=128, seed=1)  # other specimens than training
-    preds = det.predict(test, ctx)
-    stats = coco_stats(test, preds)
-    assert stats["AP"] > 0.0 and stats["AP50"] > 0.05, stats
-    assert YoloDetector(**params).predict(test, ctx) == preds  # reload from work_dir: identical
+    train, test = tiny_frames(n=192, size=128, seed=0), tiny_frames(n=64, size=128, seed=1)  # other specimens
+
+    def fit(epochs: int, folder: str):
+        det, ctx = YoloDetector(**params, epochs=epochs), make_context(tmp_path / folder, seed=0)
+        det.fit(train, None, ctx)
+        return det, ctx, det.predict(test, ctx)
+
+    *_, untrained = fit(1, "untrained")
+    _, ctx, preds = fit(40, "trained")
+    base, got = coco_stats(test, untrained, [0.1]), coco_stats(test, preds, [0.1])
+    base50, got50 = coco_stats(test, untrained)["AP50"], coco_stats(test, preds)["AP50"]
+    # Why these levels are safe. This tiny YOLO learns late and by a jump: boxes overlap the thin cracks
+    # only after some epochs, and when depends on the run's last bits (seed, library builds, threads).
+    # At 20 epochs (this test until issue 25) seeds 0-4 gave AP@0.1 0.56/0.42/0.62/0.02/0.63 and AP50
+    # 0.23/0.07/0.19/0.008/0.24: seed 3 had not jumped yet, as on an install where this test failed
+    # (AP50 0.0097). Seed 3 gives AP@0.1 0.55 at 30 epochs and 0.60 at 40, so this test trains 40; as
+    # written (seed 0, one thread) it measures AP@0.1 0.52, AP50 0.10; untrained: 0.00 and 0.00.
+    # AP@0.1 carries the margin (0.25, half the lowest trained value): AP50 on 3-7 px wide boxes moves
+    # with every pixel of box error, so it is only asked to beat the untrained model.
+    assert got["AP"] > base["AP"] + 0.25, (got, base)
+    assert got50 > base50, (got50, base50)
+    assert YoloDetector(**params, epochs=40).predict(test, ctx) == preds  # reload: identical

@@ -13,6 +13,6 @@ __version__ = "0.1.0"  # keep equal to pyproject.toml's version, which is part o
 
 @hookimpl
 def benchbench_register_detectors(register):
-    # name used in a matrix (`plugin: bbname`) -> "module:Class", imported only when a run needs it
-    register("bbname", "bbpackage.detector:BbClassDetector",
-             description="vertical-edge detector (numpy): learns scale, threshold and box size from train boxes")
+    # name used in a matrix (`plugin: bbname`) -> "module:Class", imported only when a run needs it;
+    # `bench plugins --all` describes it by the class docstring's first line (or a description= here)
+    register("bbname", "bbpackage.detector:BbClassDetector")

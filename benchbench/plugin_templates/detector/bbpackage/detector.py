@@ -49,10 +49,14 @@ class Learned:
 
 
 class BbClassDetector:
-    """Vertical-edge detector. Parameters: ``scales`` (candidate k values), ``max_boxes`` per frame."""
+    """Vertical-edge detector (numpy): learns scale, threshold and box size from the training boxes."""
 
     name = "bbname"
     version = __version__
+    # Fitted in closed form, so the matrix's equal-steps budget has nothing to scale. A detector that
+    # trains epochs sets this True, trains ctx.epochs_for(self.epochs, len(frames)) epochs and records
+    # them with ctx.record_budget (`bench plugins new detector NAME --torch` writes one).
+    trains_by_steps = False
 
     def __init__(self, scales: list[int] | tuple[int, ...] = (1, 2, 3), max_boxes: int = 3) -> None:
         # The factory validates cheaply and fails with a one-line UserError naming the field.
@@ -96,6 +100,7 @@ class BbClassDetector:
         path = _model_path(ctx)
         path.write_text(json.dumps(asdict(self._learned), indent=1))
         ctx.record("bbname", asdict(self._learned))
+        ctx.record_budget(epochs=1, steps=0, images=len(frames))  # one pass, no optimizer step
         ctx.report("bbname fit", 1.0)
 
     def predict(self, frames: FrameSet, ctx: CellContext) -> list[list[Box]]:

@@ -27,7 +27,9 @@ def test_conformance(tmp_path, no_network):
 def test_learns_from_training_boxes(tmp_path):
     train = tiny_frames(n=40, size=64, seed=3)
     det = BbClassDetector()
-    det.fit(train, None, make_context(tmp_path / "a"))
+    ctx = make_context(tmp_path / "a")
+    det.fit(train, None, ctx)
+    assert ctx.info["budget"] == {"epochs": 1, "steps": 0, "images_seen": 40}  # one closed-form pass
     learned = det.params()["learned"]
     boxes = [b for f in train for b in f.boxes or ()]
     assert learned["box_w"] == pytest.approx(np.median([b.w for b in boxes]))
