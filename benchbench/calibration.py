@@ -68,8 +68,9 @@ def crop_size(sizes: list[int], seed: int, label: str, index: int) -> int:
 def resize_frame(frame: Frame, size: int) -> Frame:
     """The frame with its long side ``size`` px (aspect kept), its boxes and crack mask scaled with it.
 
-    The mask (``meta["mask"]``, what ``labeler: mask`` takes boxes from) is resized nearest-neighbour, so
-    it stays a bool mask; boxes are scaled exactly.
+    The mask (``meta["mask"]``, what ``labeler: mask`` takes boxes from) is area-resampled and kept where
+    any of a pixel is crack: nearest-neighbour would drop a 1-px crack when the frame shrinks, and the
+    frame would lose its boxes. Boxes are scaled exactly.
     """
     from PIL import Image
 
@@ -85,5 +86,5 @@ def resize_frame(frame: Frame, size: int) -> Frame:
     meta = dict(frame.meta)
     if "mask" in meta:
         mask = Image.fromarray(np.asarray(meta["mask"], dtype=np.uint8) * 255)
-        meta["mask"] = np.asarray(mask.resize((nw, nh), Image.Resampling.NEAREST)) > 127
+        meta["mask"] = np.asarray(mask.resize((nw, nh), Image.Resampling.BOX)) > 0
     return replace(frame, width=nw, height=nh, boxes=boxes, image=img, meta=meta)

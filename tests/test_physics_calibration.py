@@ -9,9 +9,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from benchbench.builtins.physics import PhysicsGenerator, final_size
+from benchbench.builtins.physics import PhysicsGenerator
 from benchbench.builtins.physics_calibration import crack_path
 from benchbench.cache import Cache
+from benchbench.calibration import crop_size as final_size
 from benchbench.cli import main
 from benchbench.data.simulate import frame_params
 from benchbench.errors import UserError
@@ -139,6 +140,10 @@ def test_mask_labeler_trains_with_mask_boxes_and_no_teacher(tmp_path, toys):
     assert set(cells) == {"tg", "phys"}  # no teacher: the plan adds no real-only row for one
     phys = cells["phys"]
     assert phys["status"] == "ok" and "teacher" not in phys, res.output
-    assert phys["synthetic_in_training"]["crack"] == phys["counts"]["synthetic_pos_planned"] > 0
+    # every planned cracked frame either trains with its mask's boxes or is dropped and counted: at this
+    # test's 32-px crops the simulator can leave a crack outside the crop, and an empty mask gives no box
+    counts = phys["counts"]
+    assert phys["synthetic_in_training"]["crack"] == counts["synthetic_pos"] > counts["synthetic_pos_planned"] // 2
+    assert counts["synthetic_pos"] + counts["synthetic_pos_dropped"] == counts["synthetic_pos_planned"]
     tg = cells["tg"]  # toygen's frames carry no mask: its cell fails, naming the fix
     assert tg["status"] == "failed" and "without a crack mask" in tg["error"] and tg["synthetic_in_training"] is None

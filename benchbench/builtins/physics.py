@@ -7,6 +7,7 @@ import hashlib
 from typing import Any
 
 from benchbench.builtins.physics_calibration import calibration
+from benchbench.calibration import crop_size as crop_size_of  # made at the harness's size: no resampling
 from benchbench.data.simulate import LABEL_CODE, crop_size, make_frame
 from benchbench.errors import UserError
 from benchbench.frames import Frame, FrameSet
@@ -26,14 +27,6 @@ def generator_seed(seed: int) -> int:
 
 
 CRACKS = ("simulated", "train")
-
-
-def final_size(sizes: list[int], seed: int, label: str, index: int) -> int:
-    """The size the harness resizes frame ``index`` to when a calibration has ``crop_sizes`` (the
-    contract's draw by (seed, label, index)): made at that size, a physics frame needs no resampling,
-    so its crack keeps the pixel width the simulator drew."""
-    digest = hashlib.sha256(f"crop size:{int(seed)}:{label}:{int(index)}".encode()).digest()
-    return int(sizes[int.from_bytes(digest[:8], "big") % len(sizes)])
 
 
 class PhysicsGenerator:
@@ -71,7 +64,7 @@ class PhysicsGenerator:
         training frames, recorded by the harness). Its hand-set constants are not from this run's data."""
         return {"trainer": "physics simulator: hand-set constants (read off FLYD-S Sample1-5, 8 during "
                            "development, docs/data.md) + calibrate() on the fold's training frames",
-                "frames": [], "groups": []}
+                "frames": [], "groups": [], "no_data": True}
 
     def calibrate(self, train: FrameSet) -> dict[str, Any]:
         """Crop sizes (unless ``size`` is set), crack heights and (``cracks: train``) crack polylines of the
@@ -99,7 +92,7 @@ class PhysicsGenerator:
         out = []
         for k, i in enumerate(range(req.start_index, req.start_index + req.n)):
             if self.size is None and cal.get("crop_sizes"):
-                side = final_size(cal["crop_sizes"], req.seed, req.label, i)
+                side = crop_size_of(cal["crop_sizes"], req.seed, req.label, i)
             else:
                 side = crop_size(seed, req.label, i, size, sizes)
             out.append(make_frame(seed, req.label, i, size=side, difficulty=self.difficulty, group_prefix="sim-",
