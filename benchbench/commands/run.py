@@ -67,6 +67,9 @@ def validate(matrix_file: str) -> None:
                            f"{', '.join(rec['groups'])}, none held out")
             else:
                 click.echo(f"  generator {name}{where}: learns from no frame ({rec['trainer']})")
+            if cal := rec.get("calibration"):
+                click.echo(f"  generator {name}{where}: calibrated on {cal['n_frames']} training frames of "
+                           f"{', '.join(cal['groups'])}, none held out")
 
 
 def _test_sets(folds) -> str:
