@@ -3,8 +3,9 @@
 The config comes from detectron2's own file for the model (``detectron2/model_zoo/configs/``,
 read as a package file: ``detectron2.model_zoo`` needs ``pkg_resources``, which recent setuptools
 no longer ships), then the plugin's settings: one class, the backbone depth, the test-time score
-floor, and, for a random init, a backbone that can learn (batch norm, nothing frozen, inputs scaled
-to unit variance; the file's defaults suit its caffe-style pretrained weights).
+floor, and, unless ``weights`` is a detectron2 checkpoint (``.pkl``/``.pth``, whose caffe-style
+backbones the file's defaults suit), a backbone that can learn from scratch: batch norm, nothing
+frozen, inputs scaled to unit variance.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ def build_config(p: D2Params, device: str) -> Any:
         m.RESNETS.RES2_OUT_CHANNELS = 64
     m.ROI_HEADS.SCORE_THRESH_TEST = m.RETINANET.SCORE_THRESH_TEST = p.threshold
     cfg.TEST.DETECTIONS_PER_IMAGE = p.max_det
-    if p.weights is None:
+    if p.weights is None or p.weights.endswith(".safetensors"):  # random init, or a model this plugin trained
         m.RESNETS.NORM, m.BACKBONE.FREEZE_AT, m.PIXEL_STD = "BN", 0, PIXEL_STD_BGR
     overrides = [item for key, value in {**SIZES[p.size], **p.config}.items() for item in (key, value)]
     try:
