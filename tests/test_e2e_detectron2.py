@@ -85,10 +85,11 @@ MARGIN = 0.2
 @pytest.mark.slow
 def test_a_short_fit_on_flyd_s_beats_the_untrained_model(flyd_s_zip, tmp_path, no_network):
     pytest.importorskip("detectron2", reason="detectron2 is not installed (make install: ../shared/wheels/)")
+    from benchbench_detectron2.detector import Detectron2Detector
+
     from benchbench.api import coco_stats
     from benchbench.data.flyd import FlydDataset
     from benchbench.testing import make_context
-    from benchbench_detectron2.detector import Detectron2Detector
 
     with zipfile.ZipFile(flyd_s_zip) as zf:
         zf.extractall(tmp_path / "data")

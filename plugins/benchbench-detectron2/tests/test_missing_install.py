@@ -6,7 +6,7 @@ import sys
 
 import pytest
 from benchbench.api import UserError
-from benchbench.testing import heavy_imports, registrations
+from benchbench.testing import heavy_imports, installed_entry, registrations
 
 import benchbench_detectron2
 from benchbench_detectron2.detector import Detectron2Detector
@@ -36,3 +36,10 @@ def test_hook_registers_an_import_string():
     (name, factory, meta), = registrations(benchbench_detectron2.benchbench_register_detectors)
     assert (name, factory) == ("detectron2", "benchbench_detectron2.detector:Detectron2Detector")
     assert "Mask R-CNN" in meta["description"]
+
+
+def test_bench_finds_the_plugin_through_its_entry_point():
+    entry = installed_entry("benchbench-detectron2", "detectron2")  # fails on load or register errors
+    if entry is None:
+        pytest.skip("benchbench-detectron2 is not installed (pip install -e plugins/benchbench-detectron2)")
+    assert entry.target == "benchbench_detectron2.detector:Detectron2Detector"
