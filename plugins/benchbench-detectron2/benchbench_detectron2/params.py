@@ -8,6 +8,7 @@ no import), so a matrix naming this detector fails at ``bench validate``, not mi
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -113,11 +114,12 @@ def check_weights(path: str) -> Path:
 
 def parse_params(**raw: Any) -> D2Params:
     """Validate matrix parameters; unknown keys and bad values are user errors."""
-    known = set(D2Params.__dataclass_fields__)
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise UserError(f"unknown parameter(s) {', '.join(unknown)}", field=unknown[0],
-                        fix=f"use only: {', '.join(sorted(known))}")
+    known = sorted(D2Params.__dataclass_fields__)
+    for key in sorted(raw):
+        if key not in known:  # a typo names its closest parameter
+            close = difflib.get_close_matches(key, known, n=1)
+            raise UserError(f"unknown parameter {key!r}", field=key,
+                            fix=f"did you mean {close[0]}?" if close else f"use one of: {', '.join(known)}")
     require_detectron2()
     p = D2Params(**raw)
     if p.device is not None and not isinstance(p.device, str):
