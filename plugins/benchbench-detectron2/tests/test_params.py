@@ -57,7 +57,7 @@ def test_config_overrides_reach_the_config_and_bad_keys_fail_at_build():
     cfg = build_config(Detectron2Detector(size="small", config={"MODEL.ROI_BOX_HEAD.FC_DIM": 128})._p, "cpu")
     assert cfg.MODEL.ROI_BOX_HEAD.FC_DIM == 128 and cfg.MODEL.FPN.OUT_CHANNELS == 64  # row beats preset
     assert cfg.MODEL.ROI_HEADS.NUM_CLASSES == 1 and cfg.MODEL.RESNETS.RES2_OUT_CHANNELS == 64
-    assert cfg.MODEL.RESNETS.NORM == "BN" and cfg.MODEL.BACKBONE.FREEZE_AT == 0  # random init learns everything
+    assert cfg.MODEL.RESNETS.NORM == cfg.MODEL.FPN.NORM == "GN" and cfg.MODEL.BACKBONE.FREEZE_AT == 0  # scratch
     with pytest.raises(UserError, match="MODEL.NOPE") as err:
         build_config(Detectron2Detector(config={"MODEL.NOPE": 1})._p, "cpu")
     assert err.value.field == "config"
