@@ -79,8 +79,11 @@ def test_bench_run_with_a_mask_rcnn_row(tmp_path, no_network, detectron2_plugin)
 TUNE_TRAIN, TUNE_HELD_OUT = ("Sample1", "Sample2", "Sample4"), "Sample5"
 SHORT_FIT = {"model": "faster_rcnn", "size": "small", "imgsz": 96, "batch": 8}
 FIT_EPOCHS = 12  # 252 steps of 8 frames, about 2 CPU-minutes
-# AP at IoU 0.1 on the held-out specimen (24 cracked frames of 62). MARGIN_NOTE
-MARGIN = 0.2
+# AP at IoU 0.1 on the held-out specimen (24 cracked frames of 62). Measured (CPU, one thread): untrained
+# 0.016, trained 0.423 with this seed (the same in three runs); seeds 1 and 2 gave 0.286 and 0.480. A run on
+# another machine or torch build drifts like another seed would, so the margin sits well under the worst
+# seed's gain (0.27): 0.15 fails only if the fit stops learning, not on a seed's luck.
+MARGIN = 0.15
 
 
 @pytest.mark.slow
