@@ -11,7 +11,7 @@ named below, never this one. The names, by what they are:
 * hashing, seeding and paths: :func:`sha256_json`, :func:`file_sha256`, :func:`dir_fingerprint`,
   :func:`seed_everything`, :func:`require_local_path`;
 * frame IO and scoring: :func:`export_yolo`, :func:`export_coco`, :func:`as_rgb_uint8`,
-  :func:`coco_stats`, :func:`write_training_manifest`;
+  :func:`frame_mask`, :func:`coco_stats`, :func:`write_training_manifest`;
 * torch helpers: :func:`torch_device`, :func:`torch_generator`, :func:`save_state`, :func:`load_state`.
 
 Importing it costs numpy and pluggy, never torch: the torch helpers import torch (and
@@ -26,6 +26,7 @@ from benchbench.evaluation import coco_stats
 from benchbench.frames import CLASSES, Box, Frame, FrameSet, Label, as_rgb_uint8
 from benchbench.hashing import dir_fingerprint, file_sha256, sha256_json
 from benchbench.hookspecs import hookimpl
+from benchbench.metrics.masks import frame_mask
 from benchbench.paths import require_local_path
 from benchbench.protocols import CellContext, Dataset, Detector, Executor, GenerationRequest, Generator
 from benchbench.provenance import write_training_manifest
@@ -43,7 +44,7 @@ __all__ = [
     # hashing, seeding, paths
     "sha256_json", "file_sha256", "dir_fingerprint", "seed_everything", "require_local_path",
     # frame IO and scoring
-    "export_yolo", "export_coco", "as_rgb_uint8", "coco_stats", "write_training_manifest",
+    "export_yolo", "export_coco", "as_rgb_uint8", "frame_mask", "coco_stats", "write_training_manifest",
     # torch helpers (torch imported on first call)
     "torch_device", "torch_generator", "save_state", "load_state",
 ]
