@@ -43,7 +43,8 @@ class PluginSpec(BaseModel):
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
     name: str = Field(pattern=_NAME, max_length=MAX_NAME)
     plugin: str | None = Field(None, max_length=200)
-    seeds: list[int] | None = Field(None, min_length=1, max_length=MAX_SEEDS)  # run this row for these matrix seeds only
+    # run this row for these matrix seeds only
+    seeds: list[int] | None = Field(None, min_length=1, max_length=MAX_SEEDS)
     timeout: float | None = Field(None, gt=0)  # seconds per job of this row (default: the matrix's)
 
     @property

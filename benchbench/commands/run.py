@@ -103,6 +103,7 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     Exit 0 when every cell succeeded, 1 when some failed, 2 on a user error.
     """
     from rich.console import Console
+    from rich.markup import escape
 
     from benchbench.cache import Cache
     from benchbench.executors.options import parse_cli_options
@@ -156,7 +157,7 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
         else:
             out.print(f"{len(cells)} cells: the per-cell table is in results.json / report.md")
         for line in failures(summary.results["cells"]):
-            out.print(f"[red]failed[/red] {line}", soft_wrap=True)
+            out.print(f"[red]failed[/red] {escape(line)}", soft_wrap=True)
         if len(matrix.seed) > 1 or len(cells) > MAX_TABLE_ROWS:
             out.print(summary_table(summary.results["summary"]))
         gen = summary.results["run"]["generation"]
@@ -183,6 +184,7 @@ def _warn_all(console, lines: list[str], most: int = 20) -> None:
 
 
 def _print_plan(p, console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from benchbench.report.table import fmt_guidance
@@ -203,10 +205,10 @@ def _print_plan(p, console) -> None:
     console.print(g)
     for f in p.folds:
         where = "" if f.index is None else f" fold {f.index}:"
-        console.print(f"data:{where} {p.dataset_info['dataset']} — train {len(f.train)} "
+        console.print(f"data:{where} {escape(p.dataset_info['dataset'])} — train {len(f.train)} "
                       f"({len(f.train.positives())} crack / {len(f.train.negatives())} sane), test {len(f.test)} "
-                      f"(groups {', '.join(f.test_groups)})")
+                      f"(groups {escape(', '.join(f.test_groups))})")
     console.print(f"frames to generate: {p.plan.planned_frames} (one per cell and ratio would be "
                   f"{p.plan.naive_frames})")
     for note in p.plan.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {escape(note)}")
