@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchbench.errors import UserError
+from benchbench.errors import UserError, naming_full_disk
 
 SCHEMA_VERSION = 2  # 2: crack-scale metrics (sizes, errors, operating_point, masks, groups)
 _UMASK = os.umask(0)
@@ -27,21 +27,23 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     ``path`` is replaced, never written through).
 
     ``durable`` adds an fsync (survives a machine crash, not only a killed process); the cache,
-    which can always be regenerated, skips it because it costs ~10 ms a file.
+    which can always be regenerated, skips it because it costs ~10 ms a file. A full disk is a
+    ``DiskFull`` naming the folder; the file keeps its previous content.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with naming_full_disk(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def atomic_write_json(path: Path, obj: Any, durable: bool = True, indent: int | None = 2) -> None:

@@ -66,7 +66,6 @@ def _fmt(x: float | None, digits: int = 3, sign: bool = False) -> str:
 
 def print_comparison(comparison: Comparison, title: str, as_json: bool, show_reference: bool = False) -> int:
     """Print a rich table (or JSON) and return the exit code: 1 on any regression, else 0."""
-    from rich.markup import escape
     from rich.table import Table
 
     from benchbench.report.table import fmt_guidance

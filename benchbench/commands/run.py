@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from contextlib import contextmanager
@@ -111,42 +112,47 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     from benchbench.store import run_folder
 
     console = Console(stderr=True, quiet=quiet or as_json)
+    warnings = Console(stderr=True, quiet=quiet)  # --json keeps stdout for the JSON: its warnings go to stderr
     opts = ({"workers": workers} if workers is not None else {}) | parse_cli_options(executor_option)
-    matrix, digest = _load(matrix_file, executor, opts)
-    run_folder(results_dir, run_name or matrix.name, "--run-name" if run_name else "name")  # before the slow part
-    cache = Cache(cache_dir)
-    with console.status("loading data and planning…"), _naming(matrix_file):
-        prepared = prepare(matrix, matrix_file, digest, cache)
-    _warn_all(console, cache.problems)
-    if dry_run:
-        _print_plan(prepared, Console())
-        return
-    options = RunOptions(Path(results_dir), Path(cache_dir), fresh, executor, opts, run_name)
-    progress = None
-    if not (quiet or as_json):
-        from benchbench.progress import RunProgress
+    json_out = sys.stdout
+    # plugins print, in the driver too (building, fingerprinting, observing): with --json, stdout is the
+    # JSON alone (workers send theirs to their cells' output.log)
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        matrix, digest = _load(matrix_file, executor, opts)
+        run_folder(results_dir, run_name or matrix.name, "--run-name" if run_name else "name")  # before the slow part
+        cache = Cache(cache_dir)
+        with console.status("loading data and planning…"), _naming(matrix_file):
+            prepared = prepare(matrix, matrix_file, digest, cache)
+        _warn_all(warnings, cache.problems)
+        if dry_run:
+            _print_plan(prepared, Console())
+            return
+        options = RunOptions(Path(results_dir), Path(cache_dir), fresh, executor, opts, run_name)
+        progress = None
+        if not (quiet or as_json):
+            from benchbench.progress import RunProgress
 
-        progress = RunProgress(console)
-    runner = Runner(prepared, options, progress=progress)
-    if progress is not None:
-        with progress:
+            progress = RunProgress(console)
+        runner = Runner(prepared, options, progress=progress)
+        if progress is not None:
+            with progress:
+                summary = runner.run()
+        else:
             summary = runner.run()
-    else:
-        summary = runner.run()
-    if not no_report:
-        try:
-            from benchbench.report.build import build_report
+        if not no_report:
+            try:
+                from benchbench.report.build import build_report
 
-            build_report(summary.run_dir)
-        except ImportError:
-            pass
-        except Exception as exc:  # a plotting problem must not lose or fail a finished run
-            _warn(console, f"report not written: {exc}")
-    _warn_all(console, summary.observer_errors)
-    for flag in (summary.results.get("generator_scores") or {}).get("flags", []):
-        click.echo(f"LEAK: {flag}", err=True)  # even with --quiet/--json: a run trained on its test set
+                build_report(summary.run_dir)
+            except ImportError:
+                pass
+            except Exception as exc:  # a plotting problem must not lose or fail a finished run
+                _warn(warnings, f"report not written: {exc}")
+        _warn_all(warnings, summary.observer_errors)
+        for flag in (summary.results.get("generator_scores") or {}).get("flags", []):
+            click.echo(f"LEAK: {flag}", err=True)  # even with --quiet/--json: a run trained on its test set
     if as_json:
-        click.echo(json.dumps(summary.results, indent=2, default=str))
+        click.echo(json.dumps(summary.results, indent=2, default=str), file=json_out)
     elif not quiet:
         from benchbench.report.table import cells_table, failures, summary_table
 
