@@ -61,6 +61,7 @@ def _json_default(obj: Any) -> Any:
 
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_RUN_NAME = 128  # a folder name (255 bytes at most) that other names are appended to
 _CELL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # row names, '__', numbers as :g writes them (1e+06)
 TEST_GT = "test_gt.json"  # the run's held-out ground truth, beside results.json
 TAMPERED = "restore the run folder as `bench run` wrote it, or run its matrix again with `bench run`"
@@ -71,6 +72,9 @@ def run_folder(results_dir: str | Path, name: str, field: str = "--run-name") ->
     if not _RUN_NAME.match(name or ""):
         raise UserError(f"run name {name!r} is not a plain folder name", field=field,
                         fix="use letters, digits, '_', '-', '.' (no path separators, no '..')")
+    if len(name) > MAX_RUN_NAME:
+        raise UserError(f"run name is {len(name)} characters long, over {MAX_RUN_NAME}", field=field,
+                        fix="give a shorter name")
     return Path(results_dir) / name
 
 

@@ -162,6 +162,15 @@ def test_a_250_character_name_fails_validate_not_the_run(tmp_path, where):
     assert len(line) < 400  # the bad value is quoted, shortened
 
 
+def test_a_300_character_run_name_is_one_line(tmp_path):
+    m = tmp_path / "m.yaml"
+    m.write_text("name: n\ndata: {dataset: toydata, n: 24}\ndetectors: [{name: d, plugin: toydet}]\n")
+    res = CliRunner().invoke(main, ["run", str(m), "--run-name", "r" * 300, "--results-dir", str(tmp_path / "r")])
+    assert res.exit_code == 2
+    one_error_line(res.output, "--run-name: run name is 300 characters long, over 128")
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.parametrize("args, needle", [
     (["classic"], "detector name 'classic' is taken by plugin 'benchbench'"),
     (["toydet"], "detector name 'toydet' is taken by plugin 'benchbench_toys'"),
