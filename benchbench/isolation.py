@@ -22,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, TypeVar
 
-from benchbench.frames import FrameSet
+from benchbench.frames import Frame, FrameSet
 
 OUTPUT_LOG = "output.log"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,10 +36,22 @@ def absolute_paths(job: Any) -> Any:
         value = getattr(job, f.name)
         if isinstance(value, Path) and not value.is_absolute():
             changes[f.name] = value.absolute()
-        elif isinstance(value, FrameSet) and any(fr.path is not None and not fr.path.is_absolute() for fr in value):
-            changes[f.name] = FrameSet((fr if fr.path is None or fr.path.is_absolute()
-                                        else replace(fr, path=fr.path.absolute()) for fr in value), value.name)
+        elif isinstance(value, FrameSet) and any(_relative(fr) for fr in value):
+            changes[f.name] = FrameSet((_absolute(fr) if _relative(fr) else fr for fr in value), value.name)
     return replace(job, **changes) if changes else job
+
+
+def _relative(frame: Frame) -> bool:
+    """Whether a file the core reads for this frame (its image, its mask: metrics/masks.py) is relative."""
+    mask = frame.meta.get("mask")
+    return (frame.path is not None and not frame.path.is_absolute()) or (
+        isinstance(mask, str) and not os.path.isabs(mask))
+
+
+def _absolute(frame: Frame) -> Frame:
+    mask = frame.meta.get("mask")
+    meta = {**frame.meta, "mask": os.path.abspath(mask)} if isinstance(mask, str) else frame.meta
+    return replace(frame, path=frame.path.absolute() if frame.path is not None else None, meta=meta)
 
 
 @contextlib.contextmanager

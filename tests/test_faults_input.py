@@ -300,9 +300,10 @@ def test_a_hanging_observer_does_not_hold_up_the_run(tmp_path):
     assert len(json.loads((tmp_path / "r" / "hang" / "results.json").read_text())["cells"]) == 2
 
 
-def test_a_job_restores_the_directory_environment_and_streams(tmp_path, monkeypatch):
+def test_a_job_restores_the_directory_environment_and_streams_and_gets_absolute_paths(tmp_path, monkeypatch):
+    from benchbench.frames import Frame, FrameSet
     from benchbench.isolation import absolute_paths, job_state
-    from benchbench.jobs import GenJob
+    from benchbench.jobs import GenJob, LabelJob
 
     monkeypatch.chdir(tmp_path)
     before = (os.getcwd(), dict(os.environ), sys.stdout)
@@ -314,6 +315,10 @@ def test_a_job_restores_the_directory_environment_and_streams(tmp_path, monkeypa
     assert (os.getcwd(), dict(os.environ), sys.stdout) == before
     job = absolute_paths(GenJob(None, None, {}, Path("cache"), Path("work/g"), 32))  # type: ignore[arg-type]
     assert job.cache_dir == tmp_path / "cache" and job.work_dir == tmp_path / "work" / "g"
+    frames = FrameSet([Frame(Path("data/a.png"), 8, 8, "crack", meta={"mask": "data/a_mask.png", "split": "x"})])
+    label = absolute_paths(LabelJob(None, "b", 0, frames, "k", Path("w"), Path("c")))  # type: ignore[arg-type]
+    (frame,) = label.frames
+    assert frame.path == tmp_path / "data" / "a.png" and frame.meta["mask"] == str(tmp_path / "data" / "a_mask.png")
 
 
 # --------------------------------------------------------------------------- a full disk
