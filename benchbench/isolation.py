@@ -26,6 +26,7 @@ from benchbench.frames import Frame, FrameSet
 
 OUTPUT_LOG = "output.log"
 F = TypeVar("F", bound=Callable[..., Any])
+_launch: list[str] = []  # the directory each running job was started from (where the matrix's paths point)
 
 
 def absolute_paths(job: Any) -> Any:
@@ -63,9 +64,11 @@ def job_state(work_dir: Path) -> Iterator[Path]:
     umask = os.umask(0o022)
     os.umask(umask)
     os.chdir(folder)
+    _launch.append(cwd)
     try:
         yield folder
     finally:
+        _launch.pop()
         with contextlib.suppress(OSError):  # the old directory may be gone; the next job chdirs anyway
             os.chdir(cwd)
         if dict(os.environ) != env:
@@ -73,6 +76,21 @@ def job_state(work_dir: Path) -> Iterator[Path]:
             os.environ.update(env)
         os.umask(umask)
         sys.stdout, sys.stderr = streams
+
+
+@contextlib.contextmanager
+def in_launch_dir() -> Iterator[None]:
+    """The body (building a plugin from its matrix parameters) runs where the job was started from, so
+    that a relative path in the matrix (``weights: weights/ddpm``) means what it meant to the driver."""
+    if not _launch:
+        yield
+        return
+    here = os.getcwd()
+    os.chdir(_launch[-1])
+    try:
+        yield
+    finally:
+        os.chdir(here)
 
 
 def in_work_dir(fn: F) -> F:

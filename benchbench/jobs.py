@@ -27,7 +27,7 @@ from benchbench.errors import DiskFull, error_line, is_disk_full
 from benchbench.evaluation import drop_degenerate, evaluate_predictions, predictions_to_coco
 from benchbench.frames import Box, Frame, FrameSet
 from benchbench.hashing import file_sha256
-from benchbench.isolation import in_work_dir
+from benchbench.isolation import in_launch_dir, in_work_dir
 from benchbench.planner import Cell, GenTask
 from benchbench.plugins import PluginRef, get_plugins
 from benchbench.protocols import CellContext, GenerationRequest
@@ -97,7 +97,8 @@ class CellJob:
 
 def _fresh(ref: PluginRef) -> Any:
     """A new object for one cell: a detector's fitted state must not leak into another cell."""
-    return get_plugins().registry(ref.kind).get(ref.plugin).create(**ref.params)
+    with in_launch_dir():
+        return get_plugins().registry(ref.kind).get(ref.plugin).create(**ref.params)
 
 
 def cell_record(cell: Cell, key: str, extra: dict[str, Any], *, error: BaseException | None = None,
@@ -126,7 +127,8 @@ def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[st
     """Generate (or take from cache) the frames of one (generator, guidance, seed)."""
     cache = Cache(job.cache_dir)
     t = job.task
-    gen = get_plugins().instance(job.generator)  # generation keeps no state between requests
+    with in_launch_dir():
+        gen = get_plugins().instance(job.generator)  # generation keeps no state between requests
     seed_everything(t.seed)
     ctx = _ctx(job.unit, t.seed, job.work_dir, job.cache_dir, progress)
     out: dict[str, Any] = {"id": t.id, "generated": 0, "cached": 0, "frames": {}, "seconds": 0.0}

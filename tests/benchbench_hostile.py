@@ -15,6 +15,7 @@ from pathlib import Path
 
 from benchbench_toys import ToyDetector
 
+from benchbench.api import require_local_path
 from benchbench.hookspecs import hookimpl
 
 __version__ = "1.0[/]"  # rich markup in a version: `bench plugins` must print it literally
@@ -68,6 +69,21 @@ class ChattyDetector(ToyDetector):
         return super().predict(frames, ctx)
 
 
+class PathDetector(ToyDetector):
+    """A well-behaved plugin with a relative path in its parameters (as ``weights: weights/ddpm``)."""
+
+    name = "pathy"
+
+    def __init__(self, weights: str):
+        super().__init__()
+        self.weights = require_local_path(weights, field="weights")  # resolved where the matrix means it
+
+    def fit(self, train, val, ctx) -> None:
+        if self.weights.read_text() != "weights\n":
+            raise RuntimeError(f"read the wrong {self.weights}")
+        super().fit(train, val, ctx)
+
+
 class MarkupDetector(ToyDetector):
     """Fails with an error full of rich markup."""
 
@@ -94,3 +110,4 @@ def benchbench_register_detectors(register):
     register("sweeper", "benchbench_hostile:SweeperDetector")
     register("chatty", "benchbench_hostile:ChattyDetector")
     register("markup", "benchbench_hostile:MarkupDetector")
+    register("pathy", "benchbench_hostile:PathDetector")

@@ -232,6 +232,7 @@ detectors:
   - {{name: sweeper, plugin: sweeper}}
   - {{name: chatty, plugin: chatty}}
   - {{name: ok, plugin: toydet}}
+  - {{name: pathy, plugin: pathy, weights: my-weights.txt}}
 metrics: {{bootstrap: 20}}
 samples: 0
 leaderboard: lb.sqlite
@@ -241,12 +242,14 @@ leaderboard: lb.sqlite
 @pytest.fixture(scope="module")
 def hostile_run(tmp_path_factory):
     """One worker runs, in turn, a plugin that chdirs away, one that deletes every file around it and
-    sets an environment variable, one that prints, then the toy detector; the user's folder holds the
-    matrix and a file of theirs, and the run uses relative paths. A failing observer watches."""
+    sets an environment variable, one that prints, the toy detector, and one with a relative path in its
+    parameters; the user's folder holds the matrix and files of theirs, and the run uses relative paths.
+    A failing observer watches."""
     user = tmp_path_factory.mktemp("user")
     elsewhere = tmp_path_factory.mktemp("elsewhere")
     (user / "m.yaml").write_text(ROWS.format(elsewhere=elsewhere))
     (user / "precious.txt").write_text("mine")
+    (user / "my-weights.txt").write_text("weights\n")
     res = bench_subprocess("run", "m.yaml", "--results-dir", "results", "--cache-dir", "cache", "--no-report",
                            "--json", "--workers", "1", cwd=user, env={"BENCHBENCH_HOSTILE_OBSERVER": "fail"})
     return {"user": user, "elsewhere": elsewhere, "res": res, "run": user / "results" / "hostile"}
@@ -257,10 +260,10 @@ def test_plugins_cannot_touch_the_users_folder_or_other_cells(hostile_run):
     assert res.returncode == 0, res.stderr[-3000:]
     assert (user / "m.yaml").exists() and (user / "precious.txt").read_text() == "mine"
     mine = sorted(p.name for p in user.iterdir() if not p.name.startswith("lb.sqlite"))  # the observer's database
-    assert mine == ["cache", "m.yaml", "precious.txt", "results"]
+    assert mine == ["cache", "m.yaml", "my-weights.txt", "precious.txt", "results"]
     assert list(hostile_run["elsewhere"].iterdir()) == []  # no later job wrote where the wanderer went
     cells = json.loads((run / "results.json").read_text())["cells"]
-    assert [c["status"] for c in cells] == ["ok"] * 4, [c.get("error") for c in cells]
+    assert [c["status"] for c in cells] == ["ok"] * 5, [c.get("error") for c in cells]  # pathy's relative path too
     for c in cells:
         assert (run / c["artifacts"]["predictions"]).is_file()
 
@@ -281,7 +284,7 @@ def test_a_failing_observer_is_one_warning_and_the_others_still_observe(hostile_
     res, user = hostile_run["res"], hostile_run["user"]
     warnings = [line for line in res.stderr.splitlines() if "benchbench_cell_finished" in line]
     assert len(warnings) == 1, res.stderr[-3000:]
-    assert "plugin benchbench_hostile" in warnings[0] and "failed on 4 cells" in warnings[0]
+    assert "plugin benchbench_hostile" in warnings[0] and "failed on 5 cells" in warnings[0]
     shown = CliRunner().invoke(main, ["leaderboard", "show", "--db", str(user / "lb.sqlite")])
     assert shown.exit_code == 0, shown.output
     assert "chatty@1.0[/]" in shown.output  # the leaderboard observer ran, and a version is not markup
