@@ -27,7 +27,8 @@ MAX_ROWS = 50  # generator rows, detector rows
 MAX_SEEDS = 100
 MAX_AXIS_VALUES = 50  # values of one axis
 MAX_SYNTHETIC_RATIO = 100.0  # synthetic frames per real training frame
-MAX_CELLS = 10_000  # cells the axes can make (before rows narrow them)
+MAX_CELLS = 10_000  # cells the axes (and folds) can make, before rows narrow them
+MAX_FOLDS = 100
 MAX_BOOTSTRAP = 100_000
 MAX_SAMPLES = 1_000
 MAX_SHOWN = 60  # characters of a bad value quoted in an error: the line stays one readable line
@@ -98,8 +99,8 @@ class SplitSpec(_Strict):
     @field_validator("folds")
     @classmethod
     def _k(cls, v: Any) -> Any:
-        if isinstance(v, bool) or (isinstance(v, int) and v < 2):
-            raise ValueError("folds must be an integer >= 2 or 'loso' (one fold per specimen)")
+        if isinstance(v, bool) or (isinstance(v, int) and not 2 <= v <= MAX_FOLDS):
+            raise ValueError(f"folds must be an integer in [2, {MAX_FOLDS}] or 'loso' (one fold per specimen)")
         return v
 
     @model_validator(mode="after")
@@ -378,11 +379,12 @@ class Matrix(_Strict):
         check_fold_weights(self.generators, self.split.folds)
         self._check_answer()
         a = self.axes
-        most = len(self.seed) * len(self.detectors) * len(a.budget) * (
+        folds = self.split.folds if isinstance(self.split.folds, int) else 1  # loso: counted when planned
+        most = folds * len(self.seed) * len(self.detectors) * len(a.budget) * (
             1 + len(self.generators) * len(a.guidance) * len(self.synthetic_ratios))
         if most > MAX_CELLS:
-            raise ValueError(f"axes: seeds x detectors x (1 + generators x guidance x ratios) x budgets = {most} "
-                             f"cells, over the {MAX_CELLS} a matrix may plan; split it into several matrices")
+            raise ValueError(f"axes: folds x seeds x detectors x (1 + generators x guidance x ratios) x budgets = "
+                             f"{most} cells, over the {MAX_CELLS} a matrix may plan; split it into several matrices")
         return self
 
     def _check_answer(self) -> None:
