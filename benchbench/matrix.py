@@ -100,7 +100,7 @@ class SplitSpec(_Strict):
     @classmethod
     def _k(cls, v: Any) -> Any:
         if isinstance(v, bool) or (isinstance(v, int) and not 2 <= v <= MAX_FOLDS):
-            raise ValueError(f"folds must be an integer in [2, {MAX_FOLDS}] or 'loso' (one fold per specimen)")
+            raise ValueError(f"folds must be an integer >= 2 or 'loso' (one fold per specimen); at most {MAX_FOLDS}")
         return v
 
     @model_validator(mode="after")
