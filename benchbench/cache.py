@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from benchbench.errors import naming_full_disk
 from benchbench.frames import Box, Frame, FrameSet
 from benchbench.hashing import sha256_json
 from benchbench.store import atomic_write_json
@@ -27,17 +28,18 @@ def _atomic_png(path: Path, image: np.ndarray) -> str:
 
     from PIL import Image
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")
     data = buf.getvalue()
     tmp = path.with_name(f".{path.name}.{np.random.default_rng().integers(1 << 30)}.tmp")
-    try:
-        tmp.write_bytes(data)
-        tmp.replace(path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    with naming_full_disk(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            tmp.write_bytes(data)
+            tmp.replace(path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
     return hashlib.sha256(data).hexdigest()
 
 

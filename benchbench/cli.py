@@ -78,13 +78,15 @@ class BenchGroup(click.Group):
             click.echo(f"warning: plugin {plugin} failed to add commands: {exc}", err=True)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from benchbench.errors import BenchError
+        from benchbench.errors import BenchError, DiskFull, is_disk_full
 
         try:
             return super().invoke(ctx)
-        except BenchError as exc:
-            if ctx.obj and ctx.obj.get("debug"):
+        except (BenchError, OSError) as exc:
+            if (ctx.obj and ctx.obj.get("debug")) or not (isinstance(exc, BenchError) or is_disk_full(exc)):
                 raise
+            if not isinstance(exc, BenchError):  # a full disk where no writer named its folder
+                exc = DiskFull(os.path.dirname(exc.filename) if isinstance(exc.filename, str) else "?")
             click.echo(f"error: {exc}", err=True)
             ctx.exit(exc.exit_code)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class BenchError(Exception):
@@ -27,6 +30,33 @@ class UserError(BenchError):
         if fix:
             text += f" — fix: {fix}"
         super().__init__(text)
+
+
+class DiskFull(UserError):
+    """A write found no space (disk full, over quota): the run stops; every cell it finished is kept."""
+
+    def __init__(self, folder: str | os.PathLike):
+        super().__init__("no space left on the device (disk full or over quota); stopped, finished cells are kept",
+                         file=folder, fix="free space there (or give another --results-dir / --cache-dir), "
+                                          "then run the same command to resume")
+
+    def __reduce__(self):  # it travels from a worker to the driver by pickle
+        return type(self), (self.file,)
+
+
+@contextmanager
+def naming_full_disk(folder: str | os.PathLike) -> Iterator[None]:
+    """Turn a write's ENOSPC/EDQUOT into ``DiskFull(folder)``: one line, not ``OSError: [Errno 28]``."""
+    try:
+        yield
+    except OSError as exc:
+        if is_disk_full(exc):
+            raise DiskFull(folder) from None
+        raise
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, DiskFull) or (isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT))
 
 
 class PluginError(BenchError):

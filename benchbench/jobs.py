@@ -23,10 +23,11 @@ from benchbench.calibration import crop_size, resize_frame
 from benchbench.curves import CurveRecorder
 from benchbench.data.folds import ground_truth_file
 from benchbench.environment import worker_facts
-from benchbench.errors import error_line
+from benchbench.errors import DiskFull, error_line, is_disk_full
 from benchbench.evaluation import drop_degenerate, evaluate_predictions, predictions_to_coco
 from benchbench.frames import Box, Frame, FrameSet
 from benchbench.hashing import file_sha256
+from benchbench.isolation import in_launch_dir, in_work_dir
 from benchbench.planner import Cell, GenTask
 from benchbench.plugins import PluginRef, get_plugins
 from benchbench.protocols import CellContext, GenerationRequest
@@ -96,7 +97,8 @@ class CellJob:
 
 def _fresh(ref: PluginRef) -> Any:
     """A new object for one cell: a detector's fitted state must not leak into another cell."""
-    return get_plugins().registry(ref.kind).get(ref.plugin).create(**ref.params)
+    with in_launch_dir():
+        return get_plugins().registry(ref.kind).get(ref.plugin).create(**ref.params)
 
 
 def cell_record(cell: Cell, key: str, extra: dict[str, Any], *, error: BaseException | None = None,
@@ -120,11 +122,13 @@ def _ctx(unit: str, seed: int, work_dir: Path, cache_dir: Path, progress: Progre
     return ctx
 
 
+@in_work_dir
 def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[str, Any]:
     """Generate (or take from cache) the frames of one (generator, guidance, seed)."""
     cache = Cache(job.cache_dir)
     t = job.task
-    gen = get_plugins().instance(job.generator)  # generation keeps no state between requests
+    with in_launch_dir():
+        gen = get_plugins().instance(job.generator)  # generation keeps no state between requests
     seed_everything(t.seed)
     ctx = _ctx(job.unit, t.seed, job.work_dir, job.cache_dir, progress)
     out: dict[str, Any] = {"id": t.id, "generated": 0, "cached": 0, "frames": {}, "seconds": 0.0}
@@ -169,6 +173,7 @@ def _runs(indices: list[int]) -> list[tuple[int, int]]:
     return runs
 
 
+@in_work_dir
 def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, Any]:
     """Pseudo-label synthetic cracked frames with the real-only baseline model (the teacher)."""
     cache = Cache(job.cache_dir)
@@ -195,6 +200,7 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
     return {**labels, "cache_problems": cache.problems}
 
 
+@in_work_dir
 def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, Any]:
     """Fit, predict, evaluate one cell. Never raises: a failure is a result with status 'failed'."""
     cell = job.cell
@@ -245,6 +251,8 @@ def run_cell_job(job: CellJob, progress: Progress | None = None) -> dict[str, An
     except BaseException as exc:  # a failing plugin fails its cell only, even one calling sys.exit()
         if isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
             raise  # a real Ctrl-C can reach this process (local workers ignore SIGINT: theirs are a plugin's)
+        if is_disk_full(exc):  # not this cell's failure: the run stops (runner.stop_if_disk_full)
+            raise exc if isinstance(exc, DiskFull) else DiskFull(job.work_dir) from None
         result["error"] = error_line(exc)
         (Path(job.work_dir) / "error.txt").write_text(traceback.format_exc())
     timings["total"] = time.perf_counter() - t0

@@ -7,7 +7,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from benchbench.curves import DEFAULT_CURVE
@@ -17,9 +16,22 @@ from benchbench.evaluation import DEFAULT_SIZE_RANGES
 from benchbench.executors.options import run_executor_options
 from benchbench.genscore.spec import ScoresSpec
 from benchbench.plugins import PluginRef
+from benchbench.yamlfile import load_yaml
 
 _NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 MAX_MATRIX_BYTES = 5 * 1024 * 1024  # a matrix is a few KB; a huge file is a mistake (or a YAML bomb)
+# Upper bounds (docs/matrix.md "Bounds"): far above any study, low enough that a typo is refused by
+# `bench validate` before anything is allocated, not found by the OOM killer hours into a run.
+MAX_NAME = 64  # characters of a name; a cell id joins several into a file name (255 bytes at most)
+MAX_ROWS = 50  # generator rows, detector rows
+MAX_SEEDS = 100
+MAX_AXIS_VALUES = 50  # values of one axis
+MAX_SYNTHETIC_RATIO = 100.0  # synthetic frames per real training frame
+MAX_CELLS = 10_000  # cells the axes (and folds) can make, before rows narrow them
+MAX_FOLDS = 100
+MAX_BOOTSTRAP = 100_000
+MAX_SAMPLES = 1_000
+MAX_SHOWN = 60  # characters of a bad value quoted in an error: the line stays one readable line
 
 
 class _Strict(BaseModel):
@@ -30,9 +42,10 @@ class PluginSpec(BaseModel):
     """A generator or detector row: ``name``, ``plugin`` and the plugin's own parameters."""
 
     model_config = ConfigDict(extra="allow", allow_inf_nan=False)
-    name: str = Field(pattern=_NAME)
-    plugin: str | None = None
-    seeds: list[int] | None = Field(None, min_length=1)  # run this row for these matrix seeds only
+    name: str = Field(pattern=_NAME, max_length=MAX_NAME)
+    plugin: str | None = Field(None, max_length=200)
+    # run this row for these matrix seeds only
+    seeds: list[int] | None = Field(None, min_length=1, max_length=MAX_SEEDS)
     timeout: float | None = Field(None, gt=0)  # seconds per job of this row (default: the matrix's)
 
     @property
@@ -48,7 +61,7 @@ class DetectorSpec(PluginSpec):
     """A detector row; ``generators`` and ``ratios`` limit which cells it runs ([] generators: real only)."""
 
     generators: list[str] | None = None
-    ratios: list[float] | None = Field(None, min_length=1)
+    ratios: list[float] | None = Field(None, min_length=1, max_length=MAX_AXIS_VALUES)
 
 
 class DataSpec(BaseModel):
@@ -86,8 +99,8 @@ class SplitSpec(_Strict):
     @field_validator("folds")
     @classmethod
     def _k(cls, v: Any) -> Any:
-        if isinstance(v, bool) or (isinstance(v, int) and v < 2):
-            raise ValueError("folds must be an integer >= 2 or 'loso' (one fold per specimen)")
+        if isinstance(v, bool) or (isinstance(v, int) and not 2 <= v <= MAX_FOLDS):
+            raise ValueError(f"folds must be an integer >= 2 or 'loso' (one fold per specimen); at most {MAX_FOLDS}")
         return v
 
     @model_validator(mode="after")
@@ -117,8 +130,8 @@ def check_fold_weights(generators: list[PluginSpec], folds: int | str | None) ->
 
 
 class AxesSpec(_Strict):
-    synthetic_ratio: list[float] = Field(default_factory=lambda: [0.0], min_length=1)
-    guidance: list[float] = Field(default_factory=lambda: [7.5], min_length=1)
+    synthetic_ratio: list[float] = Field(default_factory=lambda: [0.0], min_length=1, max_length=MAX_AXIS_VALUES)
+    guidance: list[float] = Field(default_factory=lambda: [7.5], min_length=1, max_length=MAX_AXIS_VALUES)
     # epochs: every cell trains the detector's epochs; steps: every cell of a detector row trains as many
     # optimizer steps as its largest-ratio cell (so real-only is not out-trained by the extra frames)
     budget: list[Literal["epochs", "steps"]] = Field(default_factory=lambda: ["epochs"], min_length=1)
@@ -128,6 +141,8 @@ class AxesSpec(_Strict):
     def _ratios(cls, v: list[float]) -> list[float]:
         if any(r < 0 for r in v):
             raise ValueError("ratios must be >= 0 (0 is the real-only baseline)")
+        if any(r > MAX_SYNTHETIC_RATIO for r in v):
+            raise ValueError(f"ratios must be <= {MAX_SYNTHETIC_RATIO:g} (synthetic frames per real training frame)")
         if len(set(v)) != len(v):
             raise ValueError("ratios must be unique")
         return sorted(v)
@@ -185,13 +200,13 @@ class LabelerSpec(_Strict):
 
 
 class MetricsSpec(_Strict):
-    iou_thresholds: list[float] = Field(default_factory=lambda: [0.1, 0.3])
+    iou_thresholds: list[float] = Field(default_factory=lambda: [0.1, 0.3], max_length=MAX_AXIS_VALUES)
     score_threshold: float = Field(0.5, ge=0, le=1)
-    bootstrap: int = Field(1000, ge=0)
+    bootstrap: int = Field(1000, ge=0, le=MAX_BOOTSTRAP)
     # Crack-scale size ranges: name -> [low, high] of the measure (high null: no bound).
     size_measure: Literal["short_side", "long_side", "area"] = "short_side"
     size_ranges: dict[str, tuple[float, float | None]] = Field(
-        default_factory=lambda: {k: tuple(v) for k, v in DEFAULT_SIZE_RANGES.items()})
+        default_factory=lambda: {k: tuple(v) for k, v in DEFAULT_SIZE_RANGES.items()}, max_length=MAX_AXIS_VALUES)
     operating_iou: float = Field(0.1, gt=0, lt=1)  # a crack is found at the operating point at this IoU
     hit_cover: float = Field(0.5, gt=0, le=1)  # mask hit rule: share of a crack's pixels a box covers
     hit_distance: float = Field(3.0, ge=0)  # ... or px from a box centre to the crack's skeleton
@@ -212,8 +227,9 @@ class MetricsSpec(_Strict):
         if not v:
             raise ValueError("give at least one size range, e.g. {hairline: [0, 4.5], wide: [4.5, null]}")
         for name, (lo, hi) in v.items():
-            if not re.match(_NAME, name):
-                raise ValueError(f"size range name {name!r} must be letters, digits, '_', '-' or '.'")
+            if not re.match(_NAME, name) or len(name) > MAX_NAME:
+                raise ValueError(f"size range name {name!r} must be letters, digits, '_', '-' or '.' "
+                                 f"(at most {MAX_NAME})")
             if lo < 0 or (hi is not None and hi <= lo):
                 raise ValueError(f"size range {name!r}: need 0 <= low < high (or high null), got [{lo}, {hi}]")
         return v
@@ -302,12 +318,12 @@ class ExecutorSpec(BaseModel):
 
 
 class Matrix(_Strict):
-    name: str = Field(pattern=_NAME)
-    seed: list[int] = Field(default_factory=lambda: [0], min_length=1)
+    name: str = Field(pattern=_NAME, max_length=MAX_NAME)
+    seed: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=MAX_SEEDS)
     data: DataSpec
     split: SplitSpec = Field(default_factory=SplitSpec)
-    generators: list[PluginSpec] = Field(default_factory=list)
-    detectors: list[DetectorSpec] = Field(min_length=1)
+    generators: list[PluginSpec] = Field(default_factory=list, max_length=MAX_ROWS)
+    detectors: list[DetectorSpec] = Field(min_length=1, max_length=MAX_ROWS)
     axes: AxesSpec = Field(default_factory=AxesSpec)
     mode: Literal["add", "replace", "tstr"] = "add"  # tstr: synthetic cells train on synthetic frames only
     positive_fraction: float | None = Field(None, ge=0, le=1)
@@ -315,7 +331,7 @@ class Matrix(_Strict):
     metrics: MetricsSpec = Field(default_factory=MetricsSpec)
     executor: ExecutorSpec = Field(default_factory=ExecutorSpec)
     leaderboard: str | None = None
-    samples: int = Field(8, ge=0)
+    samples: int = Field(8, ge=0, le=MAX_SAMPLES)
     timeout: float | None = Field(None, gt=0)  # seconds per job unless its row says otherwise; None: no limit
     scores: ScoresSpec = Field(default_factory=ScoresSpec)  # generator scores (docs/generators.md)
     answer: AnswerSpec = Field(default_factory=AnswerSpec)  # the declared analysis (docs/results.md)
@@ -362,6 +378,13 @@ class Matrix(_Strict):
             raise ValueError("axes.synthetic_ratio: mode 'replace' needs ratios <= 1 (share of a fixed total)")
         check_fold_weights(self.generators, self.split.folds)
         self._check_answer()
+        a = self.axes
+        folds = self.split.folds if isinstance(self.split.folds, int) else 1  # loso: counted when planned
+        most = folds * len(self.seed) * len(self.detectors) * len(a.budget) * (
+            1 + len(self.generators) * len(a.guidance) * len(self.synthetic_ratios))
+        if most > MAX_CELLS:
+            raise ValueError(f"axes: folds x seeds x detectors x (1 + generators x guidance x ratios) x budgets = "
+                             f"{most} cells, over the {MAX_CELLS} a matrix may plan; split it into several matrices")
         return self
 
     def _check_answer(self) -> None:
@@ -404,6 +427,9 @@ _FIXES = {
     "missing": "add this key",
     "extra_forbidden": "remove it or check its spelling",
     "string_pattern_mismatch": "use letters, digits, '_', '-', '.'",
+    "string_too_long": "shorten it (a name becomes part of file names)",
+    "too_long": "give fewer values (bounds: docs/matrix.md)",
+    "less_than_equal": "use a smaller value (bounds: docs/matrix.md)",
 }
 
 
@@ -419,7 +445,8 @@ def format_validation_error(exc: ValidationError, file: str) -> UserError:
     first = errs[0]
     msg = first["msg"].removeprefix("Value error, ")
     if "input" in first and first["type"] not in ("missing",) and not isinstance(first["input"], dict | list):
-        msg += f" (got {first['input']!r})"
+        got = repr(first["input"])
+        msg += f" (got {got if len(got) <= MAX_SHOWN else got[:MAX_SHOWN - 3] + '...'})"
     more = f" (+{len(errs) - 1} more problem{'s' * (len(errs) > 2)})" if len(errs) > 1 else ""
     field = _loc(first["loc"])
     if not first["loc"] and (m := re.match(r"([A-Za-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+)*): (.+)", msg, re.S)):
@@ -451,14 +478,7 @@ def read_matrix_file(path: str | Path) -> tuple[dict[str, Any], str]:
         raise UserError("matrix file not found", file=p, fix="check the path") from None
     except IsADirectoryError:
         raise UserError("is a folder, not a matrix file", file=p, fix="give the .yaml file") from None
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "?"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise UserError(f"invalid YAML at {where}: {problem}", file=p,
-                        fix="fix the indentation/syntax there") from None
+    raw = load_yaml(text, p)
     return raw, hashlib.sha256(text).hexdigest()
 
 

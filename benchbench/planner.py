@@ -18,6 +18,8 @@ from benchbench.data.folds import suffix
 from benchbench.errors import UserError
 from benchbench.matrix import Matrix
 
+MAX_PLANNED_FRAMES = 1_000_000  # synthetic frames one run may generate (docs/matrix.md "Bounds")
+
 
 @dataclass(frozen=True)
 class GenTask:
@@ -203,6 +205,11 @@ def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, 
                     naive += sp + sn
                     for det in (d for d in users if matrix.runs_ratio(d, r)):
                         cells.append(Cell(det.name, seed, r, gen.name, g, sp, sn, rp, rn))
+    planned = sum(t.n for t in tasks)
+    if planned > MAX_PLANNED_FRAMES:
+        raise UserError(f"the plan generates {planned} synthetic frames, over the {MAX_PLANNED_FRAMES} a run may "
+                        "generate", file=file, field="axes.synthetic_ratio",
+                        fix="use smaller ratios, fewer seeds or guidance scales, or several matrices")
     budgets = matrix.axes.budget
     if "steps" in budgets:
         step_budget = step_budget or {}

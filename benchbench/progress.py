@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 
@@ -29,8 +30,9 @@ class RunProgress:
 
     def phase(self, unit: str, phase: str, frac: float | None) -> None:
         if unit not in self.units:
-            self.units[unit] = self.progress.add_task(unit[:48], total=1.0, phase="")
-        self.progress.update(self.units[unit], phase=phase, completed=frac if frac is not None else 0.0)
+            self.units[unit] = self.progress.add_task(escape(unit[:48]), total=1.0, phase="")
+        # a plugin's own words (ctx.report): literal text, never markup
+        self.progress.update(self.units[unit], phase=escape(str(phase)), completed=frac if frac is not None else 0.0)
 
     def unit_done(self, unit: str) -> None:
         task = self.units.pop(unit, None)
@@ -41,4 +43,4 @@ class RunProgress:
         """One more cell on the bar; ``mark`` (rich markup) replaces its "ok"/"failed"."""
         self.unit_done(result["id"])
         mark = mark or ("ok" if result.get("status") == "ok" else "[red]failed[/red]")
-        self.progress.update(self.cells, advance=1, phase=f"{result['id']} {mark}")
+        self.progress.update(self.cells, advance=1, phase=f"{escape(result['id'])} {mark}")

@@ -26,6 +26,7 @@ from benchbench.calibration import calibrate
 from benchbench.data.folds import Fold, fold_params, ground_truth_file
 from benchbench.editable import editable_code, stale_warnings
 from benchbench.environment import environment, plugin_distributions
+from benchbench.errors import DiskFull
 from benchbench.evaluation import DIRECTIONS, iou_metric_name
 from benchbench.executors.queue import Job, JobQueue, run_in_waves
 from benchbench.frames import Box, FrameSet
@@ -43,6 +44,7 @@ from benchbench.jobs import (
     run_label_job,
 )
 from benchbench.matrix import Matrix
+from benchbench.observing import Observers
 from benchbench.planner import Cell, GenTask, Plan, cell_unit, gen_unit, label_id, plan_folds
 from benchbench.plugins import PluginRef, Plugins, get_plugins
 from benchbench.store import SCHEMA_VERSION, RunStore, run_folder
@@ -229,6 +231,12 @@ def git_commit() -> str | None:
     return out.stdout.strip() or None
 
 
+def stop_if_disk_full(res: Any) -> None:
+    """A job that found the disk full stops the run (a one-line error, exit 2): the next jobs would too."""
+    if isinstance(res, DiskFull):
+        raise res
+
+
 @dataclass
 class RunSummary:
     run_dir: Path
@@ -249,6 +257,7 @@ class Runner:
         self.progress = progress  # benchbench.progress.RunProgress or None
         self.gen_stats = {"generated": 0, "cached": 0, "seconds": 0.0}
         self.observer_errors: list[str] = []
+        self.observers = Observers(self.plugins)
         self.results: dict[str, dict[str, Any]] = {}
         self._cells = {c.id: c for c in prepared.plan.cells}
         self._frames: dict[str, Any] = {}
@@ -329,6 +338,7 @@ class Runner:
         else:
             run_in_waves(executor, queue, self._tick)
 
+        self.observer_errors += self.observers.close()  # before the scores: they may take a while themselves
         results = self._write_results(started, datetime.now(UTC).isoformat())
         results = attach_scores(self, results)  # generator scores; never raises (benchbench.genscore)
         try:
@@ -376,6 +386,7 @@ class Runner:
                       calibration=self.p.calibration.get((t.generator, t.fold)))
 
     def _generation_done(self, t: GenTask, res: Any) -> None:
+        stop_if_disk_full(res)
         self._unit_done(t.id)
         if isinstance(res, BaseException):
             self.gen_errors[t.id] = error_line(res)
@@ -407,6 +418,7 @@ class Runner:
                         timeout=self._timeout("detectors", c.detector), reference=reference)
 
     def _labels_done(self, pair: tuple[str, str], res: Any) -> None:
+        stop_if_disk_full(res)
         self._unit_done(f"label:{pair[0]}")
         if isinstance(res, BaseException):
             self.label_errors[pair] = error_line(res)
@@ -419,7 +431,9 @@ class Runner:
         m = self.p.matrix
         fold = self.p.fold(c.fold)
         extra = {"labeler": m.labeler.model_dump(), "mode": m.mode,
-                 "run": {"name": m.name, "dir": str(self.store.root), "leaderboard": m.leaderboard},
+                 # absolute: observers may run while an in-process job has its own directory
+                 "run": {"name": m.name, "dir": str(self.store.root.absolute()),
+                         "leaderboard": str(Path(m.leaderboard).absolute()) if m.leaderboard else None},
                  "fold": c.fold, "test_groups": fold.test_groups,
                  "counts": {"real_train_pos": c.n_real_pos, "real_train_neg": c.n_real_neg,
                             "test": len(fold.test), "test_pos": len(fold.test.positives())}}
@@ -445,6 +459,7 @@ class Runner:
                        curve=tuple(self.p.matrix.metrics.curve or ()))
 
     def _cell_done(self, c: Cell, key: str, header: dict[str, Any], res: Any) -> None:
+        stop_if_disk_full(res)
         if isinstance(res, BaseException):  # it could not start, its worker died, or it timed out
             res = cell_record(c, key, header, error=res)
         self._finish(res)
@@ -513,7 +528,7 @@ class Runner:
         self.results[res["id"]] = res
         self._write_results(self.started, None)  # `bench report` on a killed run shows what it finished
         self.observer_errors += [f"{res['id']}: {w}" for w in res.get("warnings", [])]
-        self.observer_errors += self.plugins.cell_finished(cell, res)
+        self.observers.submit(cell, res)  # observed in a thread: a slow tracking server never holds up the run
         if self.progress is not None:
             self.progress.cell_done(res)
 

@@ -23,6 +23,7 @@ KINDS = ("detector",)
 FLAVOURS = ("torch",)
 NAME_RE = re.compile(r"[a-z][a-z0-9]*(?:[-_][a-z0-9]+)*")
 RENAMED = {"gitignore": ".gitignore"}  # a dotfile would be skipped by package-data globs
+MAX_NAME = 40  # characters: the name is part of a folder, a distribution and a package name
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,9 @@ class Names:
 
     @classmethod
     def of(cls, name: str) -> Names:
+        if len(name or "") > MAX_NAME:
+            raise UserError(f"plugin name is {len(name)} characters long, over {MAX_NAME}", field="NAME",
+                            fix="give a short name, e.g. `bench plugins new detector mydet`")
         if not NAME_RE.fullmatch(name or ""):
             raise UserError(f"plugin name {name!r} must be lower-case letters and digits, words joined by '-' "
                             "or '_', starting with a letter", field="NAME",
@@ -92,10 +96,30 @@ def new_plugin(kind: str, name: str, parent: Path, flavour: str | None = None) -
         raise UserError(f"no {flavour!r} flavour of the {kind} template", field="flavour",
                         fix=f"use one of: {', '.join(FLAVOURS)}")
     names = Names.of(name)
+    _refuse_taken(kind, names.name)
     out = Path(parent) / names.dist
-    if out.exists() and any(out.iterdir()):
-        raise UserError(f"{out} already exists and is not empty", file=out,
-                        fix="choose another --dir or NAME, or remove the folder")
+    try:
+        if out.exists() and any(out.iterdir()):
+            raise UserError(f"{out} already exists and is not empty", file=out,
+                            fix="choose another --dir or NAME, or remove the folder")
+        _write(kind, flavour, names, out)
+    except OSError as exc:  # a read-only, missing or special --dir (/proc/1): one line, not a traceback
+        raise UserError(f"cannot write the plugin there ({exc.strerror or exc})", file=exc.filename or out,
+                        field="--dir", fix="give a --dir you can write to") from None
+    return names, out
+
+
+def _refuse_taken(kind: str, name: str) -> None:
+    """A plugin registering a name that an installed or built-in one has would fail to load."""
+    from benchbench.plugins import get_plugins
+
+    registry = get_plugins().registry(f"{kind}s")
+    if name in registry:
+        raise UserError(f"{kind} name {name!r} is taken by plugin {registry.get(name).plugin!r}", field="NAME",
+                        fix=f"choose another name (taken: {', '.join(sorted(e.name for e in registry))})")
+
+
+def _write(kind: str, flavour: str | None, names: Names, out: Path) -> None:
     files = _template_files(TEMPLATES / kind)
     if flavour is not None:
         files |= _template_files(TEMPLATES / f"{kind}-{flavour}")
@@ -104,7 +128,6 @@ def new_plugin(kind: str, name: str, parent: Path, flavour: str | None = None) -
         dest = out.joinpath(*[RENAMED.get(p, _sub(p, subs)) for p in rel.parts])
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_text(_sub(path.read_text(), subs))
-    return names, out
 
 
 def _template_files(source: Path) -> dict[Path, Path]:

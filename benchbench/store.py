@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-from benchbench.errors import UserError
+from benchbench.errors import UserError, naming_full_disk
 
 SCHEMA_VERSION = 2  # 2: crack-scale metrics (sizes, errors, operating_point, masks, groups)
 _UMASK = os.umask(0)
@@ -27,21 +27,23 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
     ``path`` is replaced, never written through).
 
     ``durable`` adds an fsync (survives a machine crash, not only a killed process); the cache,
-    which can always be regenerated, skips it because it costs ~10 ms a file.
+    which can always be regenerated, skips it because it costs ~10 ms a file. A full disk is a
+    ``DiskFull`` naming the folder; the file keeps its previous content.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            if durable:
-                fh.flush()
-                os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with naming_full_disk(path.parent):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; results are meant to be shared
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+                if durable:
+                    fh.flush()
+                    os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 def atomic_write_json(path: Path, obj: Any, durable: bool = True, indent: int | None = 2) -> None:
@@ -59,6 +61,7 @@ def _json_default(obj: Any) -> Any:
 
 
 _RUN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+MAX_RUN_NAME = 128  # a folder name (255 bytes at most) that other names are appended to
 _CELL_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")  # row names, '__', numbers as :g writes them (1e+06)
 TEST_GT = "test_gt.json"  # the run's held-out ground truth, beside results.json
 TAMPERED = "restore the run folder as `bench run` wrote it, or run its matrix again with `bench run`"
@@ -69,6 +72,9 @@ def run_folder(results_dir: str | Path, name: str, field: str = "--run-name") ->
     if not _RUN_NAME.match(name or ""):
         raise UserError(f"run name {name!r} is not a plain folder name", field=field,
                         fix="use letters, digits, '_', '-', '.' (no path separators, no '..')")
+    if len(name) > MAX_RUN_NAME:
+        raise UserError(f"run name is {len(name)} characters long, over {MAX_RUN_NAME}", field=field,
+                        fix="give a shorter name")
     return Path(results_dir) / name
 
 

@@ -36,7 +36,7 @@ BAD = [
     (GOOD.replace("seed: [0]", "seed: [zero]"), "seed[0]"),
     (GOOD.replace("seed: [0]", "seed: [0, 0]"), "seed"),
     (GOOD + "mode: sideways\n", "mode:"),
-    (GOOD + "mode: replace\n" + "axes: {synthetic_ratio: [0, 2]}\n", "synthetic_ratio"),
+    (GOOD.replace("[0, 0.5]", "[0, 2]") + "mode: replace\n", "synthetic_ratio"),
     (GOOD + "positive_fraction: 1.5\n", "positive_fraction"),
     (GOOD + "metrics: {size_ranges: {hairline: [5, 2]}}\n", "metrics.size_ranges"),
     (GOOD + "metrics: {size_ranges: {}}\n", "metrics.size_ranges"),

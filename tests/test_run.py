@@ -241,9 +241,10 @@ def test_progress_keeps_a_line_per_running_unit():
 
 
 def test_operating_threshold_is_chosen_on_validation_frames(tmp_path, toys):
-    # A later `split` key replaces the template's: the same split with a validation share.
-    m = benchbench_toys.write_matrix(tmp_path, name="valrun", seeds=[0], ratios=[0], bootstrap=20,
-                                     extra="split: {test_fraction: 0.34, val_fraction: 0.3}")
+    # The template's split with a validation share (a second `split` key would be refused as a duplicate).
+    m = benchbench_toys.write_matrix(tmp_path, name="valrun", seeds=[0], ratios=[0], bootstrap=20)
+    m.write_text(m.read_text().replace("split: {test_fraction: 0.34}",
+                                       "split: {test_fraction: 0.34, val_fraction: 0.3}"))
     res = bench(tmp_path, m)
     assert res.exit_code == 0, res.output
     data = json.loads((tmp_path / "results" / "valrun" / "results.json").read_text())

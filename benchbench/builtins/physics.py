@@ -8,7 +8,7 @@ from typing import Any
 
 from benchbench.builtins.physics_calibration import calibration
 from benchbench.calibration import crop_size as crop_size_of  # made at the harness's size: no resampling
-from benchbench.data.simulate import LABEL_CODE, crop_size, make_frame
+from benchbench.data.simulate import LABEL_CODE, check_size, crop_size, make_frame
 from benchbench.errors import UserError
 from benchbench.frames import Frame, FrameSet
 from benchbench.hashing import sha256_json
@@ -46,6 +46,8 @@ class PhysicsGenerator:
     def __init__(self, size=None, positive_fraction: float | None = None, difficulty: float = 1.0,
                  cracks: str = "simulated"):
         # size: None = the calibration's crop sizes, else the request's size; an int; or a list of sizes.
+        for s in (size if isinstance(size, list | tuple) else [] if size is None else [size]):
+            check_size(s, None)  # before a cell renders one (a typo'd 1000000 px frame is terabytes)
         self.size = size
         self.positive_fraction = positive_fraction  # read by the planner when set
         self.difficulty = float(difficulty)

@@ -50,6 +50,7 @@ def _print(section: dict[str, Any], as_json: bool) -> None:
         click.echo(json.dumps(section, indent=2, default=str))
     else:
         from rich.console import Console
+        from rich.markup import escape
         from rich.table import Table
 
         from benchbench.genscore.tables import (
@@ -72,7 +73,7 @@ def _print(section: dict[str, Any], as_json: bool) -> None:
             for h in headers:
                 t.add_column(h)
             for r in rows:
-                t.add_row(*map(str, r))
+                t.add_row(*(escape(str(v)) for v in r))  # set and feature names come from plugins
             out.print(t)
         if section.get("quality"):
             click.echo(quality_note(section))

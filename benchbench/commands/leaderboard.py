@@ -147,15 +147,16 @@ def show(detector: str | None, generator: str | None, metric: str, fmt: str, out
 
 
 def _tables(entries: list[Entry], headers: list[str], metrics: list[str]) -> list[Any]:
+    from rich.markup import escape
     from rich.table import Table
 
     tables = []
-    for es in _by_setting(entries).values():
-        t = Table(title=_setting_title(es))
+    for es in _by_setting(entries).values():  # names, versions and labels come from runs and plugins: literal
+        t = Table(title=escape(_setting_title(es)))
         for h in headers:
             t.add_column(h, justify="left" if h in ("detector", "generator", "run") else "right")
         for r in _rows(es, metrics):
-            t.add_row(*r)
+            t.add_row(*map(escape, r))
         tables.append(t)
     return tables or ["No entries."]
 

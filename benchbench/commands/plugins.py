@@ -51,6 +51,7 @@ def plugins(ctx: click.Context, as_json: bool, show_all: bool, hook: str | None,
         click.echo(json.dumps({"plugins": rows, "parts": parts} if show_all else rows, indent=2))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     t = Table(title="benchbench plugins" + ("" if show_all else " (use --all to include built-ins)"))
@@ -59,8 +60,9 @@ def plugins(ctx: click.Context, as_json: bool, show_all: bool, hook: str | None,
     for r in rows:
         regs = "\n".join(f"{k}: {', '.join(v)}" for k, v in r["registers"].items()) or "–"
         hooks = "\n".join(h.removeprefix("benchbench_") for h in r["hooks"])
-        t.add_row(r["name"], r["distribution"] or "–", r["version"], regs, hooks,
-                  "[red]" + "\n".join(r["errors"]) + "[/red]" if r["errors"] else "")
+        # every cell is a plugin's own text (a version "1.0[/]" is not markup)
+        t.add_row(*map(escape, (r["name"], r["distribution"] or "–", r["version"], regs, hooks)),
+                  "[red]" + escape("\n".join(r["errors"])) + "[/red]" if r["errors"] else "")
     Console().print(t)
     for part in parts:  # plain lines, not a table: parameter lists are long
         click.echo(f"\n{part['kind']} {part['name']}  (plugin {part['plugin']}, {part['target']})")

@@ -87,10 +87,11 @@ def print_comparison(comparison: Comparison, title: str, as_json: bool, show_ref
         style = STATE_STYLE.get(r.state, "")
         setting = f"{r.detector} · {r.generator or 'real only'}" + (
             "" if r.guidance is None else f" g{fmt_guidance(r.guidance)}") + f" · r{r.ratio:g}"
-        t.add_row(setting, r.metric, ",".join(map(str, r.seeds)) or "–",
-                  *([r.reference or "–"] if show_reference else []), _fmt(r.a), _fmt(r.b),
-                  _fmt(r.delta, sign=True) + ci, _fmt(r.p, 3), f"[{style}]{r.state}[/{style}]" if style else r.state,
-                  *([r.note] if len(t.columns) > len(cols) else []))
+        t.add_row(escape(setting), escape(r.metric), ",".join(map(str, r.seeds)) or "–",
+                  *([escape(r.reference or "–")] if show_reference else []), _fmt(r.a), _fmt(r.b),
+                  escape(_fmt(r.delta, sign=True) + ci), _fmt(r.p, 3),
+                  f"[{style}]{r.state}[/{style}]" if style else r.state,
+                  *([escape(r.note)] if len(t.columns) > len(cols) else []))
     console = wide_console()
     console.print(t)
     counts = ", ".join(f"{n} {s}" for s, n in comparison.counts().items())

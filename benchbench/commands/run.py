@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from contextlib import contextmanager
@@ -106,6 +107,7 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     Exit 0 when every cell succeeded, 1 when some failed, 2 on a user error.
     """
     from rich.console import Console
+    from rich.markup import escape
 
     from benchbench.cache import Cache
     from benchbench.executors.options import parse_cli_options
@@ -113,42 +115,47 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     from benchbench.store import run_folder
 
     console = Console(stderr=True, quiet=quiet or as_json)
+    warnings = Console(stderr=True, quiet=quiet)  # --json keeps stdout for the JSON: its warnings go to stderr
     opts = ({"workers": workers} if workers is not None else {}) | parse_cli_options(executor_option)
-    matrix, digest = _load(matrix_file, executor, opts)
-    run_folder(results_dir, run_name or matrix.name, "--run-name" if run_name else "name")  # before the slow part
-    cache = Cache(cache_dir)
-    with console.status("loading data and planning…"), _naming(matrix_file):
-        prepared = prepare(matrix, matrix_file, digest, cache)
-    _warn_all(console, cache.problems)
-    if dry_run:
-        _print_plan(prepared, Console())
-        return
-    options = RunOptions(Path(results_dir), Path(cache_dir), fresh, executor, opts, run_name)
-    progress = None
-    if not (quiet or as_json):
-        from benchbench.progress import RunProgress
+    json_out = sys.stdout
+    # plugins print, in the driver too (building, fingerprinting, observing): with --json, stdout is the
+    # JSON alone (workers send theirs to their cells' output.log)
+    with contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext():
+        matrix, digest = _load(matrix_file, executor, opts)
+        run_folder(results_dir, run_name or matrix.name, "--run-name" if run_name else "name")  # before the slow part
+        cache = Cache(cache_dir)
+        with console.status("loading data and planning…"), _naming(matrix_file):
+            prepared = prepare(matrix, matrix_file, digest, cache)
+        _warn_all(warnings, cache.problems)
+        if dry_run:
+            _print_plan(prepared, Console())
+            return
+        options = RunOptions(Path(results_dir), Path(cache_dir), fresh, executor, opts, run_name)
+        progress = None
+        if not (quiet or as_json):
+            from benchbench.progress import RunProgress
 
-        progress = RunProgress(console)
-    runner = Runner(prepared, options, progress=progress)
-    if progress is not None:
-        with progress:
+            progress = RunProgress(console)
+        runner = Runner(prepared, options, progress=progress)
+        if progress is not None:
+            with progress:
+                summary = runner.run()
+        else:
             summary = runner.run()
-    else:
-        summary = runner.run()
-    if not no_report:
-        try:
-            from benchbench.report.build import build_report
+        if not no_report:
+            try:
+                from benchbench.report.build import build_report
 
-            build_report(summary.run_dir)
-        except ImportError:
-            pass
-        except Exception as exc:  # a plotting problem must not lose or fail a finished run
-            _warn(console, f"report not written: {exc}")
-    _warn_all(console, summary.observer_errors)
-    for flag in (summary.results.get("generator_scores") or {}).get("flags", []):
-        click.echo(f"LEAK: {flag}", err=True)  # even with --quiet/--json: a run trained on its test set
+                build_report(summary.run_dir)
+            except ImportError:
+                pass
+            except Exception as exc:  # a plotting problem must not lose or fail a finished run
+                _warn(warnings, f"report not written: {exc}")
+        _warn_all(warnings, summary.observer_errors)
+        for flag in (summary.results.get("generator_scores") or {}).get("flags", []):
+            click.echo(f"LEAK: {flag}", err=True)  # even with --quiet/--json: a run trained on its test set
     if as_json:
-        click.echo(json.dumps(summary.results, indent=2, default=str))
+        click.echo(json.dumps(summary.results, indent=2, default=str), file=json_out)
     elif not quiet:
         from benchbench.report.table import cells_table, failures, summary_table
 
@@ -159,7 +166,7 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
         else:
             out.print(f"{len(cells)} cells: the per-cell table is in results.json / report.md")
         for line in failures(summary.results["cells"]):
-            out.print(f"[red]failed[/red] {line}", soft_wrap=True)
+            out.print(f"[red]failed[/red] {escape(line)}", soft_wrap=True)
         if len(matrix.seed) > 1 or len(cells) > MAX_TABLE_ROWS:
             out.print(summary_table(summary.results["summary"]))
         gen = summary.results["run"]["generation"]
@@ -186,6 +193,7 @@ def _warn_all(console, lines: list[str], most: int = 20) -> None:
 
 
 def _print_plan(p, console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     from benchbench.report.table import fmt_guidance
@@ -206,10 +214,10 @@ def _print_plan(p, console) -> None:
     console.print(g)
     for f in p.folds:
         where = "" if f.index is None else f" fold {f.index}:"
-        console.print(f"data:{where} {p.dataset_info['dataset']} — train {len(f.train)} "
+        console.print(f"data:{where} {escape(p.dataset_info['dataset'])} — train {len(f.train)} "
                       f"({len(f.train.positives())} crack / {len(f.train.negatives())} sane), test {len(f.test)} "
-                      f"(groups {', '.join(f.test_groups)})")
+                      f"(groups {escape(', '.join(f.test_groups))})")
     console.print(f"frames to generate: {p.plan.planned_frames} (one per cell and ratio would be "
                   f"{p.plan.naive_frames})")
     for note in p.plan.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {escape(note)}")

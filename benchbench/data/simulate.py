@@ -45,6 +45,10 @@ LAYOUTS = ("classes", "yolo", "coco", "masks")
 LABEL_CODE = {"sane": 0, "crack": 1}
 MIN_SIZE = 32  # px: below this the notch, the spot and an 18 px crack do not fit in a crop
 CRACK_THICKNESS = 3  # px: the width of a crack line in the FLYD-S masks (their narrowest boxes are 3 px)
+# Bounds (docs/matrix.md): every frame is held in memory, so n and size are checked before any is drawn.
+MAX_N = 100_000
+MAX_SIZE = 1024  # px; FLYD-S crops are at most 220
+MAX_BYTES = 4 * 2**30  # pixels of all frames together (n x size^2 x 3 bytes)
 
 
 # --------------------------------------------------------------------------- parameters
@@ -475,6 +479,7 @@ def simulate_frames(n: int, seed: int, size: int = 128, positive_fraction: float
     if n < 0 or not 0.0 <= positive_fraction <= 1.0:
         raise UserError(f"need n >= 0 and 0 <= positive_fraction <= 1 (got n={n}, {positive_fraction})",
                         field="data", fix="e.g. n: 600, positive_fraction: 0.4")
+    check_bounds(n, size, sizes)
     n_pos = int(round(n * positive_fraction))
     plan = [("crack", i) for i in range(n_pos)] + [("sane", i) for i in range(n - n_pos)]
     order = np.random.default_rng([_u64(seed), 0x0DD]).permutation(n)
@@ -484,9 +489,32 @@ def simulate_frames(n: int, seed: int, size: int = 128, positive_fraction: float
     return FrameSet(frames, name="simulated")
 
 
-def _check_int(name: str, value, minimum: int, fix: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise UserError(f"{name} must be an integer >= {minimum} (got {value!r})", field=f"data.{name}", fix=fix)
+def check_bounds(n: int, size: int, sizes=None) -> None:
+    """Refuse more frames, or larger ones, than memory can hold (before a single one is made)."""
+    _check_int("n", n, 0, f"use at most {MAX_N} frames", MAX_N)
+    check_size(size, "data.size")
+    for s in sizes or ():
+        check_size(s, "data.sizes")
+    largest = max([size, *(sizes or ())])
+    need = n * largest**2 * 3
+    if need > MAX_BYTES:
+        raise UserError(f"{n} frames of up to {largest} px take {need / 2**30:.1f} GiB of memory, over the "
+                        f"{MAX_BYTES // 2**30} GiB bound", field="data.n",
+                        fix="use fewer or smaller frames")
+
+
+def check_size(value, field: str | None) -> None:
+    """A crop size the simulator can draw: an integer number of px in [MIN_SIZE, MAX_SIZE]."""
+    if isinstance(value, bool) or not isinstance(value, int) or not MIN_SIZE <= value <= MAX_SIZE:
+        raise UserError(f"size must be an integer in [{MIN_SIZE}, {MAX_SIZE}] px (got {value!r})", field=field,
+                        fix="FLYD-S frames are 80-220 px")
+
+
+def _check_int(name: str, value, minimum: int, fix: str, maximum: int | None = None) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum \
+            or (maximum is not None and value > maximum):
+        bound = f"in [{minimum}, {maximum}]" if maximum is not None else f">= {minimum}"
+        raise UserError(f"{name} must be an integer {bound} (got {value!r})", field=f"data.{name}", fix=fix)
 
 
 class SimulatedDataset:
@@ -498,8 +526,8 @@ class SimulatedDataset:
     def __init__(self, n: int = 600, size: int = 128, seed: int = 0, positive_fraction: float = 0.4,
                  sizes=None, difficulty: float = 1.0):
         _check_int("n", n, 1, "e.g. n: 600")
-        _check_int("size", size, MIN_SIZE, f"use at least {MIN_SIZE} px (FLYD-S frames are 80-220 px)")
         _check_int("seed", seed, 0, "e.g. seed: 0")
+        check_bounds(n, size, sizes)
         for name, value in (("positive_fraction", positive_fraction), ("difficulty", difficulty)):
             if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) \
                     or value < 0 or (name == "positive_fraction" and value > 1):

@@ -64,7 +64,7 @@ def require_pipeline_dir(value: str | os.PathLike | None, *, field: str) -> Path
     if not (path / "model_index.json").is_file():
         raise UserError(f"{path} is not a diffusers pipeline folder (no model_index.json)", field=field,
                         fix="point it at the folder written by save_pretrained / bench train")
-    return path
+    return path.absolute()  # pipelines load in the cell's work folder: see benchbench.paths
 
 
 def class_folders(weights: str | os.PathLike | None, per_class: Mapping[str, tuple[str, str | os.PathLike | None]],

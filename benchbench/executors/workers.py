@@ -22,6 +22,7 @@ from typing import Any
 
 from benchbench.executors.deadline import timed_out, timeout_of, unit_of
 from benchbench.executors.queue import Job, JobQueue
+from benchbench.isolation import job_log, output_to, stdout_to_stderr
 
 Progress = Callable[[str, str, float | None], None]
 PARENT_POLL_S = 1.0  # how soon a worker notices that the driver is gone where prctl is missing
@@ -65,6 +66,7 @@ def worker_main(conn: Any, threads: int | None, parent: int) -> None:
     from benchbench.executors.remote import picklable
 
     _die_with_parent(parent)
+    stdout_to_stderr()  # the driver's stdout may be `bench run --json`'s: nothing of a worker's goes there
     # A real Ctrl-C is the driver's to handle (it stops the workers); in here, a KeyboardInterrupt
     # can only come from a plugin, and fails its job like any other exception.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -94,7 +96,8 @@ def worker_main(conn: Any, threads: int | None, parent: int) -> None:
         fn, item = msg
         send(("started",))  # the job's time starts now, not while a fresh worker was still importing
         try:
-            out: tuple[str, Any] = ("ok", fn(item, report))
+            with output_to(job_log(item)):  # a plugin's prints go to its cell's log
+                out: tuple[str, Any] = ("ok", fn(item, report))
         except BaseException as exc:  # noqa: BLE001 - SystemExit from a plugin is the job's failure too
             out = ("error", picklable(exc))
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from benchbench.summary import detector_label, headline_names, mean_std_text, metric_value
@@ -47,16 +48,22 @@ def cells_table(cells: list[dict[str, Any]], title: str = "cells") -> Table:
         c, m = r["cell"], r.get("metrics") or {}
         frame = m.get("frame") or {}
         if r.get("status") != "ok":
-            t.add_row(detector_label(c), _source(c), f"{c['ratio']:g}", str(c["seed"]), "[red]failed[/red]",
+            t.add_row(*_names(c), f"{c['ratio']:g}", str(c["seed"]), "[red]failed[/red]",
                       *["–"] * 4, fmt_num((r.get("timings") or {}).get("total"), 0))
             continue
-        t.add_row(detector_label(c), _source(c), f"{c['ratio']:g}", str(c["seed"]), fmt_ci(m.get("mAP50_95")),
+        t.add_row(*_names(c), f"{c['ratio']:g}", str(c["seed"]), fmt_ci(m.get("mAP50_95")),
                   fmt_ci(m.get("mAP50")), fmt_num((m.get("AP10") or {}).get("value")), fmt_num(frame.get("f1")),
                   fmt_num(frame.get("auroc")), fmt_num((r.get("timings") or {}).get("total"), 0))
     return t
 
 
+def _names(c: dict[str, Any]) -> tuple[str, str]:
+    """The detector and training-data cells as literal text: names and labels come from results.json."""
+    return escape(detector_label(c)), escape(_source(c))
+
+
 def failures(cells: list[dict[str, Any]]) -> list[str]:
+    """One plain line per failed cell (not markup: an error may hold any text, ``[/bold]`` included)."""
     return [f"{r['id']}: {r.get('error')}" for r in cells if r.get("status") != "ok"]
 
 
@@ -68,7 +75,7 @@ def summary_table(summary: list[dict[str, Any]], title: str = "mean ± std over 
     for s in summary:
         vals = [mean_std_text(s.get(name)) for name in names]
         failed = f" ({s['n_failed']} failed)" if s["n_failed"] else ""
-        t.add_row(s["detector"], _source(s), f"{s['ratio']:g}", str(len(s["seeds"])) + failed,
+        t.add_row(*_names(s), f"{s['ratio']:g}", str(len(s["seeds"])) + failed,
                   *vals)
     return t
 

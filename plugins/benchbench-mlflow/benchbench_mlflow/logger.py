@@ -30,7 +30,13 @@ PARENT_TAG = "benchbench.run_dir"
 SECTIONS = ("coco", "frame", "operating_point")  # flattened into metrics beside the headline ones
 MAX_PARAM = 6000  # MLflow's limit on a param value's length
 
+# A tracking server that does not answer must cost seconds, not MLflow's default of 7 retries of up to
+# 120 s each (about 4 minutes a cell); a user's own MLFLOW_HTTP_REQUEST_* settings win.
+HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_TIMEOUT": "10", "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1",
+                 "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+
 _clients: dict[str, Any] = {}
+_unreachable: dict[str, str] = {}  # tracking URI -> why its first request failed (not asked again this run)
 
 
 def tracking_uri(run_dir: Path) -> str:
@@ -45,9 +51,16 @@ def log_cell(result: dict[str, Any]) -> str | None:
         return None
     run_dir = Path(run["dir"])
     uri = tracking_uri(run_dir)
+    if uri in _unreachable:
+        raise ConnectionError(f"MLflow tracking at {uri} failed on its first request: {_unreachable[uri]}")
     client = _client(uri, run_dir)
-    experiment = _experiment(client, os.environ.get("BENCHBENCH_MLFLOW_EXPERIMENT") or run.get("name") or "benchbench",
-                             None if os.environ.get("MLFLOW_TRACKING_URI") else run_dir / "mlflow" / "artifacts")
+    try:
+        experiment = _experiment(
+            client, os.environ.get("BENCHBENCH_MLFLOW_EXPERIMENT") or run.get("name") or "benchbench",
+            None if os.environ.get("MLFLOW_TRACKING_URI") else run_dir / "mlflow" / "artifacts")
+    except Exception as exc:  # the first request: an unreachable server fails every later cell the same way
+        _unreachable[uri] = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise
     parent = _parent(client, experiment, run_dir, run.get("name") or run_dir.name)
     from mlflow.entities import Metric, Param
     from mlflow.utils.time import get_current_time_millis
@@ -102,6 +115,8 @@ def artifacts(result: dict[str, Any], run_dir: Path) -> list[Path]:
 # --------------------------------------------------------------------------- internals
 def _client(uri: str, run_dir: Path) -> Any:
     if uri not in _clients:
+        for name, value in HTTP_DEFAULTS.items():
+            os.environ.setdefault(name, value)
         from mlflow.tracking import MlflowClient
 
         if uri.startswith("sqlite:///"):
