@@ -51,6 +51,13 @@ def test_calibration_measures_only_the_real_training_frames(train):
     assert "crop_sizes" not in PhysicsGenerator(size=150).calibrate(train)  # the user's sizes: none to resize to
 
 
+def test_calibration_reads_a_simulated_dataset_s_training_frames(tmp_path):
+    # the quickstart's dataset is `simulated`: its frames are the training frames too (an empty
+    # calibration made `bench run examples/quickstart.yaml` refuse to start)
+    frames = FrameSet([real_frame(tmp_path, "s", 128, 128, 60, source="simulated")])
+    assert PhysicsGenerator().calibrate(frames)["crop_sizes"] == [128]
+
+
 def test_crack_path_takes_the_largest_crack_and_skips_specks():
     mask = np.zeros((50, 40), bool)
     mask[5:30, 10] = True

@@ -65,8 +65,13 @@ def crack_paths(train: FrameSet) -> list[list[list[float]]]:
 
 
 def calibration(train: FrameSet, *, with_paths: bool) -> dict[str, Any]:
-    """The JSON-able calibration of one fold (the harness records where it came from)."""
-    real = FrameSet([f for f in train if f.source == "real"], train.name)
+    """The JSON-able calibration of one fold (the harness records where it came from).
+
+    ``train`` is the dataset's training frames of the fold, whatever the dataset calls their source (the
+    ``simulated`` dataset's are "simulated", FLYD's "real"); generated ("synthetic:...") frames, which the
+    harness never hands over here, would not be read.
+    """
+    real = FrameSet([f for f in train if not f.source.startswith("synthetic")], train.name)
     out: dict[str, Any] = {
         "crop_sizes": sorted(crop_size_of(f.width, f.height) for f in real),
         "crack_heights": crack_heights(real),
