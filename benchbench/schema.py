@@ -374,7 +374,7 @@ def validate(model: type[BaseModel], data: Any, file: Any = None) -> Any:
         return model.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in first["loc"]).lstrip(".") or "(top level)"
         more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
         raise UserError(f"not a valid {model.__name__}: {first['msg']}{more}", file=file, field=where,
                         fix="give a file written by `bench run` / `bench report`, or run them again") from None
