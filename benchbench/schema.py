@@ -326,7 +326,7 @@ class Interaction(Open):
 class Answer(Open):
     """answer.json: did synthetic frames help, per row, with the declared analysis."""
 
-    schema_version: Literal[2] = Field(2, description="absent in answers written before it was recorded")
+    schema_version: int = Field(2, description="absent in answers written before it was recorded")
     verdict: str
     analysis: Analysis
     rows: list[AnswerRow]

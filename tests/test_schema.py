@@ -20,7 +20,8 @@ DOCS = ROOT / "docs" / "results.md"
 STUDY = ROOT / "examples" / "study" / "results"
 
 
-REQUIRED = {"results": {"schema_version", "run", "cells", "summary"}, "cell": {"id", "key", "cell", "status", "metrics"},
+REQUIRED = {"results": {"schema_version", "run", "cells", "summary"},
+            "cell": {"id", "key", "cell", "status", "metrics"},
             "answer": {"schema_version", "verdict", "analysis", "rows"}}
 
 
@@ -114,8 +115,7 @@ def _has(model: type[BaseModel], path: str) -> bool:
         return False
     if not rest:
         return True
-    inner = [a for a in _models_in(info.annotation)]
-    return any(_has(m, rest) for m in inner)
+    return any(_has(m, rest) for m in _models_in(info.annotation))
 
 
 def _models_in(annotation) -> list[type[BaseModel]]:
@@ -134,3 +134,13 @@ def test_every_key_docs_results_md_names_is_in_the_schema(heading, model):
     assert len(keys) > 15, keys  # the table was found and parsed
     missing = [k for k in keys if not DYNAMIC.search(k) and not _has(model, k)]
     assert not missing, f"docs/results.md ({heading}) names keys benchbench.schema.{model.__name__} lacks: {missing}"
+
+
+def test_the_cell_spec_declares_every_field_of_the_planners_cell():
+    """``cell`` is planner.Cell.to_dict(); the schema repeats its fields (it must not import the planner)."""
+    import dataclasses
+
+    from benchbench.planner import Cell
+    from benchbench.schema import CellSpec
+
+    assert set(CellSpec.model_fields) == {f.name for f in dataclasses.fields(Cell)} | {"id"}
