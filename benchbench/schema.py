@@ -175,7 +175,7 @@ class CellRecord(Open):
     synthetic_in_training: SyntheticInTraining | None = None
     teacher: dict[str, Any] | None = None
     labeler: dict[str, Any] | None = None
-    mode: Literal["add", "replace"] | None = None
+    mode: Literal["add", "replace", "tstr"] | None = None
     runtime: Runtime | None = None
     timings: Timings = Field(default_factory=Timings)
     budget: Budget | None = None

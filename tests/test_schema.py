@@ -136,11 +136,16 @@ def test_every_key_docs_results_md_names_is_in_the_schema(heading, model):
     assert not missing, f"docs/results.md ({heading}) names keys benchbench.schema.{model.__name__} lacks: {missing}"
 
 
-def test_the_cell_spec_declares_every_field_of_the_planners_cell():
-    """``cell`` is planner.Cell.to_dict(); the schema repeats its fields (it must not import the planner)."""
+def test_what_the_schema_repeats_of_the_planner_and_matrix_stays_in_step():
+    """``cell`` is planner.Cell.to_dict() and ``mode`` the matrix's; the schema repeats them (it must not
+    import the planner or the matrix, which import numpy)."""
     import dataclasses
+    from typing import get_args
 
+    from benchbench.matrix import Matrix
     from benchbench.planner import Cell
     from benchbench.schema import CellSpec
 
     assert set(CellSpec.model_fields) == {f.name for f in dataclasses.fields(Cell)} | {"id"}
+    modes = {a for a in get_args(CellRecord.model_fields["mode"].annotation) for a in get_args(a) or [a]}
+    assert modes - {type(None)} == set(get_args(Matrix.model_fields["mode"].annotation))
