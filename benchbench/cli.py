@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "data": ("benchbench.commands.data:data", "Fetch, check and simulate datasets."),
     "report": ("benchbench.commands.report:report", "Write plots and report.md for a run folder."),
     "rescore": ("benchbench.commands.rescore:rescore", "Re-evaluate a finished run's saved predictions, no refit."),
+    "schema": ("benchbench.commands.schema:schema", "Print the JSON Schema of results.json, a cell or answer.json."),
     "compare": ("benchbench.commands.report:compare", "Compare two runs with significance tests."),
     "leaderboard": ("benchbench.commands.leaderboard:leaderboard", "Record runs and gate regressions."),
     "train": ("benchbench.commands.groups:train", "Train generators (commands added by plugins)."),

@@ -533,6 +533,7 @@ class Runner:
             self.progress.cell_done(res)
 
     def _write_results(self, started: str, finished: str | None) -> dict[str, Any]:
+        from benchbench.schema import Results
         from benchbench.summary import summarize
 
         m = self.p.matrix
@@ -562,6 +563,7 @@ class Runner:
             "cells": cells,
             "summary": summarize(cells),
         }
+        Results.model_validate(results)  # a record that drifted from benchbench.schema fails here, not in a reader
         self.store.write_results(results)
         return results
 

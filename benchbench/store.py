@@ -244,4 +244,7 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
                         fix="re-run `bench run` to rewrite it") from None
     if not isinstance(data, dict) or "cells" not in data:
         raise UserError("not a benchbench results file (no 'cells')", file=f, fix="give a run folder")
+    from benchbench.schema import Results, validate
+
+    validate(Results, data, f)  # the keys readers rely on, typed; the dict is returned as read
     return data

@@ -74,7 +74,7 @@ def run(finished, tmp_path, monkeypatch) -> dict[str, dict]:
 def test_rescore_restores_tampered_metrics_exactly(run):
     assert len(run) == 2 and all(c["status"] == "ok" for c in run.values())
     assert all(c["metrics"]["masks"]["pixel_recall"]["value"] is not None for c in run.values())  # masks read
-    junk = {"mAP50": {"value": 0.123, "ci": [0.0, 1.0]}}
+    junk = {"mAP50_95": {"value": 0.05}, "mAP50": {"value": 0.123, "ci": [0.0, 1.0]}}  # wrong values, valid shape
     for cid in run:
         (RUN / "cells" / f"{cid}.json").write_text(json.dumps({**run[cid], "metrics": junk}))
     data = results()

@@ -48,13 +48,15 @@ def write_answer(root: Path, results: dict[str, Any]) -> str | None:
     test specimens) and its markdown; None when the run has no synthetic cell to compare."""
     from benchbench.report.answer import build_answer
     from benchbench.report.verdict import answer_markdown, opening
+    from benchbench.schema import ANSWER_SCHEMA_VERSION
     from benchbench.stats import run_cells
     from benchbench.store import atomic_write_json
 
     answer = build_answer(run_cells(root, results), (results.get("run") or {}).get("matrix") or {})
     if not answer.rows:
         return None
-    atomic_write_json(root / "answer.json", {"verdict": opening(answer), **answer.to_dict()})
+    atomic_write_json(root / "answer.json", {"schema_version": ANSWER_SCHEMA_VERSION, "verdict": opening(answer),
+                                             **answer.to_dict()})
     return answer_markdown(answer)
 
 
