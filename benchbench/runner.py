@@ -410,9 +410,11 @@ class Runner:
                                    f"{baseline.get('error') or 'it did not run'}")
         paths = self._frames_of(c.gen_task_id).get("crack", [])  # type: ignore[arg-type]
         frames = FrameSet([self._frame(p) for p in paths], "synthetic")
-        reference = self._real_train(self._cells[c.baseline_id])  # what the teacher trained on: its score scale
+        # what the teacher trained on, its score scale: only the relative rule reads it (two more predicts)
+        reference = (self._real_train(self._cells[c.baseline_id]) if self.p.matrix.labeler.rule == "relative"
+                     else None)
         key = sha256_json({"teacher": keys[c.baseline_id], "frames": paths,
-                           "reference": [f.stem for f in reference]})
+                           "reference": [f.stem for f in reference or ()]})
         return LabelJob(self.p.ref("detectors", c.detector), c.baseline_id, c.seed, frames, key,
                         self.store.work_dir(c.baseline_id), self.opt.cache_dir,
                         timeout=self._timeout("detectors", c.detector), reference=reference)
