@@ -8,7 +8,7 @@ one bootstrap pass (the same resamples for every metric). docs/results.md descri
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -32,6 +32,12 @@ REUSED_THRESHOLD = "reused"  # operating_point.source when the threshold was giv
 
 def iou_metric_name(t: float) -> str:
     return f"AP{round(t * 100):02d}"
+
+
+def metric_directions(iou_thresholds: Iterable[float]) -> dict[str, bool]:
+    """Metric name -> higher is better, for every metric the evaluator writes (with the matrix's
+    ``metrics.iou_thresholds``)."""
+    return DIRECTIONS | {iou_metric_name(t): True for t in iou_thresholds}
 
 
 # float64/float32 convert exactly; bool is left to the per-box rule, which refuses it

@@ -22,6 +22,7 @@ from benchbench.cache import Cache, frame_key
 from benchbench.calibration import crop_size, resize_frame
 from benchbench.curves import CurveRecorder
 from benchbench.data.folds import ground_truth_file
+from benchbench.drawing.gallery import write_gallery
 from benchbench.environment import worker_facts
 from benchbench.errors import DiskFull, error_line, is_disk_full
 from benchbench.evaluation import drop_degenerate, evaluate_predictions, predictions_to_coco
@@ -275,18 +276,6 @@ def _with_area(preds: list[list[Box]], which: str, warnings: list[str]) -> list[
         warnings.append(f"{dropped} zero-area box(es) from predict on the {which} frames dropped "
                         "(w or h is 0: such a box matches no crack)")
     return kept
-
-
-def write_gallery(test: FrameSet, preds: list[list[Box]], result: dict[str, Any], work_dir: Path) -> str | None:
-    """Draw the cell's worst test frames into ``work_dir`` and list them in its artifacts; the problem, if any."""
-    from benchbench.report.gallery import worst_frames_png
-
-    try:
-        if worst_frames_png(test, preds, result["metrics"], Path(work_dir) / "worst_frames.png"):
-            result["artifacts"]["worst_frames"] = f"work/{result['id']}/worst_frames.png"
-    except Exception as exc:  # a picture must never cost a cell its result
-        return f"{type(exc).__name__}: {exc}"
-    return None
 
 
 def _write_predictions(path: Path, preds: list[list[Box]]) -> str:

@@ -39,10 +39,9 @@ from benchbench.stats import (
     compare_setting,
     decompress_json,
     gt_digest,
-    read_json_file,
-    run_cells,
     seed_stat,
 )
+from benchbench.store import is_cell_record, load_results, read_json_file, run_cells
 from benchbench.summary import detector_label, metric_value, setting_of
 
 DEFAULT_DB = Path("results") / "leaderboard.sqlite"
@@ -252,8 +251,6 @@ class Leaderboard:
     # ------------------------------------------------------------------ submit
     def submit_run(self, run_dir: str | Path) -> SubmitResult:
         """Store every cell of a run folder (those of a killed invocation included)."""
-        from benchbench.store import load_results
-
         root = Path(run_dir)
         results = load_results(root)
         return self.submit_cells(root, results, run_cells(root, results))
@@ -315,8 +312,6 @@ class Leaderboard:
 
     def _cells(self, where: str = "", params: Sequence[Any] = ()) -> list[tuple[str, dict[str, Any]]]:
         """The stored cells of runs that read back; a damaged row is skipped with a warning."""
-        from benchbench.store import is_cell_record
-
         with self._errors():
             rows = self.con.execute(f"SELECT run_id, cell_id, result FROM cells {where} ORDER BY run_id, cell_id",
                                     params).fetchall()
@@ -505,8 +500,6 @@ def env_timeout() -> float:
 def submit_cell(db: str | Path, run_dir: str | Path, cell: dict[str, Any],
                 timeout: float | None = None) -> SubmitResult:
     """Submit one finished cell (the observer's path): run metadata comes from the folder's results.json."""
-    from benchbench.store import load_results
-
     root = Path(run_dir)
     with Leaderboard(db, write=True, timeout=env_timeout() if timeout is None else timeout) as lb:
         return lb.submit_cells(root, load_results(root), [cell])

@@ -9,7 +9,6 @@ with the metric settings the run recorded. Cell keys are kept, so `bench run` st
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -18,25 +17,40 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from benchbench import __version__
 from benchbench.cache import Cache
+from benchbench.curves import score_point
+from benchbench.data.export import test_ground_truth
 from benchbench.data.folds import ground_truth_file
-from benchbench.data.split import LoadedSplit
+from benchbench.data.split import LoadedSplit, load_split
+from benchbench.drawing.gallery import write_gallery
+from benchbench.environment import git_commit
 from benchbench.errors import UserError
+from benchbench.evaluation import REUSED_THRESHOLD, evaluate_predictions, metric_directions
 from benchbench.frames import Box, FrameSet
+from benchbench.genscore.runscores import score_gains
 from benchbench.hashing import file_sha256
 from benchbench.matrix import Matrix, parse_matrix
-from benchbench.store import SCHEMA_VERSION, TAMPERED, TEST_GT, RunStore, check_cell_id, load_results
+from benchbench.store import (
+    SCHEMA_VERSION,
+    TAMPERED,
+    TEST_GT,
+    Changed,
+    RunStore,
+    Unusable,
+    load_results,
+    read_json_file,
+    read_predictions,
+)
+from benchbench.summary import summarize
 
 # (cell id, its new record or None when skipped, the reason it was skipped) after each cell
 CellDone = Callable[[str, dict[str, Any] | None, str | None], None]
 
 
-class Skip(Exception):
-    """A cell that cannot be scored again; the message says why, in one line."""
-
-
-class Changed(Skip):
-    """A saved input that no longer has the checksum recorded when it was written: never scored."""
+class Skip(Unusable):
+    """A cell that cannot be scored again; the message says why, in one line. Its saved files being
+    unusable (``store.Unusable``, ``store.Changed``: never scored) skips it too."""
 
 
 @dataclass
@@ -79,8 +93,6 @@ class RescoreSummary:
 
 def open_run(run_dir: str | Path, cache: Cache, plugins: Any) -> SavedRun:
     """Read RUN_DIR and rebuild its frames from the matrix it recorded; a user error when they are not the run's."""
-    from benchbench.runner import load_data
-
     root = Path(run_dir)
     results = load_results(root)
     file = root / "results.json"
@@ -91,43 +103,19 @@ def open_run(run_dir: str | Path, cache: Cache, plugins: Any) -> SavedRun:
     matrix = parse_matrix(recorded, f"{file} run.matrix")
     matrix_file = str((results.get("run") or {}).get("matrix_file") or file)
     try:
-        data, data_hash = load_data(matrix, matrix_file, cache, plugins)
+        data = load_split(matrix, matrix_file, plugins, cache=cache)
     except UserError as exc:
         if exc.file is not None:
             raise
         raise UserError(exc.detail, file=f"{file} run.matrix", field=exc.field, fix=exc.fix) from None
     warnings = _check_inputs(root, results, data)
-    _check_same_data(root, results, data, data_hash)
-    records = _records(RunStore(root), results)
+    _check_same_data(root, results, data)
+    records = RunStore(root).checked_records(results)
     unverified = [r["id"] for r in records if (r.get("artifacts") or {}).get("predictions") and not r.get("checksums")]
     if unverified and not warnings:
         warnings.append(f"{len(unverified)} cell(s) written before checksums were recorded ({unverified[0]}, ...): "
                         "their predictions are not verified")
     return SavedRun(root, results, records, matrix, data, warnings)
-
-
-def _records(store: RunStore, results: dict[str, Any]) -> list[dict[str, Any]]:
-    """The run's cells, their ids and artifact paths checked: rescore reads and writes only inside the folder."""
-    file = store.root / "results.json"
-    store.inside("cells", file, "cells (the cells/ folder)")
-    records = []
-    for i, c in enumerate(results["cells"]):
-        if not (isinstance(c, dict) and "id" in c):
-            continue
-        cell_id = check_cell_id(c["id"], file, f"cells[{i}].id")
-        record = store.read_cell(cell_id) or c
-        where = store.cell_path(cell_id) if record is not c else file
-        store.inside(f"work/{cell_id}", where, f"the work folder of {cell_id}")
-        artifacts = record.get("artifacts") or {}
-        if not isinstance(artifacts, dict):
-            raise UserError("artifacts is not a mapping", file=where, field="artifacts", fix=TAMPERED)
-        for name, rel in artifacts.items():
-            store.inside(rel, where, f"artifacts.{name}")
-        for k, point in enumerate(record.get("curve") or []):
-            store.inside(point.get("predictions") if isinstance(point, dict) else None, where,
-                         f"curve[{k}].predictions")
-        records.append(record)
-    return records
 
 
 def _check_inputs(root: Path, results: dict[str, Any], data: LoadedSplit) -> list[str]:
@@ -145,10 +133,7 @@ def _check_inputs(root: Path, results: dict[str, Any], data: LoadedSplit) -> lis
     return []
 
 
-def _check_same_data(root: Path, results: dict[str, Any], data: LoadedSplit, data_hash: str) -> None:
-    from benchbench.data.export import test_ground_truth
-    from benchbench.stats import read_json_file
-
+def _check_same_data(root: Path, results: dict[str, Any], data: LoadedSplit) -> None:
     fix = ("run `bench rescore` from the folder the run was started in, with the data it used (same files "
            "under the matrix's data root); for new data, run the matrix again with `bench run`")
     saved = None
@@ -163,38 +148,10 @@ def _check_same_data(root: Path, results: dict[str, Any], data: LoadedSplit, dat
     if recorded is None and saved is None:
         raise UserError("neither test_gt.json nor run.data.manifest_hash says which frames this run used",
                         file=root / "results.json", fix="run the matrix again with `bench run`")
-    if recorded is not None and recorded != data_hash:
-        raise UserError(f"the data rebuilt from run.matrix is not this run's (manifest {data_hash[:12]}, "
+    if recorded is not None and recorded != data.manifest_hash:
+        raise UserError(f"the data rebuilt from run.matrix is not this run's (manifest {data.manifest_hash[:12]}, "
                         f"the run's {str(recorded)[:12]})", file=root / "results.json",
                         field="run.data.manifest_hash", fix=fix)
-
-
-def read_predictions(path: Path, n_frames: int, sha256: str | None = None) -> list[list[Box]]:
-    """A saved COCO results list (image ids 1..N in frame order) as one list of boxes per frame;
-    with ``sha256`` (recorded when the cell wrote it), refused unless the file still has it."""
-    try:
-        raw = path.read_bytes()
-        if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
-            raise Changed(f"{path} changed since the cell wrote it (sha256 differs from the cell's checksums)")
-        rows = json.loads(raw)
-    except FileNotFoundError:
-        raise Skip(f"{path} is missing") from None
-    except (OSError, ValueError) as exc:
-        raise Skip(f"{path} is unreadable ({type(exc).__name__})") from None
-    if not isinstance(rows, list):
-        raise Skip(f"{path} is not a COCO results list")
-    preds: list[list[Box]] = [[] for _ in range(n_frames)]
-    for k, d in enumerate(rows):
-        try:
-            i = int(d["image_id"]) - 1
-            x, y, w, h = (float(v) for v in d["bbox"])
-            score = float(d["score"])
-        except (KeyError, TypeError, ValueError):
-            raise Skip(f"{path}: detection {k} is not a COCO detection (image_id, bbox, score)") from None
-        if not 0 <= i < n_frames:
-            raise Skip(f"{path}: detection {k} is on image {i + 1}, but the test set has {n_frames} frames")
-        preds[i].append(Box(x, y, w, h, score=score))
-    return preds
 
 
 @dataclass
@@ -222,7 +179,7 @@ def cell_inputs(run: SavedRun, record: dict[str, Any]) -> CellInputs:
         return CellInputs(preds, kwargs | {"val": val, "val_preds": val_preds}, "validation predictions")
     except Changed:
         raise
-    except (KeyError, Skip):  # a cell from before predictions_val.json: the threshold it chose then
+    except (KeyError, Unusable):  # a cell from before predictions_val.json: the threshold it chose then
         threshold = ((record.get("metrics") or {}).get("operating_point") or {}).get("threshold")
         if not _is_number(threshold):
             raise Skip("no validation predictions (predictions_val.json) and no recorded "
@@ -232,10 +189,6 @@ def cell_inputs(run: SavedRun, record: dict[str, Any]) -> CellInputs:
 
 def rescore_cell(run: SavedRun, record: dict[str, Any], stamp: dict[str, Any]) -> tuple[dict[str, Any], str | None]:
     """The cell's record with metrics scored again (and its gallery redrawn), and a warning if any."""
-    from benchbench.curves import score_point
-    from benchbench.evaluation import REUSED_THRESHOLD, evaluate_predictions
-    from benchbench.jobs import write_gallery
-
     t0 = time.perf_counter()
     inputs = cell_inputs(run, record)
     artifacts = dict(record["artifacts"])
@@ -269,9 +222,6 @@ def rescore_run(run: SavedRun, on_cell: CellDone | None = None) -> RescoreSummar
     atomically, so an interrupted rescore leaves each cell old or new; results.json is rewritten from
     the cells done even then.
     """
-    from benchbench import __version__
-    from benchbench.runner import git_commit
-
     store = RunStore(run.root)
     store.acquire()
     stamp = {"at": datetime.now(UTC).isoformat(), "benchbench": __version__, "git_commit": git_commit(),
@@ -282,7 +232,7 @@ def rescore_run(run: SavedRun, on_cell: CellDone | None = None) -> RescoreSummar
         for record in run.candidates:
             try:
                 res, warning = rescore_cell(run, record, stamp)
-            except Skip as exc:
+            except Unusable as exc:
                 out.skipped[record["id"]] = str(exc)
                 if on_cell:
                     on_cell(record["id"], None, str(exc))
@@ -307,13 +257,11 @@ def rescore_run(run: SavedRun, on_cell: CellDone | None = None) -> RescoreSummar
 def _write_results(run: SavedRun, store: RunStore, new: dict[str, dict[str, Any]], stamp: dict[str, Any]
                    ) -> list[str]:
     """results.json with the rescored cells, the seed summary and generator-score gains made from them."""
-    from benchbench.genscore.runscores import score_gains
-    from benchbench.runner import metric_directions
-    from benchbench.summary import summarize
 
     cells = [new.get(r["id"], r) for r in run.records]
     results = {**run.results, "cells": cells, "summary": summarize(cells)}
-    results["run"] = {**results["run"], "metric_directions": metric_directions(run.matrix), "rescored": stamp}
+    results["run"] = {**results["run"], "rescored": stamp,
+                      "metric_directions": metric_directions(run.matrix.metrics.iou_thresholds)}
     warnings = []
     scores = results.get("generator_scores")
     if isinstance(scores, dict) and "gain" in scores:  # the gains are the cells' metrics: made again

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import functools
 import platform
-import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
@@ -24,10 +23,12 @@ from benchbench import __version__
 from benchbench.cache import Cache
 from benchbench.calibration import calibrate
 from benchbench.data.folds import Fold, fold_params, ground_truth_file
+from benchbench.data.split import load_split
+from benchbench.drawing.samples import sample_grid
 from benchbench.editable import editable_code, stale_warnings
-from benchbench.environment import environment, plugin_distributions
+from benchbench.environment import environment, git_commit, plugin_distributions
 from benchbench.errors import DiskFull
-from benchbench.evaluation import DIRECTIONS, iou_metric_name
+from benchbench.evaluation import metric_directions
 from benchbench.executors.queue import Job, JobQueue, run_in_waves
 from benchbench.frames import Box, FrameSet
 from benchbench.genscore.runscores import attach_scores, unscored_tasks
@@ -49,9 +50,6 @@ from benchbench.planner import Cell, GenTask, Plan, cell_unit, gen_unit, label_i
 from benchbench.plugins import PluginRef, Plugins, get_plugins
 from benchbench.store import SCHEMA_VERSION, RunStore, run_folder
 from benchbench.teacher import frame_mask_boxes, teacher_labels
-
-if TYPE_CHECKING:
-    from benchbench.data.split import LoadedSplit
 
 
 # --------------------------------------------------------------------------- driver
@@ -112,7 +110,8 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
     """Load data, split it (refusing leaks), fingerprint and calibrate generators per fold, and have the
     planner plan the cells of every fold."""
     plugins = plugins or get_plugins()
-    data, data_hash = load_data(matrix, matrix_file, cache, plugins)
+    data = load_split(matrix, matrix_file, plugins, cache=cache)
+    data_hash = data.manifest_hash
     folds = data.folds
     rows = {("generators", g.name): PluginRef.of("generators", g) for g in matrix.generators}
     rows |= {("detectors", d.name): PluginRef.of("detectors", d) for d in matrix.detectors}
@@ -156,20 +155,6 @@ def generator_ids(matrix: Matrix, plugins: Plugins, folds: list[Fold], cache: Ca
                 gid["calibration"] = sha256_json(calib)
             ids[g.name, fold.index] = gid
     return ids, calibration
-
-
-def load_data(matrix: Matrix, matrix_file: str, cache: Cache, plugins: Plugins) -> tuple[LoadedSplit, str]:
-    """The matrix's folds of train / val / test frames and their manifest hash (``run.data.manifest_hash``)."""
-    from benchbench.data.split import load_split
-
-    data = load_split(matrix, matrix_file, plugins, cache=cache)
-    hashes = [f.manifest_hash for f in data.folds]
-    return data, hashes[0] if data.folds[0].index is None else sha256_json({"folds": hashes})
-
-
-def metric_directions(matrix: Matrix) -> dict[str, bool]:
-    """Metric name -> higher is better, for every metric the evaluator writes with this matrix."""
-    return DIRECTIONS | {iou_metric_name(t): True for t in matrix.metrics.iou_thresholds}
 
 
 def generator_provenance(matrix: Matrix, matrix_file: str, plugins: Plugins, folds: list[Fold], used: set[str],
@@ -219,16 +204,6 @@ def cell_key(p: Prepared, cell: Cell, plugins: Plugins) -> str:
         "metrics": p.matrix.metrics.key(), "labeler": p.matrix.labeler.key(),
         "mode": p.matrix.mode, "positive_fraction": p.matrix.positive_fraction,
     })
-
-
-@functools.lru_cache(maxsize=1)  # results.json is rewritten after every cell: ask git once
-def git_commit() -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None
 
 
 def stop_if_disk_full(res: Any) -> None:
@@ -559,7 +534,7 @@ class Runner:
                 **({"folds": [f.describe() for f in self.p.folds]} if self.p.folds[0].index is not None else {}),
                 "generator_provenance": self.p.provenance,
                 "warnings": [p["warning"] for p in self.p.provenance.values() if p.get("warning")],
-                "metric_directions": metric_directions(m),
+                "metric_directions": metric_directions(m.metrics.iou_thresholds),
                 "checksums": self.checksums,
             },
             "cells": cells,
@@ -574,8 +549,6 @@ class Runner:
         n = self.p.matrix.samples
         if not n:
             return
-        from benchbench.report.samples import sample_grid
-
         first_seed = self.p.matrix.seed[0]
         for task in self.p.plan.gen_tasks:
             g = generated.get(task.id)

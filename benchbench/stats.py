@@ -35,6 +35,7 @@ from benchbench.environment import environment_differences
 from benchbench.errors import UserError
 from benchbench.hashing import sha256_json
 from benchbench.jsonable import finite_or_none
+from benchbench.store import load_results, read_json_file, run_cells
 from benchbench.summary import defined, metric_entry, metric_value, setting_of
 
 WORSE, BETTER, UNSURE, SAME = "worse", "better", "~", "same"
@@ -141,8 +142,6 @@ class RunData:
     @classmethod
     def from_dir(cls, run_dir: str | Path) -> RunData:
         """Read a run folder: results.json, test_gt.json and each cell's predictions file."""
-        from benchbench.store import load_results
-
         root = Path(run_dir)
         results = load_results(root)
         run = results.get("run") or {}
@@ -156,27 +155,6 @@ class RunData:
         for rec in self.cells:
             out.setdefault(setting_of(rec.result), {})[rec.seed] = rec
         return out
-
-
-def run_cells(root: Path, results: dict[str, Any]) -> list[dict[str, Any]]:
-    """results.json's cells, plus cell files that finished after it was last written (a killed run)."""
-    from benchbench.store import RunStore
-
-    started = (results.get("run") or {}).get("started") or ""
-    cells = {c["id"]: c for c in results["cells"]}
-    for c in RunStore(root).all_cells():
-        # Older cell files in the folder belong to earlier invocations, possibly of another matrix.
-        if c.get("id") not in cells and (c.get("finished") or "") >= started:
-            cells[c["id"]] = c
-    return list(cells.values())
-
-
-def read_json_file(path: Path) -> Any | None:
-    """JSON content, or None when the file is absent or unreadable (the caller says what is missing)."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
 
 
 def _file_loader(root: Path, cell: dict[str, Any]) -> Predictions | None:

@@ -1,7 +1,13 @@
-"""Run folders: atomic cell files, results.json, resume."""
+"""Run folders: atomic cell files, results.json, resume — and every read of a finished one.
+
+The one module that knows a run folder's layout: the runner writes through it, and `bench report`,
+`compare`, `leaderboard` and `rescore` read through it (results.json, the cells, the test ground
+truth, saved predictions), so the analysis never needs the code that wrote the folder.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -12,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench.errors import UserError, naming_full_disk
+from benchbench.frames import Box
 
 SCHEMA_VERSION = 2  # 2: crack-scale metrics (sizes, errors, operating_point, masks, groups)
 _UMASK = os.umask(0)
@@ -204,6 +211,30 @@ class RunStore:
     def all_cells(self) -> list[dict[str, Any]]:
         return [c for p in sorted(self.cells_dir.glob("*.json")) if (c := self.read_cell(p.stem)) is not None]
 
+    def checked_records(self, results: dict[str, Any]) -> list[dict[str, Any]]:
+        """results.json's cells (from their cell files where readable), their ids and artifact paths checked:
+        what `bench rescore` reads and writes stays inside the folder."""
+        file = self.root / "results.json"
+        self.inside("cells", file, "cells (the cells/ folder)")
+        records = []
+        for i, c in enumerate(results["cells"]):
+            if not (isinstance(c, dict) and "id" in c):
+                continue
+            cell_id = check_cell_id(c["id"], file, f"cells[{i}].id")
+            record = self.read_cell(cell_id) or c
+            where = self.cell_path(cell_id) if record is not c else file
+            self.inside(f"work/{cell_id}", where, f"the work folder of {cell_id}")
+            artifacts = record.get("artifacts") or {}
+            if not isinstance(artifacts, dict):
+                raise UserError("artifacts is not a mapping", file=where, field="artifacts", fix=TAMPERED)
+            for name, rel in artifacts.items():
+                self.inside(rel, where, f"artifacts.{name}")
+            for k, point in enumerate(record.get("curve") or []):
+                self.inside(point.get("predictions") if isinstance(point, dict) else None, where,
+                            f"curve[{k}].predictions")
+            records.append(record)
+        return records
+
     def write_results(self, results: dict[str, Any]) -> Path:
         path = self.root / "results.json"
         # no indent: json's C encoder is ~4x faster, and results.json is rewritten after every cell
@@ -229,6 +260,62 @@ def is_cell_record(res: Any) -> bool:
 
 def _is_num(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool)
+
+
+def run_cells(root: Path, results: dict[str, Any]) -> list[dict[str, Any]]:
+    """results.json's cells, plus cell files that finished after it was last written (a killed run)."""
+    started = (results.get("run") or {}).get("started") or ""
+    cells = {c["id"]: c for c in results["cells"]}
+    for c in RunStore(root).all_cells():
+        # Older cell files in the folder belong to earlier invocations, possibly of another matrix.
+        if c.get("id") not in cells and (c.get("finished") or "") >= started:
+            cells[c["id"]] = c
+    return list(cells.values())
+
+
+def read_json_file(path: Path) -> Any | None:
+    """JSON content, or None when the file is absent or unreadable (the caller says what is missing)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class Unusable(Exception):
+    """A saved file of a run folder that cannot be used (missing, unreadable, not what it should hold);
+    the message says why, in one line."""
+
+
+class Changed(Unusable):
+    """A saved file that no longer has the checksum recorded when it was written: never used."""
+
+
+def read_predictions(path: Path, n_frames: int, sha256: str | None = None) -> list[list[Box]]:
+    """A saved COCO results list (image ids 1..N in frame order) as one list of boxes per frame;
+    with ``sha256`` (recorded when the cell wrote it), refused unless the file still has it."""
+    try:
+        raw = path.read_bytes()
+        if sha256 is not None and hashlib.sha256(raw).hexdigest() != sha256:
+            raise Changed(f"{path} changed since the cell wrote it (sha256 differs from the cell's checksums)")
+        rows = json.loads(raw)
+    except FileNotFoundError:
+        raise Unusable(f"{path} is missing") from None
+    except (OSError, ValueError) as exc:
+        raise Unusable(f"{path} is unreadable ({type(exc).__name__})") from None
+    if not isinstance(rows, list):
+        raise Unusable(f"{path} is not a COCO results list")
+    preds: list[list[Box]] = [[] for _ in range(n_frames)]
+    for k, d in enumerate(rows):
+        try:
+            i = int(d["image_id"]) - 1
+            x, y, w, h = (float(v) for v in d["bbox"])
+            score = float(d["score"])
+        except (KeyError, TypeError, ValueError):
+            raise Unusable(f"{path}: detection {k} is not a COCO detection (image_id, bbox, score)") from None
+        if not 0 <= i < n_frames:
+            raise Unusable(f"{path}: detection {k} is on image {i + 1}, but the test set has {n_frames} frames")
+        preds[i].append(Box(x, y, w, h, score=score))
+    return preds
 
 
 def load_results(run_dir: str | Path) -> dict[str, Any]:

@@ -77,7 +77,7 @@ def simulate(out: str, n: int, seed: int, size: int, sizes: str | None, positive
     click.echo(f"wrote {len(frames)} frames ({n_crack} crack, {len(frames) - n_crack} sane) to {root} ({layout})")
     if grid_with is not None:
         from benchbench.data.flyd import FlydDataset
-        from benchbench.report.samples import sample_grid
+        from benchbench.drawing.samples import sample_grid
 
         real = FlydDataset(grid_with).load()
         png = sample_grid({"real": real, "simulated": frames}, root / "real_vs_simulated.png", n=8, seed=seed)

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from benchbench.drawing.samples import TILE, frame_tile
 from benchbench.frames import FrameSet
-from benchbench.report.samples import TILE, frame_tile
 
 LABEL_H = 14
 

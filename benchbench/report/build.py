@@ -49,8 +49,7 @@ def write_answer(root: Path, results: dict[str, Any]) -> str | None:
     from benchbench.report.answer import build_answer
     from benchbench.report.verdict import answer_markdown, opening
     from benchbench.schema import ANSWER_SCHEMA_VERSION
-    from benchbench.stats import run_cells
-    from benchbench.store import atomic_write_json
+    from benchbench.store import atomic_write_json, run_cells
 
     answer = build_answer(run_cells(root, results), (results.get("run") or {}).get("matrix") or {})
     if not answer.rows:

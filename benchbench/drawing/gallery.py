@@ -2,8 +2,8 @@
 boxes kept at the operating threshold (red) and the rest (dark red), each captioned with its error
 counts (from the AP50 matching of every box). PIL only.
 
-Written by the cell job next to its predictions (the test pixels are at hand there), shown by
-report.html; the frames are the error breakdown's ``worst_frames``.
+Written by the cell job next to its predictions, and again by `bench rescore` (the test pixels are at
+hand in both), shown by report.html; the frames are the error breakdown's ``worst_frames``.
 """
 
 from __future__ import annotations
@@ -13,7 +13,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchbench.drawing.samples import frame_tile
 from benchbench.frames import Box, FrameSet
+from benchbench.metrics.masks import frame_mask
 from benchbench.store import atomic_write_bytes
 
 TILE = 192  # px per frame
@@ -25,9 +27,6 @@ def worst_frames_png(test: FrameSet, preds: Sequence[Sequence[Box]], metrics: di
                      path: Path) -> Path | None:
     """Draw the worst test frames of one cell into ``path``; None when no frame has an error."""
     from PIL import Image, ImageDraw
-
-    from benchbench.metrics.masks import frame_mask
-    from benchbench.report.samples import frame_tile
 
     worst = (metrics.get("errors") or {}).get("worst_frames") or []
     if not worst:
@@ -49,3 +48,13 @@ def worst_frames_png(test: FrameSet, preds: Sequence[Sequence[Box]], metrics: di
     sheet.save(buf, format="PNG")
     atomic_write_bytes(path, buf.getvalue(), durable=False)  # redrawn by `bench rescore`, so never half a file
     return path
+
+
+def write_gallery(test: FrameSet, preds: list[list[Box]], result: dict[str, Any], work_dir: Path) -> str | None:
+    """Draw the cell's worst test frames into ``work_dir`` and list them in its artifacts; the problem, if any."""
+    try:
+        if worst_frames_png(test, preds, result["metrics"], Path(work_dir) / "worst_frames.png"):
+            result["artifacts"]["worst_frames"] = f"work/{result['id']}/worst_frames.png"
+    except Exception as exc:  # a picture must never cost a cell its result
+        return f"{type(exc).__name__}: {exc}"
+    return None
