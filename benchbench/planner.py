@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from benchbench.data.folds import suffix
 from benchbench.errors import UserError
+from benchbench.ids import cell_id, gen_task_id
 from benchbench.matrix import Matrix
 
 MAX_PLANNED_FRAMES = 1_000_000  # synthetic frames one run may generate (docs/matrix.md "Bounds")
@@ -32,7 +32,7 @@ class GenTask:
 
     @property
     def id(self) -> str:
-        return f"{self.generator}__g{_fmt(self.guidance)}__s{self.seed}{suffix(self.fold)}"
+        return gen_task_id(self.generator, self.guidance, self.seed, self.fold)
 
     @property
     def n(self) -> int:
@@ -60,16 +60,13 @@ class Cell:
 
     @property
     def id(self) -> str:
-        gen = self.generator or "real"
-        steps = "__bsteps" if self.budget == "steps" else ""
-        return (f"{self.detector}__{gen}__g{_fmt(self.guidance)}__r{_fmt(self.ratio)}__s{self.seed}{steps}"
-                f"{suffix(self.fold)}")
+        return cell_id(self.detector, self.generator, self.guidance, self.ratio, self.seed, self.budget, self.fold)
 
     @property
     def gen_task_id(self) -> str | None:
         if self.generator is None:
             return None
-        return GenTask(self.generator, self.guidance, self.seed, 0, 0, self.fold).id
+        return gen_task_id(self.generator, self.guidance, self.seed, self.fold)
 
     @property
     def baseline_id(self) -> str:
@@ -80,12 +77,6 @@ class Cell:
         if self.fold is None:  # a plain split's cells keep the dict (and so the cache key) they had before folds
             del d["fold"]
         return d
-
-
-def _fmt(x: float | None) -> str:
-    if x is None:
-        return "-"
-    return f"{x:g}"
 
 
 def synthetic_counts(ratio: float, n_pos: int, n_neg: int, mode: str,

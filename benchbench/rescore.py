@@ -28,7 +28,7 @@ from benchbench.environment import git_commit
 from benchbench.errors import UserError
 from benchbench.evaluation import REUSED_THRESHOLD, evaluate_predictions, metric_directions
 from benchbench.frames import Box, FrameSet
-from benchbench.genscore.runscores import score_gains
+from benchbench.genscore.predict import score_gains
 from benchbench.hashing import file_sha256
 from benchbench.matrix import Matrix, parse_matrix
 from benchbench.store import (

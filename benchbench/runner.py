@@ -31,7 +31,7 @@ from benchbench.errors import DiskFull
 from benchbench.evaluation import metric_directions
 from benchbench.executors.queue import Job, JobQueue, run_in_waves
 from benchbench.frames import Box, FrameSet
-from benchbench.genscore.runscores import attach_scores, unscored_tasks
+from benchbench.generated import prepared_scores, unscored_tasks
 from benchbench.hashing import file_sha256, sha256_json
 from benchbench.jobs import (
     CellJob,
@@ -315,7 +315,7 @@ class Runner:
 
         self.observer_errors += self.observers.close()  # before the scores: they may take a while themselves
         results = self._write_results(started, datetime.now(UTC).isoformat())
-        results = attach_scores(self, results)  # generator scores; never raises (benchbench.genscore)
+        results = self._scores(results)
         try:
             self._samples(self.generated)
         except Exception as exc:  # a picture must never cost a finished run
@@ -542,6 +542,19 @@ class Runner:
         }
         Results.model_validate(results)  # a record that drifted from benchbench.schema fails here, not in a reader
         self.store.write_results(results)
+        return results
+
+    def _scores(self, results: dict[str, Any]) -> dict[str, Any]:
+        """results.json with ``generator_scores`` (benchbench.genscore). Never raises: a scoring failure is
+        reported as a warning and costs no finished result."""
+        if not self.p.matrix.scores.enabled or not self.p.plan.gen_tasks:
+            return results
+        try:
+            results["generator_scores"] = prepared_scores(self.p, self.cache, results["cells"], self.store.root,
+                                                          self.plugins)
+            self.store.write_results(results)
+        except Exception as exc:
+            self.observer_errors.append(f"generator scores not computed: {error_line(exc)}")
         return results
 
     def _samples(self, generated: dict[str, dict[str, Any]]) -> None:

@@ -95,7 +95,7 @@ def score(run_dir: str, extractors: tuple[str, ...], cache_dir: str, as_json: bo
     """Score the generated sets of an existing run (frames from the cache) and add them to its results.json."""
     from benchbench.cache import Cache
     from benchbench.errors import UserError
-    from benchbench.genscore.runscores import score_run
+    from benchbench.generated import prepared_scores
     from benchbench.matrix import parse_matrix
     from benchbench.plugins import get_plugins
     from benchbench.runner import prepare
@@ -116,7 +116,7 @@ def score(run_dir: str, extractors: tuple[str, ...], cache_dir: str, as_json: bo
     if not prepared.plan.gen_tasks:
         raise UserError("this run generated no synthetic frames", file=results_file,
                         field="run.matrix.generators", fix="score a run with synthetic ratios > 0")
-    section = score_run(prepared, cache, results["cells"], Path(run_dir), get_plugins())
+    section = prepared_scores(prepared, cache, results["cells"], Path(run_dir), get_plugins())
     if not any(s.get("scores") or s.get("memorisation") for s in section["sets"]):
         raise UserError(f"no generated frames of this run are in the cache at {cache_dir}", field="--cache-dir",
                         fix="give the cache the run used, or re-run `bench run` to regenerate them")

@@ -52,11 +52,6 @@ class Fold:
                 "n_train": len(self.train), "n_val": len(self.val) if self.val else 0, "n_test": len(self.test)}
 
 
-def suffix(fold: int | None) -> str:
-    """What a fold adds to a cell or generation-task id (nothing for a plain split)."""
-    return "" if fold is None else f"__f{fold}"
-
-
 def ground_truth_file(fold: int | None) -> str:
     """The run folder's file holding a fold's test ground truth (``test_gt.json`` for a plain split)."""
     return TEST_GT if fold is None else f"test_gt__f{fold}.json"

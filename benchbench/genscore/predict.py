@@ -12,13 +12,14 @@ so instead.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from scipy.stats import rankdata
 
 from benchbench.genscore.score import SCORES
-from benchbench.planner import GenTask
+from benchbench.ids import gen_task_id
 from benchbench.summary import detector_label, metric_value
 
 MIN_SETS = 4
@@ -43,7 +44,7 @@ def gains(cells: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
         b, v = base.get(_baseline_key(c)), metric_value(c, metric)
         if b is None or v is None or not (np.isfinite(b) and np.isfinite(v)):
             continue
-        out.append({"set": GenTask(cc["generator"], cc.get("guidance"), cc["seed"], 0, 0).id,
+        out.append({"set": gen_task_id(cc["generator"], cc.get("guidance"), cc["seed"]),
                     "ratio": float(cc["ratio"]), "detector": cc["detector"],
                     "budget": cc.get("budget", "epochs"), "gain": float(v - b)})
     return out
@@ -123,3 +124,16 @@ def score_gain(cells: list[dict[str, Any]], section: dict[str, Any], metrics: li
                              f"set(s) with finished cells, at least {MIN_SETS} needed (more generators, guidance "
                              "scales or seeds)")
     return out
+
+
+def score_gains(section: dict[str, Any], cells: list[dict[str, Any]], spec: Any, run_dir: Path) -> dict[str, Any]:
+    """``section`` with its ``gain`` (scores vs the cells' metric gains) and the score-vs-gain plots made
+    from ``cells``: at the end of a run, and again when `bench rescore` changed the cells' metrics."""
+    section["gain"] = score_gain(cells, section, spec.gain_metrics, spec.bootstrap)
+    try:
+        from benchbench.genscore.plots import gain_plots  # matplotlib; and genscore.plots imports this module
+
+        section["plots"] = [str(q.relative_to(run_dir)) for q in gain_plots(section, Path(run_dir) / "genscore")]
+    except Exception as exc:  # a picture must never cost the scores
+        section.setdefault("errors", []).append(f"score-vs-gain plots not written: {type(exc).__name__}: {exc}")
+    return section
