@@ -85,7 +85,7 @@ class PluginRef:
 
     @classmethod
     def of(cls, kind: str, row: Any) -> PluginRef:
-        """From a matrix row (benchbench.matrix.PluginSpec)."""
+        """From a matrix row (benchbench.method.matrix.PluginSpec)."""
         return cls(kind, row.name, row.plugin_name, dict(row.params))
 
     @property

@@ -78,8 +78,8 @@ def curve_context(work_dir: str | Path, test: FrameSet, curve: Sequence[float] =
     """A context whose matrix asks for a learning curve (``metrics.curve``) scored on ``test``, and the
     list the harness fills with the curve's points (results.json's ``curve``) as the detector calls
     ``ctx.checkpoint``: the harness's own scoring, so a test sees what a run would record."""
-    from benchbench.curves import CurveRecorder
-    from benchbench.matrix import MetricsSpec
+    from benchbench.method.curves import CurveRecorder
+    from benchbench.method.matrix import MetricsSpec
 
     ctx = make_context(work_dir, seed, cell_id)
     recorder = CurveRecorder(test, MetricsSpec(bootstrap=0).eval_kwargs(), ctx.work_dir, cell_id)

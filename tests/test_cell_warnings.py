@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from benchbench.api import Box
 from benchbench.cli import main
-from benchbench.evaluation import drop_degenerate
 from benchbench.frames import Frame
+from benchbench.method.evaluation import drop_degenerate
 
 
 @pytest.fixture

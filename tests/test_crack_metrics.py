@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from benchbench.api import Box, Frame, FrameSet
-from benchbench.evaluation import evaluate_predictions
+from benchbench.method.evaluation import evaluate_predictions
 from benchbench.metrics import CocoEval, grouped_bootstrap_ci
 from benchbench.metrics.bootstrap import grouped_bootstrap_cis
 from benchbench.metrics.errors import error_breakdown

@@ -595,8 +595,8 @@ def test_metrics_import_pulls_no_torch_or_pycocotools() -> None:
 
 
 def test_predictions_to_coco_checks_every_box_the_way_bench_eval_does():
-    from benchbench.evaluation import predictions_to_coco
     from benchbench.frames import Box
+    from benchbench.method.evaluation import predictions_to_coco
 
     preds = [[Box(1, 2.5, np.float32(3.25), np.float64(4.0), score=np.float32(0.75))], [],
              [Box(0.0, 0.0, 0.0, 1.0, score=1.0), Box(5.0, 5.0, 2.0, 2.0, score=0.0)]]

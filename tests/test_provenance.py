@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from benchbench.cli import main
-from benchbench.provenance import MANIFEST, write_training_manifest
+from benchbench.data.provenance import MANIFEST, write_training_manifest
 
 
 @pytest.fixture

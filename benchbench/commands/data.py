@@ -106,7 +106,7 @@ def export(matrix_file: str, part: str, fold: int | None, out: str) -> None:
     from benchbench.data.export import export_classes
     from benchbench.data.split import load_split
     from benchbench.errors import UserError
-    from benchbench.matrix import load_matrix
+    from benchbench.method.matrix import load_matrix
     from benchbench.plugins import get_plugins
 
     matrix, digest = load_matrix(matrix_file)

@@ -29,10 +29,10 @@ def rescore(run_dir: str, dry_run: bool, cache_dir: str, quiet: bool, no_report:
     from rich.console import Console
     from rich.markup import escape
 
-    from benchbench.cache import Cache
+    from benchbench.analysis.rescore import cell_inputs, open_run, rescore_run
     from benchbench.plugins import get_plugins
-    from benchbench.rescore import cell_inputs, open_run, rescore_run
-    from benchbench.store import Unusable
+    from benchbench.records.cache import Cache
+    from benchbench.records.store import Unusable
 
     console = Console(stderr=True, quiet=quiet)
     cache = Cache(cache_dir)

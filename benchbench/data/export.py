@@ -150,7 +150,7 @@ def export_classes(frames: FrameSet, out_dir: str | os.PathLike, header: dict[st
     """Write ``out_dir/crack`` and ``out_dir/sane`` (the Classes layout generator training reads) and
     ``benchbench-export.json``: ``header`` plus each frame's class, specimen group and content hashes,
     which ``bench train`` copies into the weights' training manifest."""
-    from benchbench.provenance import EXPORT_MANIFEST, pixel_sha256
+    from benchbench.data.provenance import EXPORT_MANIFEST, pixel_sha256
 
     root = Path(out_dir)
     for label in ("crack", "sane"):  # a re-export must not keep frames of an earlier split

@@ -18,7 +18,7 @@ import numpy as np
 from benchbench.errors import UserError
 from benchbench.frames import FrameSet
 from benchbench.hashing import sha256_json
-from benchbench.store import TEST_GT
+from benchbench.records.store import TEST_GT
 
 
 @dataclass

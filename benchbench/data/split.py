@@ -172,7 +172,7 @@ class LoadedSplit:
 def load_split(matrix: Any, matrix_file: str, plugins: Any, *, cache: Any = None) -> LoadedSplit:
     """A matrix's data, split as its cells see it: train / val / held-out test per fold, leakage checked.
 
-    ``cache`` (a benchbench.cache.Cache) writes in-memory frames (simulated data) to files so
+    ``cache`` (a benchbench.records.cache.Cache) writes in-memory frames (simulated data) to files so
     workers can read them; without it frames stay in memory (validation, export).
     """
     ds_entry = plugins.registry("datasets").get(matrix.data.dataset, field="data.dataset", file=matrix_file)

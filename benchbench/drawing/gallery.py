@@ -16,7 +16,7 @@ from typing import Any
 from benchbench.drawing.samples import frame_tile
 from benchbench.frames import Box, FrameSet
 from benchbench.metrics.masks import frame_mask
-from benchbench.store import atomic_write_bytes
+from benchbench.records.store import atomic_write_bytes
 
 TILE = 192  # px per frame
 CAPTION = 30  # px of text under each frame

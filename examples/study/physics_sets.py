@@ -17,7 +17,7 @@ from PIL import Image
 from benchbench.builtins.physics import PhysicsGenerator
 from benchbench.data.split import load_split
 from benchbench.frames import FrameSet
-from benchbench.matrix import load_matrix
+from benchbench.method.matrix import load_matrix
 from benchbench.plugins import get_plugins
 from benchbench.protocols import GenerationRequest
 
