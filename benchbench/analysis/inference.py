@@ -68,7 +68,7 @@ def t_test(differences: np.ndarray, alpha: float = 0.05) -> tuple[np.ndarray, np
     """(Δ, sd, CI half-width, two-sided p) of the paired t test along the last axis (n >= 2, sd > 0).
 
     Vectorised, so a simulation tests many draws in one call with the code that tests one row."""
-    from scipy.stats import t as student
+    from scipy.stats import t as student  # scipy: heavy, off the start-up path
 
     d = np.asarray(differences, dtype=float)
     n = d.shape[-1]
@@ -97,7 +97,7 @@ def paired_test(differences: Sequence[float], *, alpha: float = 0.05, margin: fl
     _, sd, half, p = (float(x) for x in t_test(d, alpha))
     p_tost = nan
     if margin is not None:
-        from statsmodels.stats.weightstats import ttost_paired
+        from statsmodels.stats.weightstats import ttost_paired  # statsmodels: heavy, off the start-up path
 
         p_tost = float(ttost_paired(d, np.zeros_like(d), -margin, margin)[0])
     mde = nan if mde_alpha is None else minimum_detectable(n, sd, mde_alpha)
@@ -110,7 +110,7 @@ def minimum_detectable(n: int, sd: float, alpha: float, power: float = POWER) ->
         return float("nan")
     if sd == 0:
         return 0.0
-    from statsmodels.stats.power import TTestPower
+    from statsmodels.stats.power import TTestPower  # statsmodels: heavy, off the start-up path
 
     return float(TTestPower().solve_power(nobs=n, alpha=alpha, power=power, alternative="two-sided") * sd)
 
@@ -121,7 +121,7 @@ def holm(pvalues: Sequence[float]) -> list[float]:
     out = np.full(p.shape, np.nan)
     finite = np.isfinite(p)
     if finite.any():
-        from statsmodels.stats.multitest import multipletests
+        from statsmodels.stats.multitest import multipletests  # statsmodels: heavy, off the start-up path
 
         out[finite] = multipletests(p[finite], method="holm")[1]
     return out.tolist()

@@ -35,6 +35,9 @@ from benchbench.environment import environment_differences
 from benchbench.errors import UserError
 from benchbench.hashing import sha256_json
 from benchbench.jsonable import finite_or_none
+from benchbench.method.evaluation import OPEN_END
+from benchbench.metrics.bootstrap import iter_bootstrap_samples
+from benchbench.metrics.coco import CocoEval
 from benchbench.records.store import load_results, read_json_file, run_cells
 from benchbench.records.summary import defined, metric_entry, metric_value, setting_of
 
@@ -179,8 +182,6 @@ def _low_iou(name: str) -> float:
 
 def size_ranges_of(cell: dict[str, Any]) -> dict[str, tuple[str, float, float]]:
     """The size ranges a cell was scored with (results schema 2), as CocoEval takes them."""
-    from benchbench.method.evaluation import OPEN_END
-
     sizes = (cell.get("metrics") or {}).get("sizes") or {}
     out = {}
     for name, r in (sizes.get("ranges") or {}).items():
@@ -198,8 +199,6 @@ class Scorer:
 
     def __init__(self, gt: dict[str, Any], predictions: list[dict[str, Any]], metrics: Sequence[str],
                  size_ranges: dict[str, tuple[str, float, float]] | None = None):
-        from benchbench.metrics.coco import CocoEval
-
         bases = {m.partition("@")[0] for m in metrics}
         ranges = size_ranges if any("@" in m for m in metrics) else None
         lows = sorted({_low_iou(m) for m in bases if m not in COCO_STATS})
@@ -243,8 +242,6 @@ class PairedResult:
 def paired_bootstrap(a: dict[int, Scorer], b: dict[int, Scorer], metrics: Sequence[str], groups: Sequence[str],
                      *, n_boot: int, alpha: float, seed: int) -> dict[str, PairedResult]:
     """Hierarchical paired bootstrap (seeds, then frame groups) of mean(B − A), per metric."""
-    from benchbench.metrics.bootstrap import iter_bootstrap_samples
-
     seeds = sorted(a)
     # Separate streams: the frame draws do not depend on how many seeds there are.
     seed_rng, frame_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
@@ -470,7 +467,7 @@ def seed_stat(cells: Sequence[dict[str, Any]], metric: str, alpha: float = DEFAU
                    if c.get("status") == "ok"), None) or [None, None]
         lo, hi = (float(x) if x is not None else float("nan") for x in ci)
         return SeedStat(mean, lo, hi, 1)
-    from scipy.stats import t
+    from scipy.stats import t  # scipy: heavy, off the start-up path
 
     half = float(t.ppf(1 - alpha / 2, len(vals) - 1) * np.std(vals, ddof=1) / np.sqrt(len(vals)))
     # Every result metric is a proportion: a few seeds give wide t intervals that must not leave [0, 1].

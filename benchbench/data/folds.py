@@ -81,7 +81,7 @@ def fold_test_groups(frames: FrameSet, folds: int | str) -> list[list[str]]:
 
 def make_folds(frames: FrameSet, spec: Any, split_train: Any) -> list[Fold]:
     """Every fold of ``frames`` by ``spec.folds``; ``split_train(train)`` gives (train, val) inside a fold."""
-    from benchbench.data.split import check_no_leakage
+    from benchbench.data.split import check_no_leakage  # a cycle: data.split builds on the folds
 
     out = []
     for i, test_groups in enumerate(fold_test_groups(frames, spec.folds)):

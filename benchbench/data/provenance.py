@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from benchbench.data.groups import compile_group_regex, group_of
 from benchbench.errors import UserError
 from benchbench.hashing import file_sha256
 
@@ -53,14 +54,14 @@ def pixel_sha256(rgb: np.ndarray) -> str:
 
 def thumbnail(rgb: np.ndarray) -> np.ndarray:
     """The frame as THUMB x THUMB grey levels (uint8, area-averaged): what survives resizing and re-encoding."""
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     grey = Image.fromarray(np.ascontiguousarray(rgb, dtype=np.uint8)).convert("L")
     return np.asarray(grey.resize((THUMB, THUMB), Image.Resampling.BOX), dtype=np.uint8)
 
 
 def _image_record(path: Path, label: str, group: str) -> dict[str, Any]:
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     with Image.open(path) as im:
         rgb = np.asarray(im.convert("RGB"))
@@ -98,8 +99,6 @@ def write_training_manifest(out: str | os.PathLike, data_dir: str | os.PathLike 
     Call it once the weights are saved in ``out``: it records their sha256, and a later change to them
     (or a copy of this manifest beside other weights) is refused.
     """
-    from benchbench.data.groups import compile_group_regex, group_of
-
     out = Path(out)
     exported, header = _export_groups(Path(data_dir)) if data_dir is not None else ({}, {})
     regex = compile_group_regex(group_regex)

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from benchbench.data.export import export_coco, export_yolo
 from benchbench.errors import UserError
 from benchbench.frames import Box, Frame, FrameSet, Label
 from benchbench.hashing import sha256_json
@@ -224,7 +225,7 @@ def _draw_crack(rng: np.random.Generator, sp: Specimen, w: int, h: int, sx: floa
     # FLYD-S crack boxes are 18-71 px tall (median 36): 18 + Gamma(4, 5) has that spread.
     extra = float(rng.gamma(4.0, 5.0))
     if lengths:  # the same draw, mapped through the calibration's crack heights (the draws before it stay)
-        from scipy.stats import gamma
+        from scipy.stats import gamma  # scipy: heavy, off the start-up path
 
         length = float(np.quantile(np.asarray(lengths, float), gamma.cdf(extra, 4.0, scale=5.0)))
     else:
@@ -550,9 +551,7 @@ class SimulatedDataset:
 # --------------------------------------------------------------------------- writing
 def write_dataset(frames: FrameSet, out: str | os.PathLike, layout: str = "classes") -> Path:
     """Write frames as a FLYD-shaped folder (classes | yolo | coco | masks | all); returns the root."""
-    from PIL import Image
-
-    from benchbench.data.export import export_coco, export_yolo
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     root = Path(out)
     if layout == "all":

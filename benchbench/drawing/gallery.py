@@ -26,7 +26,7 @@ SHORT = {"missed": "missed", "background": "false alarm", "localisation": "poor 
 def worst_frames_png(test: FrameSet, preds: Sequence[Sequence[Box]], metrics: dict[str, Any],
                      path: Path) -> Path | None:
     """Draw the worst test frames of one cell into ``path``; None when no frame has an error."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # PIL: heavy, off the start-up path
 
     worst = (metrics.get("errors") or {}).get("worst_frames") or []
     if not worst:

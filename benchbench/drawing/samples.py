@@ -39,7 +39,7 @@ def frame_tile(frame: Frame, size: int, preds: Sequence[Box] = (), mask: np.ndar
     ``preds`` are drawn red over the frame's own boxes, ``faint`` ones dark red (e.g. below the
     operating threshold); ``mask`` (the crack mask) is tinted green.
     """
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # PIL: heavy, off the start-up path
 
     pixels = frame.load()
     if mask is not None:
@@ -67,7 +67,7 @@ def frame_tile(frame: Frame, size: int, preds: Sequence[Box] = (), mask: np.ndar
 
 def sample_grid(rows: Mapping[str, FrameSet], out_png: str | os.PathLike, n: int = 8, seed: int = 0) -> Path:
     """Write a grid PNG with one row of ``n`` frames per named FrameSet; returns its path."""
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # PIL: heavy, off the start-up path
 
     out = Path(out_png)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from benchbench.data.flyd import mask_boxes
 from benchbench.errors import UserError
 from benchbench.frames import Box, Frame
 
@@ -73,13 +74,11 @@ def _share_above(scores: Sequence[float], thr: float) -> float | None:
 def frame_mask_boxes(frame: Frame, generator: str) -> tuple[Box, ...]:
     """The boxes of a generated frame's crack mask (``meta["mask"]``, a PNG the cache wrote), by the rule
     the FLYD-S masks loader uses; () for an empty mask (the frame is then dropped from training)."""
-    from benchbench.data.flyd import mask_boxes
-
     path = frame.meta.get("mask")
     if not isinstance(path, str):
         raise UserError(f"generator '{generator}' gave cracked frame {frame.stem} without a crack mask",
                         field="labeler", fix="use a generator that draws around a mask (physics), or labeler: teacher")
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     with Image.open(path) as im:
         return tuple(mask_boxes(np.asarray(im.convert("L")) > 127))

@@ -72,7 +72,7 @@ def resize_frame(frame: Frame, size: int) -> Frame:
     any of a pixel is crack: nearest-neighbour would drop a 1-px crack when the frame shrinks, and the
     frame would lose its boxes. Boxes are scaled exactly.
     """
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     w, h = frame.width, frame.height
     scale = size / max(w, h)

@@ -27,6 +27,7 @@ from benchbench.hashing import file_sha256
 from benchbench.isolation import in_launch_dir, in_work_dir
 from benchbench.method.curves import CurveRecorder
 from benchbench.method.evaluation import drop_degenerate, evaluate_predictions, predictions_to_coco
+from benchbench.method.teacher import top_scores
 from benchbench.pipeline.calibration import crop_size, resize_frame
 from benchbench.pipeline.planner import Cell, GenTask
 from benchbench.plugins import PluginRef, get_plugins
@@ -192,8 +193,6 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
     preds = det.predict(job.frames.without_truth(), ctx)
     labels: dict[str, Any] = {"boxes": [[b.to_dict() for b in boxes] for boxes in preds], "reference": {}}
     if job.reference is not None:
-        from benchbench.method.teacher import top_scores
-
         ctx.report("teacher reference", None)
         for label, frames in (("crack", job.reference.positives()), ("sane", job.reference.negatives())):
             labels["reference"][label] = top_scores(det.predict(frames.without_truth(), ctx)) if len(frames) else []

@@ -20,19 +20,22 @@ from typing import Any
 import numpy as np
 
 from benchbench import __version__
+from benchbench.data.export import test_ground_truth
 from benchbench.data.folds import Fold, fold_params, ground_truth_file
+from benchbench.data.provenance import check_against_test
 from benchbench.data.split import load_split
 from benchbench.drawing.samples import sample_grid
 from benchbench.editable import editable_code, stale_warnings
 from benchbench.environment import environment, git_commit, plugin_distributions
 from benchbench.errors import DiskFull
+from benchbench.executors.options import option_fields, run_executor_options
 from benchbench.executors.queue import Job, JobQueue, run_in_waves
 from benchbench.frames import Box, FrameSet
 from benchbench.hashing import file_sha256, sha256_json
 from benchbench.method.evaluation import metric_directions
 from benchbench.method.matrix import Matrix
 from benchbench.method.teacher import frame_mask_boxes, teacher_labels
-from benchbench.pipeline.calibration import calibrate
+from benchbench.pipeline.calibration import calibrate, calibration_record
 from benchbench.pipeline.generated import prepared_scores, unscored_tasks
 from benchbench.pipeline.jobs import (
     CellJob,
@@ -49,7 +52,9 @@ from benchbench.pipeline.observing import Observers
 from benchbench.pipeline.planner import Cell, GenTask, Plan, cell_unit, gen_unit, label_id, plan_folds
 from benchbench.plugins import PluginRef, Plugins, get_plugins
 from benchbench.records.cache import Cache
-from benchbench.records.store import SCHEMA_VERSION, RunStore, run_folder
+from benchbench.records.schema import Results
+from benchbench.records.store import SCHEMA_VERSION, RunStore, atomic_write_json, run_folder
+from benchbench.records.summary import summarize
 
 
 # --------------------------------------------------------------------------- driver
@@ -161,9 +166,6 @@ def generator_provenance(matrix: Matrix, matrix_file: str, plugins: Plugins, fol
                          calibration: PerFold | None = None) -> dict[str, dict[str, Any]]:
     """Each used generator's training provenance, checked per fold against that fold's test specimens (a
     user error when its weights saw one), with the frames it was calibrated on; see fold_provenance."""
-    from benchbench.data.provenance import check_against_test
-    from benchbench.pipeline.calibration import calibration_record
-
     out = {}
     for i, g in enumerate(matrix.generators):
         if g.name not in used:
@@ -247,8 +249,6 @@ class Runner:
 
     # -- helpers
     def _executor(self):
-        from benchbench.executors.options import option_fields, run_executor_options
-
         entry, opts = run_executor_options(self.plugins, self.p.matrix, self.p.matrix_file, self.opt.executor,
                                            self.opt.executor_options)
         model = entry.options_model()
@@ -449,9 +449,6 @@ class Runner:
 
     def _write_test_set(self) -> None:
         """The held-out ground truth (COCO + groups) of each fold, so runs can be re-scored and compared later."""
-        from benchbench.data.export import test_ground_truth
-        from benchbench.records.store import atomic_write_json
-
         self.checksums = {}  # `bench rescore` refuses a ground truth file changed since
         for fold in self.p.folds:
             gt = self.store.root / ground_truth_file(fold.index)
@@ -510,9 +507,6 @@ class Runner:
             self.progress.cell_done(res)
 
     def _write_results(self, started: str, finished: str | None) -> dict[str, Any]:
-        from benchbench.records.schema import Results
-        from benchbench.records.summary import summarize
-
         m = self.p.matrix
         order = [c.id for c in self.p.plan.cells]
         cells = [self.results[c] for c in order if c in self.results]

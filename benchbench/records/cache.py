@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
 import time
 from pathlib import Path
@@ -24,9 +25,7 @@ from benchbench.records.store import atomic_write_json
 
 def _atomic_png(path: Path, image: np.ndarray) -> str:
     """Write the PNG via a temp file + rename; returns the sha256 of its bytes."""
-    import io
-
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     buf = io.BytesIO()
     Image.fromarray(image).save(buf, format="PNG")

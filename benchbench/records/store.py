@@ -19,6 +19,7 @@ from typing import Any
 
 from benchbench.errors import UserError, naming_full_disk
 from benchbench.frames import Box
+from benchbench.records.schema import Results, validate
 
 SCHEMA_VERSION = 2  # 2: crack-scale metrics (sizes, errors, operating_point, masks, groups)
 _UMASK = os.umask(0)
@@ -125,7 +126,7 @@ class RunStore:
 
     def acquire(self) -> None:
         """Take the folder's lock, or exit 2 naming the process that holds it."""
-        import fcntl
+        import fcntl  # POSIX only: the store itself stays importable anywhere
 
         lock = self.root / ".lock"
         try:  # never through a symlink: truncating it below would empty the file it points to
@@ -331,7 +332,6 @@ def load_results(run_dir: str | Path) -> dict[str, Any]:
                         fix="re-run `bench run` to rewrite it") from None
     if not isinstance(data, dict) or "cells" not in data:
         raise UserError("not a benchbench results file (no 'cells')", file=f, fix="give a run folder")
-    from benchbench.records.schema import Results, validate
 
     validate(Results, data, f)  # the keys readers rely on, typed; the dict is returned as read
     return data

@@ -20,7 +20,7 @@ from benchbench.hashing import sha256_json
 
 def _torch() -> Any:
     try:
-        import torch
+        import torch  # torch: never at import time (the 'cnn' extra)
     except ImportError:
         raise MissingDependency("torch", "torch", "the 'cnn' feature extractor") from None
     return torch

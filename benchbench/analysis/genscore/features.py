@@ -33,7 +33,7 @@ class FeatureExtractor(Protocol):
 def grey(frame: Frame, size: int) -> np.ndarray:
     """A frame as a ``size`` x ``size`` float32 grey image in [0, 1] (bilinear resize, aspect not kept:
     FLYD crops vary in size but not in what a pixel means along the scan)."""
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     img = Image.fromarray(frame.load()).convert("L")
     if img.size != (size, size):

@@ -17,7 +17,7 @@ LABEL_H = 14
 def closest_pairs_grid(syn: FrameSet, train: FrameSet, test: FrameSet,
                        pairs: dict[str, tuple[np.ndarray, np.ndarray]], out_png: Path, n: int,
                        scale: float) -> Path:
-    from PIL import Image, ImageDraw
+    from PIL import Image, ImageDraw  # PIL: heavy, off the start-up path
 
     d_train, i_train = pairs["train"]
     d_test, i_test = pairs["test"]

@@ -11,7 +11,7 @@ from benchbench.analysis.report.plots import DPI, metric_label, save_png, slug
 
 
 def gain_plots(section: dict[str, Any], out_dir: Path) -> list[Path]:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib: heavy, off the start-up path
 
     scores = set_scores(section)
     paths = []

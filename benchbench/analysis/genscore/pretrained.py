@@ -7,6 +7,7 @@ transformers is told ``local_files_only``. torch/torchvision/transformers are im
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +24,6 @@ BATCH = 32
 
 
 def _import(module: str, purpose: str) -> Any:
-    import importlib
-
     try:
         return importlib.import_module(module)
     except ImportError:
@@ -35,7 +34,7 @@ def _import(module: str, purpose: str) -> Any:
 def _rgb_batches(frames: FrameSet, size: int):
     """ImageNet-normalised ``(b, 3, size, size)`` tensors (grey thermograms repeated on 3 channels)."""
     torch = _import("torch", "pretrained feature extractors")
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
     std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)

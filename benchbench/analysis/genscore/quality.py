@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from benchbench.frames import FrameSet
+from benchbench.method.teacher import frame_mask_boxes
 
 COVERAGE_MIN = 0.3
 RECOGNISED_MIN = 0.5
@@ -25,8 +26,6 @@ def recognised(crack: FrameSet, entry: dict[str, Any], cells: list[dict[str, Any
     if not len(crack):
         return None
     if all(isinstance(f.meta.get("mask"), str) for f in crack):
-        from benchbench.method.teacher import frame_mask_boxes
-
         n = sum(bool(frame_mask_boxes(f, entry.get("generator", "?"))) for f in crack)
         return {"rule": "mask", "value": round(n / len(crack), 4), "recognised": n, "frames": len(crack)}
     taught = _teacher_counts(entry, cells)

@@ -19,6 +19,7 @@ import numpy as np
 
 from benchbench.analysis.genscore import fidelity
 from benchbench.analysis.genscore.features import pixels
+from benchbench.analysis.genscore.grid import closest_pairs_grid
 from benchbench.analysis.genscore.memorisation import memorisation, real_scale
 from benchbench.errors import error_line
 from benchbench.frames import FrameSet
@@ -163,8 +164,6 @@ def score_sets(train: FrameSet, test: FrameSet, sets: Mapping[str, SynthSet], sp
                 f"held-out TEST frames ({mem['test']['exact_copies']} exact): training on it leaks the test set")
         if grid_dir is not None and spec.closest_pairs:
             try:
-                from benchbench.analysis.genscore.grid import closest_pairs_grid
-
                 path = closest_pairs_grid(both, train, test, pairs, grid_dir / f"closest__{set_id}.png",
                                           spec.closest_pairs, pix_scale)
                 entry["closest_pairs_png"] = path.name

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from benchbench.analysis.report.markdown import md_text
+from benchbench.analysis.report.markdown import md_table, md_text
 
 HEADERS = ["set", "features", "class", "n syn/real", "FD", "KID ± SE", "precision", "recall", "density",
            "coverage"]
@@ -79,8 +79,6 @@ def images(section: dict[str, Any]) -> list[tuple[str, str]]:
 def report_markdown(section: dict[str, Any], with_images: bool = True) -> str:
     """The body of the "Generator scores" report section: tables, LEAK lines, score-vs-gain and, unless
     ``with_images`` is off (the caller places them), the pictures."""
-    from benchbench.analysis.report.markdown import md_table
-
     settings = section.get("settings") or {}
     out = ["Each generated set (generator, guidance, seed) against the real training frames of the same class "
            f"(k = {settings.get('k', '?')} for precision/recall/density/coverage). Lower FD/KID is closer; "

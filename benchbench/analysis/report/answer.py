@@ -38,6 +38,7 @@ from benchbench.analysis.inference import (
 )
 from benchbench.errors import UserError
 from benchbench.jsonable import finite_or_none
+from benchbench.method.matrix import AnswerSpec, FloorSpec
 from benchbench.records.summary import MASK_METRICS, defined, setting_of
 
 BUDGETS = {"epochs": "equal epochs", "steps": "equal steps"}
@@ -251,8 +252,6 @@ def _arm_rows(cells: Sequence[dict[str, Any]], budgets: list[str]
 
 def _floor(spec: Any, cells: Sequence[dict[str, Any]]) -> tuple[float | None, str]:
     """The competence floor on the real-only baseline, and how it was set."""
-    from benchbench.method.matrix import FloorSpec
-
     floor = spec.floor
     if floor is None:
         return None, "no floor (answer.floor: null)"
@@ -286,8 +285,6 @@ def _ok_seeds(cells: Sequence[dict[str, Any]]) -> set[int]:
 
 def build_answer(cells: Sequence[dict[str, Any]], matrix: dict[str, Any]) -> Answer:
     """The answer of a run from its cell records and its validated matrix (results.json ``run.matrix``)."""
-    from benchbench.method.matrix import AnswerSpec
-
     # A run records its validated matrix, answer block or its defaults included, when it starts; an older
     # run folder has none, and the current defaults stand in, chosen after its cells were seen.
     recorded = isinstance(matrix.get("answer"), dict)

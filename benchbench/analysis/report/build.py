@@ -17,8 +17,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchbench.analysis.report.markdown import Markdown, md_code, md_text
-from benchbench.analysis.report.sections import Image, Section, Table
+from benchbench.analysis.genscore.tables import images, report_markdown
+from benchbench.analysis.report.answer import build_answer
+from benchbench.analysis.report.crack import cell_rows, error_means, group_rows, setting_label, size_rows
+from benchbench.analysis.report.crack import galleries as found
+from benchbench.analysis.report.crack import pr_curves as pr_curve_data  # build.pr_curves is the section
+from benchbench.analysis.report.curves import curve_metrics, curve_plots, curve_rows
+from benchbench.analysis.report.markdown import Markdown, cells_rows, md_code, md_text, summary_rows
+from benchbench.analysis.report.plots import RATIO_METRICS, error_bars_plot, pr_curve_plot, run_plots, slug
+from benchbench.analysis.report.sections import Image, Section, Table, to_html, to_markdown
+from benchbench.analysis.report.verdict import answer_markdown, opening
+from benchbench.records.schema import ANSWER_SCHEMA_VERSION
+from benchbench.records.store import atomic_write_json, atomic_write_text, load_results, run_cells
+from benchbench.records.summary import crack_names, metric_value, summarize
 
 
 @dataclass
@@ -46,11 +57,6 @@ def answer(run: Run) -> Section | None:
 def write_answer(root: Path, results: dict[str, Any]) -> str | None:
     """``answer.json`` (did synthetic frames help, per detector × generator × budget × ratio, across the
     test specimens) and its markdown; None when the run has no synthetic cell to compare."""
-    from benchbench.analysis.report.answer import build_answer
-    from benchbench.analysis.report.verdict import answer_markdown, opening
-    from benchbench.records.schema import ANSWER_SCHEMA_VERSION
-    from benchbench.records.store import atomic_write_json, run_cells
-
     answer = build_answer(run_cells(root, results), (results.get("run") or {}).get("matrix") or {})
     if not answer.rows:
         return None
@@ -90,15 +96,10 @@ def facts(run: Run) -> Section:
 
 
 def seed_summary(run: Run) -> Section:
-    from benchbench.analysis.report.markdown import summary_rows
-
     return Section("Results: mean ± std over seeds", [Table(*summary_rows(run.summary), left=3)])
 
 
 def crack_summary(run: Run) -> Section | None:
-    from benchbench.analysis.report.markdown import summary_rows
-    from benchbench.records.summary import crack_names
-
     names = crack_names(run.summary)
     if not names:
         return None
@@ -111,15 +112,11 @@ def crack_summary(run: Run) -> Section | None:
 
 
 def size_ranges(run: Run) -> Section | None:
-    from benchbench.analysis.report.crack import size_rows
-
     headers, rows = size_rows(run.cells)
     return Section("AP per crack size range", [Table(headers, rows, left=2)]) if rows else None
 
 
 def errors(run: Run) -> Section | None:
-    from benchbench.analysis.report.crack import cell_rows
-
     headers, rows = cell_rows(run.cells)
     if not rows:
         return None
@@ -134,8 +131,6 @@ def errors(run: Run) -> Section | None:
 
 
 def specimens(run: Run) -> Section | None:
-    from benchbench.analysis.report.crack import group_rows
-
     headers, rows = group_rows(run.cells)
     return Section("Per test specimen (mean over seeds)", [Table(headers, rows, left=2)]) if rows else None
 
@@ -149,8 +144,6 @@ def plots(run: Run) -> Section | None:
 
 
 def learning_curves(run: Run) -> Section | None:
-    from benchbench.analysis.report.curves import curve_metrics, curve_rows
-
     shown = run.plots_named("curve__")
     metrics = curve_metrics(run.cells, _answer_metric(run.results))
     if not shown or not metrics:
@@ -174,8 +167,6 @@ def pr_curves(run: Run) -> Section | None:
 
 
 def galleries(run: Run) -> Section | None:
-    from benchbench.analysis.report.crack import galleries as found
-
     shown = [(cid, p) for cid, p in found(run.cells) if (run.root / p).is_file()]
     if not shown:
         return None
@@ -197,15 +188,12 @@ def generator_scores(run: Run) -> Section | None:
     scores = run.results.get("generator_scores")
     if not scores:
         return None
-    from benchbench.analysis.genscore.tables import images, report_markdown
 
     pictures = [Image(Path(path), caption) for path, caption in images(scores) if (run.root / path).is_file()]
     return Section("Generator scores", [report_markdown(scores, with_images=False), *pictures])
 
 
 def cells(run: Run) -> Section:
-    from benchbench.analysis.report.markdown import cells_rows
-
     return Section("Cells", ["CIs: 95% grouped bootstrap over test frames (resampled by specimen).",
                              Table(*cells_rows(run.cells), left=3)])
 
@@ -226,14 +214,9 @@ SECTIONS: list[Callable[[Run], Section | None]] = [
 
 def build_report(run_dir: str | Path) -> Path:
     """Write plots into ``run_dir/plots``, ``report.md`` and ``report.html``; return report.md's path."""
-    from benchbench.analysis.report.sections import to_html, to_markdown
-    from benchbench.records.store import atomic_write_text, load_results
-    from benchbench.records.summary import summarize
-
     root = Path(run_dir)
     results = load_results(root)
     summary = results.get("summary") or summarize(results["cells"])
-    from benchbench.analysis.report.curves import curve_plots
 
     pngs = _plots(root, results["cells"]) + curve_plots(results["cells"], root / "plots", _answer_metric(results))
     run = Run(root, results, summary, [p.relative_to(root) for p in pngs])
@@ -247,10 +230,6 @@ def build_report(run_dir: str | Path) -> Path:
 
 def _plots(root: Path, cells: list[dict[str, Any]]) -> list[Path]:
     """Every figure: metric vs ratio, guidance heat maps, error bars per detector, PR curves per ratio."""
-    from benchbench.analysis.report.crack import error_means, pr_curves, setting_label
-    from benchbench.analysis.report.plots import RATIO_METRICS, error_bars_plot, pr_curve_plot, run_plots, slug
-    from benchbench.records.summary import metric_value
-
     ok = [c for c in cells if c.get("status") == "ok"]
     extra = [m for m in ("AP10", "hit_AP", "crack_recall") if any(metric_value(c, m) is not None for c in ok)]
     out = run_plots(cells, root / "plots", (*RATIO_METRICS, *extra))
@@ -260,6 +239,6 @@ def _plots(root: Path, cells: list[dict[str, Any]]) -> list[Path]:
         out.append(error_bars_plot(rows, det, root / "plots" / f"errors__{slug(det)}.png"))
     ious = [((c.get("metrics") or {}).get("operating_point") or {}).get("iou") for c in ok]
     lowest = min((i for i in ious if i), default=0.5)
-    for ratio, curves in sorted(pr_curves(root, cells, tuple(sorted({0.5, lowest}))).items()):
+    for ratio, curves in sorted(pr_curve_data(root, cells, tuple(sorted({0.5, lowest}))).items()):
         out.append(pr_curve_plot(curves, ratio, root / "plots" / f"pr_curves__r{ratio:g}.png"))
     return [p for p in out if p is not None]

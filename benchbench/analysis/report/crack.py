@@ -15,6 +15,7 @@ import numpy as np
 
 from benchbench.analysis.report.markdown import Markdown, md_text
 from benchbench.analysis.report.table import fmt_ci, fmt_guidance, fmt_num
+from benchbench.metrics.coco import CocoEval
 from benchbench.records.summary import defined, setting_of
 
 ERROR_COLUMNS = ("localisation", "duplicate", "background", "missed")
@@ -111,8 +112,6 @@ def group_rows(cells: list[dict[str, Any]]) -> tuple[list[str], list[list[Any]]]
 def pr_curves(root: Path, cells: list[dict[str, Any]], ious: tuple[float, ...]) -> dict[float, dict[str, Any]]:
     """Ratio -> {(detector, training data) label: {IoU: precision (101,), mean over seeds (and folds)}} from
     the saved predictions, each against its cell's ground truth (its fold's); cells without them are left out."""
-    from benchbench.metrics.coco import CocoEval
-
     gts: dict[str, dict[str, Any] | None] = {}
     acc: dict[float, dict[str, dict[float, list[np.ndarray]]]] = defaultdict(
         lambda: defaultdict(lambda: defaultdict(list)))

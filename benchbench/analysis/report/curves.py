@@ -83,7 +83,7 @@ def curve_plots(cells: list[dict[str, Any]], plots_dir: Path, primary: str | Non
 
 
 def _figure_of(det: str, gen: str | None, lines: list[Line], means: dict[str, dict[Line, Any]], path: Path) -> Path:
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib: heavy, off the start-up path
 
     synthetic = list(dict.fromkeys(line[2:4] for line in lines if line[1] is not None))
     with matplotlib.rc_context(STYLE):

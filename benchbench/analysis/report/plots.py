@@ -22,6 +22,7 @@ import matplotlib
 import numpy as np
 
 from benchbench.analysis.stats import SeedStat, seed_stat
+from benchbench.metrics.errors import ERROR_TYPES
 from benchbench.records.summary import detector_label, setting_of
 
 FIGSIZE = (6.4, 4.0)  # inches: one column of a two-column paper at DPI, or a slide
@@ -47,7 +48,7 @@ def metric_label(metric: str) -> str:
 
 
 def _figure(figsize: tuple[float, float] = FIGSIZE):
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # matplotlib: heavy, off the start-up path
 
     # A bare Figure draws with Agg when saved: no GUI backend, no pyplot state shared between calls.
     return Figure(figsize=figsize, dpi=DPI, layout="constrained")
@@ -245,8 +246,6 @@ def pr_curve_plot(curves: dict[str, dict[float, np.ndarray]], ratio: float, path
 
 def error_bars_plot(rows: Sequence[tuple[str, dict[str, float]]], detector: str, path: Path) -> Path | None:
     """AP50 gained by fixing each error type (mean over seeds), grouped bars per training setting."""
-    from benchbench.metrics.errors import ERROR_TYPES
-
     types = ERROR_TYPES[:4]
     if not rows:
         return None

@@ -21,6 +21,8 @@ from benchbench.analysis.inference import (
     descriptive_only,
 )
 from benchbench.analysis.report.answer import BUDGETS, SECONDARY, Answer
+from benchbench.analysis.report.markdown import md_table, md_text
+from benchbench.analysis.report.table import fmt_guidance
 
 
 def opening(answer: Answer) -> str:
@@ -94,9 +96,6 @@ def _fmt_teacher(t: dict[str, Any] | None) -> str:
 
 
 def answer_markdown(answer: Answer) -> str:
-    from benchbench.analysis.report.markdown import md_table, md_text
-    from benchbench.analysis.report.table import fmt_guidance
-
     spec = answer.spec
     secondary = [m for m in SECONDARY if any(m in r.secondary for r in answer.rows)]
     head = ["detector", "generator", "guidance", "budget", "ratio", "seeds", "specimens",
