@@ -55,9 +55,6 @@ def _mean_defined(values: np.ndarray) -> float:
     return float(np.mean(defined)) if defined.size else -1.0
 
 
-# --------------------------------------------------------------------------- public API
-
-
 class CocoEval:
     """COCO bbox evaluation whose matching is done once and reused for any image sample."""
 
