@@ -435,14 +435,28 @@ def frame_name(p: FrameParams, label: Label, index: int) -> str:
     return f"Sample{p.specimen}_{label}_s{p.seed}_{index:06d}"
 
 
+@dataclass(frozen=True)
+class DrawnMask:
+    """A simulated frame's crack mask, drawn from its scene when called: the ``meta["mask"]`` of the simulated
+    dataset's frames, where a FLYD-S frame names its mask file. Masks of a whole set need not sit in memory,
+    and equal scenes compare equal, so the mask scores of every cell find the drawing of the first."""
+
+    scene: str  # the frame's FrameParams as sorted JSON
+
+    def __call__(self) -> np.ndarray:
+        return crack_mask(FrameParams(**json.loads(self.scene)))
+
+
 def make_frame(seed: int, label: Label, index: int, *, size: int | tuple[int, int] = 128,
                difficulty: float = 1.0, source: str = "synthetic:physics", group_prefix: str = "",
                lengths: tuple[float, ...] | None = None, paths=None, with_mask: bool = False) -> Frame:
-    """Frame ``index`` of class ``label`` for ``seed``: pixels in memory, exact box from the geometry;
-    ``with_mask``: its crack mask in ``meta["mask"]`` (a bool array; the cache stores it as a PNG)."""
+    """Frame ``index`` of class ``label`` for ``seed``: pixels in memory, exact box from the geometry, and its
+    crack mask in ``meta["mask"]``: with ``with_mask`` a bool array (a generator's frame: the cache stores it
+    as a PNG), else a :class:`DrawnMask` (a dataset's frame: drawn when a metric reads it)."""
     p = frame_params(seed, label, index, size, difficulty, lengths=lengths, paths=paths)
     grey = render(p)
     mask = crack_mask(p)
+    scene = {f.name: getattr(p, f.name) for f in fields(p)}
     boxes: tuple[Box, ...] = ()
     if p.crack:
         box = mask_box(mask)
@@ -452,8 +466,8 @@ def make_frame(seed: int, label: Label, index: int, *, size: int | tuple[int, in
         path=None, width=p.width, height=p.height, label=label, boxes=boxes,
         group=f"{group_prefix}Sample{p.specimen}", source=source,
         image=np.repeat(grey[:, :, None], 3, axis=2),
-        meta={"name": frame_name(p, label, index), "sim": {f.name: getattr(p, f.name) for f in fields(p)},
-              **({"mask": mask} if with_mask else {})},
+        meta={"name": frame_name(p, label, index), "sim": scene,
+              "mask": mask if with_mask else DrawnMask(json.dumps(scene, sort_keys=True))},
     )
 
 

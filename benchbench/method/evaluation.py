@@ -82,7 +82,7 @@ def _is_zero(value: Any) -> bool:
 
 
 def _checked_one_by_one(preds: list[list[Box]]) -> list[dict[str, Any]]:
-    from benchbench.metrics.coco import detection_problem
+    from benchbench.metrics.cocofiles import detection_problem
 
     out = []
     for i, boxes in enumerate(preds):

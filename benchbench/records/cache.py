@@ -164,8 +164,8 @@ class Cache:
                 continue
             key = sha256_json([namespace, f.stem])
             cached = self.get_frame(key) or self.put_frame(key, f)
-            if "sim" in f.meta:  # the simulator's scene: how its crack mask is redrawn for the mask scores
-                cached = dataclasses.replace(cached, meta={**cached.meta, "sim": f.meta["sim"]})
+            if callable(f.meta.get("mask")):  # a mask drawn on demand (the simulated dataset's): no file to keep
+                cached = dataclasses.replace(cached, meta={**cached.meta, "mask": f.meta["mask"]})
             out.append(cached)
         return FrameSet(out, frames.name)
 
