@@ -13,8 +13,16 @@ from typing import Any
 
 import numpy as np
 
+from benchbench.data.export import to_coco_dict
 from benchbench.frames import Box, FrameSet
 from benchbench.jsonable import finite_or_none
+from benchbench.metrics.bootstrap import grouped_bootstrap_cis
+from benchbench.metrics.coco import DEFAULT_IOU_THRESHOLDS, CocoEval, evaluate
+from benchbench.metrics.cocofiles import detection_problem
+from benchbench.metrics.errors import error_breakdown, worst_images
+from benchbench.metrics.frames import frame_metrics
+from benchbench.metrics.masks import MASK_METRICS, hit_aps, mask_ratios, mask_scores, mask_section, score_masks
+from benchbench.metrics.operating import choose_threshold, crack_counts, crack_f1, crack_prf, expected_calibration_error
 
 # Metric name -> higher is better; written to results.json so comparisons know the direction.
 DIRECTIONS = {"mAP50_95": True, "mAP50": True, "mAP75": True, "AR100": True,
@@ -82,8 +90,6 @@ def _is_zero(value: Any) -> bool:
 
 
 def _checked_one_by_one(preds: list[list[Box]]) -> list[dict[str, Any]]:
-    from benchbench.metrics.cocofiles import detection_problem
-
     out = []
     for i, boxes in enumerate(preds):
         for k, b in enumerate(boxes):
@@ -103,9 +109,6 @@ def coco_stats(frames: FrameSet, preds: list[list[Box]], iou_thresholds: Sequenc
     ``preds`` holds one list of boxes per frame, in frame order, as ``Detector.predict`` returns.
     With ``iou_thresholds`` (e.g. ``[0.1]``) ``AP`` averages over those thresholds only.
     """
-    from benchbench.data.export import to_coco_dict
-    from benchbench.metrics.coco import evaluate
-
     return evaluate(to_coco_dict(frames), predictions_to_coco(preds), iou_thresholds)
 
 
@@ -132,14 +135,6 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
                          operating_threshold: float | None = None) -> dict[str, Any]:
     """The metrics of docs/results.md. ``operating_threshold`` (a threshold the cell already chose on its
     validation frames, e.g. read back by ``bench rescore``) is used instead of choosing one."""
-    from benchbench.data.export import to_coco_dict
-    from benchbench.metrics.bootstrap import grouped_bootstrap_cis
-    from benchbench.metrics.coco import DEFAULT_IOU_THRESHOLDS, CocoEval
-    from benchbench.metrics.errors import error_breakdown, worst_images
-    from benchbench.metrics.frames import frame_metrics
-    from benchbench.metrics.masks import MASK_METRICS, hit_aps, mask_ratios, mask_section, score_masks
-    from benchbench.metrics.operating import crack_counts, crack_f1, crack_prf, expected_calibration_error
-
     if len(preds) != len(test):
         raise ValueError(f"detector returned {len(preds)} prediction lists for {len(test)} frames")
     gt = to_coco_dict(test)
@@ -235,10 +230,6 @@ def evaluate_predictions(test: FrameSet, preds: list[list[Box]], *, iou_threshol
 def _operating_point(val: FrameSet | None, val_preds: list[list[Box]] | None, iou: float,
                      fallback: float) -> dict[str, Any]:
     """The threshold from the validation frames' predictions, or the matrix's without them."""
-    from benchbench.data.export import to_coco_dict
-    from benchbench.metrics.coco import CocoEval
-    from benchbench.metrics.operating import choose_threshold
-
     if not val or val_preds is None or not val.has_boxes():
         return choose_threshold(None, iou, fallback)
     if len(val_preds) != len(val):
@@ -260,10 +251,6 @@ def _sizes_section(std, ranges, measure, value, iou_thresholds) -> dict[str, Any
 
 def _group_slices(test, positive, top, threshold, ev, ap_names, cracks, masks, hits) -> dict[str, Any]:
     """Every point metric per test specimen, with its counts."""
-    from benchbench.metrics.frames import frame_metrics
-    from benchbench.metrics.masks import hit_aps, mask_scores
-    from benchbench.metrics.operating import crack_prf
-
     out: dict[str, Any] = {}
     groups = np.array([f.group for f in test])
     names = [n for n in ap_names if "@" not in n]
