@@ -243,10 +243,10 @@ def check_same_test_frames(a: RunData, b: RunData) -> None:
         gb = b.gts[fold]
         if ga is None or gb is None or gt_digest(ga) == gt_digest(gb):
             continue
-        what = "fold {fold}'s" if fold is not None else "the"
+        what = f"fold {fold}'s" if fold is not None else "the"
         specimens = (f"specimens {_specimens(gb)} vs {_specimens(ga)}" if _specimens(ga) != _specimens(gb)
                      else "same specimens, other frames or boxes")
-        raise UserError(f"{what.format(fold=fold)} test frames differ from {a.root or a.label}'s "
+        raise UserError(f"{what} test frames differ from {a.root or a.label}'s "
                         f"({ground_truth_file(fold)}: {specimens})", file=where, fix=fix)
 
 
@@ -571,13 +571,13 @@ def compare_runs(a: RunData, b: RunData, opts: Options) -> Comparison:
     if a.manifest_hash != b.manifest_hash:
         reason = f"different data or split (manifest {str(a.manifest_hash)[:10]} vs {str(b.manifest_hash)[:10]})"
     sa, sb = a.by_setting(), b.by_setting()
+    gts = {f: gt if gt is not None else b.gts.get(f) for f, gt in a.gts.items()}
     rows: list[Row] = []
     for setting in [*sa, *(s for s in sb if s not in sa)]:
         if setting not in sb or setting not in sa:
             only = f"only in {'A' if setting in sa else 'B'}"
             rows += compare_setting(setting, {}, {}, None, {}, opts, a.label, not_comparable=only)
             continue
-        gts = {f: gt if gt is not None else b.gts.get(f) for f, gt in a.gts.items()}
         rows += compare_setting(setting, sa[setting], sb[setting], gts,
                                 {**a.directions, **b.directions}, opts, a.label, not_comparable=reason)
     env = environment_differences(a.environment, b.environment)
