@@ -266,11 +266,6 @@ class Plugins:
             self._built[key] = self.registry(ref.kind).get(ref.plugin, field=field, file=file).create(**ref.params)
         return self._built[key]
 
-    def cell_finished(self, cell: Any, result: dict[str, Any]) -> list[str]:
-        """Call every observer on its own; return the errors instead of raising."""
-        failed = self.call_each("benchbench_cell_finished", lambda _plugin: {"cell": cell, "result": result})
-        return [f"plugin {plugin}: benchbench_cell_finished failed: {_one_line(exc)}" for plugin, exc in failed]
-
     def versions(self) -> dict[str, str]:
         return {i.name: i.version for i in self.info.values()}
 

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from benchbench.cli import main
+from benchbench.records.store import load_results
 
 
 @pytest.fixture
@@ -171,3 +172,47 @@ def test_a_complete_run_regenerates_lost_frames_to_score_them_without_refitting(
     gs = again["generator_scores"]
     assert not any("not in the cache" in n for n in gs["notes"]), gs["notes"]
     assert [s["scores"] for s in gs["sets"]] == [s["scores"] for s in first["generator_scores"]["sets"]]
+
+
+FOLDS_MATRIX = """
+name: gsf
+seed: [0]
+data: {dataset: toydata, n: 40, groups: 5}
+split: {folds: 2}
+generators:
+  - {name: tg, plugin: toygen}
+detectors:
+  - {name: det, plugin: toydet}
+axes: {synthetic_ratio: [0, 1], guidance: [7]}
+metrics: {bootstrap: 0}
+labeler: {kind: teacher, threshold: 0.3}
+samples: 0
+scores: {extractors: [{name: physics}], bootstrap: 20}
+"""
+
+
+def test_with_folds_every_folds_sets_are_scored_against_that_fold(tmp_path, toys):
+    (tmp_path / "m.yaml").write_text(FOLDS_MATRIX)
+    res = CliRunner().invoke(main, ["run", str(tmp_path / "m.yaml"), "--results-dir", str(tmp_path / "results"),
+                                    "--cache-dir", str(tmp_path / "cache"), "-q"])
+    assert res.exit_code == 0, res.output
+    run = tmp_path / "results" / "gsf"
+    data = load_results(run)  # the per-fold section validates (records.schema.GeneratorScores)
+    gs, folds = data["generator_scores"], data["run"]["folds"]
+    assert gs["errors"] == [] and "extractors" not in gs and "reference" not in gs
+    assert [(f["fold"], f["test_groups"]) for f in gs["folds"]] == [(f["fold"], f["test_groups"]) for f in folds]
+    assert sorted((s["id"], s["fold"]) for s in gs["sets"]) == [("tg__g7__s0__f0", 0), ("tg__g7__s0__f1", 1)]
+    # each fold's reference row is its test frames, and every score is against its training frames (toy
+    # frames alternate cracked and sane: half of each are cracked)
+    for f, scored in zip(folds, gs["folds"], strict=True):
+        ref = scored["reference"]["scores"]["physics"]["crack"]
+        assert (ref["n_syn"], ref["n_real"]) == (f["n_test"] // 2, f["n_train"] // 2)
+        mine = next(s for s in gs["sets"] if s["fold"] == f["fold"])
+        assert mine["scores"]["physics"]["crack"]["n_real"] == f["n_train"] // 2
+    assert folds[0]["n_train"] != folds[1]["n_train"]  # else the checks above could not tell the folds apart
+    assert all(f["quality"]["sets"][0]["id"] == f"tg__g7__s0__f{f['fold']}" for f in gs["folds"])
+    # each synthetic cell's gain is paired with its own fold's set
+    cells = gs["gain"]["metrics"]["mAP50"]["cells"]
+    assert sorted(c["set"] for c in cells) == ["tg__g7__s0__f0", "tg__g7__s0__f1"]
+    text = (run / "report.md").read_text()
+    assert all(f"### Scores, fold {f['fold']} (test specimens {', '.join(f['test_groups'])})" in text for f in folds)

@@ -13,7 +13,16 @@ from pydantic import BaseModel
 
 from benchbench.cli import main
 from benchbench.errors import UserError
-from benchbench.records.schema import MODELS, Answer, AnswerV1, CellRecord, Results, answer_version, validate_answer
+from benchbench.records.schema import (
+    MODELS,
+    Answer,
+    AnswerV1,
+    CellRecord,
+    GeneratorScores,
+    Results,
+    answer_version,
+    validate_answer,
+)
 from benchbench.records.store import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -87,6 +96,17 @@ def test_unknown_keys_are_kept(runs, tmp_path):
     data["cells"][0]["info"]["plugin_fact"] = [1, 2]
     (tmp_path / "results.json").write_text(json.dumps(data))
     assert load_results(tmp_path) == data
+
+
+def test_generator_scores_validate_per_fold_and_in_the_plain_shape():
+    plain = {"settings": {"k": 3}, "extractors": {"physics": {}}, "reference": {"id": "real test frames"},
+             "sets": [{"id": "tg__g7__s0"}], "flags": [], "notes": [], "errors": [], "quality": {"sets": []}}
+    assert GeneratorScores.model_validate(plain).folds is None
+    folds = {"settings": {"k": 3}, "sets": [{"id": "tg__g7__s0__f0", "fold": 0}],
+             "folds": [{"fold": 0, "test_groups": ["Sample1"], "extractors": {}, "reference": None}]}
+    assert GeneratorScores.model_validate(folds).folds[0].test_groups == ["Sample1"]
+    with pytest.raises(ValueError, match="test_groups"):
+        GeneratorScores.model_validate(folds | {"folds": [{"fold": 0}]})
 
 
 # --------------------------------------------------------------------------- docs/results.md in step

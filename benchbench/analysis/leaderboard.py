@@ -28,21 +28,26 @@ from typing import Any
 from benchbench.analysis.stats import (
     CellRecord,
     Comparison,
+    GroundTruths,
     Options,
     RunData,
+    SeedCells,
     SeedStat,
     Setting,
+    by_seed,
     compare_setting,
     decompress_json,
-    gt_digest,
+    gts_digest,
+    pack_gts,
     seed_stat,
+    unpack_gts,
 )
 from benchbench.environment import environment_differences
 from benchbench.errors import UserError
 from benchbench.hashing import sha256_json
 from benchbench.jsonable import finite_or_none
-from benchbench.records.store import is_cell_record, load_results, read_json_file, run_cells
-from benchbench.records.summary import detector_label, metric_value, setting_of
+from benchbench.records.store import is_cell_record, load_results, read_ground_truths, run_cells
+from benchbench.records.summary import detector_label, setting_of
 
 DEFAULT_DB = Path("results") / "leaderboard.sqlite"
 DEFAULT_TIMEOUT_S = 10.0  # seconds to wait for another process's write transaction before giving up
@@ -262,14 +267,15 @@ class Leaderboard:
             raise UserError("results.json has no run.data.manifest_hash, so its setting is unknown",
                             file=root / "results.json", fix="re-run it with this benchbench")
         rid = run_identity(run)
-        gt = read_json_file(root / "test_gt.json")  # absent (older run): cells are kept, not re-scorable
-        gt_sha = gt_digest(gt) if gt is not None else None
+        # each fold's (test_gt.json for a plain split); one absent (older run): cells are kept, not re-scorable
+        gts = read_ground_truths(root, results)
+        gt_sha = gts_digest(gts)
         now = _now()
         added = 0
         with self._transaction():
-            if gt is not None:
+            if gt_sha is not None:
                 self.con.execute("INSERT OR IGNORE INTO testsets VALUES (?, ?)",
-                                 (gt_sha, zlib.compress(json.dumps(gt).encode())))
+                                 (gt_sha, zlib.compress(json.dumps(pack_gts(gts)).encode())))
             # Re-submitting refreshes the run's end state (finished, complete), never its identity.
             self.con.execute(
                 "INSERT INTO runs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id) DO UPDATE SET "
@@ -349,12 +355,13 @@ class Leaderboard:
 
         return load
 
-    def ground_truth(self, gt_sha: str | None) -> dict[str, Any] | None:
+    def ground_truth(self, gt_sha: str | None) -> GroundTruths | None:
+        """A stored run's test ground truth, per fold (``{None: gt}`` for a plain split)."""
         if gt_sha is None:
             return None
         with self._errors():
             row = self.con.execute("SELECT gt FROM testsets WHERE gt_sha256=?", (gt_sha,)).fetchone()
-        return None if row is None else decompress_json(row[0])
+        return None if row is None else unpack_gts(decompress_json(row[0]))
 
     def entries(self, *, detector: str | None = None, generator: str | None = None, rank_by: str = "mAP50_95",
                 metrics: Sequence[str] = SHOWN_METRICS, alpha: float = 0.05) -> list[Entry]:
@@ -413,13 +420,14 @@ class Leaderboard:
             if fixed.run_id not in same:
                 raise UserError(f"run {fixed.label} was evaluated on other data or split, or is this run",
                                 field="--against", fix="pick a run of the same setting")
-        ref_cells: dict[tuple[str, Setting], dict[int, CellRecord]] = {}
         marks = ",".join("?" * len(same))
+        stored: dict[str, list[CellRecord]] = {}
         for run_id, cell in self._cells(f"WHERE run_id IN ({marks})", list(same)):
-            rec = CellRecord(cell, self._predictions(run_id, cell["key"]))
-            ref_cells.setdefault((run_id, setting_of(cell)), {})[rec.seed] = rec
+            stored.setdefault(run_id, []).append(CellRecord(cell, self._predictions(run_id, cell["key"])))
+        ref_cells = {(run_id, setting): seeds for run_id, recs in stored.items()
+                     for setting, seeds in by_seed(recs).items()}
         rows = []
-        gts: dict[str | None, dict[str, Any] | None] = {}
+        gts: dict[str | None, GroundTruths | None] = {}
         for setting, cells in new.by_setting().items():
             candidates = [same[r] for (r, s) in ref_cells if s == setting]
             if fixed is not None:
@@ -446,7 +454,7 @@ class Leaderboard:
         return comparison
 
 
-def _pick(runs: list[RunInfo], against: str, cells: list[dict[int, CellRecord]], metric: str) -> RunInfo | None:
+def _pick(runs: list[RunInfo], against: str, cells: list[dict[int, SeedCells]], metric: str) -> RunInfo | None:
     """The reference run for one setting: latest, or best mean of ``metric`` over its ok seeds."""
     if not runs:
         return None
@@ -454,7 +462,7 @@ def _pick(runs: list[RunInfo], against: str, cells: list[dict[int, CellRecord]],
         return max(runs, key=lambda r: r.order)
 
     def score(i: int) -> tuple[bool, float, tuple[str, str]]:
-        vals = [v for rec in cells[i].values() if rec.ok and (v := metric_value(rec.result, metric)) is not None]
+        vals = [v for rec in cells[i].values() if rec.ok and (v := rec.value(metric)) is not None]
         sign = 1.0 if runs[i].directions.get(metric, True) else -1.0
         return bool(vals), sign * (sum(vals) / len(vals)) if vals else 0.0, runs[i].order
 

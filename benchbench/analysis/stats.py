@@ -11,6 +11,11 @@ group (specimen) with replacement — the grouped resampling the cells' own CIs 
 difference. The 1 − α percentile interval of the resampled Δ is the CI; the two-sided p-value is
 the smallest α at which that interval excludes 0 (so "p < α" and "CI excludes 0" agree).
 
+With specimen folds (``split: {folds: K}``) a seed of a setting is its K cells, each re-scored against
+its own fold's ground truth (``test_gt__f{I}.json``); the metric of a seed is the mean over folds, and
+the frames are resampled within each fold (a stratified draw) before pooling. Two runs are compared
+only when every fold tests the same frames (user error otherwise).
+
 A setting is **worse** when the change exceeds the metric's tolerance in the bad direction *and*
 p < α; **better** symmetrically; **~** when it exceeds the tolerance without being significant;
 **same** otherwise. Status transitions win over statistics: **newly failing** (a seed ok in A fails
@@ -38,7 +43,7 @@ from benchbench.jsonable import finite_or_none
 from benchbench.method.evaluation import OPEN_END
 from benchbench.metrics.bootstrap import iter_bootstrap_samples
 from benchbench.metrics.coco import CocoEval
-from benchbench.records.store import load_results, read_json_file, run_cells
+from benchbench.records.store import ground_truth_file, load_results, read_ground_truths, read_json_file, run_cells
 from benchbench.records.summary import defined, metric_entry, metric_value, setting_of
 
 WORSE, BETTER, UNSURE, SAME = "worse", "better", "~", "same"
@@ -98,6 +103,10 @@ def check_alpha(alpha: float) -> float:
     return alpha
 
 
+Fold = int | None  # a specimen fold; None for a plain split
+GroundTruths = dict[Fold, Any]  # fold -> its test ground truth (None: the file is missing)
+
+
 @dataclass(frozen=True)
 class CellRecord:
     """A cell result and a loader for its saved COCO predictions (None when it has none)."""
@@ -113,10 +122,66 @@ class CellRecord:
     def seed(self) -> int:
         return int(self.result["cell"]["seed"])
 
+    @property
+    def fold(self) -> Fold:
+        return self.result.get("fold")
+
+
+@dataclass(frozen=True)
+class SeedCells:
+    """One seed of a setting: its cell, or with specimen folds its cell of every fold."""
+
+    cells: dict[Fold, CellRecord]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.cells.values())
+
+    @property
+    def result(self) -> dict[str, Any]:
+        """The first failed cell's result, else the first cell's (settings and plugins are the same in each)."""
+        return next((c.result for c in self.cells.values() if not c.ok), next(iter(self.cells.values())).result)
+
+    def value(self, metric: str) -> float | None:
+        """The recorded ``metric``, the mean over folds; None unless every fold has it."""
+        vals = [metric_value(c.result, metric) for c in self.cells.values()]
+        return None if any(v is None for v in vals) else float(np.mean(vals))
+
+
+def by_seed(records: Iterable[CellRecord]) -> dict[Setting, dict[int, SeedCells]]:
+    """Cells grouped by setting, then seed (a seed's cells keyed by fold, in fold order)."""
+    grouped: dict[Setting, dict[int, dict[Fold, CellRecord]]] = {}
+    for rec in records:
+        grouped.setdefault(setting_of(rec.result), {}).setdefault(rec.seed, {})[rec.fold] = rec
+    return {setting: {seed: SeedCells(dict(sorted(folds.items(), key=lambda kv: -1 if kv[0] is None else kv[0])))
+                      for seed, folds in seeds.items()} for setting, seeds in grouped.items()}
+
 
 def gt_digest(gt: dict[str, Any]) -> str:
     """Content hash of a test ground truth (the same test frames give the same digest)."""
     return sha256_json(gt)
+
+
+def gts_digest(gts: GroundTruths) -> str | None:
+    """Content hash of a run's test ground truths: a plain split's is its file's (as before folds); with
+    folds, of each fold's; None when one is missing."""
+    if any(gt is None for gt in gts.values()):
+        return None
+    if list(gts) == [None]:
+        return gt_digest(gts[None])
+    return sha256_json({str(f): gt_digest(gt) for f, gt in gts.items()})
+
+
+def pack_gts(gts: GroundTruths) -> Any:
+    """The ground truths as one JSON value (the leaderboard stores it): a plain split's file as it is."""
+    return gts[None] if list(gts) == [None] else {"folds": {str(f): gt for f, gt in gts.items()}}
+
+
+def unpack_gts(value: Any) -> GroundTruths:
+    """:func:`pack_gts` read back."""
+    if isinstance(value, dict) and "folds" in value and "images" not in value:
+        return {int(f): gt for f, gt in value["folds"].items()}
+    return {None: value}
 
 
 def decompress_json(blob: bytes) -> Any:
@@ -125,14 +190,15 @@ def decompress_json(blob: bytes) -> Any:
 
 @dataclass
 class RunData:
-    """What a comparison needs from one run: data identity, ground truth, directions, cells."""
+    """What a comparison needs from one run: data identity, each fold's ground truth, directions, cells."""
 
     label: str
     manifest_hash: str | None
-    gt: dict[str, Any] | None
+    gts: GroundTruths
     directions: dict[str, bool]
     cells: list[CellRecord]
     results: dict[str, Any] = field(default_factory=dict, repr=False)
+    root: Path | None = None
 
     @property
     def environment(self) -> dict[str, Any] | None:
@@ -140,24 +206,48 @@ class RunData:
 
     @cached_property
     def gt_sha256(self) -> str | None:
-        return None if self.gt is None else gt_digest(self.gt)
+        return gts_digest(self.gts)
 
     @classmethod
     def from_dir(cls, run_dir: str | Path) -> RunData:
-        """Read a run folder: results.json, test_gt.json and each cell's predictions file."""
+        """Read a run folder: results.json, each fold's test ground truth and each cell's predictions file."""
         root = Path(run_dir)
         results = load_results(root)
         run = results.get("run") or {}
-        gt = read_json_file(root / "test_gt.json")
         cells = [CellRecord(c, _file_loader(root, c)) for c in run_cells(root, results)]
         return cls(label=str(run.get("name") or root.name), manifest_hash=(run.get("data") or {}).get("manifest_hash"),
-                   gt=gt, directions=dict(run.get("metric_directions") or {}), cells=cells, results=results)
+                   gts=read_ground_truths(root, results), directions=dict(run.get("metric_directions") or {}),
+                   cells=cells, results=results, root=root)
 
-    def by_setting(self) -> dict[Setting, dict[int, CellRecord]]:
-        out: dict[Setting, dict[int, CellRecord]] = {}
-        for rec in self.cells:
-            out.setdefault(setting_of(rec.result), {})[rec.seed] = rec
-        return out
+    def by_setting(self) -> dict[Setting, dict[int, SeedCells]]:
+        return by_seed(self.cells)
+
+
+def _folds_text(gts: GroundTruths) -> str:
+    return "a plain split" if list(gts) == [None] else f"{len(gts)} specimen folds"
+
+
+def _specimens(gt: dict[str, Any]) -> str:
+    return ", ".join(sorted({str(g) for g in gt.get("groups") or []})) or "?"
+
+
+def check_same_test_frames(a: RunData, b: RunData) -> None:
+    """Refuse (exit 2) to compare B with A unless each fold tests the same frames: same folds, and each
+    fold's ground truth has the same hash (a file missing on either side, an older run, is not checked)."""
+    fix = "compare runs whose matrices split the same data into the same folds (data and split.folds)"
+    where = b.root or b.label
+    if list(a.gts) != list(b.gts):
+        raise UserError(f"tested on {_folds_text(b.gts)}, {a.root or a.label} on {_folds_text(a.gts)}: "
+                        "not the same test frames", file=where, fix=fix)
+    for fold, ga in a.gts.items():
+        gb = b.gts[fold]
+        if ga is None or gb is None or gt_digest(ga) == gt_digest(gb):
+            continue
+        what = f"fold {fold}'s" if fold is not None else "the"
+        specimens = (f"specimens {_specimens(gb)} vs {_specimens(ga)}" if _specimens(ga) != _specimens(gb)
+                     else "same specimens, other frames or boxes")
+        raise UserError(f"{what} test frames differ from {a.root or a.label}'s "
+                        f"({ground_truth_file(fold)}: {specimens})", file=where, fix=fix)
 
 
 def _file_loader(root: Path, cell: dict[str, Any]) -> Predictions | None:
@@ -220,6 +310,37 @@ class Scorer:
         return (self.std or self.low).image_ids  # type: ignore[union-attr]
 
 
+class FoldScorer:
+    """One seed's cells of a setting, one :class:`Scorer` per fold: a metric is the mean over folds of
+    each fold's metric on its frames of the sample (positions in the folds' concatenated frame order)."""
+
+    def __init__(self, scorers: Sequence[Scorer]):
+        self.parts = list(scorers)
+        self.bounds = np.cumsum([0, *(len(s.image_ids) for s in self.parts)])
+
+    def __call__(self, metric: str, sample: np.ndarray | None = None) -> float:
+        vals = []
+        for s, lo, hi in zip(self.parts, self.bounds[:-1], self.bounds[1:], strict=True):
+            vals.append(s(metric, None if sample is None else sample[(sample >= lo) & (sample < hi)] - lo))
+        if len(vals) > 1 and not all(np.isfinite(v) and v >= 0 for v in vals):
+            return float("nan")  # undefined on one fold (COCO's -1): undefined pooled
+        return float(np.mean(vals))
+
+
+def iter_stratified_samples(groups: Sequence[str], strata: Sequence[Any], n_boot: int,
+                            rng: np.random.Generator) -> Iterable[np.ndarray]:
+    """Grouped bootstrap samples drawn within each stratum (a fold), pooled: every resample draws as many
+    groups (specimens) of each fold as it has, from that fold alone. One stratum gives exactly
+    :func:`iter_bootstrap_samples`' draws."""
+    members: dict[Any, list[int]] = {}
+    for i, s in enumerate(strata):
+        members.setdefault(s, []).append(i)
+    draws = [(np.asarray(pos), iter_bootstrap_samples([groups[i] for i in pos], len(pos), n_boot, rng))
+             for pos in members.values()]
+    for _ in range(n_boot):
+        yield np.concatenate([pos[next(it)] for pos, it in draws])
+
+
 def frame_groups(gt: dict[str, Any], image_ids: Sequence[Any]) -> list[str]:
     """The resampling group of each image, in evaluation order (test_gt.json lists one per image)."""
     groups = gt.get("groups")
@@ -239,15 +360,19 @@ class PairedResult:
     n_boot: int  # resamples where the metric was defined on both sides
 
 
-def paired_bootstrap(a: dict[int, Scorer], b: dict[int, Scorer], metrics: Sequence[str], groups: Sequence[str],
-                     *, n_boot: int, alpha: float, seed: int) -> dict[str, PairedResult]:
-    """Hierarchical paired bootstrap (seeds, then frame groups) of mean(B − A), per metric."""
+def paired_bootstrap(a: dict[int, Any], b: dict[int, Any], metrics: Sequence[str], groups: Sequence[str],
+                     *, n_boot: int, alpha: float, seed: int,
+                     strata: Sequence[Any] | None = None) -> dict[str, PairedResult]:
+    """Hierarchical paired bootstrap (seeds, then frame groups, within each of the ``strata`` when given:
+    the fold of each frame) of mean(B − A), per metric."""
     seeds = sorted(a)
     # Separate streams: the frame draws do not depend on how many seeds there are.
     seed_rng, frame_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
     obs = {m: [(a[s](m), b[s](m)) for s in seeds] for m in metrics}
     deltas: dict[str, list[float]] = {m: [] for m in metrics}
-    for sample in iter_bootstrap_samples(groups, len(groups), n_boot, frame_rng):
+    samples = iter_bootstrap_samples(groups, len(groups), n_boot, frame_rng) if strata is None \
+        else iter_stratified_samples(groups, strata, n_boot, frame_rng)
+    for sample in samples:
         # One seed cannot be resampled; with several, seed-to-seed variation is part of the noise.
         drawn = seed_rng.choice(seeds, size=len(seeds)).tolist() if len(seeds) > 1 else seeds
         for m in metrics:
@@ -330,7 +455,7 @@ class Comparison:
                 "rows": [r.to_dict() for r in self.rows]}
 
 
-def _changes(a: dict[int, CellRecord], b: dict[int, CellRecord]) -> list[str]:
+def _changes(a: dict[int, SeedCells], b: dict[int, SeedCells]) -> list[str]:
     """What differs in the plugins between the two sides: shown, since it is usually the change tested."""
     ra, rb = next(iter(a.values())).result, next(iter(b.values())).result
     notes = []
@@ -365,8 +490,8 @@ class Options:
         return self.tolerances.get(metric, DEFAULT_TOLERANCE)
 
 
-def compare_setting(setting: Setting, a: dict[int, CellRecord], b: dict[int, CellRecord],
-                    gt: dict[str, Any] | None, directions: dict[str, bool], opts: Options,
+def compare_setting(setting: Setting, a: dict[int, SeedCells], b: dict[int, SeedCells],
+                    gts: GroundTruths | None, directions: dict[str, bool], opts: Options,
                     reference: str = "", not_comparable: str | None = None) -> list[Row]:
     """Compare one setting's seeds of A (reference) and B (new): one Row per metric."""
     det, gen, guid, ratio = setting
@@ -387,7 +512,7 @@ def compare_setting(setting: Setting, a: dict[int, CellRecord], b: dict[int, Cel
         notes.append(f"seed {', '.join(map(str, fixed))} fixed")
     stats, reason = {}, ""
     if paired:
-        stats, reason = paired_stats(a, b, paired, gt, opts)
+        stats, reason = paired_stats(a, b, paired, gts, opts)
     elif not (newly or fixed):
         reason = "no seed ok on both sides" if set(a) & set(b) else "no common seed"
     rows = []
@@ -406,38 +531,54 @@ def compare_setting(setting: Setting, a: dict[int, CellRecord], b: dict[int, Cel
     return rows
 
 
-def paired_stats(a: dict[int, CellRecord], b: dict[int, CellRecord], seeds: list[int],
-                  gt: dict[str, Any] | None, opts: Options) -> tuple[dict[str, PairedResult], str]:
-    if gt is None:
-        return {}, "test ground truth missing (test_gt.json)"
+def paired_stats(a: dict[int, SeedCells], b: dict[int, SeedCells], seeds: list[int],
+                 gts: GroundTruths | None, opts: Options) -> tuple[dict[str, PairedResult], str]:
+    """Each side's seeds re-scored (every fold's cell against its fold's ground truth), then bootstrapped."""
+    folds = list(a[seeds[0]].cells)
+    if any(list(side[s].cells) != folds for side in (a, b) for s in seeds):
+        return {}, "a seed lacks a fold's cell on one side (a run that did not finish?)"
+    gts = gts or {}
+    missing = [f for f in folds if gts.get(f) is None]
+    if missing:
+        return {}, f"test ground truth missing ({ground_truth_file(missing[0])})"
+    ranges = size_ranges_of(a[seeds[0]].result)
+
+    def scorer(seed_cells: SeedCells) -> FoldScorer | None:
+        if any(c.predictions is None for c in seed_cells.cells.values()):
+            return None
+        return FoldScorer([Scorer(gts[f], c.predictions(), opts.metrics, ranges)
+                           for f, c in seed_cells.cells.items()])
+
     try:
-        ranges = size_ranges_of(a[seeds[0]].result) if seeds else {}
-        sa = {s: Scorer(gt, a[s].predictions(), opts.metrics, ranges) for s in seeds if a[s].predictions}
-        sb = {s: Scorer(gt, b[s].predictions(), opts.metrics, ranges) for s in seeds if b[s].predictions}
+        sa = {s: sc for s in seeds if (sc := scorer(a[s])) is not None}
+        sb = {s: sc for s in seeds if (sc := scorer(b[s])) is not None}
     except (OSError, ValueError, KeyError, zlib.error) as exc:
         return {}, f"predictions unreadable: {str(exc).splitlines()[0][:80]}"
     if len(sa) != len(seeds) or len(sb) != len(seeds):
         return {}, "saved predictions missing"
-    groups = frame_groups(gt, next(iter(sa.values())).image_ids)
+    parts = next(iter(sa.values())).parts
+    groups = [g for f, sc in zip(folds, parts, strict=True) for g in frame_groups(gts[f], sc.image_ids)]
+    strata = [f for f, sc in zip(folds, parts, strict=True) for _ in sc.image_ids]
     return paired_bootstrap(sa, sb, opts.metrics, groups, n_boot=opts.n_boot, alpha=opts.alpha,
-                            seed=opts.seed), ""
+                            seed=opts.seed, strata=strata), ""
 
 
 def compare_runs(a: RunData, b: RunData, opts: Options) -> Comparison:
-    """Every setting of A and B, paired by (detector, generator, guidance, ratio) and seed."""
+    """Every setting of A and B, paired by (detector, generator, guidance, ratio) and seed (a seed's cells
+    of every fold together); a user error when their folds test other frames."""
+    check_same_test_frames(a, b)
     reason = None
     if a.manifest_hash != b.manifest_hash:
         reason = f"different data or split (manifest {str(a.manifest_hash)[:10]} vs {str(b.manifest_hash)[:10]})"
-    elif a.gt is not None and b.gt is not None and a.gt_sha256 != b.gt_sha256:
-        reason = "different test ground truth"
     sa, sb = a.by_setting(), b.by_setting()
+    gts = {f: gt if gt is not None else b.gts.get(f) for f, gt in a.gts.items()}
     rows: list[Row] = []
     for setting in [*sa, *(s for s in sb if s not in sa)]:
         if setting not in sb or setting not in sa:
             only = f"only in {'A' if setting in sa else 'B'}"
             rows += compare_setting(setting, {}, {}, None, {}, opts, a.label, not_comparable=only)
             continue
-        rows += compare_setting(setting, sa[setting], sb[setting], a.gt if a.gt is not None else b.gt,
+        rows += compare_setting(setting, sa[setting], sb[setting], gts,
                                 {**a.directions, **b.directions}, opts, a.label, not_comparable=reason)
     env = environment_differences(a.environment, b.environment)
     return Comparison(rows, opts.alpha, opts.n_boot, {m: opts.tolerance(m) for m in opts.metrics},

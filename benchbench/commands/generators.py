@@ -57,6 +57,7 @@ def _print(section: dict[str, Any], as_json: bool) -> None:
             HEADERS,
             MEM_HEADERS,
             QUALITY_HEADERS,
+            fold_views,
             memorisation_rows,
             quality_note,
             quality_rows,
@@ -64,10 +65,13 @@ def _print(section: dict[str, Any], as_json: bool) -> None:
         )
 
         out = Console(width=160)
-        tables = [("generator scores", HEADERS, score_rows(section)),
-                  ("memorisation (pixel and feature space)", MEM_HEADERS, memorisation_rows(section))]
-        if section.get("quality"):  # a run's sets (compare scores folders: no cells, no labeler)
-            tables.append(("quality bar", QUALITY_HEADERS, quality_rows(section)))
+        tables = []
+        for fold, view in fold_views(section):  # one set of tables per specimen fold
+            at = f", {fold}" if fold else ""
+            tables += [(f"generator scores{at}", HEADERS, score_rows(view)),
+                       (f"memorisation (pixel and feature space){at}", MEM_HEADERS, memorisation_rows(view))]
+            if view.get("quality"):  # a run's sets (compare scores folders: no cells, no labeler)
+                tables.append((f"quality bar{at}", QUALITY_HEADERS, quality_rows(view)))
         for title, headers, rows in tables:
             t = Table(title=title)
             for h in headers:
@@ -75,8 +79,9 @@ def _print(section: dict[str, Any], as_json: bool) -> None:
             for r in rows:
                 t.add_row(*(escape(str(v)) for v in r))  # set and feature names come from plugins
             out.print(t)
-        if section.get("quality"):
-            click.echo(quality_note(section))
+        for fold, view in fold_views(section):
+            if view.get("quality"):
+                click.echo((f"{fold}: " if fold else "") + quality_note(view))
         conclusion = (section.get("gain") or {}).get("conclusion")
         for line in [*section.get("notes", []), *([conclusion] if conclusion else [])]:
             click.echo(f"note: {line}")

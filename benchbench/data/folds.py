@@ -18,7 +18,9 @@ import numpy as np
 from benchbench.errors import UserError
 from benchbench.frames import FrameSet
 from benchbench.hashing import sha256_json
-from benchbench.records.store import TEST_GT
+
+# the run folder's layout is the store's; re-exported: the runner and rescore name the files through here
+from benchbench.records.store import ground_truth_file as ground_truth_file
 
 
 @dataclass
@@ -50,11 +52,6 @@ class Fold:
         """The fold as the run header lists it."""
         return {"fold": self.index, "test_groups": self.test_groups, "train_groups": self.train.groups(),
                 "n_train": len(self.train), "n_val": len(self.val) if self.val else 0, "n_test": len(self.test)}
-
-
-def ground_truth_file(fold: int | None) -> str:
-    """The run folder's file holding a fold's test ground truth (``test_gt.json`` for a plain split)."""
-    return TEST_GT if fold is None else f"test_gt__f{fold}.json"
 
 
 def fold_test_groups(frames: FrameSet, folds: int | str) -> list[list[str]]:

@@ -22,9 +22,9 @@ def _task_keys(p: Any, task: Any) -> dict[str, list[str]]:
 
 
 def scored_tasks(p: Any) -> list[Any]:
-    """The generation tasks scored: with specimen folds, the first fold's (scored against its training and
-    test frames: ``p.train`` / ``p.test``), else all."""
-    return [t for t in p.plan.gen_tasks if t.fold == p.folds[0].index]
+    """The generation tasks scored: all of them (with specimen folds, every fold's, each scored against its
+    fold's training and test frames)."""
+    return list(p.plan.gen_tasks)
 
 
 def unscored_tasks(p: Any, cache: Cache, scheduled: set[str]) -> set[str]:
@@ -52,14 +52,15 @@ def run_sets(p: Any, cache: Cache) -> tuple[dict[str, SynthSet], list[str]]:
             frames[label], keys[label] = FrameSet(got, task.id), sha256_json(ks)
         else:
             gid = p.gen_id(task.generator, task.fold)
+            fold = {} if task.fold is None else {"fold": task.fold}  # a plain split's sets as before folds
             sets[task.id] = SynthSet(frames, keys, {"generator": task.generator, "guidance": task.guidance,
                                                     "seed": task.seed, "plugin": gid["plugin"],
-                                                    "fingerprint": gid["fingerprint"]})
+                                                    "fingerprint": gid["fingerprint"], **fold})
     return sets, missing
 
 
 def prepared_scores(p: Any, cache: Cache, cells: list[dict[str, Any]], run_dir: Path, plugins: Any) -> dict[str, Any]:
-    """The ``generator_scores`` section of a prepared run: its sets in the cache, scored against its first fold."""
+    """The ``generator_scores`` section of a prepared run: its sets in the cache, each scored against its fold."""
     sets, missing = run_sets(p, cache)
-    return score_run(sets, missing, p.folds[0], p.matrix.scores, cells, run_dir, plugins,
+    return score_run(sets, missing, p.folds, p.matrix.scores, cells, run_dir, plugins,
                      cache_root=Path(cache.root), seed=p.matrix.seed[0])

@@ -96,7 +96,7 @@ class Prepared:
     def gen_id(self, name: str, fold: int | None) -> dict[str, Any]:
         return self.gen_ids[name, fold]
 
-    # Generator scores and sample grids look at one fold: the first (a plain split's only one).
+    # Sample grids look at one fold: the first (a plain split's only one); the generator scores at each.
     @property
     def train(self) -> FrameSet:
         return self.folds[0].train

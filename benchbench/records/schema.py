@@ -255,6 +255,33 @@ class SummaryRow(Open):
     folds: list[int] | None = None
 
 
+class GeneratorScoresFold(Open):
+    """``generator_scores.folds[]``: what is per fold with specimen folds."""
+
+    fold: int
+    test_groups: list[str]
+    extractors: dict[str, Any] = Field(default_factory=dict)
+    reference: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None
+
+
+class GeneratorScores(Open):
+    """``generator_scores``: a plain split's section, or with specimen folds ``folds`` in place of the top-level
+    ``extractors``, ``reference`` and ``quality`` (every fold's sets under ``sets``, each with its ``fold``)."""
+
+    settings: dict[str, Any] = Field(default_factory=dict)
+    extractors: dict[str, Any] | None = None
+    reference: dict[str, Any] | None = None
+    quality: dict[str, Any] | None = None
+    folds: list[GeneratorScoresFold] | None = Field(None, description="only with split.folds")
+    sets: list[dict[str, Any]] = Field(default_factory=list)
+    flags: list[str] = Field(default_factory=list)
+    notes: list[str] = Field(default_factory=list)
+    errors: list[str] = Field(default_factory=list)
+    gain: dict[str, Any] | None = None
+    plots: list[str] = Field(default_factory=list)
+
+
 class Results(Open):
     """results.json."""
 
@@ -262,7 +289,7 @@ class Results(Open):
     run: RunHeader
     cells: list[CellRecord]
     summary: list[SummaryRow] = Field(default_factory=list)
-    generator_scores: dict[str, Any] | None = Field(None, description="see docs/results.md, generator_scores")
+    generator_scores: GeneratorScores | None = Field(None, description="see docs/results.md, generator_scores")
 
 
 # --------------------------------------------------------------------------- answer.json

@@ -319,6 +319,23 @@ def read_predictions(path: Path, n_frames: int, sha256: str | None = None) -> li
     return preds
 
 
+def ground_truth_file(fold: int | None) -> str:
+    """The run folder's file holding a fold's test ground truth (``test_gt.json`` for a plain split)."""
+    return TEST_GT if fold is None else f"test_gt__f{fold}.json"
+
+
+def run_folds(results: dict[str, Any]) -> list[int | None]:
+    """The folds of a run (``[None]`` for a plain split), from results.json's ``run.folds``."""
+    folds = (results.get("run") or {}).get("folds")
+    return [int(f["fold"]) for f in folds] if folds else [None]
+
+
+def read_ground_truths(root: Path, results: dict[str, Any]) -> dict[int | None, Any]:
+    """Each fold's test ground truth as the run wrote it (None where the file is missing or unreadable: a
+    run from before the run folder held it)."""
+    return {f: read_json_file(root / ground_truth_file(f)) for f in run_folds(results)}
+
+
 def load_results(run_dir: str | Path) -> dict[str, Any]:
     """Read a run folder's results.json, with a clear error for anything else."""
     p = Path(run_dir)

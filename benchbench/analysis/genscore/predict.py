@@ -44,7 +44,8 @@ def gains(cells: list[dict[str, Any]], metric: str) -> list[dict[str, Any]]:
         b, v = base.get(_baseline_key(c)), metric_value(c, metric)
         if b is None or v is None or not (np.isfinite(b) and np.isfinite(v)):
             continue
-        out.append({"set": gen_task_id(cc["generator"], cc.get("guidance"), cc["seed"]),
+        # the set it trained on is its fold's, scored against that fold's frames
+        out.append({"set": gen_task_id(cc["generator"], cc.get("guidance"), cc["seed"], c.get("fold")),
                     "ratio": float(cc["ratio"]), "detector": cc["detector"],
                     "budget": cc.get("budget", "epochs"), "gain": float(v - b)})
     return out

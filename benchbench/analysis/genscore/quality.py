@@ -44,8 +44,8 @@ def _teacher_counts(entry: dict[str, Any], cells: list[dict[str, Any]]) -> dict[
     out: dict[str, tuple[int, int]] = {}
     for c in cells:
         cell, t = c.get("cell") or {}, c.get("teacher")
-        if not t or (cell.get("generator"), cell.get("guidance"), cell.get("seed")) != \
-                (entry.get("generator"), entry.get("guidance"), entry.get("seed")):
+        if not t or (cell.get("generator"), cell.get("guidance"), cell.get("seed"), c.get("fold")) != \
+                (entry.get("generator"), entry.get("guidance"), entry.get("seed"), entry.get("fold")):
             continue
         who = f"{cell.get('detector')}/s{cell.get('seed')}"
         if t["frames"] > out.get(who, (0, -1))[1]:

@@ -14,6 +14,16 @@ MEM_HEADERS = ["set", "space", "median NN dist. to train / scale", "near-copies 
                "exact copies of TEST"]
 
 
+def fold_views(section: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(title, section) per score table: a plain split's whole section untitled; with specimen folds, one
+    per fold, holding the fold's extractors, reference row, quality bar and sets."""
+    if not section.get("folds"):
+        return [("", section)]
+    return [(f"fold {f['fold']} (test specimens {', '.join(f['test_groups'])})",
+             {**section, **f, "sets": [s for s in section.get("sets", []) if s.get("fold") == f["fold"]]})
+            for f in section["folds"]]
+
+
 def _f(x: Any, digits: int = 3) -> str:
     return "–" if x is None else f"{x:.{digits}g}"
 
@@ -85,13 +95,18 @@ def report_markdown(section: dict[str, Any], with_images: bool = True) -> str:
            "density ≈ 1 and coverage ≈ 1 when the sets match. The first rows score the held-out real test frames "
            "the same way: what a generator drawing new real specimens would get. See docs/generators.md.", ""]
     out += [f"**LEAK: {md_text(flag)}**\n" for flag in section.get("flags", [])]
-    out += [md_table(HEADERS, _named(score_rows(section))), "### Memorisation", "",
-            f"Nearest-neighbour distances of the synthetic frames, relative to the real scale (median distance of a "
-            f"test frame to its nearest training frame); near-copy below {settings.get('near_copy', '?')} of it.", "",
-            md_table(MEM_HEADERS, _named(memorisation_rows(section)))]
-    if section.get("quality"):
-        out += ["### Quality bar", "", quality_note(section), "",
-                md_table(QUALITY_HEADERS, [[md_text(r[0]), *r[1:]] for r in quality_rows(section)])]
+    for title, view in fold_views(section):
+        if title:
+            out += [f"### Scores, {md_text(title)}", "",
+                    "Against this fold's real training frames; the reference row is its held-out test frames.", ""]
+        heading = "###" if not title else "####"
+        out += [md_table(HEADERS, _named(score_rows(view))), f"{heading} Memorisation", "",
+                "Nearest-neighbour distances of the synthetic frames, relative to the real scale (median distance "
+                f"of a test frame to its nearest training frame); near-copy below {settings.get('near_copy', '?')} "
+                "of it.", "", md_table(MEM_HEADERS, _named(memorisation_rows(view)))]
+        if view.get("quality"):
+            out += [f"{heading} Quality bar", "", quality_note(view), "",
+                    md_table(QUALITY_HEADERS, [[md_text(r[0]), *r[1:]] for r in quality_rows(view)])]
     gain = section.get("gain") or {}
     out += ["### Do the scores predict the gain?", "", gain.get("method", ""), ""]
     if gain.get("conclusion"):
