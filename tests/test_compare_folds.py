@@ -22,6 +22,7 @@ from benchbench.analysis.stats import (
     RunData,
     compare_runs,
     iter_stratified_samples,
+    seed_stat,
 )
 from benchbench.cli import main
 from benchbench.errors import UserError
@@ -120,3 +121,22 @@ def test_stratified_samples_keep_each_folds_frames_and_count():
     one = list(iter_stratified_samples(groups, [0] * 10, 5, np.random.default_rng(3)))
     plain = list(iter_bootstrap_samples(groups, 10, 5, np.random.default_rng(3)))
     assert all(np.array_equal(x, y) for x, y in zip(one, plain, strict=True))
+
+
+def test_a_seeds_folds_are_one_observation_in_seed_stats_and_the_summary():
+    """Two seeds over three specimen folds are two observations, each the mean over its folds; counting
+    the six fold cells as six seeds would narrow the interval by about sqrt(3)."""
+    from benchbench.records.summary import summarize
+
+    vals = {(0, 0): 0.2, (0, 1): 0.6, (0, 2): 0.4, (1, 0): 0.3, (1, 1): 0.7, (1, 2): 0.8}
+    cells = [{"status": "ok", "metrics": {"mAP50": {"value": v}},
+              "cell": {"detector": "d", "seed": s, "fold": f, "ratio": 0.0, "budget": "epochs"}}
+             for (s, f), v in vals.items()]
+    s = seed_stat(cells, "mAP50")
+    assert s.n == 2 and s.mean == pytest.approx(0.5)
+    half = 12.706 * np.std([0.4, 0.6], ddof=1) / np.sqrt(2)
+    assert (s.lo, s.hi) == pytest.approx((max(0.0, 0.5 - half), min(1.0, 0.5 + half)), abs=1e-3)
+    one = seed_stat([c for c in cells if c["cell"]["seed"] == 0], "mAP50")
+    assert one.n == 1 and one.mean == pytest.approx(0.4) and np.isnan(one.lo)  # a fold's frame CI is not the pooled one
+    entry = summarize(cells)[0]
+    assert entry["mAP50"]["n"] == 2 and entry["mAP50"]["std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))

@@ -44,7 +44,7 @@ from benchbench.method.evaluation import OPEN_END
 from benchbench.metrics.bootstrap import iter_bootstrap_samples
 from benchbench.metrics.coco import CocoEval
 from benchbench.records.store import ground_truth_file, load_results, read_ground_truths, read_json_file, run_cells
-from benchbench.records.summary import defined, metric_entry, metric_value, setting_of
+from benchbench.records.summary import defined, metric_entry, metric_value, seed_values, setting_of
 
 WORSE, BETTER, UNSURE, SAME = "worse", "better", "~", "same"
 NEWLY_FAILING, FIXED, NOT_COMPARABLE = "newly failing", "fixed", "not comparable"
@@ -597,15 +597,17 @@ class SeedStat:
 
 
 def seed_stat(cells: Sequence[dict[str, Any]], metric: str, alpha: float = DEFAULT_ALPHA) -> SeedStat | None:
-    vals = [v for c in cells if c.get("status") == "ok"
-            and defined(v := metric_value(c, metric))]
+    """Mean and Student-t CI over seeds. A seed's specimen-fold cells are one observation (their mean):
+    folds are parts of one test set, not more seeds."""
+    vals = seed_values(cells, metric)
     if not vals:
         return None
     mean = float(np.mean(vals))
     if len(vals) == 1:
-        # One seed: the only uncertainty we have is the grouped bootstrap over test frames.
-        ci = next(((metric_entry(c, metric) or {}).get("ci") for c in cells
-                   if c.get("status") == "ok"), None) or [None, None]
+        # One seed: the only uncertainty we have is the grouped bootstrap over test frames, and that of one
+        # cell only: a fold's frame CI is not the CI of the folds pooled.
+        ok = [c for c in cells if c.get("status") == "ok" and defined(metric_value(c, metric))]
+        ci = ((metric_entry(ok[0], metric) or {}).get("ci") if len(ok) == 1 else None) or [None, None]
         lo, hi = (float(x) if x is not None else float("nan") for x in ci)
         return SeedStat(mean, lo, hi, 1)
     from scipy.stats import t  # scipy: heavy, off the start-up path

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -59,6 +60,16 @@ def setting_of(cell: dict[str, Any]) -> tuple[Any, ...]:
     return detector_label(c), c.get("generator"), c.get("guidance"), c["ratio"]
 
 
+def seed_values(cells: Sequence[dict[str, Any]], metric: str) -> list[float]:
+    """One value per seed over a setting's ok cells: a seed's specimen-fold cells are averaged, because the
+    folds are parts of one test set, not more seeds (a plain split has one cell per seed)."""
+    per_seed: dict[Any, list[float]] = {}
+    for i, c in enumerate(cells):
+        if c.get("status") == "ok" and defined(v := metric_value(c, metric)):
+            per_seed.setdefault((c.get("cell") or {}).get("seed", f"#{i}"), []).append(v)
+    return [float(np.mean(v)) for v in per_seed.values()]
+
+
 def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
     groups: dict[tuple[Any, ...], list[dict[str, Any]]] = defaultdict(list)
     for cell in cells:
@@ -74,10 +85,10 @@ def summarize(cells: list[dict[str, Any]]) -> list[dict[str, Any]]:
         entry: dict[str, Any] = {"detector": det, "generator": gen, "guidance": guid, "ratio": ratio,
                                  "seeds": sorted(r["cell"]["seed"] for r in ok), "n_failed": len(rows) - len(ok)}
         folds = sorted({r["cell"]["fold"] for r in ok if r["cell"].get("fold") is not None})
-        if folds:  # specimen folds: the seeds list holds each seed once per fold
+        if folds:  # specimen folds: the seeds list holds each seed once per fold; mean and std are over seeds
             entry["folds"] = folds
         for name in sorted(names):
-            vals = [v for r in ok if defined(v := metric_value(r, name))]
+            vals = seed_values(ok, name)
             if vals:
                 entry[name] = {"mean": float(np.mean(vals)), "std": float(np.std(vals, ddof=1)) if len(vals) > 1
                                else 0.0, "n": len(vals)}
