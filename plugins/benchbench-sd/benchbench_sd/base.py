@@ -27,7 +27,7 @@ from benchbench_sd.train import check_resumable
 
 CLASSES = ("crack", "sane")
 CAPTIONS = {"crack": CRACK_PROMPT, "sane": SANE_PROMPT}
-VAE_KEYS = ("size", "vae_width", "vae_steps", "vae_lr", "vae_patch", "batch", "seed")
+VAE_KEYS = ("size", "vae_width", "vae_steps", "vae_lr", "vae_patch", "vae_edge", "batch", "seed")
 UNET_KEYS = VAE_KEYS + ("unet_width", "text_width", "unet_steps", "unet_lr", "cond_drop")
 
 
@@ -40,9 +40,10 @@ class SdBaseConfig(diffusion.TrainingRun):
     vae_steps: int = 3000
     vae_lr: float = 1e-3
     vae_patch: int = 64
+    vae_edge: float = 1.0
     unet_width: int = 64
     text_width: int = 64
-    unet_steps: int = 5000
+    unet_steps: int = 4000
     unet_lr: float = 3e-4
     batch: int = 8
     cond_drop: float = 0.1
@@ -52,11 +53,7 @@ class SdBaseConfig(diffusion.TrainingRun):
     def validate(self) -> dict[str, list[Path]]:
         """Check options; return the training images per class."""
         super().validate()
-        root = Path(self.data)
-        if not root.is_dir():
-            raise UserError(f"data folder not found: {root}", field="--data",
-                            fix="export the fold's training frames: bench data export MATRIX --fold I --split train")
-        files = {label: diffusion.list_images(root / label, field=f"--data ({label}/)") for label in CLASSES}
+        files = diffusion.class_images(self.data, CLASSES)
         if self.size % 8 or self.size < 16:
             raise UserError(f"size must be a multiple of 8 (16 or more), not {self.size}", field="--size")
         for name in ("vae_width", "unet_width", "text_width"):
@@ -156,7 +153,7 @@ def _vae_phase(cfg: SdBaseConfig, vae: Any, pixels: Any, out: Path, device: str,
     def step(s: int, gen: Any) -> float:
         idx = diffusion.batch_indices(len(pixels), cfg.batch, s, cfg.seed)
         batch = augment(pixels[idx], gen, cfg.vae_patch).to(device)
-        loss, mse = vae_loss(vae, batch, gen)
+        loss, mse = vae_loss(vae, batch, gen, cfg.vae_edge)
         loss.backward()
         return mse
 

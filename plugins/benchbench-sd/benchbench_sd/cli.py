@@ -67,9 +67,11 @@ def dreambooth(**options: object) -> None:
 @click.option("--vae-lr", default=1e-3, show_default=True, type=float)
 @click.option("--vae-patch", default=64, show_default=True, type=int,
               help="VAE training windows (px) cut from the --size frames.")
+@click.option("--vae-edge", default=1.0, show_default=True, type=float,
+              help="Weight of the L1 loss on image differences (keeps faint crack steps).")
 @click.option("--unet-width", default=64, show_default=True, type=int, help="UNet channels (widths w, 2w, 2w).")
 @click.option("--text-width", default=64, show_default=True, type=int, help="CLIP text encoder width.")
-@click.option("--unet-steps", default=5000, show_default=True, type=int, help="0: train and save the VAE only.")
+@click.option("--unet-steps", default=4000, show_default=True, type=int, help="0: train and save the VAE only.")
 @click.option("--unet-lr", default=3e-4, show_default=True, type=float)
 @click.option("--batch", default=8, show_default=True, type=int)
 @click.option("--cond-drop", default=0.1, show_default=True, type=float,

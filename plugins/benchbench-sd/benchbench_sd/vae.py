@@ -29,15 +29,24 @@ def build_vae(width: int, *, channels: int = 1, size: int = 128, latent_channels
                          sample_size=size, mid_block_add_attention=False)
 
 
-def vae_loss(vae: Any, pixels: Any, gen: Any) -> tuple[Any, float]:
-    """(loss to back-propagate, its pixel MSE) of one batch in [-1, 1]."""
+def vae_loss(vae: Any, pixels: Any, gen: Any, edge_weight: float = 0.0) -> tuple[Any, float]:
+    """(loss to back-propagate, its pixel MSE) of one batch in [-1, 1].
+
+    ``edge_weight`` adds the L1 difference of the images' horizontal and vertical finite differences:
+    a crack is a step of a few grey levels that the MSE, dominated by the plate and the spot, learns
+    last (measured: 31 dB after 250 steps, the classic detector's AP@0.1 on the reconstructions 0.02)."""
     import torch
 
     dist = vae.encode(pixels).latent_dist
     recon = vae.decode(dist.sample(generator=gen)).sample
     mse = torch.nn.functional.mse_loss(recon, pixels)
     kl = dist.kl().mean() / pixels[0].numel()  # per pixel, like the MSE
-    return mse + KL_WEIGHT * kl, float(mse.detach())
+    loss = mse + KL_WEIGHT * kl
+    if edge_weight:
+        for dim in (2, 3):
+            loss = loss + edge_weight * torch.nn.functional.l1_loss(torch.diff(recon, dim=dim),
+                                                                    torch.diff(pixels, dim=dim))
+    return loss, float(mse.detach())
 
 
 def augment(batch: Any, gen: Any, patch: int | None = None) -> Any:

@@ -24,12 +24,22 @@ AP_MARGIN = 0.05  # reconstructed frames' AP within this of the originals'
 
 
 def load_vae(folder: str | os.PathLike) -> Any:
-    """The ``AutoencoderKL`` of an sd-base output (``W/vae``) or of a pipeline folder W."""
+    """The ``AutoencoderKL`` of an sd-base output (``W/vae``), a pipeline folder W, or an sd-base VAE
+    checkpoint (``W/checkpoints/vae/step-N``: to follow a long run)."""
+    import json
+
     from diffusers import AutoencoderKL
 
     from benchbench import diffusion
+    from benchbench.api import load_state
+    from benchbench_sd.vae import build_vae
 
     root = Path(folder)
+    if (root / "vae.safetensors").is_file():
+        config = json.loads((root / "state.json").read_text())["config"]
+        vae = build_vae(config["vae_width"], size=config["size"])
+        vae.load_state_dict(load_state(root / "vae.safetensors"))
+        return vae.eval()
     for sub in (root / "vae", root):
         if (sub / "config.json").is_file():
             with diffusion.quiet_loading():
