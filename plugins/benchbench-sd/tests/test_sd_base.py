@@ -164,3 +164,27 @@ def test_bad_data_is_a_user_error(cli, tmp_path):
     assert isinstance(result.exception, UserError) and "crack/" in result.exception.field
     result = CliRunner().invoke(cli, ["train", "sd-base", "--data", str(tmp_path / "nope"), "--out", str(tmp_path)])
     assert isinstance(result.exception, UserError) and result.exception.field == "--data"
+
+
+def test_vae_check_scores_psnr_and_the_detectors_ap(tmp_path):
+    """A random VAE: low PSNR; a detector that sees the boxes whatever the pixels: AP 1 on every version."""
+    from benchbench.testing import make_context, tiny_frames
+    from benchbench_sd.vae import build_vae
+    from benchbench_sd.vaecheck import vae_check
+
+    frames = tiny_frames(6, size=48)
+    truth = [list(f.boxes) for f in frames]  # the check predicts the frames in order
+
+    class Oracle:
+        def fit(self, train, val, ctx):
+            self.fitted = len(train)
+
+        def predict(self, batch, ctx):
+            assert len(batch) == len(truth)
+            return truth
+
+    with torch_threads(1):
+        result = vae_check(build_vae(8, size=32).eval(), frames, frames, Oracle, make_context(tmp_path), size=32)
+    assert result["frames"] == 6 and result["crack_frames"] == len(frames.positives()) > 0
+    assert result["ap0.1"] == {"original": 1.0, "resized": 1.0, "reconstructed": 1.0} and result["ap_gap"] == 0
+    assert result["psnr_db"]["mean"] < 20 and result["passes"] == {"psnr": False, "cracks_survive": True}
