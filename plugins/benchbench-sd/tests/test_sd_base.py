@@ -106,6 +106,18 @@ def test_resume_continues_exactly(base, exported, cli, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_finished_vae_is_reused(base, exported, cli, tmp_path):
+    """A VAE-only run (--unet-steps 0) continued with --resume trains the UNet on that VAE, as one run would."""
+    out = tmp_path / "vae-first"
+    shutil.copytree(base / "vae", out / "vae")
+    invoke(cli, "train", "sd-base", "--data", str(exported["train"]), "--out", str(out), *TINY, "--resume")
+    log = json.loads((out / "train_log.json").read_text())
+    assert log["vae"]["reused"] is True and log["unet"]["resumed_from"] == 0
+    a, b = weights(base), weights(out)
+    assert all(np.array_equal(a[k], b[k]) for k in a)
+
+
+@pytest.mark.slow
 def test_resume_refuses_other_settings(base, exported, cli, tmp_path):
     out = tmp_path / "other"
     shutil.copytree(base / "checkpoints", out / "checkpoints")
