@@ -53,7 +53,8 @@ def vae_check(vae: Any, held_out: FrameSet, train: FrameSet, detector: Callable[
     """PSNR and ``detector``'s AP@``iou`` of ``vae``'s reconstructions of ``held_out`` (frames with boxes).
 
     The detector is fitted once on ``train`` (original frames) and predicts the held-out frames as
-    they are, resized to ``size`` and back, and reconstructed by the VAE at ``size`` (then resized back).
+    they are, resized to ``size`` and back, and reconstructed by the VAE at ``size`` (then resized back);
+    also, for information, reconstructed at their own size (the VAE is convolutional: ``reconstructed_native``).
     """
     from PIL import Image
 
@@ -70,8 +71,10 @@ def vae_check(vae: Any, held_out: FrameSet, train: FrameSet, detector: Callable[
         reconstructed.append(np.asarray(Image.fromarray(rec).resize((w, h), Image.Resampling.BICUBIC)))
     det = detector()
     det.fit(train, None, ctx)
+    native = [round_trip(vae, img) for img in originals]
     ap = {name: _ap(det, held_out, images, ctx, iou) for name, images in
-          (("original", originals), ("resized", resized), ("reconstructed", reconstructed))}
+          (("original", originals), ("resized", resized), ("reconstructed", reconstructed),
+           ("reconstructed_native", native))}
     gap = ap["original"] - ap["reconstructed"]
     mean_psnr = float(np.mean(scores))
     return {"frames": len(held_out), "crack_frames": len(held_out.positives()), "groups": held_out.groups(),

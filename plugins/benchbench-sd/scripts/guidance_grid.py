@@ -1,7 +1,7 @@
 """A sample grid per guidance scale: the same seeds' crack and sane frames of an `sd` generator.
 
     python plugins/benchbench-sd/scripts/guidance_grid.py --negative W/negative --positive W/positive \
-        --real EXPORT --out docs/img/sd-guidance.png --guidance 1,3,7.5
+        --real EXPORT --out docs/images/sd-base-guidance.png --guidance 1,3,7.5
 
 One row of real frames (``--real``: an exported training set, crack/ and sane/), then one row per
 guidance: ``--n`` crack frames, then ``--n`` sane frames, frame i from the same seed in every row, so a

@@ -1,7 +1,7 @@
 """Check an sd-base VAE on one fold's held-out specimens: PSNR and the classic detector's AP@0.1.
 
     python plugins/benchbench-sd/scripts/vae_check.py examples/study/flyd-s-cv.yaml --fold 0 \
-        --vae W --out plugins/benchbench-sd/results/vae-check-fold0.json
+        --vae W --out plugins/benchbench-sd/measured/vae-check-fold0.json
 
 The matrix gives the data and the split (the frames of the fold's test specimens, with their boxes,
 are the held-out frames; the classic detector is fitted on the fold's training frames). Prints the
@@ -25,6 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--vae", required=True, help="sd-base output folder (or its vae/ folder)")
     ap.add_argument("--size", type=int, default=None, help="VAE frame size (default: the VAE's sample_size)")
     ap.add_argument("--out", default=None, help="JSON file to write")
+    ap.add_argument("--png", default=None,
+                    help="also write held-out crack frames: original / reconstruction / |diff| x 8")
     args = ap.parse_args(argv)
 
     import torch
@@ -50,7 +52,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         Path(args.out).parent.mkdir(parents=True, exist_ok=True)
         Path(args.out).write_text(text + "\n")
+    if args.png:
+        strip(vae, fold.test.positives(), size, args.png)
     return 0 if all(result["passes"].values()) else 1
+
+
+def strip(vae, frames, size: int, png: str, n: int = 6) -> None:
+    """n crack frames spread over ``frames``, at the VAE's size: originals above reconstructions above |diff| x 8."""
+    import numpy as np
+    from PIL import Image
+
+    from benchbench_sd.vae import round_trip
+
+    columns = []
+    for f in list(frames)[::max(1, len(frames) // n)][:n]:
+        img = np.asarray(Image.fromarray(f.load()).convert("L").convert("RGB").resize((size, size),
+                                                                                      Image.Resampling.BICUBIC))
+        rec = round_trip(vae, img)
+        diff = np.clip(np.abs(img.astype(int) - rec.astype(int)) * 8, 0, 255).astype(np.uint8)
+        columns.append(np.concatenate([img, rec, diff], axis=0))
+    Path(png).parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(columns, axis=1)).save(png)
 
 
 if __name__ == "__main__":
