@@ -4,6 +4,7 @@ leakage guard through DreamBooth, guidance that acts."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -36,7 +37,9 @@ TINY = ["--size", "32", "--vae-width", "8", "--vae-patch", "16", "--vae-steps", 
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "benchbench.cli", *args], capture_output=True, text=True)
+    # this plugin only, whatever the calling suite allows (the project's conftest allows none)
+    env = {**os.environ, "BENCHBENCH_PLUGINS": "sd"}
+    return subprocess.run([sys.executable, "-m", "benchbench.cli", *args], capture_output=True, text=True, env=env)
 
 
 def invoke(cli, *args: str) -> str:
