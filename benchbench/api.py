@@ -21,15 +21,15 @@ safetensors) inside their bodies, on first call. Kits beside it: ``benchbench.te
 """
 
 from benchbench.data.export import export_coco, export_yolo
+from benchbench.data.provenance import write_training_manifest
 from benchbench.errors import BenchError, MissingDependency, PluginError, UserError
-from benchbench.evaluation import coco_stats
 from benchbench.frames import CLASSES, Box, Frame, FrameSet, Label, as_rgb_uint8
 from benchbench.hashing import dir_fingerprint, file_sha256, sha256_json
 from benchbench.hookspecs import hookimpl
+from benchbench.method.evaluation import coco_stats
 from benchbench.metrics.masks import frame_mask
 from benchbench.paths import require_local_path
 from benchbench.protocols import CellContext, Dataset, Detector, Executor, GenerationRequest, Generator
-from benchbench.provenance import write_training_manifest
 from benchbench.seeding import seed_everything
 from benchbench.torchkit import load_state, save_state, torch_device, torch_generator
 

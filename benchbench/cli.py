@@ -70,7 +70,7 @@ class BenchGroup(click.Group):
         for name in ("train", "generators"):
             if name not in self.commands:
                 self.get_command(click.Context(self), name)
-        from benchbench.plugins import get_plugins
+        from benchbench.plugins import get_plugins  # only when a plugin may add commands: fast --help
 
         plugins = get_plugins()
         # a broken plugin must not break the CLI: its failure is a warning and a `bench plugins` error
@@ -79,7 +79,7 @@ class BenchGroup(click.Group):
             click.echo(f"warning: plugin {plugin} failed to add commands: {exc}", err=True)
 
     def invoke(self, ctx: click.Context) -> Any:
-        from benchbench.errors import BenchError, DiskFull, is_disk_full
+        from benchbench.errors import BenchError, DiskFull, is_disk_full  # off the start-up path
 
         try:
             return super().invoke(ctx)

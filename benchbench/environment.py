@@ -10,9 +10,11 @@ importing the package: recording torch's version must not import torch into the 
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import platform
+import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -29,6 +31,17 @@ COMPARED = ("python", "torch", "torchvision", "numpy", "opencv-python", "opencv-
             "ultralytics", "transformers", "diffusers", "detectron2")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BENCHBENCH_DEVICE")
 LOCK_FILE = "requirements.lock"
+
+
+@functools.lru_cache(maxsize=1)  # results.json is rewritten after every cell: ask git once
+def git_commit() -> str | None:
+    """The commit of the benchbench checkout (None outside a git checkout)."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
+                             cwd=Path(__file__).resolve().parent)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def dist_version(name: str) -> str | None:

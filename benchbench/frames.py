@@ -75,7 +75,7 @@ class Frame:
             return arr.copy() if np.may_share_memory(arr, self.image) else arr
         if self.path is None:
             raise UserError("frame has neither pixels nor a path")
-        from PIL import Image
+        from PIL import Image  # PIL: heavy, off the start-up path
 
         try:
             with Image.open(self.path) as im:

@@ -57,7 +57,8 @@ def benchbench_register_executors(register):
 
 @hookspec
 def benchbench_register_feature_extractors(register):
-    """Register feature extractors for generator scores (:class:`benchbench.genscore.features.FeatureExtractor`).
+    """Register feature extractors for generator scores
+    (:class:`benchbench.analysis.genscore.features.FeatureExtractor`).
 
     Fires once when plugins load. ``factory(**params)`` gets the ``scores.extractors`` entry of the
     matrix minus ``name``/``plugin``; it must load weights only from local paths. Return value ignored.
@@ -68,7 +69,7 @@ def benchbench_register_feature_extractors(register):
 def benchbench_cell_finished(cell, result):
     """Observe a finished cell, in the driver process, after its result file is written.
 
-    ``cell`` is the planned :class:`benchbench.planner.Cell`; ``result`` the cell's
+    ``cell`` is the planned :class:`benchbench.pipeline.planner.Cell`; ``result`` the cell's
     JSON-able result dict (status ``ok`` or ``failed``). Each implementation is called
     on its own: one that raises is reported and the others still run. Return value ignored.
     """

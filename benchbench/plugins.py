@@ -14,7 +14,8 @@ from typing import Any
 
 import pluggy
 
-from benchbench import hookspecs
+from benchbench import __version__, hookspecs
+from benchbench.builtins import hooks, observers
 from benchbench.errors import PluginError, UserError
 
 GROUP = "benchbench"
@@ -85,7 +86,7 @@ class PluginRef:
 
     @classmethod
     def of(cls, kind: str, row: Any) -> PluginRef:
-        """From a matrix row (benchbench.matrix.PluginSpec)."""
+        """From a matrix row (benchbench.method.matrix.PluginSpec)."""
         return cls(kind, row.name, row.plugin_name, dict(row.params))
 
     @property
@@ -148,8 +149,6 @@ class Plugins:
 
     # -- loading
     def load(self) -> Plugins:
-        from benchbench.builtins import hooks, observers
-
         self._add(hooks, "benchbench", _dist_version("benchbench"), builtin=True)
         self._add(observers, "benchbench.observers", _dist_version("benchbench"), builtin=True)
         allow = os.environ.get("BENCHBENCH_PLUGINS")
@@ -282,7 +281,6 @@ def _entry_points() -> list[metadata.EntryPoint]:
 
 def _dist_version(name: str) -> str:
     # benchbench's own version without a metadata scan (~60 ms at start-up)
-    from benchbench import __version__
 
     return __version__
 

@@ -27,6 +27,9 @@ from typing import Any
 
 import pytest
 
+# benchbench.testing is imported inside the fixtures: pytest loads this plugin (pytest11) in every session of
+# a project with benchbench installed, so importing it must cost nothing.
+
 
 @pytest.fixture(scope="session")
 def bench_train() -> Any:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import keyword
 import re
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 
 from benchbench import __version__
 from benchbench.errors import UserError
+from benchbench.plugins import get_plugins
 
 TEMPLATES = Path(__file__).resolve().parent / "plugin_templates"
 KINDS = ("detector",)
@@ -68,8 +70,6 @@ def requirement() -> str:
 
 def torch_requirement() -> str:
     """benchbench's own torch pin (its extra ``torch``): a plugin asking for another build gets it swapped in."""
-    from importlib import metadata
-
     try:
         pins = [r.split(";")[0].strip() for r in metadata.requires("benchbench-ndt") or ()
                 if re.match(r"torch\s*[=<>~]", r) and 'extra == "torch"' in r]
@@ -111,8 +111,6 @@ def new_plugin(kind: str, name: str, parent: Path, flavour: str | None = None) -
 
 def _refuse_taken(kind: str, name: str) -> None:
     """A plugin registering a name that an installed or built-in one has would fail to load."""
-    from benchbench.plugins import get_plugins
-
     registry = get_plugins().registry(f"{kind}s")
     if name in registry:
         raise UserError(f"{kind} name {name!r} is taken by plugin {registry.get(name).plugin!r}", field="NAME",

@@ -30,6 +30,7 @@ import math
 import os
 import pickle
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -42,7 +43,11 @@ from typing import Any
 import numpy as np
 
 from benchbench import box_meaning
+from benchbench.data.simulate import simulate_frames
 from benchbench.frames import Box, Frame, FrameSet
+from benchbench.method.curves import CurveRecorder
+from benchbench.method.matrix import MetricsSpec
+from benchbench.plugins import Plugins
 from benchbench.protocols import CellContext, Detector, GenerationRequest
 
 __all__ = ["check_detector", "check_generator", "tiny_frames", "blank_frame", "make_context", "curve_context",
@@ -55,8 +60,6 @@ BOUNDS_TOLERANCE = 1.0  # px a box may poke out of the image (rounding in letter
 def tiny_frames(n: int = 24, size: int = 64, seed: int = 0, positive_fraction: float = 0.4) -> FrameSet:
     """``n`` simulated flying-spot frames of ``size`` px with exact crack boxes (cheap, deterministic),
     ``positive_fraction`` of them cracked."""
-    from benchbench.data.simulate import simulate_frames
-
     return simulate_frames(n, seed, size=size, positive_fraction=positive_fraction)
 
 
@@ -78,9 +81,6 @@ def curve_context(work_dir: str | Path, test: FrameSet, curve: Sequence[float] =
     """A context whose matrix asks for a learning curve (``metrics.curve``) scored on ``test``, and the
     list the harness fills with the curve's points (results.json's ``curve``) as the detector calls
     ``ctx.checkpoint``: the harness's own scoring, so a test sees what a run would record."""
-    from benchbench.curves import CurveRecorder
-    from benchbench.matrix import MetricsSpec
-
     ctx = make_context(work_dir, seed, cell_id)
     recorder = CurveRecorder(test, MetricsSpec(bootstrap=0).eval_kwargs(), ctx.work_dir, cell_id)
     return ctx, recorder.attach(ctx, tuple(curve)).points
@@ -179,8 +179,6 @@ def check_generator(make: Callable[[], Any], ctx: Any, *, size: int = 64, guidan
 def forbid_network(monkeypatch: Any) -> None:
     """Make every connection and DNS lookup fail the test; ``monkeypatch`` is pytest's (or a
     ``pytest.MonkeyPatch.context()``), so the sockets come back after the test."""
-    import socket
-
     for owner, name in ((socket.socket, "connect"), (socket.socket, "connect_ex"),
                         (socket, "create_connection"), (socket, "getaddrinfo")):
         monkeypatch.setattr(owner, name, _refuse(name))
@@ -212,8 +210,6 @@ def installed_entry(distribution: str, name: str, kind: str = "detectors") -> An
 
     Raises AssertionError when the plugin loads or registers with errors.
     """
-    from benchbench.plugins import Plugins
-
     old = os.environ.get("BENCHBENCH_PLUGINS")
     os.environ["BENCHBENCH_PLUGINS"] = distribution
     try:
@@ -266,7 +262,7 @@ def torch_threads(n: int = 1) -> Iterator[Any]:
     must run on the same number: a reduction split across threads adds up in another order. A
     module-scoped fixture that trains runs before the test's ``one_thread_torch``, so it needs this.
     """
-    import torch
+    import torch  # torch: heavy, off the start-up path
 
     before = torch.get_num_threads()
     torch.set_num_threads(n)

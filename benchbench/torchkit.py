@@ -13,7 +13,7 @@ from benchbench.errors import UserError
 
 def torch_device(requested: str | None = None) -> str:
     """'cpu', 'cuda', 'cuda:1' or None/'auto' (CUDA when available); a missing GPU is a user error."""
-    import torch
+    import torch  # torch: heavy, off the start-up path
 
     if requested in (None, "", "auto"):
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -25,14 +25,14 @@ def torch_device(requested: str | None = None) -> str:
 
 def torch_generator(seed: int, device: str = "cpu") -> Any:
     """A seeded torch.Generator; per-image generators make image i independent of batching."""
-    import torch
+    import torch  # torch: heavy, off the start-up path
 
     return torch.Generator(device=device).manual_seed(int(seed))
 
 
 def save_state(state: dict[str, Any], path: str | Path) -> Path:
     """Save tensors with safetensors (never pickle)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save_file  # torch: heavy, off the start-up path
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +41,7 @@ def save_state(state: dict[str, Any], path: str | Path) -> Path:
 
 
 def load_state(path: str | Path, device: str = "cpu") -> dict[str, Any]:
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file  # torch: heavy, off the start-up path
 
     p = Path(path)
     if not p.exists():

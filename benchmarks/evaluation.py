@@ -192,7 +192,7 @@ def schema1_metrics(test: Any, preds: list[Any], n_boot: int) -> None:
     """The metric set of results schema 1 (before issue #14), on today's evaluator: the reference
     for what the crack-scale metrics add to a cell's evaluation."""
     from benchbench.data.export import to_coco_dict
-    from benchbench.evaluation import predictions_to_coco
+    from benchbench.method.evaluation import predictions_to_coco
     from benchbench.metrics import CocoEval, frame_metrics, grouped_bootstrap_ci
 
     gt, dt, groups = to_coco_dict(test), predictions_to_coco(preds), [f.group for f in test]
@@ -211,7 +211,7 @@ def core_metrics(test: Any, preds: list[Any], n_boot: int) -> None:
     for every CI): a cell's evaluation without the crack-scale extras (size ranges, error
     breakdown, operating point, mask scores, per-specimen slices)."""
     from benchbench.data.export import to_coco_dict
-    from benchbench.evaluation import predictions_to_coco
+    from benchbench.method.evaluation import predictions_to_coco
     from benchbench.metrics import DEFAULT_IOU_THRESHOLDS, CocoEval, frame_metrics
     from benchbench.metrics.bootstrap import grouped_bootstrap_cis
 
@@ -228,7 +228,7 @@ def core_metrics(test: Any, preds: list[Any], n_boot: int) -> None:
 def cell_overhead(repeats: int, n_boot: int = 1000) -> dict[str, Any]:
     """CPU seconds of one cell's evaluation with every metric vs the schema-1 metric set (computed
     as today's code does and as schema 1's code did), interleaved repeats."""
-    from benchbench.evaluation import evaluate_predictions
+    from benchbench.method.evaluation import evaluate_predictions
     from benchbench.metrics import masks
 
     test, preds, val, val_preds = cell_case()

@@ -33,7 +33,7 @@ SEEDS = (0, 1, 2)
 
 
 def _row(quick: bool) -> dict[str, Any]:
-    from benchbench.matrix import load_matrix
+    from benchbench.method.matrix import load_matrix
 
     matrix, _ = load_matrix(STUDY)
     row = next(d for d in matrix.detectors if d.name == "yolo").params
@@ -57,7 +57,7 @@ def _benchbench(row: dict[str, Any], train: Any, test: Any, seed: int, work: Pat
     from benchbench_yolo.detector import YoloDetector
 
     from benchbench.api import CellContext
-    from benchbench.evaluation import evaluate_predictions
+    from benchbench.method.evaluation import evaluate_predictions
 
     ctx = CellContext(f"fidelity-s{seed}", seed, work, work, device="cpu", quiet=True)
     det = YoloDetector(**row)

@@ -54,7 +54,7 @@ def write_matrix(folder: Path, quick: bool, warmup: bool = False) -> Path:
 def bare_loop(prepared) -> tuple[float, float]:
     """(wall, CPU) seconds for the plan's cells done by hand: generate once per task, fit, predict, evaluate."""
     from benchbench.api import CellContext, FrameSet, GenerationRequest
-    from benchbench.evaluation import evaluate_predictions
+    from benchbench.method.evaluation import evaluate_predictions
     from benchmarks.noop_plugins import NoopDetector, NoopGenerator
 
     m = prepared.matrix

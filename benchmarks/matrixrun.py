@@ -62,11 +62,11 @@ def run_in_process(matrix_file: Path, results_dir: Path, cache_dir: Path, run_na
                    fresh: bool = False, cells_table: bool = True) -> MatrixRun:
     from rich.console import Console
 
-    from benchbench.cache import Cache
-    from benchbench.matrix import check_plugins, load_matrix
+    from benchbench.analysis.report import table
+    from benchbench.method.matrix import check_plugins, load_matrix
+    from benchbench.pipeline.runner import Runner, RunOptions, prepare
     from benchbench.plugins import get_plugins
-    from benchbench.report import table
-    from benchbench.runner import Runner, RunOptions, prepare
+    from benchbench.records.cache import Cache
     from benchmarks import noop_plugins
 
     spent_before = sum(noop_plugins.SPENT.values())

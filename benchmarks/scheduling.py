@@ -62,9 +62,9 @@ def _staged(runner_cls: type) -> type:
 
 
 def _run(matrix_file: Path, work: Path, staged: bool) -> dict[str, Any]:
-    from benchbench.cache import Cache
-    from benchbench.matrix import load_matrix
-    from benchbench.runner import Runner, RunOptions, prepare
+    from benchbench.method.matrix import load_matrix
+    from benchbench.pipeline.runner import Runner, RunOptions, prepare
+    from benchbench.records.cache import Cache
 
     matrix, digest = load_matrix(matrix_file)
     prepared = prepare(matrix, str(matrix_file), digest, Cache(work / "cache"))

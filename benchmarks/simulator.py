@@ -28,7 +28,7 @@ def pin_one_core() -> int | None:
 
 
 def cache_round_trip(frames) -> None:
-    from benchbench.cache import Cache
+    from benchbench.records.cache import Cache
 
     with tempfile.TemporaryDirectory(prefix="benchbench-simcache-") as tmp:
         cache = Cache(Path(tmp))

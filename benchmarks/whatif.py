@@ -29,7 +29,7 @@ def no_fsync() -> Iterator[None]:
 @contextlib.contextmanager
 def memoized_cache_frames() -> Iterator[None]:
     """Cache.get_frame reads each cached frame's sidecar once per run instead of once per cell."""
-    from benchbench.cache import Cache
+    from benchbench.records.cache import Cache
 
     real = Cache.get_frame
     memo: dict[tuple[str, str], Any] = {}
@@ -52,10 +52,10 @@ def memoized_cache_frames() -> Iterator[None]:
 
 # name -> (where the fix belongs, what it does, patch factory, run_in_process keyword arguments)
 WHAT_IFS: dict[str, tuple[str, str, Callable[[], contextlib.AbstractContextManager[None]], dict[str, Any]]] = {
-    "no_fsync": ("benchbench/store.py, benchbench/runner.py",
+    "no_fsync": ("benchbench/records/store.py, benchbench/pipeline/runner.py",
                  "upper bound: no fsync at all (keep it for cells/*.json; predictions.json, written just before the "
                  "cell file, and results.json, rewritten at the end, could skip it)", no_fsync, {}),
-    "memoized_cache_frames": ("benchbench/runner.py (_synthetic_for) / benchbench/cache.py",
+    "memoized_cache_frames": ("benchbench/pipeline/runner.py (_synthetic_for) / benchbench/records/cache.py",
                               "read each cached synthetic frame's sidecar once per run, not once per cell",
                               memoized_cache_frames, {}),
     "summary_table_only": ("benchbench/commands/run.py",

@@ -72,7 +72,7 @@ class ToyGenerator:
 
     def training_manifest(self) -> dict | None:
         """Like a trained generator: the manifest `bench train` wrote beside its weights, if any."""
-        from benchbench.provenance import find_manifest, read_manifest
+        from benchbench.data.provenance import find_manifest, read_manifest
 
         path = find_manifest([Path(self.weights)]) if self.weights else None
         return read_manifest(path) if path else None

@@ -1,13 +1,13 @@
-"""The answer engine (benchbench.report.answer) on cell records: specimens from folds or from a plain
+"""The answer engine (benchbench.analysis.report.answer) on cell records: specimens from folds or from a plain
 split, the declared analysis, the five verdicts, the interaction test and the opening sentence."""
 
 import numpy as np
 import pytest
 
+from benchbench.analysis.report.answer import build_answer
+from benchbench.analysis.report.verdict import answer_markdown, opening
 from benchbench.errors import UserError
-from benchbench.matrix import parse_matrix
-from benchbench.report.answer import build_answer
-from benchbench.report.verdict import answer_markdown, opening
+from benchbench.method.matrix import parse_matrix
 
 SPECIMENS = [f"S{i}" for i in range(6)]
 

@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from benchbench.api import CellContext
 from benchbench.cli import main
-from benchbench.matrix import parse_matrix
-from benchbench.planner import make_plan
+from benchbench.method.matrix import parse_matrix
+from benchbench.pipeline.planner import make_plan
 
 
 def _matrix(budget, ratios=(0, 0.5, 1), **kw):

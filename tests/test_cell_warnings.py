@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from benchbench.api import Box
 from benchbench.cli import main
-from benchbench.evaluation import drop_degenerate
 from benchbench.frames import Frame
+from benchbench.method.evaluation import drop_degenerate
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_zero_area_boxes_are_dropped_with_a_warning(run, monkeypatch):
 
 
 def test_a_failing_gallery_is_reported_at_the_end_of_the_run(run, monkeypatch):
-    import benchbench.report.gallery as gallery
+    import benchbench.drawing.gallery as gallery
 
     def broken(*args):
         raise ValueError("x1 must be greater than or equal to x0")
@@ -67,7 +67,7 @@ def test_drop_degenerate_keeps_every_box_with_an_area():
 def test_the_gallery_draws_boxes_narrower_than_a_tile_pixel():
     import numpy as np
 
-    from benchbench.report.samples import frame_tile
+    from benchbench.drawing.samples import frame_tile
 
     frame = Frame(None, 256, 256, "crack", (Box(10, 10, 4, 30),), image=np.zeros((256, 256), np.uint8))
     # scale 192/256: a 0.5 px wide box is under a tile pixel (PIL refused x2 < x1)

@@ -103,7 +103,7 @@ def test_blank_frame_has_no_boxes():
 def test_no_torch_import():
     code = ("import sys, benchbench.builtins.classic, benchbench.data.simulate, benchbench.data.flyd, "
             "benchbench.data.split, benchbench.data.export, benchbench.data.check, benchbench.data.fetch, "
-            "benchbench.report.samples, benchbench.commands.data; assert 'torch' not in sys.modules")
+            "benchbench.drawing.samples, benchbench.commands.data; assert 'torch' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
 
 

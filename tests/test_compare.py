@@ -1,4 +1,4 @@
-"""`bench compare` and benchbench.stats: a clear drop is flagged, noise is not, states as asv compare.
+"""`bench compare` and benchbench.analysis.stats: a clear drop is flagged, noise is not, states as asv compare.
 
 The runs come from `bench run` with ``noisydet`` (tests/benchbench_toys_lb.py): "base" and "noise"
 differ only in the random draw that jitters the boxes (same noise level), "worse" misplaces the
@@ -15,8 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from benchbench.cli import main
-from benchbench.stats import (
+from benchbench.analysis.stats import (
     BETTER,
     FIXED,
     NEWLY_FAILING,
@@ -31,6 +30,7 @@ from benchbench.stats import (
     parse_tolerances,
     seed_stat,
 )
+from benchbench.cli import main
 
 N_BOOT = "100"  # the smallest p is 2 / (n + 1) < 0.05; more resamples only sharpen the CI
 

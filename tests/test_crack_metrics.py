@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from benchbench.api import Box, Frame, FrameSet
-from benchbench.evaluation import evaluate_predictions
+from benchbench.method.evaluation import evaluate_predictions
 from benchbench.metrics import CocoEval, grouped_bootstrap_ci
 from benchbench.metrics.bootstrap import grouped_bootstrap_cis
 from benchbench.metrics.errors import error_breakdown
@@ -235,6 +235,39 @@ def test_hit_ap_counts_offset_boxes_and_refuses_duplicates(tmp_path) -> None:
                                  iou_thresholds=[0.1], n_boot=0)
     assert hit_ap(table, np.array([0, 0, 1])) == pytest.approx(twice["masks"]["hit_AP"]["value"], abs=1e-12)
     assert np.isnan(hit_ap(hit_table(frames[:1], [[]]), np.array([], dtype=np.int64)))
+
+
+def test_a_drawn_mask_scores_as_its_file(tmp_path) -> None:
+    # metrics/masks.py reads what meta["mask"] holds, a file or a drawing, without asking what made the frame.
+    from dataclasses import dataclass
+
+    @dataclass(frozen=True)
+    class Drawing:
+        def __call__(self) -> np.ndarray:
+            mask = np.zeros((40, 20), bool)
+            mask[5:35, 10:13] = True
+            return mask
+
+    on_file = _mask_frame(tmp_path)
+    drawn = Frame(None, 20, 40, "crack", on_file.boxes, meta={"mask": Drawing()})
+    preds = [[Box(10, 5, 3, 15, score=0.9), Box(0, 0, 3, 3, score=0.8)]]
+    assert (frame_mask(drawn) == frame_mask(on_file)).all()
+    assert mask_counts([drawn], preds, 0.5).tolist() == mask_counts([on_file], preds, 0.5).tolist()
+    assert drawn.without_truth().meta == {}  # a mask is truth: predict never sees it
+
+
+def test_metrics_import_no_data_module_and_no_private_name_of_a_sibling() -> None:
+    import ast
+    from pathlib import Path
+
+    import benchbench.metrics
+
+    for path in Path(benchbench.metrics.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("benchbench"):
+                assert not node.module.startswith("benchbench.data"), f"{path.name}: imports {node.module}"
+                private = [a.name for a in node.names if a.name.startswith("_")]
+                assert not private, f"{path.name}: imports {private} from {node.module}"
 
 
 def test_frames_without_masks_say_so() -> None:

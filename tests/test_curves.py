@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from benchbench.api import Box, CellContext
 from benchbench.cli import main
 from benchbench.errors import UserError
-from benchbench.matrix import parse_matrix
+from benchbench.method.matrix import parse_matrix
 from benchbench.testing import curve_context, tiny_frames
 
 

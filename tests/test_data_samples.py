@@ -7,7 +7,7 @@ from PIL import Image
 
 from benchbench.api import Box, Frame, FrameSet
 from benchbench.data.simulate import simulate_frames
-from benchbench.report.samples import LABEL_W, TILE, pick, sample_grid
+from benchbench.drawing.samples import LABEL_W, TILE, pick, sample_grid
 
 
 def test_sample_grid(tmp_path):

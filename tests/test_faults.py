@@ -18,7 +18,7 @@ import pytest
 from click.testing import CliRunner
 
 from benchbench.cli import main
-from benchbench.store import RunStore
+from benchbench.records.store import RunStore
 
 PLUGINS = "benchbench_toys,benchbench_faults"
 MATRIX = """
@@ -340,7 +340,7 @@ def test_cache_entries_without_a_recorded_hash_are_regenerated_quietly(tmp_path)
     import numpy as np
 
     from benchbench.api import Frame
-    from benchbench.cache import Cache
+    from benchbench.records.cache import Cache
 
     cache = Cache(tmp_path)
     frame = Frame(None, 8, 8, "sane", (), image=np.zeros((8, 8), np.uint8), meta={"name": "f"})
@@ -357,7 +357,7 @@ def test_a_killed_writers_cache_temp_files_go_when_the_entry_is_written(tmp_path
     import numpy as np
 
     from benchbench.api import Frame
-    from benchbench.cache import STALE_TEMP_S, Cache
+    from benchbench.records.cache import STALE_TEMP_S, Cache
 
     key = "cd" * 32
     shard = tmp_path / "frames" / "cd"

@@ -205,8 +205,8 @@ def test_markup_in_progress_phases_and_table_cells_is_literal():
 
     from rich.console import Console
 
+    from benchbench.analysis.report.table import cells_table
     from benchbench.progress import RunProgress
-    from benchbench.report.table import cells_table
 
     console = Console(file=io.StringIO(), width=200)
     with RunProgress(console) as progress:
@@ -306,7 +306,7 @@ def test_a_hanging_observer_does_not_hold_up_the_run(tmp_path):
 def test_a_job_restores_the_directory_environment_and_streams_and_gets_absolute_paths(tmp_path, monkeypatch):
     from benchbench.frames import Frame, FrameSet
     from benchbench.isolation import absolute_paths, job_state
-    from benchbench.jobs import GenJob, LabelJob
+    from benchbench.pipeline.jobs import GenJob, LabelJob
 
     monkeypatch.chdir(tmp_path)
     before = (os.getcwd(), dict(os.environ), sys.stdout)

@@ -17,8 +17,8 @@ from PIL import Image
 from test_faults import OK_ROW, PLUGINS, bench, cells_of, fault_plugins, matrix  # noqa: F401 - fault_plugins: autouse
 
 from benchbench.cli import main
+from benchbench.data.provenance import MANIFEST, write_training_manifest
 from benchbench.frames import FrameSet
-from benchbench.provenance import MANIFEST, write_training_manifest
 from benchbench.testing import check_detector, tiny_frames
 
 
@@ -122,7 +122,7 @@ def one_line_error(res, *parts: str) -> None:
 @pytest.mark.parametrize("cell_id", ["../../../victim/existing", "/tmp/abs", "a/b", "..", 7])
 def test_rescore_refuses_a_cell_id_that_is_not_a_plain_name(run_dir, cell_id):
     edit_results(run_dir, lambda d: d["cells"][0].update(id=cell_id))
-    # a number is refused by the schema (benchbench.schema) before rescore reads it as a name
+    # a number is refused by the schema (benchbench.records.schema) before rescore reads it as a name
     reason = "valid string" if cell_id == 7 else "is not a plain name"
     one_line_error(rescore(run_dir), "results.json", "cells[0].id", reason)
     outside_untouched(run_dir)
@@ -329,9 +329,9 @@ def test_on_real_flyd_s_frames_copies_are_near_and_other_specimens_are_not(tmp_p
     import io
     import zipfile
 
+    from benchbench.data.provenance import check_against_test, read_manifest
     from benchbench.errors import UserError
     from benchbench.frames import Frame
-    from benchbench.provenance import check_against_test, read_manifest
 
     test, train = [], []
     with zipfile.ZipFile(flyd_s_zip) as z:
@@ -395,7 +395,7 @@ EVIL = "<script>alert(1)</script>"
 
 
 def test_names_from_a_tampered_results_json_are_escaped_in_report_md_and_html(tmp_path, runs):
-    from benchbench.report.build import build_report
+    from benchbench.analysis.report.build import build_report
 
     run = shutil.copytree(runs["base"], tmp_path / "run")
     data = json.loads((run / "results.json").read_text())

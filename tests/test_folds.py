@@ -15,10 +15,10 @@ from click.testing import CliRunner
 
 from benchbench.cli import main
 from benchbench.data.folds import fold_params, fold_test_groups
+from benchbench.data.provenance import write_training_manifest
 from benchbench.errors import UserError
 from benchbench.frames import Frame, FrameSet
-from benchbench.matrix import parse_matrix
-from benchbench.provenance import write_training_manifest
+from benchbench.method.matrix import parse_matrix
 
 # 64 toy frames in 6 specimens of 11 or 10 frames: the folds differ in size, so each has its own counts.
 MATRIX = """
@@ -265,8 +265,8 @@ class _Gen:
     ({"crop_sizes": []}, "crop_sizes must be"),
 ])
 def test_a_calibration_that_is_not_a_json_mapping_is_a_one_line_error(tmp_path, out, words):
-    from benchbench.cache import Cache
-    from benchbench.calibration import calibrate
+    from benchbench.pipeline.calibration import calibrate
+    from benchbench.records.cache import Cache
 
     with pytest.raises(UserError, match=words) as exc:
         calibrate(_Gen(out), {"plugin": "g"}, _frames({"A": 2}), Cache(tmp_path), name="g", field="generators[0]")
@@ -274,8 +274,8 @@ def test_a_calibration_that_is_not_a_json_mapping_is_a_one_line_error(tmp_path, 
 
 
 def test_calibration_is_cached_by_generator_and_frames(tmp_path):
-    from benchbench.cache import Cache
-    from benchbench.calibration import calibrate
+    from benchbench.pipeline.calibration import calibrate
+    from benchbench.records.cache import Cache
 
     gen, cache = _Gen({"crop_sizes": [32]}), Cache(tmp_path)
     for frames in (_frames({"A": 2}), _frames({"A": 2}), _frames({"B": 2})):
@@ -285,8 +285,8 @@ def test_calibration_is_cached_by_generator_and_frames(tmp_path):
 
 
 def test_resize_keeps_the_aspect_and_scales_the_boxes():
-    from benchbench.calibration import crop_size, resize_frame
     from benchbench.frames import Box
+    from benchbench.pipeline.calibration import crop_size, resize_frame
 
     f = Frame(None, 40, 20, "crack", (Box(4, 2, 2, 10),), image=np.zeros((20, 40, 3), np.uint8))
     g = resize_frame(f, 80)

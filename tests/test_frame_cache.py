@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from PIL import Image
 
-from benchbench.jobs import GenJob, run_generation_job
-from benchbench.planner import GenTask
+from benchbench.pipeline.jobs import GenJob, run_generation_job
+from benchbench.pipeline.planner import GenTask
 from benchbench.plugins import PluginRef
 
 
@@ -29,11 +29,11 @@ def test_two_sizes_sharing_a_cache_get_their_own_frames(tmp_path):
 
 
 def test_materialised_simulated_frames_keep_their_scene_for_the_mask_scores(tmp_path):
-    from benchbench.cache import Cache
     from benchbench.data.simulate import simulate_frames
-    from benchbench.evaluation import evaluate_predictions
     from benchbench.frames import FrameSet
+    from benchbench.method.evaluation import evaluate_predictions
     from benchbench.metrics.masks import frame_mask
+    from benchbench.records.cache import Cache
 
     frames = FrameSet(simulate_frames(6, 0, size=64), "test")
     for cache_state in ("empty", "filled"):  # written now, then read back from the cache

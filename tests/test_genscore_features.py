@@ -4,12 +4,12 @@
 import numpy as np
 import pytest
 
+from benchbench.analysis.genscore.features import PhysicsDescriptor
+from benchbench.analysis.genscore.score import SynthSet, score_sets
 from benchbench.api import FrameSet, UserError
 from benchbench.data.simulate import simulate_frames
-from benchbench.genscore.features import PhysicsDescriptor
-from benchbench.genscore.score import SynthSet, score_sets
-from benchbench.genscore.spec import ScoresSpec
 from benchbench.hookspecs import hookimpl
+from benchbench.method.scores import ScoresSpec
 from benchbench.plugins import get_plugins
 
 
@@ -66,7 +66,7 @@ def test_physics_descriptor_sees_the_crack(frames):
 
 def test_cnn_learns_crack_vs_sane_and_records_its_frames(frames):
     pytest.importorskip("torch")
-    from benchbench.genscore.cnn import CrackCNN
+    from benchbench.analysis.genscore.cnn import CrackCNN
 
     cnn = CrackCNN(size=48, width=8, epochs=12)
     with pytest.raises(RuntimeError, match="fitted"):
@@ -85,7 +85,7 @@ def test_cnn_learns_crack_vs_sane_and_records_its_frames(frames):
 
 def test_dinov2_from_a_local_folder(frames, tmp_path):
     transformers = pytest.importorskip("transformers")
-    from benchbench.genscore.pretrained import Dinov2Extractor
+    from benchbench.analysis.genscore.pretrained import Dinov2Extractor
 
     cfg = transformers.Dinov2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=32,
                                     image_size=28, patch_size=14)
@@ -97,7 +97,7 @@ def test_dinov2_from_a_local_folder(frames, tmp_path):
 
 
 def test_pretrained_extractors_need_an_existing_local_path(tmp_path):
-    from benchbench.genscore.pretrained import Dinov2Extractor, InceptionExtractor
+    from benchbench.analysis.genscore.pretrained import Dinov2Extractor, InceptionExtractor
 
     with pytest.raises(UserError, match="scores.extractors.path.*never downloads"):
         Dinov2Extractor(str(tmp_path / "missing"))
@@ -113,7 +113,7 @@ def test_pretrained_extractors_need_an_existing_local_path(tmp_path):
 def test_inception_from_a_local_state_dict(frames, tmp_path):
     torch = pytest.importorskip("torch")
     models = pytest.importorskip("torchvision.models")
-    from benchbench.genscore.pretrained import InceptionExtractor
+    from benchbench.analysis.genscore.pretrained import InceptionExtractor
 
     path = tmp_path / "inception.pth"
     torch.save(models.inception_v3(weights=None, aux_logits=True, init_weights=False).state_dict(), path)
@@ -130,7 +130,7 @@ def test_unknown_extractor_is_reported_not_raised(frames, tmp_path):
 
 
 def test_cap_keeps_generated_prefixes_and_spreads_real_frames(frames):
-    from benchbench.genscore.score import cap
+    from benchbench.analysis.genscore.score import cap
 
     assert [f.stem for f in cap(frames, 5, prefix=True)] == [f.stem for f in frames[:5]]
     spread = cap(frames, 5)

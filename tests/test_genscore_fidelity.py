@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchbench.genscore.fidelity import frechet_distance, kid, prdc
+from benchbench.analysis.genscore.fidelity import frechet_distance, kid, prdc
 
 
 def _gauss(n=400, d=4, seed=0):

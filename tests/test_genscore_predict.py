@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchbench.genscore.predict import correlate, gains, partial_spearman, score_gain
+from benchbench.analysis.genscore.predict import correlate, gains, partial_spearman, score_gain
 
 
 def _cell(det, seed, ratio, gen, value, guidance=None, budget="epochs"):

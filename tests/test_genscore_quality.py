@@ -3,9 +3,9 @@
 import numpy as np
 from PIL import Image
 
+from benchbench.analysis.genscore.quality import quality, recognised
+from benchbench.analysis.genscore.tables import quality_rows
 from benchbench.frames import Box, Frame, FrameSet
-from benchbench.genscore.quality import quality, recognised
-from benchbench.genscore.tables import quality_rows
 
 ENTRY = {"id": "ddpm__g2__s0", "generator": "ddpm", "guidance": 2.0, "seed": 0}
 

@@ -1,4 +1,4 @@
-"""The answer's statistics (benchbench.inference): calibrated under a zero population effect with
+"""The answer's statistics (benchbench.analysis.inference): calibrated under a zero population effect with
 specimen heterogeneity, powered against a real one, and the old frame bootstrap shown to over-reject.
 
 Every simulation uses a fixed RNG seed and compares a rate over R draws with a 99.9% binomial bound,
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy.stats import binom
 
-from benchbench.inference import (
+from benchbench.analysis.inference import (
     EQUIVALENT,
     HELPED,
     HURT,
@@ -115,7 +115,7 @@ class _FrameScorer:
 def test_the_old_frame_bootstrap_over_rejects_the_same_null():
     """The answer engine before issue 22: stats.paired_bootstrap over seeds and two test specimens.
     Two specimens whose effects are drawn with zero mean look like a property of synthetic frames."""
-    from benchbench.stats import paired_bootstrap
+    from benchbench.analysis.stats import paired_bootstrap
 
     rng, draws, seeds, frames = np.random.default_rng(22), 100, 3, 12
     groups = ["Sample3"] * frames + ["Sample8"] * frames

@@ -117,7 +117,7 @@ def test_good_matrix_validates(tmp_path, toys):
 
 
 def test_seed_scalar_and_labeler_string():
-    from benchbench.matrix import parse_matrix
+    from benchbench.method.matrix import parse_matrix
 
     m = parse_matrix({"name": "x", "seed": 3, "data": {"dataset": "d"}, "detectors": [{"name": "a"}],
                       "labeler": "generator"})
@@ -136,7 +136,7 @@ def test_debug_shows_traceback(tmp_path):
 def test_examples_are_valid_matrices(name):
     from pathlib import Path
 
-    from benchbench.matrix import load_matrix
+    from benchbench.method.matrix import load_matrix
 
     matrix, digest = load_matrix(Path(__file__).resolve().parents[1] / "examples" / name)
     assert matrix.detectors and len(digest) == 64
@@ -163,7 +163,7 @@ def test_a_huge_matrix_file_is_refused_before_parsing(tmp_path):
 
 
 def test_timeouts_default_to_the_matrix_and_rows_override_it():
-    from benchbench.matrix import parse_matrix
+    from benchbench.method.matrix import parse_matrix
 
     raw = {"name": "x", "data": {"dataset": "d"}, "detectors": [{"name": "a"}, {"name": "b", "timeout": 5}]}
     m = parse_matrix(raw)

@@ -206,7 +206,7 @@ def _dense_case(seed: int) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 def test_single_candidate_matching_equals_the_sequential_greedy(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
     # Detections reaching one gt are matched for all images at once; forcing every image through
     # the sequential greedy matching must give the very same tables, size ranges included.
-    from benchbench.metrics import coco
+    from benchbench.metrics import matching as coco
 
     gt, dt = make_case(seed, n_images=10, crowd_rate=0.3) if seed % 2 else _dense_case(seed)
     thresholds = [0.1, 0.3, 0.5, 1.0] if seed % 3 == 0 else None
@@ -221,7 +221,8 @@ def test_single_candidate_matching_equals_the_sequential_greedy(seed: int, monke
 def test_pr_curves_match_running_counts() -> None:
     # Sparse hits take the reduceat path, dense ones the running-count path: both equal the
     # cumulative sums pycocotools forms.
-    from benchbench.metrics.coco import RECALL_THRESHOLDS, _pr_curves
+    from benchbench.metrics.prcurves import RECALL_THRESHOLDS
+    from benchbench.metrics.prcurves import pr_curves as _pr_curves
 
     rng = np.random.default_rng(0)
     for rate in (0.002, 0.3):
@@ -595,8 +596,8 @@ def test_metrics_import_pulls_no_torch_or_pycocotools() -> None:
 
 
 def test_predictions_to_coco_checks_every_box_the_way_bench_eval_does():
-    from benchbench.evaluation import predictions_to_coco
     from benchbench.frames import Box
+    from benchbench.method.evaluation import predictions_to_coco
 
     preds = [[Box(1, 2.5, np.float32(3.25), np.float64(4.0), score=np.float32(0.75))], [],
              [Box(0.0, 0.0, 0.0, 1.0, score=1.0), Box(5.0, 5.0, 2.0, 2.0, score=0.0)]]

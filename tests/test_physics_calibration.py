@@ -11,13 +11,13 @@ from PIL import Image
 
 from benchbench.builtins.physics import PhysicsGenerator
 from benchbench.builtins.physics_calibration import crack_path
-from benchbench.cache import Cache
-from benchbench.calibration import crop_size as final_size
 from benchbench.cli import main
 from benchbench.data.simulate import frame_params
 from benchbench.errors import UserError
 from benchbench.frames import Box, Frame, FrameSet
+from benchbench.pipeline.calibration import crop_size as final_size
 from benchbench.protocols import GenerationRequest
+from benchbench.records.cache import Cache
 
 
 def real_frame(tmp_path, name, w, h, crack_x=None, rows=(20, 60), group="Sample1", source="real"):

@@ -1,5 +1,5 @@
-from benchbench.matrix import parse_matrix
-from benchbench.planner import make_plan, synthetic_counts
+from benchbench.method.matrix import parse_matrix
+from benchbench.pipeline.planner import make_plan, synthetic_counts
 
 
 def _matrix(**kw):

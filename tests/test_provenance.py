@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 
 from benchbench.cli import main
+from benchbench.data.provenance import MANIFEST, write_training_manifest
 from benchbench.errors import UserError
-from benchbench.provenance import MANIFEST, write_training_manifest
 
 
 @pytest.fixture

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
+from benchbench.analysis.report.build import build_report
+from benchbench.analysis.report.plots import PIXELS, leaderboard_png
+from benchbench.analysis.stats import SeedStat
 from benchbench.cli import main
-from benchbench.report.build import build_report
-from benchbench.report.plots import PIXELS, leaderboard_png
-from benchbench.stats import SeedStat
 
 EXPECTED = ["AP10_vs_ratio__det.png", "errors__det.png", "guidance_heatmap__det__tg.png", "mAP50_95_vs_ratio__det.png",
             "mAP50_vs_ratio__det.png", "pr_curves__r0.png", "pr_curves__r1.png"]
@@ -87,7 +87,7 @@ def test_leaderboard_png():
 
 
 def test_one_seed_shows_no_spread():
-    from benchbench.summary import mean_std_text
+    from benchbench.records.summary import mean_std_text
 
     assert mean_std_text({"mean": 0.3712, "std": 0.0, "n": 1}) == "0.371"
     assert mean_std_text({"mean": 0.3712, "std": 0.0171, "n": 3}, " ± ") == "0.371 ± 0.017"
@@ -162,7 +162,7 @@ def test_report_html_is_self_contained_and_renders(run_copy, tmp_path, chromium)
     assert "http://" not in page and "https://" not in page and "<script" not in page  # opens offline
     assert not re.search(r'(src|href)="(?!data:)', page)  # every image is inline
     images = _html_images(page)
-    from benchbench.genscore.tables import images as score_images
+    from benchbench.analysis.genscore.tables import images as score_images
 
     scores = json.loads((run_copy / "results.json").read_text()).get("generator_scores")
     pictures = len(score_images(scores)) if scores else 0  # closest pairs per set, score-vs-gain plots
@@ -179,7 +179,7 @@ def test_report_html_is_self_contained_and_renders(run_copy, tmp_path, chromium)
 
 
 def test_markdown_text_blocks_become_html():
-    from benchbench.report.sections import markdown_html
+    from benchbench.analysis.report.sections import markdown_html
 
     html = markdown_html("Read `x` **now**\n| a | b |\n|---|---|\n| 1 | 2 \\| 3 |\n- one\n- two\n> **Warning:** w")
     assert html.splitlines() == [

@@ -179,17 +179,17 @@ def test_a_following_bench_run_reuses_every_rescored_cell(run):
 
 
 def test_an_interrupted_rescore_leaves_each_cell_old_or_new(run, monkeypatch):
-    import benchbench.evaluation
-    from benchbench.cache import Cache
+    import benchbench.analysis.rescore
+    from benchbench.analysis.rescore import open_run, rescore_run
     from benchbench.plugins import get_plugins
-    from benchbench.rescore import open_run, rescore_run
+    from benchbench.records.cache import Cache
 
     saved = open_run(RUN, Cache("cache"), get_plugins())
     first, second = (r["id"] for r in saved.candidates)
     for cid in run:  # old metrics a rescore would change
         (RUN / "cells" / f"{cid}.json").write_text(json.dumps({**run[cid], "metrics": {"mAP50": {"value": 0.5}}}))
     saved = open_run(RUN, Cache("cache"), get_plugins())
-    real = benchbench.evaluation.evaluate_predictions
+    real = benchbench.analysis.rescore.evaluate_predictions
     calls = []
 
     def interrupted(*args, **kwargs):
@@ -198,7 +198,7 @@ def test_an_interrupted_rescore_leaves_each_cell_old_or_new(run, monkeypatch):
             raise KeyboardInterrupt
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(benchbench.evaluation, "evaluate_predictions", interrupted)
+    monkeypatch.setattr(benchbench.analysis.rescore, "evaluate_predictions", interrupted)
     summary = rescore_run(saved)
     assert summary.interrupted and summary.rescored == [first]
     after = cells()

@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from benchbench.cli import main
-from benchbench.store import SCHEMA_VERSION
+from benchbench.records.store import SCHEMA_VERSION
 
 
 def write_matrix(tmp_path: Path, det_extra: str = "") -> Path:

@@ -74,10 +74,10 @@ def test_a_failed_baseline_fails_only_the_cells_it_teaches(tmp_path, toys):
 def test_each_plugin_is_built_once_in_the_driver(tmp_path, toys):
     """check, data loading, fingerprints, provenance and generation share one object per row; only a
     detector is built per cell and per teacher-label job, because its fitted model is that job's own."""
-    from benchbench.cache import Cache
-    from benchbench.matrix import check_plugins, load_matrix
+    from benchbench.method.matrix import check_plugins, load_matrix
+    from benchbench.pipeline.runner import Runner, RunOptions, prepare
     from benchbench.plugins import get_plugins
-    from benchbench.runner import Runner, RunOptions, prepare
+    from benchbench.records.cache import Cache
 
     m = write(tmp_path)
     benchbench_toys.BUILT.clear()

@@ -1,4 +1,5 @@
-"""benchbench.schema: the models match what `bench run` / `bench report` write, older files and docs/results.md."""
+"""benchbench.records.schema: the models match what `bench run` / `bench report` write, older files and
+docs/results.md."""
 
 from __future__ import annotations
 
@@ -12,8 +13,8 @@ from pydantic import BaseModel
 
 from benchbench.cli import main
 from benchbench.errors import UserError
-from benchbench.schema import MODELS, Answer, AnswerV1, CellRecord, Results, answer_version, validate_answer
-from benchbench.store import load_results
+from benchbench.records.schema import MODELS, Answer, AnswerV1, CellRecord, Results, answer_version, validate_answer
+from benchbench.records.store import load_results
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "results.md"
@@ -133,7 +134,7 @@ def test_every_key_docs_results_md_names_is_in_the_schema(heading, model):
     keys = _table_keys(heading)
     assert len(keys) > 15, keys  # the table was found and parsed
     missing = [k for k in keys if not DYNAMIC.search(k) and not _has(model, k)]
-    assert not missing, f"docs/results.md ({heading}) names keys benchbench.schema.{model.__name__} lacks: {missing}"
+    assert not missing, f"docs/results.md ({heading}) names keys records.schema.{model.__name__} lacks: {missing}"
 
 
 def test_what_the_schema_repeats_of_the_planner_and_matrix_stays_in_step():
@@ -142,9 +143,9 @@ def test_what_the_schema_repeats_of_the_planner_and_matrix_stays_in_step():
     import dataclasses
     from typing import get_args
 
-    from benchbench.matrix import Matrix
-    from benchbench.planner import Cell
-    from benchbench.schema import CellSpec
+    from benchbench.method.matrix import Matrix
+    from benchbench.pipeline.planner import Cell
+    from benchbench.records.schema import CellSpec
 
     assert set(CellSpec.model_fields) == {f.name for f in dataclasses.fields(Cell)} | {"id"}
     modes = {a for a in get_args(CellRecord.model_fields["mode"].annotation) for a in get_args(a) or [a]}

@@ -1,4 +1,4 @@
-"""The teacher labeler's rule (benchbench.teacher) and the per-cell count of synthetic frames in training."""
+"""The teacher labeler's rule (benchbench.method.teacher) and the per-cell count of synthetic frames in training."""
 
 import json
 
@@ -9,8 +9,8 @@ from click.testing import CliRunner
 
 from benchbench.cli import main
 from benchbench.frames import Box
-from benchbench.matrix import LabelerSpec
-from benchbench.teacher import teacher_labels, top_scores
+from benchbench.method.matrix import LabelerSpec
+from benchbench.method.teacher import teacher_labels, top_scores
 
 
 def boxes(*scores):

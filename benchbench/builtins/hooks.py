@@ -30,7 +30,7 @@ def benchbench_register_executors(register):
 
 @hookimpl
 def benchbench_register_feature_extractors(register):
-    register("physics", "benchbench.genscore.features:PhysicsDescriptor")
-    register("cnn", "benchbench.genscore.cnn:CrackCNN", extra="torch")
-    register("inception", "benchbench.genscore.pretrained:InceptionExtractor", extra="torch")
-    register("dinov2", "benchbench.genscore.pretrained:Dinov2Extractor", extra="torch")
+    register("physics", "benchbench.analysis.genscore.features:PhysicsDescriptor")
+    register("cnn", "benchbench.analysis.genscore.cnn:CrackCNN", extra="torch")
+    register("inception", "benchbench.analysis.genscore.pretrained:InceptionExtractor", extra="torch")
+    register("dinov2", "benchbench.analysis.genscore.pretrained:Dinov2Extractor", extra="torch")

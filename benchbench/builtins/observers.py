@@ -19,6 +19,6 @@ def benchbench_cell_finished(result: dict[str, Any]) -> None:
     run = result.get("run") or {}
     if not run.get("leaderboard") or not run.get("dir"):
         return
-    from benchbench.leaderboard import submit_cell
+    from benchbench.analysis.leaderboard import submit_cell  # sqlite and stats: off start-up (a hook module)
 
     submit_cell(Path(run["leaderboard"]), Path(run["dir"]), result)

@@ -7,11 +7,11 @@ import hashlib
 from typing import Any
 
 from benchbench.builtins.physics_calibration import calibration
-from benchbench.calibration import crop_size as crop_size_of  # made at the harness's size: no resampling
 from benchbench.data.simulate import LABEL_CODE, check_size, crop_size, make_frame
 from benchbench.errors import UserError
 from benchbench.frames import Frame, FrameSet
 from benchbench.hashing import sha256_json
+from benchbench.pipeline.calibration import crop_size as crop_size_of  # made at the harness's size: no resampling
 from benchbench.protocols import CellContext, GenerationRequest
 
 

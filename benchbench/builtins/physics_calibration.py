@@ -30,7 +30,7 @@ def crack_heights(train: FrameSet) -> list[float]:
 def crack_path(mask: np.ndarray, step: int = 2) -> list[list[float]] | None:
     """The largest crack of a mask as a top-to-bottom polyline, px from the crop centre: per row (every
     ``step``-th) the mean column of the crack's pixels. None for a mask without a crack worth drawing."""
-    from scipy import ndimage as ndi
+    from scipy import ndimage as ndi  # scipy: heavy, off the start-up path
 
     lab, n = ndi.label(np.asarray(mask) > 0, structure=np.ones((3, 3), bool))
     if n == 0:
@@ -47,7 +47,7 @@ def crack_path(mask: np.ndarray, step: int = 2) -> list[list[float]] | None:
 
 
 def read_mask(path: str) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     with Image.open(path) as im:
         return np.asarray(im.convert("L")) > 127

@@ -77,7 +77,7 @@ def simulate(out: str, n: int, seed: int, size: int, sizes: str | None, positive
     click.echo(f"wrote {len(frames)} frames ({n_crack} crack, {len(frames) - n_crack} sane) to {root} ({layout})")
     if grid_with is not None:
         from benchbench.data.flyd import FlydDataset
-        from benchbench.report.samples import sample_grid
+        from benchbench.drawing.samples import sample_grid
 
         real = FlydDataset(grid_with).load()
         png = sample_grid({"real": real, "simulated": frames}, root / "real_vs_simulated.png", n=8, seed=seed)
@@ -106,7 +106,7 @@ def export(matrix_file: str, part: str, fold: int | None, out: str) -> None:
     from benchbench.data.export import export_classes
     from benchbench.data.split import load_split
     from benchbench.errors import UserError
-    from benchbench.matrix import load_matrix
+    from benchbench.method.matrix import load_matrix
     from benchbench.plugins import get_plugins
 
     matrix, digest = load_matrix(matrix_file)

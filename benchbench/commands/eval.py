@@ -15,7 +15,8 @@ import click
 def eval_cmd(gt: str, pred: str, as_json: bool, ious: tuple[float, ...]) -> None:
     """COCO bbox evaluation: the 12 pycocotools stats (AP, AP50, ..., ARl)."""
     from benchbench.errors import UserError
-    from benchbench.metrics.coco import CocoEval, load_coco_json, load_results_json
+    from benchbench.metrics.coco import CocoEval
+    from benchbench.metrics.cocofiles import load_coco_json, load_results_json
 
     try:
         g, d = load_coco_json(gt), load_results_json(pred)

@@ -37,7 +37,7 @@ def parse_extractor(text: str) -> dict[str, Any]:
 
 
 def _spec(base: Any, extractors: tuple[str, ...]) -> Any:
-    from benchbench.genscore.spec import ScoresSpec
+    from benchbench.method.scores import ScoresSpec
 
     data = base.model_dump() if base is not None else {}
     if extractors:
@@ -53,7 +53,7 @@ def _print(section: dict[str, Any], as_json: bool) -> None:
         from rich.markup import escape
         from rich.table import Table
 
-        from benchbench.genscore.tables import (
+        from benchbench.analysis.genscore.tables import (
             HEADERS,
             MEM_HEADERS,
             QUALITY_HEADERS,
@@ -93,13 +93,13 @@ def _print(section: dict[str, Any], as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the generator_scores section as JSON.")
 def score(run_dir: str, extractors: tuple[str, ...], cache_dir: str, as_json: bool) -> None:
     """Score the generated sets of an existing run (frames from the cache) and add them to its results.json."""
-    from benchbench.cache import Cache
     from benchbench.errors import UserError
-    from benchbench.genscore.runscores import score_run
-    from benchbench.matrix import parse_matrix
+    from benchbench.method.matrix import parse_matrix
+    from benchbench.pipeline.generated import prepared_scores
+    from benchbench.pipeline.runner import prepare
     from benchbench.plugins import get_plugins
-    from benchbench.runner import prepare
-    from benchbench.store import RunStore, load_results
+    from benchbench.records.cache import Cache
+    from benchbench.records.store import RunStore, load_results
 
     results = load_results(run_dir)
     run = results.get("run") or {}
@@ -116,14 +116,14 @@ def score(run_dir: str, extractors: tuple[str, ...], cache_dir: str, as_json: bo
     if not prepared.plan.gen_tasks:
         raise UserError("this run generated no synthetic frames", file=results_file,
                         field="run.matrix.generators", fix="score a run with synthetic ratios > 0")
-    section = score_run(prepared, cache, results["cells"], Path(run_dir), get_plugins())
+    section = prepared_scores(prepared, cache, results["cells"], Path(run_dir), get_plugins())
     if not any(s.get("scores") or s.get("memorisation") for s in section["sets"]):
         raise UserError(f"no generated frames of this run are in the cache at {cache_dir}", field="--cache-dir",
                         fix="give the cache the run used, or re-run `bench run` to regenerate them")
     results["generator_scores"] = section
     RunStore(run_dir).write_results(results)
     try:
-        from benchbench.report.build import build_report
+        from benchbench.analysis.report.build import build_report
 
         build_report(run_dir)
     except Exception as exc:  # the scores are saved; a plotting problem must not hide them
@@ -134,9 +134,9 @@ def score(run_dir: str, extractors: tuple[str, ...], cache_dir: str, as_json: bo
 
 
 def _folder_set(folder: str, option: str) -> Any:
+    from benchbench.analysis.genscore.score import SynthSet
     from benchbench.data.flyd import FlydDataset
     from benchbench.errors import UserError
-    from benchbench.genscore.score import SynthSet
 
     frames = FlydDataset(folder, layout="classes", group_regex=None).load()
     by_label = {label: frames.filter(lambda f, lab=label: f.label == lab) for label in ("crack", "sane")}
@@ -168,11 +168,11 @@ def compare(set_a: str, set_b: str, real_root: str, layout: str, group_regex: st
 
     The real frames are split by specimen as a run would: scores use the training side, memorisation
     checks both sides."""
+    from benchbench.analysis.genscore.score import score_sets
     from benchbench.data.flyd import FlydDataset
     from benchbench.data.split import split_frames
-    from benchbench.genscore.score import score_sets
     from benchbench.plugins import get_plugins
-    from benchbench.store import atomic_write_json
+    from benchbench.records.store import atomic_write_json
 
     real = FlydDataset(real_root, layout=layout, group_regex=group_regex).load()
     groups = [g.strip() for g in test_groups.split(",")] if test_groups else None

@@ -11,12 +11,12 @@ import click
 from benchbench.commands.report import make_options, print_comparison, stat_options, wide_console
 
 if TYPE_CHECKING:
-    from benchbench.leaderboard import Entry
-    from benchbench.stats import SeedStat
+    from benchbench.analysis.leaderboard import Entry
+    from benchbench.analysis.stats import SeedStat
 
 
 def db_options(fn: Callable[..., Any]) -> Callable[..., Any]:
-    from benchbench.leaderboard import DEFAULT_DB, DEFAULT_TIMEOUT_S, TIMEOUT_ENV
+    from benchbench.analysis.leaderboard import DEFAULT_DB, DEFAULT_TIMEOUT_S, TIMEOUT_ENV
 
     fn = click.option("--timeout", type=click.FloatRange(0), default=DEFAULT_TIMEOUT_S, show_default=True,
                       envvar=TIMEOUT_ENV, show_envvar=True,
@@ -41,7 +41,7 @@ def leaderboard() -> None:
 @db_options
 def submit(run_dir: str, db: str, timeout: float) -> None:
     """Store every cell of RUN_DIR with its run metadata; submitting again adds nothing."""
-    from benchbench.leaderboard import Leaderboard
+    from benchbench.analysis.leaderboard import Leaderboard
 
     with Leaderboard(db, write=True, timeout=timeout) as lb:
         res = lb.submit_run(run_dir)
@@ -61,7 +61,7 @@ TAIL = ["run", "commit", "started"]
 
 
 def _rows(entries: list[Entry], metrics: list[str]) -> list[list[str]]:
-    from benchbench.report.table import fmt_guidance
+    from benchbench.analysis.report.table import fmt_guidance
 
     out = []
     for e in entries:
@@ -75,7 +75,7 @@ def _rows(entries: list[Entry], metrics: list[str]) -> list[list[str]]:
 
 def _md_rows(entries: list[Entry], metrics: list[str]) -> list[list[str]]:
     """_rows with the names that runs and plugins chose made literal markdown text."""
-    from benchbench.report.markdown import md_text
+    from benchbench.analysis.report.markdown import md_text
 
     named = (1, 2, len(HEADERS) + len(metrics))  # detector, generator, run
     return [[md_text(v) if i in named else v for i, v in enumerate(row)] for row in _rows(entries, metrics)]
@@ -108,7 +108,7 @@ def show(detector: str | None, generator: str | None, metric: str, fmt: str, out
     """Rank entries (a run's setting, mean and 95% CI over seeds) per comparable setting (data + split)."""
     import json
 
-    from benchbench.leaderboard import SHOWN_METRICS, Leaderboard
+    from benchbench.analysis.leaderboard import SHOWN_METRICS, Leaderboard
 
     metrics = list(dict.fromkeys([metric, *SHOWN_METRICS]))
     with Leaderboard(db, timeout=timeout) as lb:
@@ -119,7 +119,7 @@ def show(detector: str | None, generator: str | None, metric: str, fmt: str, out
     if fmt == "json":
         text = json.dumps({"db": db, "rank_by": metric, "entries": [e.to_dict() for e in entries]}, indent=2) + "\n"
     elif fmt == "markdown":
-        from benchbench.report.markdown import md_table, md_text
+        from benchbench.analysis.report.markdown import md_table, md_text
 
         text = "".join(f"### {md_text(_setting_title(es))}\n\n{md_table(headers, _md_rows(es, metrics))}\n"
                        for es in _by_setting(entries).values()) or "No entries.\n"
@@ -138,7 +138,7 @@ def show(detector: str | None, generator: str | None, metric: str, fmt: str, out
         console.print(*_tables(entries, headers, metrics))
         text = console.file.getvalue()
     if out:
-        from benchbench.store import atomic_write_text
+        from benchbench.records.store import atomic_write_text
 
         atomic_write_text(Path(out), text)
         click.echo(f"{len(entries)} entries → {out}")
@@ -162,8 +162,8 @@ def _tables(entries: list[Entry], headers: list[str], metrics: list[str]) -> lis
 
 
 def _html(entries: list[Entry], headers: list[str], metrics: list[str], metric: str) -> str:
-    from benchbench.report.html import page
-    from benchbench.report.plots import leaderboard_png, metric_label
+    from benchbench.analysis.report.html import page
+    from benchbench.analysis.report.plots import leaderboard_png, metric_label
 
     sections = []
     for es in _by_setting(entries).values():
@@ -193,7 +193,7 @@ def check(ctx: click.Context, run_dir: str, against: str, metrics: tuple[str, ..
     A regression is a drop larger than the tolerance and significant (paired bootstrap over seeds
     and test frames), or a cell that newly fails. Exit 2 when nothing is comparable.
     """
-    from benchbench.leaderboard import Leaderboard
+    from benchbench.analysis.leaderboard import Leaderboard
 
     opts = make_options(metrics, tolerances, alpha, n_boot, boot_seed)
     with Leaderboard(db, timeout=timeout) as lb:

@@ -10,7 +10,7 @@ import click
 from rich.markup import escape
 
 if TYPE_CHECKING:  # the statistics load only when a command runs
-    from benchbench.stats import Comparison, Options
+    from benchbench.analysis.stats import Comparison, Options
 
 STATE_STYLE = {"worse": "bold red", "newly failing": "bold red", "better": "green", "fixed": "green",
                "~": "yellow", "same": "", "not comparable": "dim"}
@@ -18,7 +18,7 @@ STATE_STYLE = {"worse": "bold red", "newly failing": "bold red", "better": "gree
 
 def stat_options(fn: Callable[..., Any]) -> Callable[..., Any]:
     """The significance options of `compare` and `leaderboard check`."""
-    from benchbench.stats import DEFAULT_ALPHA, DEFAULT_N_BOOT
+    from benchbench.analysis.stats import DEFAULT_ALPHA, DEFAULT_N_BOOT
 
     for deco in reversed([
         click.option("--tolerance", "tolerances", multiple=True, metavar="[METRIC=]T",
@@ -37,8 +37,8 @@ def stat_options(fn: Callable[..., Any]) -> Callable[..., Any]:
 
 def make_options(metrics: tuple[str, ...], tolerances: tuple[str, ...], alpha: float, n_boot: int,
                  boot_seed: int) -> Options:
+    from benchbench.analysis.stats import Options, check_alpha, check_metric, parse_tolerances
     from benchbench.errors import UserError
-    from benchbench.stats import Options, check_alpha, check_metric, parse_tolerances
 
     metrics = tuple(dict.fromkeys(check_metric(m) for m in metrics))
     alpha = check_alpha(alpha)
@@ -68,7 +68,7 @@ def print_comparison(comparison: Comparison, title: str, as_json: bool, show_ref
     """Print a rich table (or JSON) and return the exit code: 1 on any regression, else 0."""
     from rich.table import Table
 
-    from benchbench.report.table import fmt_guidance
+    from benchbench.analysis.report.table import fmt_guidance
 
     code = 1 if comparison.regressions else 0
     if as_json:
@@ -116,7 +116,7 @@ def report(run_dir: str) -> None:
 
 def write_report(run_dir: str) -> str:
     """Plots, report.md and report.html of RUN_DIR (`bench report`, and after `bench rescore`); what was written."""
-    from benchbench.report.build import build_report
+    from benchbench.analysis.report.build import build_report
 
     path = build_report(run_dir)
     plots = sorted((path.parent / "plots").glob("*.png"))
@@ -137,8 +137,8 @@ def compare(ctx: click.Context, run_a: str, run_b: str, metrics: tuple[str, ...]
     Exit 1 when a setting got worse (drop beyond the tolerance and significant) or newly fails,
     0 otherwise, 2 when nothing is comparable (other data or split) or on bad input.
     """
+    from benchbench.analysis.stats import RunData, compare_runs
     from benchbench.errors import UserError
-    from benchbench.stats import RunData, compare_runs
 
     opts = make_options(metrics, tolerances, alpha, n_boot, boot_seed)
     a, b = RunData.from_dir(run_a), RunData.from_dir(run_b)

@@ -29,9 +29,10 @@ def rescore(run_dir: str, dry_run: bool, cache_dir: str, quiet: bool, no_report:
     from rich.console import Console
     from rich.markup import escape
 
-    from benchbench.cache import Cache
+    from benchbench.analysis.rescore import cell_inputs, open_run, rescore_run
     from benchbench.plugins import get_plugins
-    from benchbench.rescore import Skip, cell_inputs, open_run, rescore_run
+    from benchbench.records.cache import Cache
+    from benchbench.records.store import Unusable
 
     console = Console(stderr=True, quiet=quiet)
     cache = Cache(cache_dir)
@@ -47,7 +48,7 @@ def rescore(run_dir: str, dry_run: bool, cache_dir: str, quiet: bool, no_report:
             try:
                 how = cell_inputs(run, record).threshold_from
                 click.echo(f"{record['id']}: would rescore (operating threshold: {how})")
-            except Skip as exc:
+            except Unusable as exc:  # a Skip, or its saved files
                 skipped[record["id"]] = str(exc)
                 click.echo(f"{record['id']}: would skip: {exc}")
         click.echo(_summary(len(candidates) - len(skipped), skipped, untouched, "would be rescored"), err=True)

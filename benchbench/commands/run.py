@@ -15,9 +15,9 @@ MAX_TABLE_ROWS = 100  # beyond this a per-cell table is noise in a terminal (and
 
 def _load(matrix_file: str, executor: str | None = None, executor_options: dict | None = None):
     """The matrix, its plugins checked, and its executor options with the command line's over them."""
+    from benchbench.analysis.genscore.runscores import check_extractors
     from benchbench.executors.options import run_executor_options
-    from benchbench.genscore.runscores import check_extractors
-    from benchbench.matrix import check_plugins, load_matrix
+    from benchbench.method.matrix import check_plugins, load_matrix
     from benchbench.plugins import get_plugins
 
     matrix, digest = load_matrix(matrix_file)
@@ -45,8 +45,8 @@ def _naming(matrix_file: str):
 def validate(matrix_file: str) -> None:
     """Check MATRIX: YAML, fields, and that every named plugin exists and accepts its parameters."""
     from benchbench.data.split import load_split
+    from benchbench.pipeline.runner import generator_provenance
     from benchbench.plugins import get_plugins
-    from benchbench.runner import generator_provenance
 
     matrix, _ = _load(matrix_file)
     # The data too: the split, and that no generator was trained on its test specimens (of any fold).
@@ -109,10 +109,10 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     from rich.console import Console
     from rich.markup import escape
 
-    from benchbench.cache import Cache
     from benchbench.executors.options import parse_cli_options
-    from benchbench.runner import Runner, RunOptions, prepare
-    from benchbench.store import run_folder
+    from benchbench.pipeline.runner import Runner, RunOptions, prepare
+    from benchbench.records.cache import Cache
+    from benchbench.records.store import run_folder
 
     console = Console(stderr=True, quiet=quiet or as_json)
     warnings = Console(stderr=True, quiet=quiet)  # --json keeps stdout for the JSON: its warnings go to stderr
@@ -144,7 +144,7 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
             summary = runner.run()
         if not no_report:
             try:
-                from benchbench.report.build import build_report
+                from benchbench.analysis.report.build import build_report
 
                 build_report(summary.run_dir)
             except ImportError:
@@ -157,7 +157,7 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
     if as_json:
         click.echo(json.dumps(summary.results, indent=2, default=str), file=json_out)
     elif not quiet:
-        from benchbench.report.table import cells_table, failures, summary_table
+        from benchbench.analysis.report.table import cells_table, failures, summary_table
 
         out = Console() if sys.stdout.isatty() else Console(width=160)  # logs and pipes get whole rows
         cells = summary.results["cells"]
@@ -196,7 +196,7 @@ def _print_plan(p, console) -> None:
     from rich.markup import escape
     from rich.table import Table
 
-    from benchbench.report.table import fmt_guidance
+    from benchbench.analysis.report.table import fmt_guidance
 
     t = Table(title=f"{p.matrix.name}: {len(p.plan.cells)} cells")
     for col in ("cell", "detector", "generator", "guid.", "ratio", "seed", "real +/-", "synthetic +/-"):

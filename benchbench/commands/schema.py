@@ -16,6 +16,6 @@ def schema(kind: str) -> None:
 
     The schema is the authority on which keys these files hold; docs/results.md explains them.
     """
-    from benchbench.schema import MODELS
+    from benchbench.records.schema import MODELS
 
     click.echo(json.dumps(MODELS[kind].model_json_schema(), indent=2))

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+import yaml
 
 from benchbench.data import flyd
 from benchbench.data.groups import DEFAULT_GROUP_REGEX, compile_group_regex, group_of
@@ -93,7 +94,7 @@ class Report:
 
 def _open_image(rep: Report, path: Path) -> tuple[int, int] | None:
     """(width, height) after a full decode (a truncated JPEG passes a header-only check)."""
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     try:
         with Image.open(path) as im:
@@ -152,8 +153,6 @@ def _yolo_names(rep: Report, root: Path) -> set[int]:
     if not yaml_path.is_file():
         return {0}
     try:
-        import yaml
-
         data = yaml.safe_load(yaml_path.read_text()) or {}
     except Exception as exc:  # noqa: BLE001
         line = getattr(getattr(exc, "problem_mark", None), "line", None)
@@ -335,7 +334,7 @@ def _check_coco(rep: Report, root: Path, regex: re.Pattern[str] | None) -> None:
 
 # --------------------------------------------------------------------------- masks
 def _check_masks(rep: Report, root: Path, regex: re.Pattern[str] | None) -> None:
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     for _, folder in flyd.masks_splits(root).items():
         images = flyd.list_images(folder / "images")

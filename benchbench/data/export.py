@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from benchbench.data.provenance import EXPORT_MANIFEST, pixel_sha256
 from benchbench.errors import UserError
 from benchbench.frames import Frame, FrameSet
 from benchbench.hashing import file_sha256
@@ -52,7 +53,7 @@ def write_image(frame: Frame, dest: Path) -> None:
         except OSError:
             shutil.copyfile(frame.path, dest)
         return
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     Image.fromarray(frame.load()).save(dest, format="PNG")
 
@@ -150,8 +151,6 @@ def export_classes(frames: FrameSet, out_dir: str | os.PathLike, header: dict[st
     """Write ``out_dir/crack`` and ``out_dir/sane`` (the Classes layout generator training reads) and
     ``benchbench-export.json``: ``header`` plus each frame's class, specimen group and content hashes,
     which ``bench train`` copies into the weights' training manifest."""
-    from benchbench.provenance import EXPORT_MANIFEST, pixel_sha256
-
     root = Path(out_dir)
     for label in ("crack", "sane"):  # a re-export must not keep frames of an earlier split
         shutil.rmtree(root / label, ignore_errors=True)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchbench.data.flyd import masks_splits
 from benchbench.errors import UserError
 from benchbench.hashing import file_sha256
 
@@ -68,8 +69,6 @@ def _safe_extract(zf: zipfile.ZipFile, dest: Path) -> None:
 
 def dataset_root(dest: Path) -> Path:
     """The folder that holds the split folders (``dataset_flyd`` in the archive)."""
-    from benchbench.data.flyd import masks_splits
-
     for cand in [dest / "dataset_flyd", dest] + sorted(p for p in dest.iterdir() if p.is_dir()):
         splits = masks_splits(cand)
         if splits and all(v.parent == cand for v in splits.values()):

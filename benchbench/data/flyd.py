@@ -50,7 +50,7 @@ def list_images(folder: Path, recursive: bool = False) -> list[Path]:
 
 def image_size(path: Path) -> tuple[int, int]:
     """(width, height) from the header only; UserError naming the file if unreadable."""
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     try:
         with Image.open(path) as im:
@@ -66,7 +66,7 @@ def mask_boxes(mask: np.ndarray, gap: int = MERGE_GAP, min_pixels: int = MIN_COM
     and vertical distance between their edges, 0 if they overlap) is at most ``gap`` pixels;
     merging repeats until no pair qualifies. Components under ``min_pixels`` pixels are dropped.
     """
-    from scipy import ndimage as ndi
+    from scipy import ndimage as ndi  # scipy: heavy, off the start-up path
 
     lab, n = ndi.label(np.asarray(mask) > 0, structure=np.ones((3, 3), bool))
     if n == 0:
@@ -315,7 +315,7 @@ def mask_path(images_dir: Path, image: Path) -> Path | None:
 
 
 def read_masks(root: Path, regex: re.Pattern[str] | None, split: Iterable[str] | None) -> list[Frame]:
-    from PIL import Image
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     splits = masks_splits(root)
     if split is not None:

@@ -18,7 +18,7 @@ import numpy as np
 from benchbench.errors import UserError
 from benchbench.frames import FrameSet
 from benchbench.hashing import sha256_json
-from benchbench.store import TEST_GT
+from benchbench.records.store import TEST_GT
 
 
 @dataclass
@@ -52,11 +52,6 @@ class Fold:
                 "n_train": len(self.train), "n_val": len(self.val) if self.val else 0, "n_test": len(self.test)}
 
 
-def suffix(fold: int | None) -> str:
-    """What a fold adds to a cell or generation-task id (nothing for a plain split)."""
-    return "" if fold is None else f"__f{fold}"
-
-
 def ground_truth_file(fold: int | None) -> str:
     """The run folder's file holding a fold's test ground truth (``test_gt.json`` for a plain split)."""
     return TEST_GT if fold is None else f"test_gt__f{fold}.json"
@@ -86,7 +81,7 @@ def fold_test_groups(frames: FrameSet, folds: int | str) -> list[list[str]]:
 
 def make_folds(frames: FrameSet, spec: Any, split_train: Any) -> list[Fold]:
     """Every fold of ``frames`` by ``spec.folds``; ``split_train(train)`` gives (train, val) inside a fold."""
-    from benchbench.data.split import check_no_leakage
+    from benchbench.data.split import check_no_leakage  # a cycle: data.split builds on the folds
 
     out = []
     for i, test_groups in enumerate(fold_test_groups(frames, spec.folds)):

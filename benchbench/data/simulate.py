@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage as ndi
 
+from benchbench.data.export import export_coco, export_yolo
 from benchbench.errors import UserError
 from benchbench.frames import Box, Frame, FrameSet, Label
 from benchbench.hashing import sha256_json
@@ -224,7 +225,7 @@ def _draw_crack(rng: np.random.Generator, sp: Specimen, w: int, h: int, sx: floa
     # FLYD-S crack boxes are 18-71 px tall (median 36): 18 + Gamma(4, 5) has that spread.
     extra = float(rng.gamma(4.0, 5.0))
     if lengths:  # the same draw, mapped through the calibration's crack heights (the draws before it stay)
-        from scipy.stats import gamma
+        from scipy.stats import gamma  # scipy: heavy, off the start-up path
 
         length = float(np.quantile(np.asarray(lengths, float), gamma.cdf(extra, 4.0, scale=5.0)))
     else:
@@ -434,14 +435,28 @@ def frame_name(p: FrameParams, label: Label, index: int) -> str:
     return f"Sample{p.specimen}_{label}_s{p.seed}_{index:06d}"
 
 
+@dataclass(frozen=True)
+class DrawnMask:
+    """A simulated frame's crack mask, drawn from its scene when called: the ``meta["mask"]`` of the simulated
+    dataset's frames, where a FLYD-S frame names its mask file. Masks of a whole set need not sit in memory,
+    and equal scenes compare equal, so the mask scores of every cell find the drawing of the first."""
+
+    scene: str  # the frame's FrameParams as sorted JSON
+
+    def __call__(self) -> np.ndarray:
+        return crack_mask(FrameParams(**json.loads(self.scene)))
+
+
 def make_frame(seed: int, label: Label, index: int, *, size: int | tuple[int, int] = 128,
                difficulty: float = 1.0, source: str = "synthetic:physics", group_prefix: str = "",
                lengths: tuple[float, ...] | None = None, paths=None, with_mask: bool = False) -> Frame:
-    """Frame ``index`` of class ``label`` for ``seed``: pixels in memory, exact box from the geometry;
-    ``with_mask``: its crack mask in ``meta["mask"]`` (a bool array; the cache stores it as a PNG)."""
+    """Frame ``index`` of class ``label`` for ``seed``: pixels in memory, exact box from the geometry, and its
+    crack mask in ``meta["mask"]``: with ``with_mask`` a bool array (a generator's frame: the cache stores it
+    as a PNG), else a :class:`DrawnMask` (a dataset's frame: drawn when a metric reads it)."""
     p = frame_params(seed, label, index, size, difficulty, lengths=lengths, paths=paths)
     grey = render(p)
     mask = crack_mask(p)
+    scene = {f.name: getattr(p, f.name) for f in fields(p)}
     boxes: tuple[Box, ...] = ()
     if p.crack:
         box = mask_box(mask)
@@ -451,8 +466,8 @@ def make_frame(seed: int, label: Label, index: int, *, size: int | tuple[int, in
         path=None, width=p.width, height=p.height, label=label, boxes=boxes,
         group=f"{group_prefix}Sample{p.specimen}", source=source,
         image=np.repeat(grey[:, :, None], 3, axis=2),
-        meta={"name": frame_name(p, label, index), "sim": {f.name: getattr(p, f.name) for f in fields(p)},
-              **({"mask": mask} if with_mask else {})},
+        meta={"name": frame_name(p, label, index), "sim": scene,
+              "mask": mask if with_mask else DrawnMask(json.dumps(scene, sort_keys=True))},
     )
 
 
@@ -550,9 +565,7 @@ class SimulatedDataset:
 # --------------------------------------------------------------------------- writing
 def write_dataset(frames: FrameSet, out: str | os.PathLike, layout: str = "classes") -> Path:
     """Write frames as a FLYD-shaped folder (classes | yolo | coco | masks | all); returns the root."""
-    from PIL import Image
-
-    from benchbench.data.export import export_coco, export_yolo
+    from PIL import Image  # PIL: heavy, off the start-up path
 
     root = Path(out)
     if layout == "all":

@@ -17,6 +17,7 @@ from benchbench.data.folds import Fold, make_folds
 from benchbench.data.groups import compile_group_regex, group_of
 from benchbench.errors import UserError
 from benchbench.frames import Frame, FrameSet
+from benchbench.hashing import sha256_json
 from benchbench.plugins import PluginRef
 
 # How many seeded group orders to try when looking for a test side that holds both classes.
@@ -161,11 +162,17 @@ class LoadedSplit:
     def test(self) -> FrameSet:
         return self.fold(None).test
 
+    @property
+    def manifest_hash(self) -> str:
+        """``run.data.manifest_hash``: a plain split's fold hash (as before folds), else a hash of the folds'."""
+        hashes = [f.manifest_hash for f in self.folds]
+        return hashes[0] if self.folds[0].index is None else sha256_json({"folds": hashes})
+
 
 def load_split(matrix: Any, matrix_file: str, plugins: Any, *, cache: Any = None) -> LoadedSplit:
     """A matrix's data, split as its cells see it: train / val / held-out test per fold, leakage checked.
 
-    ``cache`` (a benchbench.cache.Cache) writes in-memory frames (simulated data) to files so
+    ``cache`` (a benchbench.records.cache.Cache) writes in-memory frames (simulated data) to files so
     workers can read them; without it frames stay in memory (validation, export).
     """
     ds_entry = plugins.registry("datasets").get(matrix.data.dataset, field="data.dataset", file=matrix_file)

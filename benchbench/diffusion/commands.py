@@ -81,7 +81,7 @@ def init_tiny_command(name: str, build: str, *, size: int, multiple: int, channe
             raise UserError(f"size must be a multiple of {multiple}, not {size}", field="--size")
         module, _, attr = build.partition(":")
         written = getattr(importlib.import_module(module), attr)(out, size=size, channels=int(channels), seed=seed)
-        from benchbench.provenance import write_training_manifest
+        from benchbench.data.provenance import write_training_manifest
 
         write_training_manifest(out, None, {}, trainer=f"bench generators init-tiny {name} (random weights)")
         click.echo(f"wrote {written}")

@@ -107,7 +107,7 @@ class PipelineGenerator(ABC):
 
     def training_manifest(self) -> dict[str, Any] | None:
         """What the weights were trained on (``bench train`` writes it), or None: provenance unknown."""
-        from benchbench.provenance import find_manifest, read_manifest
+        from benchbench.data.provenance import find_manifest, read_manifest
 
         path = find_manifest(self.folders.values())
         return read_manifest(path) if path is not None else None

@@ -10,8 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import importlib
 from collections.abc import Mapping
 from typing import Any
+
+import yaml
+from pydantic import TypeAdapter, ValidationError
 
 from benchbench.errors import MissingDependency, UserError
 
@@ -32,8 +36,6 @@ def parse_options(model: Any, options: Mapping[str, Any], executor: str, *,
     ``where[key]`` = (file, field) names where a key came from (the matrix file and ``executor.KEY``,
     or no file and ``-x KEY``); by default ``executor.KEY``.
     """
-    from pydantic import TypeAdapter, ValidationError
-
     fields = option_fields(model)
 
     def located(key: str) -> tuple[str | None, str]:
@@ -68,8 +70,6 @@ def engine_options(model: Any, options: Mapping[str, Any], executor: str, *, eng
     The options are checked first, so a bad one is reported even where the engine is not installed;
     the engine is imported only here, when the executor is made: it is an optional extra and slow to import.
     """
-    import importlib
-
     parsed = parse_options(model, options, executor)
     try:
         return parsed, importlib.import_module(engine)
@@ -90,8 +90,6 @@ def executor_options(plugins: Any, name: str, options: Mapping[str, Any], *, fil
 
 def parse_cli_options(pairs: tuple[str, ...] | list[str]) -> dict[str, Any]:
     """``-x KEY=VALUE`` pairs; each VALUE is read as YAML, as in the matrix (2, 0.5, true, {a: 1}, auto)."""
-    import yaml
-
     out: dict[str, Any] = {}
     for pair in pairs:
         key, sep, value = pair.partition("=")

@@ -58,7 +58,7 @@ class RayExecutor(QueueExecutor):
 
     def _connect(self) -> None:
         """Start or join Ray once per driver; later stages of the same run reuse the connection."""
-        import ray
+        import ray  # ray: heavy, off the start-up path
 
         if ray.is_initialized():
             # Someone (a notebook, a test, an earlier run in this process) already connected with its own

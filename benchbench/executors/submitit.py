@@ -41,7 +41,7 @@ class _Job(RemoteCall):
     contains_exit = False
 
     def checkpoint(self, *args: Any, **kwargs: Any) -> Any:
-        from submitit.helpers import DelayedSubmission
+        from submitit.helpers import DelayedSubmission  # submitit: heavy, off the start-up path
 
         return DelayedSubmission(self, *args, **kwargs)
 

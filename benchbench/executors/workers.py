@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ctypes
 import multiprocessing as mp
 import os
 import signal
@@ -22,6 +23,7 @@ from typing import Any
 
 from benchbench.executors.deadline import timed_out, timeout_of, unit_of
 from benchbench.executors.queue import Job, JobQueue
+from benchbench.executors.remote import picklable
 from benchbench.isolation import job_log, output_to, stdout_to_stderr
 
 Progress = Callable[[str, str, float | None], None]
@@ -47,8 +49,6 @@ def exit_reason(exitcode: int | None) -> str:
 def _die_with_parent(parent: int) -> None:
     """Make sure this worker never outlives the driver, even one killed by SIGKILL."""
     if sys.platform.startswith("linux"):
-        import ctypes
-
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
 
@@ -63,8 +63,6 @@ def _die_with_parent(parent: int) -> None:
 
 def worker_main(conn: Any, threads: int | None, parent: int) -> None:
     """A worker's life: receive (fn, item), send progress messages and one result, repeat."""
-    from benchbench.executors.remote import picklable
-
     _die_with_parent(parent)
     stdout_to_stderr()  # the driver's stdout may be `bench run --json`'s: nothing of a worker's goes there
     # A real Ctrl-C is the driver's to handle (it stops the workers); in here, a KeyboardInterrupt

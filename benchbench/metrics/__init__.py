@@ -4,14 +4,8 @@ Imports numpy only (no torch, no pycocotools), so the CLI stays fast.
 """
 
 from benchbench.metrics.bootstrap import grouped_bootstrap_ci, iter_bootstrap_samples
-from benchbench.metrics.coco import (
-    DEFAULT_IOU_THRESHOLDS,
-    STAT_NAMES,
-    CocoEval,
-    evaluate,
-    load_coco_json,
-    load_results_json,
-)
+from benchbench.metrics.coco import DEFAULT_IOU_THRESHOLDS, STAT_NAMES, CocoEval, evaluate
+from benchbench.metrics.cocofiles import load_coco_json, load_results_json
 from benchbench.metrics.frames import auroc, frame_metrics, frame_top_scores
 
 __all__ = [

@@ -24,7 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.metrics.coco import CocoEval, MatchTables, _box_iou, _padded, _pr_curve, _sample_detections
+from benchbench.metrics.coco import CocoEval
+from benchbench.metrics.matching import MatchTables, box_iou, padded
+from benchbench.metrics.prcurves import pr_curve, sample_detections
 
 ERROR_TYPES = ("localisation", "duplicate", "background", "missed", "other")
 _LOC, _DUP, _BKG, _OTHER = 0, 1, 2, 3
@@ -41,7 +43,7 @@ def error_breakdown(ev: CocoEval, pos: float = 0.5, bg: float = 0.1) -> dict[str
     weights = np.ones(tables.n_images, dtype=np.int64)
     for k in range(tables.n_categories):
         n_gt = int(tables.npig[k, 0].sum())
-        order = _sample_detections(tables, k, np.arange(tables.n_images), weights)
+        order = sample_detections(tables, k, np.arange(tables.n_images), weights)
         tp, fp = tables.tp[0, t][order], tables.fp[0, t][order]
         kind, target = _classify(tables, k, t, order[fp], pos, bg)
         missed = _missed(tables, k, t, target[kind == _LOC])
@@ -53,14 +55,14 @@ def error_breakdown(ev: CocoEval, pos: float = 0.5, bg: float = 0.1) -> dict[str
         if n_gt == 0:
             continue
         fp_pos = np.flatnonzero(fp)
-        curves["ap"].append(_pr_curve(tp, fp, n_gt)[0])
+        curves["ap"].append(pr_curve(tp, fp, n_gt)[0])
         for code, name in ((_DUP, "duplicate"), (_BKG, "background")):
             fixed = fp.copy()
             fixed[fp_pos[kind == code]] = False
-            curves[name].append(_pr_curve(tp, fixed, n_gt)[0])
-        curves["localisation"].append(_pr_curve(*_fix_localisation(tp, fp, fp_pos, kind, target, tables, k, t),
+            curves[name].append(pr_curve(tp, fixed, n_gt)[0])
+        curves["localisation"].append(pr_curve(*_fix_localisation(tp, fp, fp_pos, kind, target, tables, k, t),
                                                 n_gt)[0])
-        curves["missed"].append(_pr_curve(tp, fp, n_gt - int(missed.size))[0] if n_gt > missed.size
+        curves["missed"].append(pr_curve(tp, fp, n_gt - int(missed.size))[0] if n_gt > missed.size
                                 else np.zeros_like(curves["ap"][-1]))  # TIDE: AP 0 without gt
     ap = _mean(curves["ap"])
     delta = {name: (_mean(curves[name]) - ap if ap >= 0 else None) for name in ERROR_TYPES[:4]}
@@ -81,9 +83,9 @@ def _classify(tables: MatchTables, k: int, t: int, dets: np.ndarray, pos: float,
     has = count > 0
     if not has.any():
         return kind, target
-    gi, valid = _padded(tables.gt_start[k, tables.img[dets[has]]], count[has])
+    gi, valid = padded(tables.gt_start[k, tables.img[dets[has]]], count[has])
     regular = valid & ~tables.gt_ignore[0][gi]
-    iou = _box_iou(tables.det_box[dets[has]][:, None, :], tables.gt_box[gi], np.zeros(gi.shape, dtype=bool))[:, 0]
+    iou = box_iou(tables.det_box[dets[has]][:, None, :], tables.gt_box[gi], np.zeros(gi.shape, dtype=bool))[:, 0]
     iou = np.where(regular, iou, 0.0)
     best = iou.max(axis=1)
     used_best = np.where(tables.gt_matched[0, t][gi] & regular, iou, 0.0).max(axis=1)

@@ -1,9 +1,9 @@
 """Box-free scores from crack masks: they do not punish the 1-px offsets that ruin IoU 0.5.
 
-Masks come from the frames: FLYD-S ``masks`` layout frames carry ``meta["mask"]`` (the PNG), the
-simulator's frames ``meta["sim"]`` (the scene, from which the mask is redrawn). A crack is the mask
-pixels inside one ground-truth box (the loaders derive those boxes from the mask components).
-A pixel belongs to a box when its centre lies inside it. At a score threshold, over kept boxes
+Masks come from the frames, whatever made them: ``meta["mask"]`` is the mask's PNG (FLYD-S ``masks``
+layout frames, cached generated frames) or a callable that draws it (the simulated dataset's frames).
+A crack is the mask pixels inside one ground-truth box (the loaders derive those boxes from the mask
+components). A pixel belongs to a box when its centre lies inside it. At a score threshold, over kept boxes
 (score > threshold, as the frame metrics count them):
 
 * **pixel recall**: share of crack pixels inside a kept box;
@@ -17,8 +17,8 @@ Per-frame counts are kept so that bootstrap CIs and per-specimen slices are sums
 
 from __future__ import annotations
 
-import json
-from collections.abc import Sequence
+import os
+from collections.abc import Callable, Hashable, Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from benchbench.errors import UserError
 from benchbench.frames import Box, Frame
+from benchbench.metrics.prcurves import hits_needed
 
 # Per-frame count columns; the scores are ratios of their sums.
 COUNTS = ("crack_pixels", "covered_pixels", "cracks", "hit_cracks", "boxes", "hit_boxes")
@@ -35,45 +36,33 @@ DEFAULT_DISTANCE = 3.0  # px: the half-width of a 6-px crack box
 
 def frame_mask(frame: Frame) -> np.ndarray | None:
     """The frame's crack mask (H x W bool), or None when the frame has none."""
-    found = _mask_key(frame)
-    return None if found is None else _mask_and_skeleton(*found)[0]
+    ref = _mask_ref(frame)
+    return None if ref is None else _mask_and_skeleton(ref)[0]
 
 
-def _mask_key(frame: Frame) -> tuple[str, str] | None:
-    if frame.meta.get("mask"):
-        return "png", str(frame.meta["mask"])
-    sim = frame.meta.get("sim")
-    if sim:
-        # Serialising the scene was a third of a simulated cell's mask scoring, every cell anew; the
-        # entry holds the scene itself, so its id cannot be reused while the entry lives.
-        seen = _sim_keys.get(id(sim))
-        if seen is None or seen[0] is not sim:
-            if len(_sim_keys) >= 8192:
-                _sim_keys.clear()
-            seen = _sim_keys[id(sim)] = (sim, json.dumps(sim, sort_keys=True))
-        return "sim", seen[1]
-    return None
-
-
-_sim_keys: dict[int, tuple[Any, str]] = {}
+def _mask_ref(frame: Frame) -> Hashable | None:
+    """What ``meta["mask"]`` names, as the key the masks are cached by: a file's path, or the drawing
+    itself (equal drawings compare equal, so each cell of a run finds the masks the first one drew)."""
+    mask = frame.meta.get("mask")
+    if isinstance(mask, str | os.PathLike):
+        return str(mask) or None
+    return mask if callable(mask) else None
 
 
 @lru_cache(maxsize=4096)  # every cell of a run scores the same test masks: load and thin each once
-def _mask_and_skeleton(kind: str, key: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _mask_and_skeleton(ref: str | Callable[[], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The mask, its skeleton, and the rows and columns of its pixels (finding them is a third of
     a frame's counting)."""
-    if kind == "png":
+    if callable(ref):
+        mask = np.asarray(ref(), dtype=bool)
+    else:
         from PIL import Image
 
         try:
-            with Image.open(key) as im:
+            with Image.open(ref) as im:
                 mask = np.asarray(im.convert("L")) > 127
         except OSError as exc:
-            raise UserError(f"unreadable mask ({exc})", file=key, fix="re-export the mask") from None
-    else:
-        from benchbench.data.simulate import FrameParams, crack_mask
-
-        mask = crack_mask(FrameParams(**json.loads(key)))
+            raise UserError(f"unreadable mask ({exc})", file=ref, fix="re-export the mask") from None
     rows, cols = np.nonzero(mask)
     return mask, skeleton(mask), rows, cols
 
@@ -117,9 +106,9 @@ class _Cracks(NamedTuple):
 
 
 @lru_cache(maxsize=4096)  # every cell of a run scores the same test frames: their geometry is shared
-def _frame_cracks(kind: str, key: str, gt: tuple[Box, ...]) -> _Cracks | None:
+def _frame_cracks(ref: Hashable, gt: tuple[Box, ...]) -> _Cracks | None:
     """None without crack pixels or gt boxes (half of all frames): nothing to cover or hit."""
-    _, thin, rows, cols = _mask_and_skeleton(kind, key)
+    _, thin, rows, cols = _mask_and_skeleton(ref)
     if rows.size == 0 or not gt:
         return None
     px, py = cols + 0.5, rows + 0.5
@@ -191,7 +180,7 @@ def score_masks(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], thresho
                 ) -> tuple[np.ndarray, HitTable] | None:
     """The per-frame ``COUNTS`` at ``threshold`` and the ``HitTable`` of the boxes of every score, from
     one matching of each frame's boxes to its cracks; None unless every frame has a mask."""
-    if not frames or not all(f.meta.get("mask") or f.meta.get("sim") for f in frames):  # as _mask_key finds one
+    if not frames or any(_mask_ref(f) is None for f in frames):
         return None
     rows, frame_of, hit_of, score_of = [], [], [], []
     for i, (f, p) in enumerate(zip(frames, preds, strict=True)):
@@ -199,8 +188,8 @@ def score_masks(frames: Sequence[Frame], preds: Sequence[Sequence[Box]], thresho
         scores = [p[k].score for k in order]
         n_kept = sum(s > threshold for s in scores)  # boxes kept at the threshold: a prefix in score order
         found = np.zeros(len(p), dtype=bool)
-        key = _mask_key(f) if f.boxes else None  # no crack to cover or hit: the mask need not be looked up
-        cracks = _frame_cracks(*key, tuple(f.boxes)) if key else None
+        ref = _mask_ref(f) if f.boxes else None  # no crack to cover or hit: the mask need not be looked up
+        cracks = _frame_cracks(ref, tuple(f.boxes)) if ref is not None else None
         if cracks is None:
             rows.append([0, 0, len(f.boxes), 0, n_kept, 0])
         else:
@@ -259,8 +248,6 @@ def hit_aps(table: HitTable, weights: np.ndarray) -> np.ndarray:
     run, from running counts weighted by the draws. A hit not drawn repeats the count of the run before
     it at no higher precision, so it changes nothing and every resample has the same columns.
     """
-    from benchbench.metrics.coco import _hits_needed
-
     draws = np.asarray(weights, dtype=np.float64)  # exact: counts far below 2**53
     n_cracks = (draws @ table.cracks).astype(np.int64)
     out = np.full(len(draws), np.nan)
@@ -271,7 +258,7 @@ def hit_aps(table: HitTable, weights: np.ndarray) -> np.ndarray:
     found = draws @ table.hits_so_far.T
     seen = draws @ table.boxes_so_far.T
     envelope = np.maximum.accumulate((found / (seen + np.spacing(1)))[:, ::-1], axis=1)[:, ::-1]
-    need = np.maximum(_hits_needed(np.maximum(n_cracks, 1)), 1)  # (B, recall points): hits to reach each
+    need = np.maximum(hits_needed(np.maximum(n_cracks, 1)), 1)  # (B, recall points): hits to reach each
     # the first run reaching each count, all rows in one search: row b's counts offset by b * (top + 1)
     offset = (np.arange(len(draws)) * (int(found.max()) + int(need.max()) + 1))[:, None]
     first = np.searchsorted((found + offset).ravel(), (need + offset).ravel()).reshape(need.shape)

@@ -12,7 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.metrics.coco import CocoEval, _sample_detections
+from benchbench.metrics.coco import CocoEval
+from benchbench.metrics.prcurves import sample_detections
 
 CRACK_COUNTS = ("tp", "fp", "cracks")  # per-frame columns of crack_counts
 ECE_BINS = 10
@@ -22,7 +23,7 @@ def _scored(ev: CocoEval, iou: float) -> tuple[np.ndarray, np.ndarray, np.ndarra
     """(score, is tp, is fp, image position) of every detection, highest score first."""
     tables, t = ev.tables, int(ev.iou_positions(iou)[0])
     weights = np.ones(tables.n_images, dtype=np.int64)
-    order = np.concatenate([_sample_detections(tables, k, np.arange(tables.n_images), weights)
+    order = np.concatenate([sample_detections(tables, k, np.arange(tables.n_images), weights)
                             for k in range(tables.n_categories)] or [np.zeros(0, np.int64)])
     order = order[np.argsort(-tables.score[order], kind="stable")]
     return tables.score[order], tables.tp[0, t][order], tables.fp[0, t][order], tables.img[order]

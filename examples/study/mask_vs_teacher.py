@@ -22,10 +22,10 @@ from benchbench.builtins.classic import ClassicDetector
 from benchbench.builtins.physics import PhysicsGenerator
 from benchbench.data.split import load_split
 from benchbench.frames import Box, FrameSet
-from benchbench.matrix import load_matrix
+from benchbench.method.matrix import load_matrix
+from benchbench.method.teacher import teacher_labels, top_scores
 from benchbench.plugins import get_plugins
 from benchbench.protocols import CellContext, GenerationRequest
-from benchbench.teacher import teacher_labels, top_scores
 
 RULES = {"relative q0.25 (default)": ("relative", 0.5, 0.25), "relative q0.5": ("relative", 0.5, 0.5),
          "absolute 0.5": ("absolute", 0.5, 0.25), "absolute 0.3 (the study's)": ("absolute", 0.3, 0.25)}

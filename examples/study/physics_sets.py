@@ -17,7 +17,7 @@ from PIL import Image
 from benchbench.builtins.physics import PhysicsGenerator
 from benchbench.data.split import load_split
 from benchbench.frames import FrameSet
-from benchbench.matrix import load_matrix
+from benchbench.method.matrix import load_matrix
 from benchbench.plugins import get_plugins
 from benchbench.protocols import GenerationRequest
 
@@ -45,7 +45,7 @@ def main() -> None:
             if not (cracks == "train" and label == "sane"):  # the same sane frames as physics-sim
                 rows[f"{name}, {label}"] = FrameSet(frames, name)
     if args.grid:
-        from benchbench.report.samples import sample_grid
+        from benchbench.drawing.samples import sample_grid
 
         order = [k for k in rows if k.endswith("crack")] + [k for k in rows if k.endswith("sane")]
         sample_grid({k: rows[k] for k in order}, args.grid, n=8, seed=args.seed)

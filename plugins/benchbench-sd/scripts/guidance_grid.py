@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     from benchbench.api import Frame, FrameSet, GenerationRequest
-    from benchbench.report.samples import sample_grid
+    from benchbench.drawing.samples import sample_grid
     from benchbench.testing import make_context
     from benchbench_sd.generator import StableDiffusionGenerator
 

@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     import torch
 
     from benchbench.data.split import load_split
-    from benchbench.matrix import load_matrix
+    from benchbench.method.matrix import load_matrix
     from benchbench.plugins import get_plugins
     from benchbench.testing import make_context
     from benchbench_sd.vaecheck import load_vae, vae_check

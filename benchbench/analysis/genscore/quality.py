@@ -1,0 +1,75 @@
+"""The quality bar of a generated set: are its cracked frames cracks a detector can learn from?
+
+Three numbers per set, from the scores and the run's cells: the cracked frames' Fréchet distance in the
+``cnn`` space (at most the physics sets' of the same run), their coverage there (at least 0.3), and the
+share of its cracked frames recognised as cracked (at least half): by the mask rule for frames that
+carry a crack mask (the mask gives a box), by the teacher for frames a teacher labelled (the share it
+kept, per detector and seed), by the frame's own boxes otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from benchbench.frames import FrameSet
+from benchbench.method.teacher import frame_mask_boxes
+
+COVERAGE_MIN = 0.3
+RECOGNISED_MIN = 0.5
+QUALITY_EXTRACTOR = "cnn"
+
+
+def recognised(crack: FrameSet, entry: dict[str, Any], cells: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The share of a set's cracked frames recognised as cracked, the rule used, and the counts."""
+    if not len(crack):
+        return None
+    if all(isinstance(f.meta.get("mask"), str) for f in crack):
+        n = sum(bool(frame_mask_boxes(f, entry.get("generator", "?"))) for f in crack)
+        return {"rule": "mask", "value": round(n / len(crack), 4), "recognised": n, "frames": len(crack)}
+    taught = _teacher_counts(entry, cells)
+    if taught:
+        kept, frames = sum(k for k, _ in taught.values()), sum(n for _, n in taught.values())
+        return {"rule": "teacher", "value": round(kept / frames, 4) if frames else None, "recognised": kept,
+                "frames": frames, "by_teacher": {k: f"{a}/{b}" for k, (a, b) in sorted(taught.items())}}
+    if all(f.boxes is not None for f in crack):
+        n = sum(bool(f.boxes) for f in crack)
+        return {"rule": "boxes", "value": round(n / len(crack), 4), "recognised": n, "frames": len(crack)}
+    return None
+
+
+def _teacher_counts(entry: dict[str, Any], cells: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
+    """(kept, labelled) per teacher (detector/seed) of the set, from its cell that labelled the most frames."""
+    out: dict[str, tuple[int, int]] = {}
+    for c in cells:
+        cell, t = c.get("cell") or {}, c.get("teacher")
+        if not t or (cell.get("generator"), cell.get("guidance"), cell.get("seed")) != \
+                (entry.get("generator"), entry.get("guidance"), entry.get("seed")):
+            continue
+        who = f"{cell.get('detector')}/s{cell.get('seed')}"
+        if t["frames"] > out.get(who, (0, -1))[1]:
+            out[who] = (int(t["kept"]), int(t["frames"]))
+    return out
+
+
+def quality(section: dict[str, Any]) -> dict[str, Any]:
+    """Per set: the cracked frames' FD and coverage in the ``cnn`` space, the recognised share, and whether
+    each meets its bar (None where the number is missing, e.g. no physics set to compare the FD with)."""
+    def crack_scores(s: dict[str, Any]) -> dict[str, Any]:
+        return ((s.get("scores") or {}).get(QUALITY_EXTRACTOR) or {}).get("crack") or {}
+
+    physics = [crack_scores(s).get("fd") for s in section.get("sets", []) if s.get("plugin") == "physics"]
+    physics = [v for v in physics if v is not None]
+    fd_bar = float(np.mean(physics)) if physics else None
+    rows = []
+    for s in section.get("sets", []):
+        sc, rec = crack_scores(s), s.get("recognised") or {}
+        fd, cov, share = sc.get("fd"), sc.get("coverage"), rec.get("value")
+        checks = {"fd": None if fd is None or fd_bar is None else fd <= fd_bar,
+                  "coverage": None if cov is None else cov >= COVERAGE_MIN,
+                  "recognised": None if share is None else share >= RECOGNISED_MIN}
+        rows.append({"id": s["id"], "fd": fd, "coverage": cov, "recognised": share, "rule": rec.get("rule"),
+                     "checks": checks, "meets_bar": all(v is True for v in checks.values())})
+    return {"extractor": QUALITY_EXTRACTOR, "fd_bar": fd_bar, "coverage_min": COVERAGE_MIN,
+            "recognised_min": RECOGNISED_MIN, "sets": rows}
