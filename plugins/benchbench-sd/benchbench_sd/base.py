@@ -37,7 +37,7 @@ class SdBaseConfig(diffusion.TrainingRun):
     out: Path
     size: int = 128
     vae_width: int = 32
-    vae_steps: int = 3000
+    vae_steps: int = 2000
     vae_lr: float = 1e-3
     vae_patch: int = 64
     vae_edge: float = 1.0

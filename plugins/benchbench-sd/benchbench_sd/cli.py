@@ -63,7 +63,7 @@ def dreambooth(**options: object) -> None:
               help="Output folder: a StableDiffusionPipeline (the --base of dreambooth).")
 @click.option("--size", default=128, show_default=True, type=int, help="Frame size (px) of the VAE and the pipeline.")
 @click.option("--vae-width", default=32, show_default=True, type=int, help="VAE channels (widths w, 2w, 2w).")
-@click.option("--vae-steps", default=3000, show_default=True, type=int)
+@click.option("--vae-steps", default=2000, show_default=True, type=int)
 @click.option("--vae-lr", default=1e-3, show_default=True, type=float)
 @click.option("--vae-patch", default=64, show_default=True, type=int,
               help="VAE training windows (px) cut from the --size frames.")
