@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from benchbench.cli import main
 from benchbench.data.provenance import MANIFEST, write_training_manifest
+from benchbench.errors import UserError
 
 
 @pytest.fixture
@@ -97,3 +98,35 @@ def test_broken_manifest_names_its_file(tmp_path, toys):
     (tmp_path / "w" / MANIFEST).write_text("{")
     res = CliRunner().invoke(main, ["validate", str(m)])
     assert res.exit_code == 2 and f"{tmp_path / 'w' / MANIFEST}" in res.output
+
+
+def _fold_export(folder: Path, test_groups: list[str]) -> Path:
+    """A one-frame export of a fold whose test specimens are ``test_groups``."""
+    from PIL import Image
+
+    (folder / "crack").mkdir(parents=True)
+    Image.new("RGB", (8, 8), (9, 9, 9)).save(folder / "crack" / "Sample3_a.png")
+    (folder / "benchbench-export.json").write_text(json.dumps({"split": "train", "test_groups": test_groups,
+                                                               "frames": [{"name": "Sample3_a.png",
+                                                                           "group": "Sample3"}]}))
+    return folder
+
+
+def test_a_fine_tuned_model_inherits_its_bases_frames(tmp_path):
+    """What a base learnt reaches the guard through the weights fine-tuned from it; a base of another fold
+    (whose training specimens may be these frames' test specimens) is refused."""
+    base = tmp_path / "base"
+    write_training_manifest(base, _fold_export(tmp_path / "e0", ["Sample5"]), {"crack": sorted(
+        (tmp_path / "e0" / "crack").iterdir())}, trainer="base")
+    data = _fold_export(tmp_path / "d0", ["Sample5"])
+    files = {"instance": sorted((data / "crack").iterdir())}
+    manifest = json.loads(write_training_manifest(tmp_path / "tuned", data, files, trainer="t", base=base).read_text())
+    assert manifest["n_frames"] == 2 and [f.get("via") for f in manifest["frames"]] == [None, "base"]
+    assert manifest["base"] == {"path": str(base), "manifest": True, "trainer": "base"}
+    released = json.loads(write_training_manifest(tmp_path / "t2", data, files, trainer="t", base=tmp_path).read_text())
+    assert released["base"] == {"path": str(tmp_path), "manifest": False} and released["n_frames"] == 1
+    with pytest.raises(UserError, match="base was trained with test specimens Sample5 held out, these frames with "
+                                        "Sample1") as err:
+        write_training_manifest(tmp_path / "t3", _fold_export(tmp_path / "d1", ["Sample1"]), files, trainer="t",
+                                base=base)
+    assert err.value.field == "--base"

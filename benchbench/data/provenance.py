@@ -90,7 +90,7 @@ def _export_groups(data_dir: Path) -> tuple[dict[str, str], dict[str, Any]]:
 
 def write_training_manifest(out: str | os.PathLike, data_dir: str | os.PathLike | None,
                             files: Mapping[str, Sequence[Path]], *, trainer: str,
-                            group_regex: str | None = r"Sample\d+") -> Path:
+                            group_regex: str | None = r"Sample\d+", base: str | os.PathLike | None = None) -> Path:
     """Record the frames a generator was trained on, in ``out/training-manifest.json``.
 
     ``files`` maps each class to its training images under ``data_dir``. Groups come from the
@@ -98,6 +98,11 @@ def write_training_manifest(out: str | os.PathLike, data_dir: str | os.PathLike 
     ``group_regex`` on the file name. ``data_dir`` None: weights that learnt from no frame (random init).
     Call it once the weights are saved in ``out``: it records their sha256, and a later change to them
     (or a copy of this manifest beside other weights) is refused.
+
+    ``base``: the weights folder this training started from (fine-tuning). Its manifest's frames are
+    listed too (``"via": "base"``), so the guard sees what the base learnt; a base without a manifest
+    (released weights) is recorded as such. A base exported from another fold (other test specimens)
+    than ``data_dir`` is refused: its training frames may be this fold's test frames.
     """
     out = Path(out)
     exported, header = _export_groups(Path(data_dir)) if data_dir is not None else ({}, {})
@@ -107,16 +112,35 @@ def write_training_manifest(out: str | os.PathLike, data_dir: str | os.PathLike 
         for p in paths:
             name = Path(p).name
             frames.append(_image_record(Path(p), label, exported.get(name) or group_of(name, regex)))
+    inherited = _base_record(Path(base), header) if base is not None else None
+    if inherited is not None:
+        frames += inherited.pop("frames")
     out.mkdir(parents=True, exist_ok=True)
     manifest = {"version": VERSION, "trainer": trainer, "written": datetime.now(UTC).isoformat(),
                 "data": None if data_dir is None else str(data_dir), "export": header or None,
                 "group_source": "export manifest" if exported else (
                     None if data_dir is None else f"file names ({group_regex})"),
-                "no_data": data_dir is None and not frames, "weights": weights_sha256(out),
+                "no_data": data_dir is None and not frames, "weights": weights_sha256(out), "base": inherited,
                 "groups": sorted({f["group"] for f in frames}), "n_frames": len(frames), "frames": frames}
     path = out / MANIFEST
     path.write_text(json.dumps(manifest, indent=1))
     return path
+
+
+def _base_record(base: Path, export: dict[str, Any]) -> dict[str, Any]:
+    """What a fine-tuned model inherits from ``base``: its path, trainer and frames (empty when unknown)."""
+    path = base / MANIFEST
+    if not path.is_file():
+        return {"path": str(base), "manifest": False, "frames": []}
+    data = read_manifest(path)
+    theirs = (data.get("export") or {}).get("test_groups")
+    ours = export.get("test_groups")
+    if theirs is not None and ours is not None and sorted(theirs) != sorted(ours):
+        raise UserError(f"the base was trained with test specimens {', '.join(sorted(theirs))} held out, these frames "
+                        f"with {', '.join(sorted(ours))}: the base may have learnt this fold's test frames",
+                        file=path, field="--base", fix="fine-tune the base trained on the same fold's export")
+    return {"path": str(base), "manifest": True, "trainer": data.get("trainer"),
+            "frames": [{**f, "via": "base"} for f in data["frames"]]}
 
 
 def find_manifest(folders: Iterable[Path]) -> Path | None:

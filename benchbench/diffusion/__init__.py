@@ -5,7 +5,7 @@ from it), never its submodules, which are the kit's own layout:
 
 * ``seeding``: per-image seeds (:func:`image_seed`), step-deterministic training draws
   (:func:`step_seed`, :func:`step_generator`, :func:`batch_indices`, :func:`probe_noise`);
-* ``images``: training image folders (:func:`list_images`, :func:`load_training_image`) and
+* ``images``: training image folders (:func:`list_images`, :func:`class_images`, :func:`load_training_image`) and
   pipeline outputs in the frame format of the real data (:func:`to_frame_images`);
 * ``generation``: the batched, per-image seeded loop that makes frame i bit-identical whatever
   the request's ``n`` and ``start_index`` (:func:`generate_frames`), :class:`PipelineGenerator`
@@ -35,7 +35,13 @@ from benchbench.diffusion.commands import (
 )
 from benchbench.diffusion.generation import PipelineGenerator, check_output_params, generate_frames
 from benchbench.diffusion.hooks import generator_hooks
-from benchbench.diffusion.images import IMAGE_SUFFIXES, list_images, load_training_image, to_frame_images
+from benchbench.diffusion.images import (
+    IMAGE_SUFFIXES,
+    class_images,
+    list_images,
+    load_training_image,
+    to_frame_images,
+)
 from benchbench.diffusion.seeding import batch_indices, image_seed, probe_noise, step_generator, step_seed
 from benchbench.diffusion.speed import generation_speed, speed_script
 from benchbench.diffusion.training import Checkpoints, TrainingRun, advance_schedule, optimizer_step, progress_bar
@@ -49,6 +55,7 @@ from benchbench.diffusion.weights import (
 
 __all__ = [
     "image_seed", "step_seed", "step_generator", "batch_indices", "probe_noise", "to_frame_images", "list_images",
+    "class_images",
     "load_training_image", "generate_frames", "check_output_params", "PipelineGenerator", "generation_speed",
     "torch_dtype", "require_pipeline_dir", "class_folders", "pipeline_fingerprint", "quiet_loading",
     "TrainingRun", "optimizer_step", "Checkpoints", "advance_schedule", "progress_bar", "add_generator_commands",

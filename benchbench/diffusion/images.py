@@ -60,6 +60,16 @@ def list_images(folder: str | os.PathLike, *, field: str = "data") -> list[Path]
     return files
 
 
+def class_images(root: str | os.PathLike, classes: Sequence[str], *, field: str = "--data") -> dict[str, list[Path]]:
+    """The images of each class folder of a Classes-layout folder (``root/crack``, ``root/sane``: what
+    ``bench data export`` writes); a user error naming ``field`` when a folder is missing or empty."""
+    folder = Path(root)
+    if not folder.is_dir():
+        raise UserError(f"data folder not found: {folder}", field=field,
+                        fix="export the training frames: bench data export MATRIX [--fold I] --split train")
+    return {label: list_images(folder / label, field=f"{field} ({label}/)") for label in classes}
+
+
 def load_training_image(path: str | os.PathLike, size: int, channels: int) -> np.ndarray:
     """One image as a CxHxW float32 array in [-1, 1]: shorter side resized to ``size``, centre crop."""
     from PIL import Image

@@ -1,4 +1,4 @@
-"""Click wiring of ``bench train dreambooth`` and ``bench generators init-tiny sd``.
+"""Click wiring of ``bench train dreambooth``, ``bench train sd-base`` and ``bench generators init-tiny sd``.
 
 Imports only click and the torch-free prompt constants: torch, diffusers and
 accelerate are imported inside the command bodies (the hook fires at every CLI start).
@@ -10,14 +10,22 @@ from pathlib import Path
 
 import click
 
-from benchbench.diffusion import add_generator_commands, init_tiny_command, training_options, training_summary
+from benchbench.diffusion import (
+    GROUP_HELP,
+    add_generator_commands,
+    ensure_group,
+    init_tiny_command,
+    training_options,
+    training_summary,
+)
 from benchbench_sd.prompts import INSTANCE_PROMPT
 
 _DIR = click.Path(path_type=Path, file_okay=False)
 
 
 @click.command("dreambooth")
-@click.option("--base", required=True, type=_DIR, help="Base Stable Diffusion pipeline folder (local).")
+@click.option("--base", required=True, type=_DIR,
+              help="Base Stable Diffusion pipeline folder (local): SD v1.5, or the output of bench train sd-base.")
 @click.option("--instance-dir", required=True, type=_DIR, help="Folder of training images (e.g. Classes/crack).")
 @click.option("--prompt", default=INSTANCE_PROMPT, show_default=True, help="Instance prompt.")
 @click.option("--out", required=True, type=_DIR, help="Output folder: a loadable StableDiffusionPipeline.")
@@ -27,7 +35,8 @@ _DIR = click.Path(path_type=Path, file_okay=False)
 @click.option("--prior-loss-weight", default=1.0, show_default=True, type=float)
 @click.option("--num-class-images", default=100, show_default=True, type=int)
 @click.option("--class-steps", default=50, show_default=True, type=int, help="Sampling steps for class images.")
-@click.option("--resolution", default=512, show_default=True, type=int)
+@click.option("--resolution", default=None, type=int,
+              help="Training resolution (default: the base's native size, 512 for SD v1.5).")
 @click.option("--batch", default=1, show_default=True, type=int)
 @click.option("--lr", default=5e-6, show_default=True, type=float)
 @click.option("--lr-schedule", default="constant", show_default=True,
@@ -47,6 +56,41 @@ def dreambooth(**options: object) -> None:
     click.echo(training_summary(cfg.out, train_dreambooth(cfg)))
 
 
+@click.command("sd-base")
+@click.option("--data", required=True, type=_DIR,
+              help="Exported training frames (crack/ and sane/): bench data export MATRIX --fold I --split train.")
+@click.option("--out", required=True, type=_DIR,
+              help="Output folder: a StableDiffusionPipeline (the --base of dreambooth).")
+@click.option("--size", default=128, show_default=True, type=int, help="Frame size (px) of the VAE and the pipeline.")
+@click.option("--vae-width", default=32, show_default=True, type=int, help="VAE channels (widths w, 2w, 2w).")
+@click.option("--vae-steps", default=2000, show_default=True, type=int)
+@click.option("--vae-lr", default=1e-3, show_default=True, type=float)
+@click.option("--vae-patch", default=64, show_default=True, type=int,
+              help="VAE training windows (px) cut from the --size frames.")
+@click.option("--vae-edge", default=1.0, show_default=True, type=float,
+              help="Weight of the L1 loss on image differences (keeps faint crack steps).")
+@click.option("--unet-width", default=64, show_default=True, type=int, help="UNet channels (widths w, 2w, 2w).")
+@click.option("--text-width", default=64, show_default=True, type=int, help="CLIP text encoder width.")
+@click.option("--unet-steps", default=4000, show_default=True, type=int, help="0: train and save the VAE only.")
+@click.option("--unet-lr", default=3e-4, show_default=True, type=float)
+@click.option("--batch", default=8, show_default=True, type=int)
+@click.option("--cond-drop", default=0.1, show_default=True, type=float,
+              help="Share of captions replaced by the empty prompt (classifier-free guidance).")
+@training_options(checkpoint_every=250)
+def sd_base(**options: object) -> None:
+    """Train a Stable Diffusion base (VAE, then text-conditioned UNet) from a fold's training frames."""
+    from benchbench_sd.base import SdBaseConfig, train_sd_base
+
+    cfg = SdBaseConfig(**options)  # type: ignore[arg-type]
+    log = train_sd_base(cfg)
+    for phase in ("vae", "unet"):
+        if phase in log:
+            p = log[phase]
+            click.echo(f"{phase}: {p['steps']} steps, {p['seconds']:.0f} s ({p['steps_per_s']} steps/s), "
+                       f"loss {p['first_loss']:.4g} -> {p['last_loss']:.4g}")
+    click.echo(f"saved {cfg.out}" + ("" if cfg.unet_steps else " (VAE only: OUT/vae)"))
+
+
 init_tiny_sd = init_tiny_command("sd", "benchbench_sd.tiny:build_tiny_sd", size=64, multiple=8, channels=3,
                                  help="Tiny random Stable Diffusion pipeline with a real CLIP tokenizer.")
 
@@ -54,3 +98,4 @@ init_tiny_sd = init_tiny_command("sd", "benchbench_sd.tiny:build_tiny_sd", size=
 def add_commands(cli: click.Group) -> None:
     """Attach the commands to ``bench`` (creating the train/generators groups if core has not)."""
     add_generator_commands(cli, train=dreambooth, init_tiny=init_tiny_sd)
+    ensure_group(cli, "train", GROUP_HELP["train"]).add_command(sd_base)

@@ -115,8 +115,7 @@ def build_tiny_sd(out: str | Path, *, size: int = 64, channels: int = 3, seed: i
     by 2 more. ``channels``: 1 (grey) or 3 image channels of the VAE.
     """
     import torch
-    from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import AutoencoderKL, UNet2DConditionModel
 
     if size % 8:
         raise ValueError(f"size must be a multiple of 8, not {size}")
@@ -127,11 +126,7 @@ def build_tiny_sd(out: str | Path, *, size: int = 64, channels: int = 3, seed: i
     # Built in place: the pipeline's save_pretrained below rewrites tokenizer.json and
     # keeps vocab.json + merges.txt beside it, as in released SD folders.
     tokenizer = build_tokenizer(out / "tokenizer", texts)
-    text_encoder = CLIPTextModel(CLIPTextConfig(
-        vocab_size=len(tokenizer), hidden_size=32, intermediate_size=64, num_attention_heads=4,
-        num_hidden_layers=2, max_position_embeddings=tokenizer.model_max_length, projection_dim=32,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id))
+    text_encoder = build_text_encoder(tokenizer, hidden=32)
     vae = AutoencoderKL(
         in_channels=channels, out_channels=channels, latent_channels=4,
         down_block_types=("DownEncoderBlock2D",) * 3, up_block_types=("UpDecoderBlock2D",) * 3,
@@ -141,12 +136,35 @@ def build_tiny_sd(out: str | Path, *, size: int = 64, channels: int = 3, seed: i
         block_out_channels=(32, 64), down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), cross_attention_dim=32,
         attention_head_dim=4, norm_num_groups=8)
-    # The SD v1.5 scheduler config, so scheduler swaps behave as with real weights.
-    scheduler = PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              num_train_timesteps=1000, skip_prk_steps=True, set_alpha_to_one=False,
-                              steps_offset=1)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-                                   scheduler=scheduler, safety_checker=None, feature_extractor=None,
-                                   requires_safety_checker=False)
-    pipe.save_pretrained(str(out), safe_serialization=True)
+    save_sd_pipeline(out, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet)
     return out
+
+
+def build_text_encoder(tokenizer: Any, *, hidden: int, layers: int = 2) -> Any:
+    """A randomly initialised ``CLIPTextModel`` for ``tokenizer`` (hidden width ``hidden``)."""
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    return CLIPTextModel(CLIPTextConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=2 * hidden, num_attention_heads=4,
+        num_hidden_layers=layers, max_position_embeddings=tokenizer.model_max_length, projection_dim=hidden,
+        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id))
+
+
+def sd_v15_scheduler() -> Any:
+    """The SD v1.5 scheduler config (PNDM, scaled-linear betas), so scheduler swaps and DreamBooth's
+    DDPM training noise behave as with real weights."""
+    from diffusers import PNDMScheduler
+
+    return PNDMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                         num_train_timesteps=1000, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
+
+
+def save_sd_pipeline(out: str | Path, **parts: Any) -> Any:
+    """Save vae, text_encoder, tokenizer and unet with the SD v1.5 scheduler as a StableDiffusionPipeline."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(**parts, scheduler=sd_v15_scheduler(), safety_checker=None,
+                                   feature_extractor=None, requires_safety_checker=False)
+    pipe.save_pretrained(str(out), safe_serialization=True)
+    return pipe

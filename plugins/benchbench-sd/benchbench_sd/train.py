@@ -1,6 +1,6 @@
 """DreamBooth fine-tuning of a local Stable Diffusion pipeline (diffusers + accelerate).
 
-Defaults are the seed paper's: resolution 512, batch 1, learning rate 5e-6, constant
+Defaults are the seed paper's: resolution 512 (the base's native size), batch 1, learning rate 5e-6, constant
 schedule, 10,000 steps, text encoder trained too. Optional prior preservation (class
 images, generated with the base model when the class folder holds too few).
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ class DreamBoothConfig(diffusion.TrainingRun):
     prior_loss_weight: float = 1.0
     num_class_images: int = 100
     class_steps: int = 50
-    resolution: int = 512
+    resolution: int | None = None  # None: the base's native size (512 for SD v1.5, 128 for an sd-base)
     batch: int = 1
     lr: float = 5e-6
     lr_schedule: str = "constant"
@@ -61,7 +61,7 @@ class DreamBoothConfig(diffusion.TrainingRun):
         if self.class_dir is not None and not self.class_prompt:
             raise UserError("prior preservation needs a class prompt", field="--class-prompt",
                             fix=f"add --class-prompt (e.g. '{CLASS_PROMPT}') or drop --class-dir")
-        if self.resolution % 8 or self.resolution < 8:
+        if self.resolution is not None and (self.resolution % 8 or self.resolution < 8):
             raise UserError(f"resolution must be a multiple of 8, not {self.resolution}", field="--resolution")
         for name in ("batch", "steps", "grad_accum", "num_class_images", "class_steps"):
             if getattr(self, name) < 1:
@@ -83,7 +83,7 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
     from diffusers import DDPMScheduler, StableDiffusionPipeline
     from diffusers.optimization import get_scheduler
 
-    from benchbench_sd.generator import load_pipeline
+    from benchbench_sd.generator import load_pipeline, native_size
 
     cfg.validate()
     device = torch_device(cfg.device)
@@ -93,6 +93,8 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
     started = time.time()
 
     base = load_pipeline(cfg.base, device="cpu", dtype="float32")
+    if cfg.resolution is None:
+        cfg = replace(cfg, resolution=native_size(base))
     tokenizer, text_encoder, vae, unet = base.tokenizer, base.text_encoder, base.vae, base.unet
     noise_scheduler = DDPMScheduler.from_config(base.scheduler.config)
     channels = int(vae.config.in_channels)
@@ -122,7 +124,7 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
     latest = checkpoints.latest() if cfg.resume else None
     if latest is not None:
         state = checkpoints.load(latest, {"unet": unet, "text_encoder": text_encoder}, optimizer)
-        _check_resumable(state.get("config", {}), log["config"], latest)
+        check_resumable(state.get("config", {}), log["config"], latest)
         start = int(state["step"])
         log["losses"], log["probe"] = state.get("losses", []), state.get("probe", [])
         diffusion.advance_schedule(lr_scheduler, start)
@@ -222,7 +224,9 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
                last_losses_mean=sum(log["losses"][-n:]) / max(n, 1))
     (out / "train_log.json").write_text(json.dumps(log, indent=1))
     # Only the instance frames are data; prior-preservation images come from the base model itself.
-    write_training_manifest(out, cfg.instance_dir, {"instance": instance_paths}, trainer="bench train dreambooth")
+    # The base's own training frames (an sd-base learnt from frames) are listed too, for the leakage guard.
+    write_training_manifest(out, cfg.instance_dir, {"instance": instance_paths}, trainer="bench train dreambooth",
+                            base=cfg.base)
     return log
 
 
@@ -231,8 +235,10 @@ def _config_dict(cfg: DreamBoothConfig) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
 
 
-def _check_resumable(saved: dict[str, Any], now: dict[str, Any], path: Path) -> None:
-    for key in RESUME_KEYS:
+def check_resumable(saved: dict[str, Any], now: dict[str, Any], path: Path,
+                    keys: tuple[str, ...] = RESUME_KEYS) -> None:
+    """A user error naming the first option in ``keys`` that differs from the checkpoint's."""
+    for key in keys:
         if key in saved and saved[key] != now[key]:
             raise UserError(f"checkpoint {path.name} was made with {key}={saved[key]!r}, not {now[key]!r}",
                             field="--resume", fix=f"use the same --{key.replace('_', '-')} or a new --out")

@@ -122,15 +122,16 @@ def test_commands_join_existing_groups():
 
     benchbench_sd.benchbench_register_commands(cli=root)
     assert root.commands["train"] is train
-    assert set(train.commands) == {"other", "dreambooth"}
+    assert set(train.commands) == {"other", "dreambooth", "sd-base"}
 
 
 def test_dreambooth_defaults_are_the_seeds():
     from benchbench_sd.train import DreamBoothConfig
 
     cfg = DreamBoothConfig(base=Path("b"), instance_dir=Path("i"), out=Path("o"))
+    # resolution None: the base's native size, 512 for SD v1.5 as in the seed (an sd-base's own otherwise)
     assert (cfg.resolution, cfg.batch, cfg.lr, cfg.lr_schedule, cfg.steps, cfg.train_text_encoder) == \
-        (512, 1, 5e-6, "constant", 10_000, True)
+        (None, 1, 5e-6, "constant", 10_000, True)
     assert cfg.prompt == INSTANCE_PROMPT
 
 
