@@ -82,5 +82,5 @@ def test_both_generator_plugins_share_the_groups():
     import benchbench_sd
 
     root = plugin_cli(benchbench_sd, benchbench_ddpm)
-    assert set(root.commands["train"].commands) == {"dreambooth", "ddpm"}
+    assert set(root.commands["train"].commands) == {"dreambooth", "sd-base", "ddpm"}
     assert set(root.commands["generators"].commands["init-tiny"].commands) == {"sd", "ddpm"}

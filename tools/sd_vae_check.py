@@ -1,6 +1,6 @@
 """Check an sd-base VAE on one fold's held-out specimens: PSNR and the classic detector's AP@0.1.
 
-    python plugins/benchbench-sd/scripts/vae_check.py examples/study/flyd-s-cv.yaml --fold 0 \
+    python tools/sd_vae_check.py examples/study/flyd-s-cv.yaml --fold 0 \
         --vae W --out plugins/benchbench-sd/measured/vae-check-fold0.json
 
 The matrix gives the data and the split (the frames of the fold's test specimens, with their boxes,
@@ -30,12 +30,12 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     import torch
+    from benchbench_sd.vaecheck import load_vae, vae_check
 
     from benchbench.data.split import load_split
     from benchbench.method.matrix import load_matrix
     from benchbench.plugins import get_plugins
     from benchbench.testing import make_context
-    from benchbench_sd.vaecheck import load_vae, vae_check
 
     torch.set_num_threads(1)
     matrix, _ = load_matrix(args.matrix)
@@ -60,9 +60,8 @@ def main(argv: list[str] | None = None) -> int:
 def strip(vae, frames, size: int, png: str, n: int = 6) -> None:
     """n crack frames spread over ``frames``, at the VAE's size: originals above reconstructions above |diff| x 8."""
     import numpy as np
-    from PIL import Image
-
     from benchbench_sd.vae import round_trip
+    from PIL import Image
 
     columns = []
     for f in list(frames)[::max(1, len(frames) // n)][:n]:

@@ -1,6 +1,6 @@
 """A sample grid per guidance scale: the same seeds' crack and sane frames of an `sd` generator.
 
-    python plugins/benchbench-sd/scripts/guidance_grid.py --negative W/negative --positive W/positive \
+    python tools/sd_guidance_grid.py --negative W/negative --positive W/positive \
         --real EXPORT --out docs/images/sd-base-guidance.png --guidance 1,3,7.5
 
 One row of real frames (``--real``: an exported training set, crack/ and sane/), then one row per
@@ -33,11 +33,11 @@ def main(argv: list[str] | None = None) -> None:
 
     import numpy as np
     import torch
+    from benchbench_sd.generator import StableDiffusionGenerator
 
     from benchbench.api import Frame, FrameSet, GenerationRequest
     from benchbench.drawing.samples import sample_grid
     from benchbench.testing import make_context
-    from benchbench_sd.generator import StableDiffusionGenerator
 
     torch.set_num_threads(1)
     gen = StableDiffusionGenerator(weights=args.weights, negative=args.negative, positive=args.positive,
