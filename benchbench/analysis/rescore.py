@@ -20,7 +20,6 @@ from typing import Any
 from benchbench import __version__
 from benchbench.analysis.genscore.predict import score_gains
 from benchbench.data.export import test_ground_truth
-from benchbench.data.folds import ground_truth_file
 from benchbench.data.split import LoadedSplit, load_split
 from benchbench.drawing.gallery import write_gallery
 from benchbench.environment import git_commit
@@ -38,6 +37,7 @@ from benchbench.records.store import (
     Changed,
     RunStore,
     Unusable,
+    ground_truth_file,
     load_results,
     read_json_file,
     read_predictions,

@@ -20,7 +20,6 @@ from benchbench.frames import FrameSet
 from benchbench.hashing import sha256_json
 
 # the run folder's layout is the store's; re-exported: the runner and rescore name the files through here
-from benchbench.records.store import ground_truth_file as ground_truth_file
 
 
 @dataclass

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchbench.data.folds import ground_truth_file
 from benchbench.drawing.gallery import write_gallery
 from benchbench.environment import worker_facts
 from benchbench.errors import DiskFull, error_line, is_disk_full
@@ -33,7 +32,7 @@ from benchbench.pipeline.planner import Cell, GenTask
 from benchbench.plugins import PluginRef, get_plugins
 from benchbench.protocols import CellContext, GenerationRequest
 from benchbench.records.cache import Cache, frame_key
-from benchbench.records.store import SCHEMA_VERSION, atomic_write_json
+from benchbench.records.store import SCHEMA_VERSION, atomic_write_json, ground_truth_file
 from benchbench.seeding import seed_everything
 
 Progress = Callable[[str, str, float | None], None]  # (unit id, phase, fraction)

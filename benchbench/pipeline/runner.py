@@ -21,7 +21,7 @@ import numpy as np
 
 from benchbench import __version__
 from benchbench.data.export import test_ground_truth
-from benchbench.data.folds import Fold, fold_params, ground_truth_file
+from benchbench.data.folds import Fold, fold_params
 from benchbench.data.provenance import check_against_test
 from benchbench.data.split import load_split
 from benchbench.drawing.samples import sample_grid
@@ -53,7 +53,7 @@ from benchbench.pipeline.planner import Cell, GenTask, Plan, cell_unit, gen_unit
 from benchbench.plugins import PluginRef, Plugins, get_plugins
 from benchbench.records.cache import Cache
 from benchbench.records.schema import Results
-from benchbench.records.store import SCHEMA_VERSION, RunStore, atomic_write_json, run_folder
+from benchbench.records.store import SCHEMA_VERSION, RunStore, atomic_write_json, ground_truth_file, run_folder
 from benchbench.records.summary import summarize
 
 
