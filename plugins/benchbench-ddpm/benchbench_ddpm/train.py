@@ -55,11 +55,7 @@ class DdpmTrainConfig(diffusion.TrainingRun):
     def validate(self) -> dict[str, list[Path]]:
         """Check options; return the image files per class."""
         super().validate()
-        root = Path(self.data)
-        if not root.is_dir():
-            raise UserError(f"data folder not found: {root}", field="--data",
-                            fix="give a Classes-layout folder with crack/ and sane/ subfolders")
-        files = {label: diffusion.list_images(root / label, field=f"--data ({label}/)") for label in self.classes}
+        files = diffusion.class_images(self.data, self.classes)
         if self.steps is not None and self.epochs is not None:
             raise UserError("give --steps or --epochs, not both", field="--steps")
         for name in ("size", "width", "levels", "layers", "batch"):
