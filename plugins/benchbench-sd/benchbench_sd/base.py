@@ -27,7 +27,7 @@ from benchbench_sd.train import check_resumable
 
 CLASSES = ("crack", "sane")
 CAPTIONS = {"crack": CRACK_PROMPT, "sane": SANE_PROMPT}
-VAE_KEYS = ("size", "vae_width", "vae_steps", "vae_lr", "vae_patch", "vae_edge", "batch", "seed")
+VAE_KEYS = ("size", "vae_width", "vae_latent", "vae_steps", "vae_lr", "vae_patch", "vae_edge", "batch", "seed")
 UNET_KEYS = VAE_KEYS + ("unet_width", "text_width", "unet_steps", "unet_lr", "cond_drop")
 
 
@@ -37,6 +37,7 @@ class SdBaseConfig(diffusion.TrainingRun):
     out: Path
     size: int = 128
     vae_width: int = 32
+    vae_latent: int = 4
     vae_steps: int = 2000
     vae_lr: float = 1e-3
     vae_patch: int = 64
@@ -63,6 +64,8 @@ class SdBaseConfig(diffusion.TrainingRun):
         if self.vae_patch % 8 or not 16 <= self.vae_patch <= self.size:
             raise UserError(f"vae-patch must be a multiple of 8 from 16 to --size, not {self.vae_patch}",
                             field="--vae-patch")
+        if self.vae_latent < 1:
+            raise UserError(f"vae-latent must be at least 1, not {self.vae_latent}", field="--vae-latent")
         for name in ("vae_steps", "batch"):
             if getattr(self, name) < 1:
                 raise UserError(f"{name} must be at least 1", field="--" + name.replace("_", "-"))
@@ -98,14 +101,15 @@ def train_sd_base(cfg: SdBaseConfig) -> dict[str, Any]:
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     log: dict[str, Any] = {"config": config, "device": device, "frames": {k: len(v) for k, v in files.items()}}
 
-    vae = build_vae(cfg.vae_width, size=cfg.size)
+    vae = build_vae(cfg.vae_width, size=cfg.size, latent_channels=cfg.vae_latent)
     log["vae"] = _vae_phase(cfg, vae, pixels, out, device, config)
     parts = None
     if cfg.unet_steps:
         tokenizer = build_tokenizer(out / "tokenizer")
         torch.manual_seed(cfg.seed)
         text_encoder = build_text_encoder(tokenizer, hidden=cfg.text_width)
-        unet = build_unet(cfg.unet_width, cross_dim=cfg.text_width, latent_size=cfg.size // 4)
+        unet = build_unet(cfg.unet_width, cross_dim=cfg.text_width, latent_size=cfg.size // 4,
+                          latent_channels=cfg.vae_latent)
         log["unet"] = _unet_phase(cfg, vae, unet, text_encoder, tokenizer, pixels, labels, out, device, config)
         parts = {"vae": vae.to("cpu"), "text_encoder": text_encoder.to("cpu"), "tokenizer": tokenizer,
                  "unet": unet.to("cpu")}
@@ -115,13 +119,13 @@ def train_sd_base(cfg: SdBaseConfig) -> dict[str, Any]:
     return log
 
 
-def build_unet(width: int, *, cross_dim: int, latent_size: int) -> Any:
+def build_unet(width: int, *, cross_dim: int, latent_size: int, latent_channels: int = 4) -> Any:
     """A small text-conditioned UNet: widths (w, 2w, 2w), cross-attention on the two coarser levels only
     (self-attention over the finest 32x32 latent grid would cost 4x the rest of the UNet on a CPU)."""
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(
-        sample_size=latent_size, in_channels=4, out_channels=4, layers_per_block=1,
+        sample_size=latent_size, in_channels=latent_channels, out_channels=latent_channels, layers_per_block=1,
         block_out_channels=(width, 2 * width, 2 * width),
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),

@@ -63,6 +63,8 @@ def dreambooth(**options: object) -> None:
               help="Output folder: a StableDiffusionPipeline (the --base of dreambooth).")
 @click.option("--size", default=128, show_default=True, type=int, help="Frame size (px) of the VAE and the pipeline.")
 @click.option("--vae-width", default=32, show_default=True, type=int, help="VAE channels (widths w, 2w, 2w).")
+@click.option("--vae-latent", default=4, show_default=True, type=int,
+              help="Latent channels (SD: 4). More keep fainter detail at the UNet's cost of in/out channels only.")
 @click.option("--vae-steps", default=2000, show_default=True, type=int)
 @click.option("--vae-lr", default=1e-3, show_default=True, type=float)
 @click.option("--vae-patch", default=64, show_default=True, type=int,

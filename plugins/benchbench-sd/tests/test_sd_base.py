@@ -31,9 +31,9 @@ axes:
   synthetic_ratio: [0, 1]
 labeler: {{kind: teacher, threshold: 0.3}}
 """
-TINY = ["--size", "32", "--vae-width", "8", "--vae-patch", "16", "--vae-steps", "4", "--unet-width", "8",
-        "--text-width", "16", "--unet-steps", "4", "--batch", "2", "--checkpoint-every", "2", "--quiet",
-        "--device", "cpu"]
+TINY = ["--size", "32", "--vae-width", "8", "--vae-latent", "8", "--vae-patch", "16", "--vae-steps", "4",
+        "--unet-width", "8", "--text-width", "16", "--unet-steps", "4", "--batch", "2", "--checkpoint-every", "2",
+        "--quiet", "--device", "cpu"]
 
 
 def bench(*args: str) -> subprocess.CompletedProcess:
@@ -84,6 +84,8 @@ def test_sd_base_writes_a_loadable_pipeline(base, exported):
 
     pipe = StableDiffusionPipeline.from_pretrained(str(base), local_files_only=True, safety_checker=None)
     assert pipe.vae.config.in_channels == 1 and pipe.unet.config.sample_size == 8
+    # the UNet denoises as many latent channels as the VAE gives (8 here, not SD's 4)
+    assert pipe.vae.config.latent_channels == pipe.unet.config.in_channels == pipe.unet.config.out_channels == 8
     assert pipe.tokenizer("a surface crack").input_ids[1:-1] != []  # the offline tokenizer
     log = json.loads((base / "train_log.json").read_text())
     assert log["vae"]["steps_per_s"] > 0 and len(log["unet"]["losses"]) == 4
