@@ -28,6 +28,17 @@ def _specimens(cell: dict) -> dict[str, dict[str, float | None]]:
     return {g: _values(v) for g, v in ((cell.get("metrics") or {}).get("groups") or {}).items()}
 
 
+def _quality(scores: dict) -> list[dict]:
+    """Per fold (one entry for a plain split): the quality bar of issue #23 and, beside it, what the
+    held-out real test frames score the same way (the cracked frames' cnn FD and coverage)."""
+    def crack(row: dict) -> dict:
+        cnn = ((row.get("scores") or {}).get("cnn") or {}).get("crack") or {}
+        return {"fd": cnn.get("fd"), "coverage": cnn.get("coverage")}
+    folds = scores.get("folds") or ([scores] if scores.get("quality") else [])
+    return [{"fold": f.get("fold"), "test_groups": f.get("test_groups"), "quality": f.get("quality"),
+             "real_test_frames": crack(f.get("reference") or {})} for f in folds]
+
+
 def summarize(run_dir: Path) -> dict:
     results = json.loads((run_dir / "results.json").read_text())
     run = results["run"]
@@ -41,6 +52,7 @@ def summarize(run_dir: Path) -> dict:
                                                        for p in c.get("curve") or []]}
              for c in results["cells"]]
     return {"note": "written by examples/study/summarize.py from the run folder's results.json",
+            "generator_quality": _quality(results.get("generator_scores") or {}),
             "run": {k: run.get(k) for k in ("name", "matrix_file", "matrix_sha256", "git_commit", "started",
                                              "finished", "complete", "folds", "environment")}
             | {"answer": (run.get("matrix") or {}).get("answer")},
