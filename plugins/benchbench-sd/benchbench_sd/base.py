@@ -27,7 +27,8 @@ from benchbench_sd.train import check_resumable
 
 CLASSES = ("crack", "sane")
 CAPTIONS = {"crack": CRACK_PROMPT, "sane": SANE_PROMPT}
-VAE_KEYS = ("size", "vae_width", "vae_latent", "vae_steps", "vae_lr", "vae_patch", "vae_edge", "batch", "seed")
+VAE_KEYS = ("size", "vae_width", "vae_latent", "vae_levels", "vae_steps", "vae_lr", "vae_patch", "vae_edge", "batch",
+            "seed")
 UNET_KEYS = VAE_KEYS + ("unet_width", "text_width", "unet_steps", "unet_lr", "cond_drop")
 
 
@@ -38,6 +39,7 @@ class SdBaseConfig(diffusion.TrainingRun):
     size: int = 128
     vae_width: int = 32
     vae_latent: int = 4
+    vae_levels: int = 3
     vae_steps: int = 2000
     vae_lr: float = 1e-3
     vae_patch: int = 64
@@ -64,6 +66,9 @@ class SdBaseConfig(diffusion.TrainingRun):
         if self.vae_patch % 8 or not 16 <= self.vae_patch <= self.size:
             raise UserError(f"vae-patch must be a multiple of 8 from 16 to --size, not {self.vae_patch}",
                             field="--vae-patch")
+        if self.vae_levels not in (2, 3):
+            raise UserError(f"vae-levels must be 2 or 3, not {self.vae_levels}", field="--vae-levels",
+                            fix="3: SD's 4x downsampling over 3 levels; 2: 2x, for cracks of one or two pixels")
         if self.vae_latent < 1:
             raise UserError(f"vae-latent must be at least 1, not {self.vae_latent}", field="--vae-latent")
         for name in ("vae_steps", "batch"):
@@ -101,14 +106,15 @@ def train_sd_base(cfg: SdBaseConfig) -> dict[str, Any]:
     config = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
     log: dict[str, Any] = {"config": config, "device": device, "frames": {k: len(v) for k, v in files.items()}}
 
-    vae = build_vae(cfg.vae_width, size=cfg.size, latent_channels=cfg.vae_latent)
+    vae = build_vae(cfg.vae_width, size=cfg.size, latent_channels=cfg.vae_latent, levels=cfg.vae_levels)
     log["vae"] = _vae_phase(cfg, vae, pixels, out, device, config)
     parts = None
     if cfg.unet_steps:
         tokenizer = build_tokenizer(out / "tokenizer")
         torch.manual_seed(cfg.seed)
         text_encoder = build_text_encoder(tokenizer, hidden=cfg.text_width)
-        unet = build_unet(cfg.unet_width, cross_dim=cfg.text_width, latent_size=cfg.size // 4,
+        latent_size = cfg.size // 2 ** (cfg.vae_levels - 1)
+        unet = build_unet(cfg.unet_width, cross_dim=cfg.text_width, latent_size=latent_size,
                           latent_channels=cfg.vae_latent)
         log["unet"] = _unet_phase(cfg, vae, unet, text_encoder, tokenizer, pixels, labels, out, device, config)
         parts = {"vae": vae.to("cpu"), "text_encoder": text_encoder.to("cpu"), "tokenizer": tokenizer,

@@ -65,6 +65,8 @@ def dreambooth(**options: object) -> None:
 @click.option("--vae-width", default=32, show_default=True, type=int, help="VAE channels (widths w, 2w, 2w).")
 @click.option("--vae-latent", default=4, show_default=True, type=int,
               help="Latent channels (SD: 4). More keep fainter detail at the UNet's cost of in/out channels only.")
+@click.option("--vae-levels", default=3, show_default=True, type=int,
+              help="VAE levels: 3 downsamples by 4 (SD), 2 by 2 (keeps 1-px crack steps; the UNet costs 4x).")
 @click.option("--vae-steps", default=2000, show_default=True, type=int)
 @click.option("--vae-lr", default=1e-3, show_default=True, type=float)
 @click.option("--vae-patch", default=64, show_default=True, type=int,

@@ -37,7 +37,8 @@ def load_vae(folder: str | os.PathLike) -> Any:
     root = Path(folder)
     if (root / "vae.safetensors").is_file():
         config = json.loads((root / "state.json").read_text())["config"]
-        vae = build_vae(config["vae_width"], size=config["size"], latent_channels=config.get("vae_latent", 4))
+        vae = build_vae(config["vae_width"], size=config["size"], latent_channels=config.get("vae_latent", 4),
+                        levels=config.get("vae_levels", 3))
         vae.load_state_dict(load_state(root / "vae.safetensors"))
         return vae.eval()
     for sub in (root / "vae", root):

@@ -183,6 +183,20 @@ def test_bad_data_is_a_user_error(cli, tmp_path):
     assert isinstance(result.exception, UserError) and result.exception.field == "--data"
 
 
+@pytest.mark.slow
+def test_a_two_level_vae_halves_the_downsampling(exported, cli, tmp_path):
+    """--vae-levels 2: latents at half the frame size, and the UNet and the pipeline follow."""
+    from diffusers import StableDiffusionPipeline
+
+    out = tmp_path / "levels2"
+    invoke(cli, "train", "sd-base", "--data", str(exported["train"]), "--out", str(out), *TINY, "--vae-levels", "2")
+    pipe = StableDiffusionPipeline.from_pretrained(str(out), local_files_only=True, safety_checker=None)
+    assert pipe.vae_scale_factor == 2 and pipe.unet.config.sample_size == 16
+    bad = CliRunner().invoke(cli, ["train", "sd-base", "--data", str(exported["train"]), "--out", str(tmp_path / "x"),
+                                   *TINY, "--vae-levels", "4"])
+    assert isinstance(bad.exception, UserError) and bad.exception.field == "--vae-levels"
+
+
 def test_vae_check_scores_psnr_and_the_detectors_ap(tmp_path):
     """A random VAE: low PSNR; a detector that sees the boxes whatever the pixels: AP 1 on every version."""
     from benchbench.testing import make_context, tiny_frames
