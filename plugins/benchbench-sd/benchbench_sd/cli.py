@@ -65,17 +65,18 @@ def dreambooth(**options: object) -> None:
 @click.option("--vae-width", default=32, show_default=True, type=int, help="VAE channels (widths w, 2w, 2w).")
 @click.option("--vae-latent", default=4, show_default=True, type=int,
               help="Latent channels (SD: 4). More keep fainter detail at the UNet's cost of in/out channels only.")
-@click.option("--vae-levels", default=3, show_default=True, type=int,
-              help="VAE levels: 3 downsamples by 4 (SD), 2 by 2 (keeps 1-px crack steps; the UNet costs 4x).")
+@click.option("--vae-levels", default=2, show_default=True, type=int,
+              help="VAE levels: 2 downsamples by 2 (keeps 1-2 px crack steps), 3 by 4 (SD's; a quarter of the "
+                   "UNet's cost, but the cracks fade).")
 @click.option("--vae-steps", default=2000, show_default=True, type=int)
 @click.option("--vae-lr", default=1e-3, show_default=True, type=float)
 @click.option("--vae-patch", default=64, show_default=True, type=int,
               help="VAE training windows (px) cut from the --size frames.")
 @click.option("--vae-edge", default=1.0, show_default=True, type=float,
               help="Weight of the L1 loss on image differences (keeps faint crack steps).")
-@click.option("--unet-width", default=64, show_default=True, type=int, help="UNet channels (widths w, 2w, 2w).")
+@click.option("--unet-width", default=32, show_default=True, type=int, help="UNet channels (widths w, 2w, 2w).")
 @click.option("--text-width", default=64, show_default=True, type=int, help="CLIP text encoder width.")
-@click.option("--unet-steps", default=4000, show_default=True, type=int, help="0: train and save the VAE only.")
+@click.option("--unet-steps", default=2000, show_default=True, type=int, help="0: train and save the VAE only.")
 @click.option("--unet-lr", default=3e-4, show_default=True, type=float)
 @click.option("--batch", default=8, show_default=True, type=int)
 @click.option("--cond-drop", default=0.1, show_default=True, type=float,

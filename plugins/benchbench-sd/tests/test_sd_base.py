@@ -83,7 +83,7 @@ def test_sd_base_writes_a_loadable_pipeline(base, exported):
     from diffusers import StableDiffusionPipeline
 
     pipe = StableDiffusionPipeline.from_pretrained(str(base), local_files_only=True, safety_checker=None)
-    assert pipe.vae.config.in_channels == 1 and pipe.unet.config.sample_size == 8
+    assert pipe.vae.config.in_channels == 1 and pipe.unet.config.sample_size == 16  # 32 px, 2x VAE
     # the UNet denoises as many latent channels as the VAE gives (8 here, not SD's 4)
     assert pipe.vae.config.latent_channels == pipe.unet.config.in_channels == pipe.unet.config.out_channels == 8
     assert pipe.tokenizer("a surface crack").input_ids[1:-1] != []  # the offline tokenizer
@@ -184,14 +184,14 @@ def test_bad_data_is_a_user_error(cli, tmp_path):
 
 
 @pytest.mark.slow
-def test_a_two_level_vae_halves_the_downsampling(exported, cli, tmp_path):
-    """--vae-levels 2: latents at half the frame size, and the UNet and the pipeline follow."""
+def test_a_three_level_vae_downsamples_by_four(exported, cli, tmp_path):
+    """--vae-levels 3 (SD's 4x): latents at a quarter of the frame size, and the UNet and the pipeline follow."""
     from diffusers import StableDiffusionPipeline
 
-    out = tmp_path / "levels2"
-    invoke(cli, "train", "sd-base", "--data", str(exported["train"]), "--out", str(out), *TINY, "--vae-levels", "2")
+    out = tmp_path / "levels3"
+    invoke(cli, "train", "sd-base", "--data", str(exported["train"]), "--out", str(out), *TINY, "--vae-levels", "3")
     pipe = StableDiffusionPipeline.from_pretrained(str(out), local_files_only=True, safety_checker=None)
-    assert pipe.vae_scale_factor == 2 and pipe.unet.config.sample_size == 16
+    assert pipe.vae_scale_factor == 4 and pipe.unet.config.sample_size == 8
     bad = CliRunner().invoke(cli, ["train", "sd-base", "--data", str(exported["train"]), "--out", str(tmp_path / "x"),
                                    *TINY, "--vae-levels", "4"])
     assert isinstance(bad.exception, UserError) and bad.exception.field == "--vae-levels"
