@@ -140,3 +140,7 @@ def test_a_seeds_folds_are_one_observation_in_seed_stats_and_the_summary():
     assert one.n == 1 and one.mean == pytest.approx(0.4) and np.isnan(one.lo)  # a fold's frame CI is not the pooled one
     entry = summarize(cells)[0]
     assert entry["mAP50"]["n"] == 2 and entry["mAP50"]["std"] == pytest.approx(np.std([0.4, 0.6], ddof=1))
+    from benchbench.analysis.report.markdown import summary_rows
+
+    headers, rows = summary_rows([entry], ["mAP50"])
+    assert rows[0][headers.index("seeds")] == "2"  # the tables count seeds, not fold cells

@@ -388,7 +388,7 @@ class Leaderboard:
             out.append(Entry(run.manifest_hash, str(run.data.get("dataset") or "?"), run.data.get("n_test"), run,
                              det, _plugin_label(first.get("detector")) or "?", gen,
                              _plugin_label(first.get("generator")), guid, ratio,
-                             sorted(c["cell"]["seed"] for c in ok), len(cells) - len(ok),
+                             sorted({c["cell"]["seed"] for c in ok}), len(cells) - len(ok),
                              {m: seed_stat(cells, m, alpha) for m in shown}))
         return rank_entries(out, rank_by)
 

@@ -45,7 +45,7 @@ def summary_rows(summary: list[dict[str, Any]], names: list[str] | None = None) 
     rows = []
     for s in summary:
         vals = [mean_std_text(s.get(n), " ± ") for n in names]
-        seeds = str(len(s["seeds"])) + (f" ({s['n_failed']} failed)" if s.get("n_failed") else "")
+        seeds = str(len(set(s["seeds"]))) + (f" ({s['n_failed']} failed)" if s.get("n_failed") else "")
         rows.append([md_text(s["detector"]), md_text(s.get("generator") or "real only"),
                      fmt_guidance(s.get("guidance")), f"{s['ratio']:g}", seeds, *vals])
     return ["detector", "generator", "guidance", "ratio", "seeds", *names], rows

@@ -75,7 +75,7 @@ def summary_table(summary: list[dict[str, Any]], title: str = "mean ± std over 
     for s in summary:
         vals = [mean_std_text(s.get(name)) for name in names]
         failed = f" ({s['n_failed']} failed)" if s["n_failed"] else ""
-        t.add_row(*_names(s), f"{s['ratio']:g}", str(len(s["seeds"])) + failed,
+        t.add_row(*_names(s), f"{s['ratio']:g}", str(len(set(s["seeds"]))) + failed,
                   *vals)
     return t
 
