@@ -19,8 +19,6 @@ from benchbench.errors import UserError
 from benchbench.frames import FrameSet
 from benchbench.hashing import sha256_json
 
-# the run folder's layout is the store's; re-exported: the runner and rescore name the files through here
-
 
 @dataclass
 class Fold:

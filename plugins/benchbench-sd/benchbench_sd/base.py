@@ -93,7 +93,7 @@ def train_sd_base(cfg: SdBaseConfig) -> dict[str, Any]:
     import torch
 
     from benchbench_sd.tiny import build_text_encoder, build_tokenizer, save_sd_pipeline
-    from benchbench_sd.vae import build_vae
+    from benchbench_sd.vae import build_vae, downsampling
 
     files = cfg.validate()
     device = torch_device(cfg.device)
@@ -113,8 +113,7 @@ def train_sd_base(cfg: SdBaseConfig) -> dict[str, Any]:
         tokenizer = build_tokenizer(out / "tokenizer")
         torch.manual_seed(cfg.seed)
         text_encoder = build_text_encoder(tokenizer, hidden=cfg.text_width)
-        latent_size = cfg.size // 2 ** (cfg.vae_levels - 1)
-        unet = build_unet(cfg.unet_width, cross_dim=cfg.text_width, latent_size=latent_size,
+        unet = build_unet(cfg.unet_width, cross_dim=cfg.text_width, latent_size=cfg.size // downsampling(vae),
                           latent_channels=cfg.vae_latent)
         log["unet"] = _unet_phase(cfg, vae, unet, text_encoder, tokenizer, pixels, labels, out, device, config)
         parts = {"vae": vae.to("cpu"), "text_encoder": text_encoder.to("cpu"), "tokenizer": tokenizer,
@@ -127,7 +126,8 @@ def train_sd_base(cfg: SdBaseConfig) -> dict[str, Any]:
 
 def build_unet(width: int, *, cross_dim: int, latent_size: int, latent_channels: int = 4) -> Any:
     """A small text-conditioned UNet: widths (w, 2w, 2w), cross-attention on the two coarser levels only
-    (self-attention over the finest 32x32 latent grid would cost 4x the rest of the UNet on a CPU)."""
+    (self-attention over the finest latent grid, 64x64 behind the default 2x VAE, would cost more than the rest
+    of the UNet on a CPU)."""
     from diffusers import UNet2DConditionModel
 
     return UNet2DConditionModel(

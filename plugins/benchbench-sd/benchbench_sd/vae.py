@@ -31,6 +31,11 @@ def build_vae(width: int, *, channels: int = 1, size: int = 128, latent_channels
                          sample_size=size, mid_block_add_attention=False)
 
 
+def downsampling(vae: Any) -> int:
+    """How many pixels one latent spans per side: 2 per level after the first."""
+    return 2 ** (len(vae.config.block_out_channels) - 1)
+
+
 def vae_loss(vae: Any, pixels: Any, gen: Any, edge_weight: float = 0.0) -> tuple[Any, float]:
     """(loss to back-propagate, its pixel MSE) of one batch in [-1, 1].
 
@@ -72,7 +77,7 @@ def round_trip(vae: Any, image: np.ndarray) -> np.ndarray:
     from PIL import Image
 
     channels = int(vae.config.in_channels)
-    factor = 2 ** (len(vae.config.block_out_channels) - 1)
+    factor = downsampling(vae)
     arr = np.asarray(Image.fromarray(image).convert("L" if channels == 1 else "RGB"), dtype=np.float32)
     arr = arr / 127.5 - 1.0
     arr = arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
