@@ -16,9 +16,13 @@ from benchbench.api import GenerationRequest, UserError, sha256_json
 from benchbench_sd import __version__
 from benchbench_sd.prompts import CRACK_PROMPT, SANE_PROMPT
 
-# Matrix name -> diffusers scheduler class; "default" keeps the folder's own scheduler.
+# Matrix name -> diffusers scheduler class; "default" keeps the folder's own scheduler. The ancestral
+# ones (a fresh noise draw per step) are here because a briefly trained model's noise estimate errs at
+# low noise, and deterministic samplers keep that error as grain (the ddpm plugin README, "Sampler").
 SCHEDULERS = {
     "ddim": "DDIMScheduler",
+    "ddpm": "DDPMScheduler",
+    "euler-a": "EulerAncestralDiscreteScheduler",
     "pndm": "PNDMScheduler",
     "euler": "EulerDiscreteScheduler",
     "dpm": "DPMSolverMultistepScheduler",

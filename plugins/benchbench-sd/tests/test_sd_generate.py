@@ -107,7 +107,7 @@ def test_negative_positive_folders(tiny_sd, bench_ctx):
     assert pair.fingerprint() == one.fingerprint()
 
 
-@pytest.mark.parametrize("scheduler", ["default", "pndm", "euler", "dpm"])
+@pytest.mark.parametrize("scheduler", ["default", "pndm", "euler", "dpm", "ddpm", "euler-a"])
 def test_schedulers(tiny_sd, bench_ctx, scheduler):
     gen = make(tiny_sd, scheduler=scheduler, steps=2)
     frames = gen.generate(req(n=1), bench_ctx)
