@@ -109,6 +109,12 @@ def crack_names(summary: list[dict[str, Any]]) -> list[str]:
     return sized + [k for k in CRACK_METRICS if k in present]
 
 
+def seeds_text(entry: dict[str, Any]) -> str:
+    """The seeds column: distinct seeds (a seed's fold cells are one seed), then any failed cells."""
+    failed = f" ({entry['n_failed']} failed)" if entry.get("n_failed") else ""
+    return f"{len(set(entry['seeds']))}{failed}"
+
+
 def mean_std_text(v: dict[str, Any] | None, sep: str = "±") -> str:
     """'0.371±0.017' over several seeds; one seed has no spread to show, so just its value."""
     if not v:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from benchbench.analysis.report.table import fmt_ci, fmt_guidance, fmt_num
-from benchbench.records.summary import detector_label, headline_names, mean_std_text
+from benchbench.records.summary import detector_label, headline_names, mean_std_text, seeds_text
 
 _ACTIVE = re.compile(r"([\\`*_\[\]<>|&!#~])")  # what markdown or inline HTML would act on
 _HTML = re.compile(r"([<>&])")  # what would turn into HTML
@@ -45,9 +45,8 @@ def summary_rows(summary: list[dict[str, Any]], names: list[str] | None = None) 
     rows = []
     for s in summary:
         vals = [mean_std_text(s.get(n), " ± ") for n in names]
-        seeds = str(len(set(s["seeds"]))) + (f" ({s['n_failed']} failed)" if s.get("n_failed") else "")
         rows.append([md_text(s["detector"]), md_text(s.get("generator") or "real only"),
-                     fmt_guidance(s.get("guidance")), f"{s['ratio']:g}", seeds, *vals])
+                     fmt_guidance(s.get("guidance")), f"{s['ratio']:g}", seeds_text(s), *vals])
     return ["detector", "generator", "guidance", "ratio", "seeds", *names], rows
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from rich.markup import escape
 from rich.table import Table
 
-from benchbench.records.summary import detector_label, headline_names, mean_std_text, metric_value
+from benchbench.records.summary import detector_label, headline_names, mean_std_text, metric_value, seeds_text
 
 
 def fmt_num(x: float | None, digits: int = 3) -> str:
@@ -74,9 +74,7 @@ def summary_table(summary: list[dict[str, Any]], title: str = "mean ± std over 
         t.add_column(col, justify="left" if col in ("detector", "training data") else "right", no_wrap=True)
     for s in summary:
         vals = [mean_std_text(s.get(name)) for name in names]
-        failed = f" ({s['n_failed']} failed)" if s["n_failed"] else ""
-        t.add_row(*_names(s), f"{s['ratio']:g}", str(len(set(s["seeds"]))) + failed,
-                  *vals)
+        t.add_row(*_names(s), f"{s['ratio']:g}", seeds_text(s), *vals)
     return t
 
 
