@@ -154,3 +154,32 @@ def test_mask_labeler_trains_with_mask_boxes_and_no_teacher(tmp_path, toys):
     assert counts["synthetic_pos"] + counts["synthetic_pos_dropped"] == counts["synthetic_pos_planned"]
     tg = cells["tg"]  # toygen's frames carry no mask: its cell fails, naming the fix
     assert tg["status"] == "failed" and "without a crack mask" in tg["error"] and tg["synthetic_in_training"] is None
+
+
+def _run_masks(tmp_path, name: str, tg_row: str | None, exit_code: int = 0) -> dict[str, dict]:
+    """A `labeler: mask` run with the physics row and, when given, the tg row as written."""
+    m = benchbench_toys.write_matrix(tmp_path, name=name, seeds=[0], ratios=[0.5], bootstrap=0)
+    text = m.read_text().replace("labeler: {kind: teacher, threshold: 0.3}", "labeler: mask")
+    text = text.replace("  - {name: tb, plugin: toygen-boxes}", "  - {name: phys, plugin: physics}")
+    text = text.replace("  - {name: tg, plugin: toygen}\n", f"{tg_row}\n" if tg_row else "")
+    m.write_text(text.replace("guidance: [7, 9]", "guidance: [7]"))
+    res = CliRunner().invoke(main, ["run", str(m), "--results-dir", str(tmp_path / "r"),
+                                    "--cache-dir", str(tmp_path / "c"), "--no-report"])
+    assert res.exit_code == exit_code, res.output
+    data = json.loads((tmp_path / "r" / name / "results.json").read_text())
+    return {c["cell"]["generator"] or "real": c for c in data["cells"]}
+
+
+def test_a_generator_row_labeler_teaches_that_row_and_keeps_the_other_cells_keys(tmp_path, toys):
+    # the study's case: physics labelled by its masks, a boxless (diffusion) row taught by the real-only model
+    mixed = _run_masks(tmp_path, "mixed", "  - {name: tg, plugin: toygen, labeler: {kind: teacher, threshold: 0.3}}")
+    tg, phys, real = mixed["tg"], mixed["phys"], mixed["real"]
+    assert tg["status"] == "ok" and tg["teacher"]["threshold"] == 0.3 and tg["labeler"]["kind"] == "teacher"
+    assert phys["status"] == "ok" and "teacher" not in phys and phys["labeler"]["kind"] == "mask"
+    assert real["labeler"]["kind"] == "mask"  # real-only cells keep the matrix's labeler, as their keys do
+    # adding the row changed no other cell's key: a run of the matrix without it resumes them all
+    alone = _run_masks(tmp_path, "alone", None)
+    assert set(alone) == {"phys"}  # mask only: no teacher, so the plan adds no real-only row
+    assert alone["phys"]["key"] == phys["key"]
+    with_boxes = _run_masks(tmp_path, "tg-boxes", "  - {name: tg, plugin: toygen}", exit_code=1)
+    assert with_boxes["phys"]["key"] == phys["key"] and "give the row labeler: teacher" in with_boxes["tg"]["error"]

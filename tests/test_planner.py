@@ -1,3 +1,6 @@
+import pytest
+
+from benchbench.errors import UserError
 from benchbench.method.matrix import parse_matrix
 from benchbench.pipeline.planner import make_plan, synthetic_counts
 
@@ -122,3 +125,32 @@ def test_detector_ratios_must_be_on_the_axis():
     with pytest.raises(UserError, match="ratios \\[2.0\\] are not in axes.synthetic_ratio") as exc:
         _matrix(detectors=[{"name": "yolo", "ratios": [0, 2]}])
     assert exc.value.field == "detectors[0].ratios"
+
+
+def test_a_generator_row_labeler_decides_who_labels_that_row_also_across_folds():
+    from benchbench.pipeline.planner import plan_folds
+
+    m = _matrix(labeler="mask", split={"folds": 3},
+                generators=[{"name": "sd"}, {"name": "ddpm", "labeler": "teacher"}])
+    boxes = {"sd": False, "ddpm": False}
+    for plan in (make_plan(m, {"sd": True, "ddpm": False}, 40, 60, gives_boxes=boxes),
+                 plan_folds(m, {"sd": True, "ddpm": False}, [(0, 40, 60), (1, 38, 61), (2, 41, 59)],
+                            gives_boxes=boxes)):
+        sd = next(c for c in plan.cells if c.generator == "sd")
+        ddpm = next(c for c in plan.cells if c.generator == "ddpm")
+        assert plan.teacher_of(sd) is None  # mask: boxes from each frame's mask, no teacher (folds too)
+        assert plan.teacher_of(ddpm) == ddpm.baseline_id
+        assert any("mask labeler" in n and "of sd" in n for n in plan.notes)
+    assert m.labeler_of("ddpm").kind == "teacher" and m.labeler_of("sd") is m.labeler_of(None) is m.labeler
+
+
+def test_a_row_labeler_that_cannot_label_names_the_row():
+    m = _matrix(generators=[{"name": "sd", "labeler": {"kind": "generator"}}, {"name": "ddpm"}])
+    with pytest.raises(UserError) as err:
+        make_plan(m, {"sd": True, "ddpm": False}, 40, 60, gives_boxes={"sd": False, "ddpm": False})
+    assert err.value.field == "generators[0].labeler" and "gives no boxes" in str(err.value)
+    with pytest.raises(UserError) as err:  # a teacher row needs its detectors' real-only cells
+        make_plan(_matrix(labeler="mask", generators=[{"name": "sd", "labeler": "teacher"}],
+                          detectors=[{"name": "yolo", "ratios": [0.5]}]), {"sd": True}, 40, 60,
+                  gives_boxes={"sd": False})
+    assert err.value.field == "detectors[0].ratios"

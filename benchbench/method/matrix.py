@@ -199,6 +199,18 @@ class LabelerSpec(_Strict):
         return self.model_dump()
 
 
+class GeneratorSpec(PluginSpec):
+    """A generator row; ``labeler`` overrides the matrix's for this row's synthetic cracked frames (a
+    diffusion row taught by the real-only model beside a ``physics`` row labelled by its masks)."""
+
+    labeler: LabelerSpec | None = None
+
+    @field_validator("labeler", mode="before")
+    @classmethod
+    def _labeler_str(cls, v: Any) -> Any:
+        return {"kind": v} if isinstance(v, str) else v
+
+
 class MetricsSpec(_Strict):
     iou_thresholds: list[float] = Field(default_factory=lambda: [0.1, 0.3], max_length=MAX_AXIS_VALUES)
     score_threshold: float = Field(0.5, ge=0, le=1)
@@ -322,7 +334,7 @@ class Matrix(_Strict):
     seed: list[int] = Field(default_factory=lambda: [0], min_length=1, max_length=MAX_SEEDS)
     data: DataSpec
     split: SplitSpec = Field(default_factory=SplitSpec)
-    generators: list[PluginSpec] = Field(default_factory=list, max_length=MAX_ROWS)
+    generators: list[GeneratorSpec] = Field(default_factory=list, max_length=MAX_ROWS)
     detectors: list[DetectorSpec] = Field(min_length=1, max_length=MAX_ROWS)
     axes: AxesSpec = Field(default_factory=AxesSpec)
     mode: Literal["add", "replace", "tstr"] = "add"  # tstr: synthetic cells train on synthetic frames only
@@ -399,6 +411,12 @@ class Matrix(_Strict):
                 and floor.relative_to not in [d.name for d in self.detectors]:
             raise ValueError(f"answer.floor.relative_to: '{floor.relative_to}' is not a detector row "
                              f"(known: {[d.name for d in self.detectors]})")
+
+    def labeler_of(self, generator: str | None) -> LabelerSpec:
+        """Who labels the cracked frames of a generator row (its own ``labeler``, else the matrix's); the
+        matrix's for real-only cells, whose keys have always carried it."""
+        row = next((g for g in self.generators if g.name == generator), None)
+        return row.labeler if row is not None and row.labeler is not None else self.labeler
 
     def timeout_of(self, row: PluginSpec) -> float | None:
         return row.timeout if row.timeout is not None else self.timeout

@@ -77,7 +77,8 @@ def frame_mask_boxes(frame: Frame, generator: str) -> tuple[Box, ...]:
     path = frame.meta.get("mask")
     if not isinstance(path, str):
         raise UserError(f"generator '{generator}' gave cracked frame {frame.stem} without a crack mask",
-                        field="labeler", fix="use a generator that draws around a mask (physics), or labeler: teacher")
+                        field="labeler", fix="use a generator that draws around a mask (physics), or give the row "
+                        "labeler: teacher")
     from PIL import Image  # PIL: heavy, off the start-up path
 
     with Image.open(path) as im:

@@ -108,15 +108,21 @@ class Plan:
     naive_frames: int = 0
     notes: list[str] = field(default_factory=list)
     gives_boxes: dict[str, bool] = field(default_factory=dict)  # generator row -> its frames carry boxes
-    labeler: str = "teacher"  # the matrix's labeler kind; "mask": boxes from each frame's crack mask, no teacher
+    # generator row -> its labeler kind (the row's own or the matrix's); "mask": boxes from each frame's
+    # crack mask, no teacher
+    labelers: dict[str, str] = field(default_factory=dict)
 
     @property
     def planned_frames(self) -> int:
         return sum(t.n for t in self.gen_tasks)
 
+    def labeler_kind(self, generator: str) -> str:
+        return self.labelers.get(generator, "teacher")
+
     def teacher_of(self, cell: Cell) -> str | None:
         """The id of the baseline whose model labels this cell's synthetic cracked frames, if any."""
-        if cell.generator is None or self.labeler == "mask" or self.gives_boxes.get(cell.generator, True):
+        if cell.generator is None or self.labeler_kind(cell.generator) == "mask" \
+                or self.gives_boxes.get(cell.generator, True):
             return None
         return cell.baseline_id
 
@@ -221,10 +227,13 @@ def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, 
     unused = [g.name for g in matrix.generators if g.name not in used]
     if unused and matrix.synthetic_ratios:
         notes.append(f"no detector row trains with generator(s) {', '.join(unused)}: they are skipped")
-    if matrix.labeler.kind == "mask" and matrix.synthetic_ratios:
-        notes.append("mask labeler: synthetic cracked frames train with the boxes of their own crack masks")
+    labelers = {g.name: matrix.labeler_of(g.name).kind for g in matrix.generators}
+    masked = [g for g in matrix.generators if g.name in used and labelers[g.name] == "mask"]
+    if masked and matrix.synthetic_ratios:
+        notes.append("mask labeler: synthetic cracked frames" + ("" if len(masked) == len(used) else " of "
+                     + ", ".join(g.name for g in masked)) + " train with the boxes of their own crack masks")
     return Plan(cells, tasks, n_train_pos, n_train_neg, naive_frames=naive, notes=notes, gives_boxes=gives_boxes,
-                labeler=matrix.labeler.kind)
+                labelers=labelers)
 
 
 def plan_folds(matrix: Matrix, uses_guidance: dict[str, bool], folds: list[tuple[int | None, int, int]],
@@ -248,23 +257,26 @@ def plan_folds(matrix: Matrix, uses_guidance: dict[str, bool], folds: list[tuple
                 [replace(t, fold=f) for f, p in plans for t in p.gen_tasks],
                 first.n_train_pos, first.n_train_neg, naive_frames=sum(p.naive_frames for _, p in plans),
                 notes=first.notes + [f"{len(plans)} specimen folds: every cell is planned once per fold"],
-                gives_boxes=first.gives_boxes)
+                gives_boxes=first.gives_boxes, labelers=first.labelers)
 
 
 def _check_labeler(matrix: Matrix, gives_boxes: dict[str, bool], used: set[str], file: str | None) -> bool:
-    """Whether some used generator's frames need teacher labels; a user error where they cannot get them."""
-    if not matrix.synthetic_ratios or matrix.labeler.kind == "mask":  # masks are checked as frames arrive
+    """Whether some used generator's frames need teacher labels; a user error where they cannot get them.
+    Masks are checked as frames arrive (a frame without one fails its cells)."""
+    if not matrix.synthetic_ratios:
         return False
-    if matrix.labeler.kind == "generator":
-        for g in matrix.generators:
-            if not gives_boxes[g.name]:
-                raise UserError(f"generator '{g.name}' gives no boxes", file=file, field="labeler",
-                                fix="use labeler: teacher")
+    kinds = {g.name: matrix.labeler_of(g.name).kind for g in matrix.generators}
+    for i, g in enumerate(matrix.generators):
+        if kinds[g.name] == "generator" and not gives_boxes[g.name]:
+            own = g.labeler is not None
+            raise UserError(f"generator '{g.name}' gives no boxes", file=file,
+                            field=f"generators[{i}].labeler" if own else "labeler",
+                            fix="use labeler: teacher" + ("" if own else " (or give the row its own labeler)"))
+    teacher = {g for g in used if kinds[g] == "teacher" and not gives_boxes[g]}
     for i, det in enumerate(matrix.detectors):
-        taught = [g.name for g in matrix.generators if g.name in used and not gives_boxes[g.name]
-                  and matrix.trains_with(det, g.name)]
+        taught = [g.name for g in matrix.generators if g.name in teacher and matrix.trains_with(det, g.name)]
         if taught and det.ratios is not None and 0 not in det.ratios:
             raise UserError(f"detector '{det.name}' trains with {', '.join(taught)} (no boxes), whose frames its "
                             "real-only model labels, but its ratios leave out 0", file=file,
                             field=f"detectors[{i}].ratios", fix="add 0 to its ratios")
-    return any(not gives_boxes[g] for g in used)
+    return bool(teacher)

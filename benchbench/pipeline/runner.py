@@ -203,7 +203,7 @@ def cell_key(p: Prepared, cell: Cell, plugins: Plugins) -> str:
                                              "params": det.params},
         "generator": p.gen_ids.get((cell.generator or "", cell.fold)),
         "data": p.fold(cell.fold).manifest_hash,  # a plain split's: the run's, as before folds
-        "metrics": p.matrix.metrics.key(), "labeler": p.matrix.labeler.key(),
+        "metrics": p.matrix.metrics.key(), "labeler": p.matrix.labeler_of(cell.generator).key(),
         "mode": p.matrix.mode, "positive_fraction": p.matrix.positive_fraction,
     })
 
@@ -386,8 +386,8 @@ class Runner:
         paths = self._frames_of(c.gen_task_id).get("crack", [])  # type: ignore[arg-type]
         frames = FrameSet([self._frame(p) for p in paths], "synthetic")
         # what the teacher trained on, its score scale: only the relative rule reads it (two more predicts)
-        reference = (self._real_train(self._cells[c.baseline_id]) if self.p.matrix.labeler.rule == "relative"
-                     else None)
+        relative = self.p.matrix.labeler_of(c.generator).rule == "relative"
+        reference = self._real_train(self._cells[c.baseline_id]) if relative else None
         key = sha256_json({"teacher": keys[c.baseline_id], "frames": paths,
                            "reference": [f.stem for f in reference or ()]})
         return LabelJob(self.p.ref("detectors", c.detector), c.baseline_id, c.seed, frames, key,
@@ -407,7 +407,7 @@ class Runner:
         """What a cell's record says besides its own outcome (filled in as its job is built)."""
         m = self.p.matrix
         fold = self.p.fold(c.fold)
-        extra = {"labeler": m.labeler.model_dump(), "mode": m.mode,
+        extra = {"labeler": m.labeler_of(c.generator).model_dump(), "mode": m.mode,
                  # absolute: observers may run while an in-process job has its own directory
                  "run": {"name": m.name, "dir": str(self.store.root.absolute()),
                          "leaderboard": str(Path(m.leaderboard).absolute()) if m.leaderboard else None},
@@ -469,12 +469,12 @@ class Runner:
             if lab is None:
                 raise DependencyFailed(f"needs teacher labels {label_id(*pair)}, which failed: "  # type: ignore[arg-type]
                                        f"{self.label_errors.get(pair, 'they were not made')}")  # type: ignore[arg-type]
-            spec = self.p.matrix.labeler
+            spec = self.p.matrix.labeler_of(cell.generator)
             preds = [[Box(*b["bbox"], score=b["score"]) for b in boxes] for boxes in lab["boxes"][:len(pos)]]
             chosen, info = teacher_labels(preds, rule=spec.rule, threshold=spec.threshold, quantile=spec.quantile,
                                           reference=lab["reference"])
             pos = [f.with_boxes(bs) for f, bs in zip(pos, chosen, strict=True) if bs is not None]
-        elif self.p.plan.labeler == "mask":
+        elif self.p.plan.labeler_kind(cell.generator) == "mask":  # type: ignore[arg-type]
             pos = [f.with_boxes(bs) for f in pos if (bs := frame_mask_boxes(f, cell.generator))]  # type: ignore[arg-type]
         counts = {"synthetic_pos_planned": cell.n_syn_pos, "synthetic_pos": len(pos),
                   "synthetic_pos_dropped": n_pos - len(pos), "synthetic_neg": len(neg)}
