@@ -179,6 +179,13 @@ def test_dry_run_prints_plan(tmp_path, toys):
     assert "14 cells" in res.output and "generation plan" in res.output
     assert "frames to generate" in res.output
     assert not (tmp_path / "results").exists()
+    # after a run with one cell failed, the dry run says which cells a resume keeps
+    m.write_text(m.read_text().replace("plugin: toygen}", "plugin: toygen, fail: true}"))
+    assert bench(tmp_path, m).exit_code == 1  # tg's 8 cells fail
+    m = write_matrix(tmp_path)
+    res = bench(tmp_path, m, "--dry-run")
+    assert "resume: 6 of 14 cells are finished" in res.output and "8 would run" in res.output, res.output
+    assert "resume:" not in bench(tmp_path, m, "--dry-run", "--fresh").output
 
 
 def test_process_workers_match_sequential(tmp_path, toys):

@@ -128,7 +128,7 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
             prepared = prepare(matrix, matrix_file, digest, cache)
         _warn_all(warnings, cache.problems)
         if dry_run:
-            _print_plan(prepared, Console())
+            _print_plan(prepared, Console(), None if fresh else run_folder(results_dir, run_name or matrix.name))
             return
         options = RunOptions(Path(results_dir), Path(cache_dir), fresh, executor, opts, run_name)
         progress = None
@@ -192,19 +192,30 @@ def _warn_all(console, lines: list[str], most: int = 20) -> None:
         _warn(console, f"... and {len(lines) - most} more like these")
 
 
-def _print_plan(p, console) -> None:
+def _print_plan(p, console, run_dir: Path | None) -> None:
+    """The cells (and which of them a run in ``run_dir`` has finished with the same key, so a resume keeps
+    them), the generation plan and the folds."""
     from rich.markup import escape
     from rich.table import Table
 
     from benchbench.analysis.report.table import fmt_guidance
+    from benchbench.pipeline.runner import cell_key
+    from benchbench.plugins import get_plugins
+    from benchbench.records.store import RunStore
 
+    store, plugins = (RunStore(run_dir), get_plugins()) if run_dir is not None and run_dir.is_dir() else (None, None)
+    done = {c.id for c in p.plan.cells if store and store.completed(c.id, cell_key(p, c, plugins))}
     t = Table(title=f"{p.matrix.name}: {len(p.plan.cells)} cells")
-    for col in ("cell", "detector", "generator", "guid.", "ratio", "seed", "real +/-", "synthetic +/-"):
+    for col in ("cell", "detector", "generator", "guid.", "ratio", "seed", "real +/-", "synthetic +/-", "done"):
         t.add_column(col)
     for c in p.plan.cells:
         t.add_row(c.id, c.detector, c.generator or "real only", fmt_guidance(c.guidance), f"{c.ratio:g}",
-                  str(c.seed), f"{c.n_real_pos}/{c.n_real_neg}", f"{c.n_syn_pos}/{c.n_syn_neg}")
+                  str(c.seed), f"{c.n_real_pos}/{c.n_real_neg}", f"{c.n_syn_pos}/{c.n_syn_neg}",
+                  "yes" if c.id in done else "")
     console.print(t)
+    if store is not None:
+        console.print(f"resume: {len(done)} of {len(p.plan.cells)} cells are finished in {escape(str(run_dir))} "
+                      f"with the same key and would be kept; {len(p.plan.cells) - len(done)} would run", soft_wrap=True)
     g = Table(title="generation plan (cells at smaller ratios take prefixes)")
     for col in ("task", "generator", "guid.", "seed", "crack", "sane"):
         g.add_column(col)
