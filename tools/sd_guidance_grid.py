@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--guidance", default="1,3,7.5")
     ap.add_argument("--n", type=int, default=4, help="frames per class and row")
     ap.add_argument("--steps", type=int, default=25)
-    ap.add_argument("--scheduler", default="ddim")
+    ap.add_argument("--scheduler", default="euler-a", help="ancestral: ddim leaves grain on a short UNet")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
