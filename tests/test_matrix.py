@@ -135,7 +135,8 @@ def test_debug_shows_traceback(tmp_path):
 @pytest.mark.parametrize("name", ["quickstart.yaml", "flyd-s.yaml", "flyd.yaml", "generators-flyd-s.yaml",
                                   "study/flyd-s-cv.yaml", "study/flyd-s-cv-physics.yaml",
                                   "study/flyd-s-cv-seeds01.yaml", "study/generators-cv-fold0.yaml",
-                                  "study/generators-cv-fold1.yaml", "study/generators-cv.yaml",
+                                  "study/generators-cv-fold1.yaml", "study/generators-cv-fold2.yaml",
+                                  "study/generators-cv.yaml",
                                   "study/flyd-s-cv-ddpm.yaml"])
 def test_examples_are_valid_matrices(name):
     from pathlib import Path
