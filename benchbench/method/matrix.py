@@ -199,6 +199,11 @@ class LabelerSpec(_Strict):
         return self.model_dump()
 
 
+def labeler_shorthand(v: Any) -> Any:
+    """``labeler: mask`` means ``labeler: {kind: mask}`` (matrix and generator rows alike)."""
+    return {"kind": v} if isinstance(v, str) else v
+
+
 class GeneratorSpec(PluginSpec):
     """A generator row; ``labeler`` overrides the matrix's for this row's synthetic cracked frames (a
     diffusion row taught by the real-only model beside a ``physics`` row labelled by its masks)."""
@@ -208,7 +213,7 @@ class GeneratorSpec(PluginSpec):
     @field_validator("labeler", mode="before")
     @classmethod
     def _labeler_str(cls, v: Any) -> Any:
-        return {"kind": v} if isinstance(v, str) else v
+        return labeler_shorthand(v)
 
 
 class MetricsSpec(_Strict):
@@ -356,7 +361,7 @@ class Matrix(_Strict):
     @field_validator("labeler", mode="before")
     @classmethod
     def _labeler_str(cls, v: Any) -> Any:
-        return {"kind": v} if isinstance(v, str) else v
+        return labeler_shorthand(v)
 
     @model_validator(mode="after")
     def _consistent(self) -> Matrix:

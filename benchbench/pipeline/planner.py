@@ -173,7 +173,8 @@ def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, 
     """
     gives_boxes = {g.name: (gives_boxes or {}).get(g.name, True) for g in matrix.generators}
     used = matrix.used_generators()
-    taught = _check_labeler(matrix, gives_boxes, used, file)
+    labelers = {g.name: matrix.labeler_of(g.name).kind for g in matrix.generators}
+    taught = _check_labeler(matrix, labelers, gives_boxes, used, file)
     axis = list(matrix.axes.synthetic_ratio)
     if taught and 0 not in axis:
         axis = [0.0, *axis]
@@ -227,7 +228,6 @@ def make_plan(matrix: Matrix, uses_guidance: dict[str, bool], n_train_pos: int, 
     unused = [g.name for g in matrix.generators if g.name not in used]
     if unused and matrix.synthetic_ratios:
         notes.append(f"no detector row trains with generator(s) {', '.join(unused)}: they are skipped")
-    labelers = {g.name: matrix.labeler_of(g.name).kind for g in matrix.generators}
     masked = [g for g in matrix.generators if g.name in used and labelers[g.name] == "mask"]
     if masked and matrix.synthetic_ratios:
         notes.append("mask labeler: synthetic cracked frames" + ("" if len(masked) == len(used) else " of "
@@ -260,12 +260,12 @@ def plan_folds(matrix: Matrix, uses_guidance: dict[str, bool], folds: list[tuple
                 gives_boxes=first.gives_boxes, labelers=first.labelers)
 
 
-def _check_labeler(matrix: Matrix, gives_boxes: dict[str, bool], used: set[str], file: str | None) -> bool:
+def _check_labeler(matrix: Matrix, kinds: dict[str, str], gives_boxes: dict[str, bool], used: set[str],
+                   file: str | None) -> bool:
     """Whether some used generator's frames need teacher labels; a user error where they cannot get them.
     Masks are checked as frames arrive (a frame without one fails its cells)."""
     if not matrix.synthetic_ratios:
         return False
-    kinds = {g.name: matrix.labeler_of(g.name).kind for g in matrix.generators}
     for i, g in enumerate(matrix.generators):
         if kinds[g.name] == "generator" and not gives_boxes[g.name]:
             own = g.labeler is not None
