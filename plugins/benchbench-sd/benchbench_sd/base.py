@@ -23,13 +23,15 @@ from typing import Any
 from benchbench import diffusion
 from benchbench.api import UserError, seed_everything, torch_device, write_training_manifest
 from benchbench_sd.prompts import CRACK_PROMPT, SANE_PROMPT
-from benchbench_sd.train import check_resumable
+from benchbench_sd.train import check_resumable, denoising_target
 
 CLASSES = ("crack", "sane")
 CAPTIONS = {"crack": CRACK_PROMPT, "sane": SANE_PROMPT}
 VAE_KEYS = ("size", "vae_width", "vae_latent", "vae_levels", "vae_steps", "vae_lr", "vae_patch", "vae_edge", "batch",
             "seed")
-UNET_KEYS = VAE_KEYS + ("unet_width", "text_width", "unet_steps", "unet_lr", "cond_drop")
+UNET_KEYS = VAE_KEYS + ("unet_width", "text_width", "unet_steps", "unet_lr", "cond_drop", "noise_schedule")
+# what a checkpoint written before an option existed was made with
+OLD_DEFAULTS = {"noise_schedule": "sd15"}
 
 
 @dataclass(kw_only=True)
@@ -50,6 +52,7 @@ class SdBaseConfig(diffusion.TrainingRun):
     unet_lr: float = 3e-4
     batch: int = 8
     cond_drop: float = 0.1
+    noise_schedule: str = "sd15"
     max_grad_norm: float = 1.0
     checkpoint_every: int = 250
 
@@ -81,6 +84,11 @@ class SdBaseConfig(diffusion.TrainingRun):
         if not 0 <= self.cond_drop < 1:
             raise UserError(f"cond-drop must be in [0, 1), not {self.cond_drop}", field="--cond-drop",
                             fix="e.g. 0.1: one caption in ten is the empty prompt guidance contrasts with")
+        from benchbench_sd.tiny import NOISE_SCHEDULES
+
+        if self.noise_schedule not in NOISE_SCHEDULES:
+            raise UserError(f"unknown noise schedule '{self.noise_schedule}'", field="--noise-schedule",
+                            fix="one of " + ", ".join(NOISE_SCHEDULES))
         return files
 
 
@@ -92,7 +100,7 @@ def train_sd_base(cfg: SdBaseConfig) -> dict[str, Any]:
     import numpy as np
     import torch
 
-    from benchbench_sd.tiny import build_text_encoder, build_tokenizer, save_sd_pipeline
+    from benchbench_sd.tiny import NOISE_SCHEDULES, build_text_encoder, build_tokenizer, save_sd_pipeline
     from benchbench_sd.vae import build_vae, downsampling
 
     files = cfg.validate()
@@ -118,7 +126,7 @@ def train_sd_base(cfg: SdBaseConfig) -> dict[str, Any]:
         log["unet"] = _unet_phase(cfg, vae, unet, text_encoder, tokenizer, pixels, labels, out, device, config)
         parts = {"vae": vae.to("cpu"), "text_encoder": text_encoder.to("cpu"), "tokenizer": tokenizer,
                  "unet": unet.to("cpu")}
-        save_sd_pipeline(out, **parts)
+        save_sd_pipeline(out, scheduler=NOISE_SCHEDULES[cfg.noise_schedule](), **parts)
     (out / "train_log.json").write_text(json.dumps(log, indent=1))
     write_training_manifest(out, cfg.data, files, trainer="bench train sd-base")
     return log
@@ -186,9 +194,9 @@ def _unet_phase(cfg: SdBaseConfig, vae: Any, unet: Any, text_encoder: Any, token
     import torch
     from diffusers import DDPMScheduler
 
-    from benchbench_sd.tiny import sd_v15_scheduler
+    from benchbench_sd.tiny import NOISE_SCHEDULES
 
-    noise_scheduler = DDPMScheduler.from_config(sd_v15_scheduler().config)
+    noise_scheduler = DDPMScheduler.from_config(NOISE_SCHEDULES[cfg.noise_schedule]().config)
     vae.to(device).eval().requires_grad_(False)
     # The frames' latent distributions (and their mirror images') once: the VAE is frozen now.
     with torch.no_grad():
@@ -217,7 +225,8 @@ def _unet_phase(cfg: SdBaseConfig, vae: Any, unet: Any, text_encoder: Any, token
         t = torch.randint(0, noise_scheduler.config.num_train_timesteps, (len(idx),), generator=gen).to(device)
         hidden = text_encoder(input_ids.to(device))[0]
         pred = unet(noise_scheduler.add_noise(latents, noise, t), t, hidden).sample
-        loss = torch.nn.functional.mse_loss(pred, noise)
+        target = denoising_target(noise_scheduler, latents, noise, t)
+        loss = torch.nn.functional.mse_loss(pred, target)
         loss.backward()
         return float(loss.detach())
 
@@ -243,7 +252,7 @@ class _Phase:
         latest = self.checkpoints.latest() if self.cfg.resume else None
         if latest is not None:
             state = self.checkpoints.load(latest, self.modules, self.optimizer)
-            check_resumable(state["config"], self.config, latest, self.keys)
+            check_resumable(OLD_DEFAULTS | state["config"], self.config, latest, self.keys)
             start, losses = int(state["step"]), state["losses"]
             diffusion.advance_schedule(self.schedule, start)
         clock = time.perf_counter()

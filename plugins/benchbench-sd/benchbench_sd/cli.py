@@ -81,6 +81,9 @@ def dreambooth(**options: object) -> None:
 @click.option("--batch", default=8, show_default=True, type=int)
 @click.option("--cond-drop", default=0.1, show_default=True, type=float,
               help="Share of captions replaced by the empty prompt (classifier-free guidance).")
+@click.option("--noise-schedule", default="sd15", show_default=True, type=click.Choice(["sd15", "zero-snr"]),
+              help="sd15: SD v1.5's betas, noise prediction; zero-snr: rescaled to zero terminal SNR with "
+                   "v-prediction, so a base trained from scratch can draw dark and bright frames.")
 @training_options(checkpoint_every=250)
 def sd_base(**options: object) -> None:
     """Train a Stable Diffusion base (VAE, then text-conditioned UNet) from a fold's training frames."""

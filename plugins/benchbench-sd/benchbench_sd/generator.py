@@ -6,6 +6,7 @@ when frames are first generated.
 
 from __future__ import annotations
 
+import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -139,6 +140,11 @@ def load_pipeline(folder: str | os.PathLike, *, scheduler: str = "default", devi
                         fix="check the folder was written by save_pretrained (bench train dreambooth)") from None
     if scheduler != "default":
         cls = getattr(diffusers, SCHEDULERS[scheduler])
+        if pipe.scheduler.config.get("rescale_betas_zero_snr") and \
+                "rescale_betas_zero_snr" not in inspect.signature(cls.__init__).parameters:
+            # it would sample with betas the UNet was not trained on
+            raise UserError(f"scheduler '{scheduler}' cannot use the zero-terminal-SNR betas of {folder}",
+                            field="scheduler", fix="use default, ddim, ddpm, euler-a, euler or dpm")
         pipe.scheduler = cls.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)

@@ -160,11 +160,29 @@ def sd_v15_scheduler() -> Any:
                          num_train_timesteps=1000, skip_prk_steps=True, set_alpha_to_one=False, steps_offset=1)
 
 
-def save_sd_pipeline(out: str | Path, **parts: Any) -> Any:
-    """Save vae, text_encoder, tokenizer and unet with the SD v1.5 scheduler as a StableDiffusionPipeline."""
+def zero_snr_scheduler() -> Any:
+    """SD v1.5's betas rescaled to zero terminal SNR, v-prediction, trailing timesteps (Lin et al., WACV 2024).
+
+    Under SD v1.5's own betas the noisiest latent keeps 6.8% of the frame, enough for a UNet trained from
+    scratch on unit-variance latents to read the frame's mean brightness there; sampling starts from pure
+    noise, whose mean is zero, so frames come out mid-grey (the sd plugin README, "Noise schedule"). Euler
+    ancestral is the default sampler: deterministic ones leave a briefly trained model's error as grain."""
+    from diffusers import EulerAncestralDiscreteScheduler
+
+    return EulerAncestralDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
+                                           num_train_timesteps=1000, rescale_betas_zero_snr=True, steps_offset=1,
+                                           prediction_type="v_prediction", timestep_spacing="trailing")
+
+
+NOISE_SCHEDULES = {"sd15": sd_v15_scheduler, "zero-snr": zero_snr_scheduler}
+
+
+def save_sd_pipeline(out: str | Path, *, scheduler: Any | None = None, **parts: Any) -> Any:
+    """Save vae, text_encoder, tokenizer and unet as a StableDiffusionPipeline, with ``scheduler``
+    (default: SD v1.5's)."""
     from diffusers import StableDiffusionPipeline
 
-    pipe = StableDiffusionPipeline(**parts, scheduler=sd_v15_scheduler(), safety_checker=None,
+    pipe = StableDiffusionPipeline(**parts, scheduler=scheduler or sd_v15_scheduler(), safety_checker=None,
                                    feature_extractor=None, requires_safety_checker=False)
     pipe.save_pretrained(str(out), safe_serialization=True)
     return pipe

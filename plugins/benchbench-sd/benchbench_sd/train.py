@@ -160,10 +160,7 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
         noisy = noise_scheduler.add_noise(latents, noise, timesteps)
         hidden = text_encoder(input_ids.to(latents.device))[0]
         pred = unet(noisy, timesteps, hidden).sample.float()
-        if noise_scheduler.config.prediction_type == "v_prediction":
-            target = noise_scheduler.get_velocity(latents, noise, timesteps)
-        else:
-            target = noise
+        target = denoising_target(noise_scheduler, latents, noise, timesteps)
         if fixed is None and class_paths:
             pred, pred_prior = pred.chunk(2)
             target, target_prior = target.chunk(2)
@@ -233,6 +230,13 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
 # --------------------------------------------------------------------------- helpers
 def _config_dict(cfg: DreamBoothConfig) -> dict[str, Any]:
     return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(cfg).items()}
+
+
+def denoising_target(scheduler: Any, latents: Any, noise: Any, timesteps: Any) -> Any:
+    """What the UNet learns to predict under ``scheduler``'s ``prediction_type``: the noise, or v."""
+    if scheduler.config.prediction_type == "v_prediction":
+        return scheduler.get_velocity(latents, noise, timesteps)
+    return noise
 
 
 def check_resumable(saved: dict[str, Any], now: dict[str, Any], path: Path,

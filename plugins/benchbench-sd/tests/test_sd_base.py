@@ -132,6 +132,49 @@ def test_resume_refuses_other_settings(base, exported, cli, tmp_path):
     assert isinstance(result.exception, UserError) and "vae_lr" in str(result.exception)
 
 
+def test_zero_snr_schedule_leaves_no_signal_at_the_last_step():
+    """SD v1.5's betas keep sqrt(alpha_bar) = 0.068 of the frame at t = 999, the rescaled ones none; the training
+    scheduler built from the saved one keeps that and v-prediction."""
+    from diffusers import DDPMScheduler
+
+    from benchbench_sd.tiny import NOISE_SCHEDULES
+
+    sd15 = DDPMScheduler.from_config(NOISE_SCHEDULES["sd15"]().config)
+    zero = DDPMScheduler.from_config(NOISE_SCHEDULES["zero-snr"]().config)
+    assert float(sd15.alphas_cumprod[-1].sqrt()) == pytest.approx(0.068, abs=1e-3)
+    assert float(zero.alphas_cumprod[-1]) == 0.0 and zero.config.prediction_type == "v_prediction"
+
+
+@pytest.mark.slow
+def test_a_zero_snr_base_trains_on_v_and_refuses_pndm(base, exported, cli, tmp_path):
+    """--noise-schedule zero-snr on the base's VAE: another UNet, a pipeline whose scheduler carries the rescaled
+    betas into every sampler that can use them (PNDM cannot: refused), finite frames; an sd15 checkpoint does not
+    resume under it."""
+    import torch
+
+    from benchbench_sd.generator import load_pipeline
+
+    out = tmp_path / "zero-snr"
+    shutil.copytree(base / "vae", out / "vae")
+    invoke(cli, "train", "sd-base", "--data", str(exported["train"]), "--out", str(out), *TINY, "--resume",
+           "--noise-schedule", "zero-snr")
+    log = json.loads((out / "train_log.json").read_text())
+    ref = json.loads((base / "train_log.json").read_text())
+    assert log["vae"]["reused"] is True and log["unet"]["losses"] != ref["unet"]["losses"]
+    pipe = load_pipeline(out, scheduler="ddim")
+    assert pipe.scheduler.config.rescale_betas_zero_snr and pipe.scheduler.config.prediction_type == "v_prediction"
+    frame = load_pipeline(out)(prompt="", num_inference_steps=2, output_type="np",
+                               generator=torch.Generator().manual_seed(0)).images
+    assert np.isfinite(frame).all()
+    with pytest.raises(UserError, match="zero-terminal-SNR"):
+        load_pipeline(out, scheduler="pndm")
+    other = tmp_path / "other"
+    shutil.copytree(base / "checkpoints", other / "checkpoints")
+    result = CliRunner().invoke(cli, ["train", "sd-base", "--data", str(exported["train"]), "--out", str(other),
+                                      *TINY, "--resume", "--noise-schedule", "zero-snr"])
+    assert isinstance(result.exception, UserError) and "noise_schedule" in str(result.exception)
+
+
 @pytest.mark.slow
 def test_dreambooth_from_the_base_and_the_leakage_guard(base, exported, cli, tmp_path):
     """DreamBooth fine-tunes the base at its native size; its manifest carries the base's frames, so a base
