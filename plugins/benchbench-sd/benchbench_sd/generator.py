@@ -43,6 +43,9 @@ class StableDiffusionGenerator(diffusion.PipelineGenerator):
             are resized to the size the harness asks for;
         channels: 1 = grey content on 3 channels like the real frames, 3 = model colours;
         device: None = the cell's device (ctx.device), or auto|cpu|cuda[:i]; dtype: auto|float32|float16|bfloat16;
+        guidance_rescale: 0 (default) or, for a zero-terminal-SNR base, e.g. 0.7: scales the guided noise
+            estimate back towards the conditional one's spread, which high guidance otherwise over-exposes
+            (Lin et al., WACV 2024, section 3.4; diffusers' ``guidance_rescale``);
         batch: images per pipeline call (1 = every frame computed alone; larger is faster on
             a GPU). Frames are bit-identical whatever the request's n/start_index; batch is
             in the fingerprint because kernels pick algorithms by batch shape (last-bit changes).
@@ -56,7 +59,7 @@ class StableDiffusionGenerator(diffusion.PipelineGenerator):
                  weights: str | os.PathLike | None = None, sane_prompt: str = SANE_PROMPT,
                  crack_prompt: str = CRACK_PROMPT, steps: int = 50, scheduler: str = "default",
                  size: int | None = None, channels: int = 1, device: str | None = None, dtype: str = "auto",
-                 batch: int = 4):
+                 batch: int = 4, guidance_rescale: float = 0.0):
         # one folder for both classes: the prompts tell them apart
         folders = diffusion.class_folders(
             weights, {"sane": ("negative", negative), "crack": ("positive", positive)}, weights_hold="one folder",
@@ -75,7 +78,11 @@ class StableDiffusionGenerator(diffusion.PipelineGenerator):
             if not isinstance(prompt, str) or not prompt.strip():
                 raise UserError("prompt must be a non-empty string", field=label)
         self.prompts = {"sane": sane_prompt, "crack": crack_prompt}
+        if not isinstance(guidance_rescale, (int, float)) or not 0 <= guidance_rescale <= 1:
+            raise UserError(f"guidance_rescale must be in [0, 1], not {guidance_rescale!r}", field="guidance_rescale",
+                            fix="0 (off) or e.g. 0.7 for a zero-terminal-SNR base")
         self.steps, self.scheduler, self.size = steps, scheduler, size
+        self.guidance_rescale = float(guidance_rescale)
         self._fingerprint: str | None = None
 
     # ------------------------------------------------------------------ protocol
@@ -83,7 +90,8 @@ class StableDiffusionGenerator(diffusion.PipelineGenerator):
         """Effective generation parameters (what the fingerprint covers, plus device/batch)."""
         return {"folders": {k: str(v) for k, v in self.folders.items()}, "prompts": dict(self.prompts),
                 "steps": self.steps, "scheduler": self.scheduler, "size": self.size,
-                "channels": self.channels, "dtype": self.dtype, "device": self.device, "batch": self.batch}
+                "channels": self.channels, "dtype": self.dtype, "device": self.device, "batch": self.batch,
+                "guidance_rescale": self.guidance_rescale}
 
     def fingerprint(self) -> str:
         """Hash of both pipelines' weights + configs and of every parameter that changes pixels."""
@@ -95,7 +103,9 @@ class StableDiffusionGenerator(diffusion.PipelineGenerator):
             self._fingerprint = sha256_json({
                 "plugin": self.name, "weights": weights, "prompts": self.prompts, "steps": self.steps,
                 "scheduler": self.scheduler, "size": self.size, "channels": self.channels, "dtype": self.dtype,
-                "batch": self.batch})
+                "batch": self.batch,
+                # only when on, so frames made before the option existed keep their cache keys
+                **({"guidance_rescale": self.guidance_rescale} if self.guidance_rescale else {})})
         return self._fingerprint
 
     # ------------------------------------------------------------------ PipelineGenerator
@@ -109,6 +119,7 @@ class StableDiffusionGenerator(diffusion.PipelineGenerator):
 
         def sample(generators: list[Any]) -> Any:
             out = pipe(prompt=[prompt] * len(generators), guidance_scale=guidance,
+                       guidance_rescale=self.guidance_rescale,
                        num_inference_steps=self.steps, height=height, width=width,
                        generator=generators, output_type="np")
             return out.images

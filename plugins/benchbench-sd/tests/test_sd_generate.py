@@ -86,6 +86,8 @@ def test_guidance_changes_output(tiny_sd, bench_ctx):
     low = gen.generate(req(n=1, guidance=1.0), bench_ctx)[0].image
     high = gen.generate(req(n=1, guidance=9.0), bench_ctx)[0].image
     assert np.abs(low.astype(int) - high.astype(int)).sum() > 0
+    rescaled = make(tiny_sd, guidance_rescale=0.7).generate(req(n=1, guidance=9.0), bench_ctx)[0].image
+    assert not np.array_equal(rescaled, high)
 
 
 def test_prompt_per_class_and_request_prompt(tiny_sd, bench_ctx):
@@ -132,6 +134,8 @@ def test_fingerprint(tiny_sd, tmp_path):
     assert fp != make(tiny_sd, steps=STEPS + 1).fingerprint()
     assert fp != make(tiny_sd, scheduler="euler").fingerprint()
     assert fp != make(tiny_sd, crack_prompt="x").fingerprint()
+    assert fp != make(tiny_sd, guidance_rescale=0.7).fingerprint()
+    assert make(tiny_sd, guidance_rescale=0).fingerprint() == fp  # off: frames cached before the option keep theirs
     copy = shutil.copytree(tiny_sd, tmp_path / "copy")
     assert make(copy).fingerprint() == fp  # content, not location
     (copy / "checkpoints").mkdir()

@@ -66,6 +66,15 @@ def test_missing_positive_names_its_field(tiny_sd):
     assert err.value.field == "positive"
 
 
+@pytest.mark.parametrize("value", [-0.1, 1.5, "0.7"])
+def test_guidance_rescale_out_of_range_names_its_field(tiny_sd, value):
+    from benchbench_sd.generator import StableDiffusionGenerator
+
+    with pytest.raises(UserError) as err:
+        StableDiffusionGenerator(weights=tiny_sd, guidance_rescale=value)
+    assert err.value.field == "guidance_rescale"
+
+
 def test_not_a_pipeline_folder(tmp_path):
     from benchbench_sd.generator import StableDiffusionGenerator
 
