@@ -27,6 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=4, help="frames per class and row")
     ap.add_argument("--steps", type=int, default=25)
     ap.add_argument("--scheduler", default="euler-a", help="ancestral: ddim leaves grain on a short UNet")
+    ap.add_argument("--guidance-rescale", type=float, default=0.0, help="e.g. 0.7 for a zero-snr base")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", required=True)
     args = ap.parse_args(argv)
@@ -41,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(1)
     gen = StableDiffusionGenerator(weights=args.weights, negative=args.negative, positive=args.positive,
-                                   steps=args.steps, scheduler=args.scheduler, batch=args.n)
+                                   steps=args.steps, scheduler=args.scheduler, batch=args.n,
+                                   guidance_rescale=args.guidance_rescale)
     rows: dict[str, FrameSet] = {}
     if args.real:
         rows["real (training)"] = FrameSet(
