@@ -6,7 +6,7 @@ when frames are first generated.
 
 from __future__ import annotations
 
-import inspect
+import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +28,8 @@ SCHEDULERS = {
     "euler": "EulerDiscreteScheduler",
     "dpm": "DPMSolverMultistepScheduler",
 }
+# the ones diffusers can build with betas rescaled to zero terminal SNR (a `--noise-schedule zero-snr` base)
+ZERO_SNR_SCHEDULERS = ("ddim", "ddpm", "euler-a", "euler", "dpm")
 DEFAULT_GUIDANCE = 7.5  # diffusers' default, used when the matrix has no guidance axis
 
 
@@ -74,6 +76,8 @@ class StableDiffusionGenerator(diffusion.PipelineGenerator):
             raise UserError(f"size must be a multiple of 8, not {size!r}", field="size",
                             fix="use e.g. 512 (SD v1.5) or leave it out for the native size")
         super().__init__(folders, channels=channels, batch=batch, device=device, dtype=dtype)
+        for folder in set(self.folders.values()):
+            check_scheduler(folder, scheduler)
         for label, prompt in (("sane_prompt", sane_prompt), ("crack_prompt", crack_prompt)):
             if not isinstance(prompt, str) or not prompt.strip():
                 raise UserError("prompt must be a non-empty string", field=label)
@@ -134,12 +138,23 @@ def native_size(pipe: Any) -> int:
     return int(sample) * int(pipe.vae_scale_factor)
 
 
+def check_scheduler(folder: str | os.PathLike, scheduler: str) -> None:
+    """Refuse a sampler that would ignore the folder's zero-terminal-SNR betas (the UNet never saw its own)."""
+    config = Path(folder) / "scheduler" / "scheduler_config.json"
+    if scheduler in ("default", *ZERO_SNR_SCHEDULERS) or not config.is_file():
+        return
+    if json.loads(config.read_text()).get("rescale_betas_zero_snr"):
+        raise UserError(f"scheduler '{scheduler}' cannot use the zero-terminal-SNR betas of {folder}",
+                        field="scheduler", fix="use default or one of " + ", ".join(ZERO_SNR_SCHEDULERS))
+
+
 def load_pipeline(folder: str | os.PathLike, *, scheduler: str = "default", device: str = "cpu",
                   dtype: str = "float32") -> Any:
     """Load a local StableDiffusionPipeline (no safety checker, never the network)."""
     import diffusers
     from diffusers import StableDiffusionPipeline
 
+    check_scheduler(folder, scheduler)
     torch_dtype = diffusion.torch_dtype(dtype, device)
     try:
         with diffusion.quiet_loading():
@@ -151,11 +166,6 @@ def load_pipeline(folder: str | os.PathLike, *, scheduler: str = "default", devi
                         fix="check the folder was written by save_pretrained (bench train dreambooth)") from None
     if scheduler != "default":
         cls = getattr(diffusers, SCHEDULERS[scheduler])
-        if pipe.scheduler.config.get("rescale_betas_zero_snr") and \
-                "rescale_betas_zero_snr" not in inspect.signature(cls.__init__).parameters:
-            # it would sample with betas the UNet was not trained on
-            raise UserError(f"scheduler '{scheduler}' cannot use the zero-terminal-SNR betas of {folder}",
-                            field="scheduler", fix="use default, ddim, ddpm, euler-a, euler or dpm")
         pipe.scheduler = cls.from_config(pipe.scheduler.config)
     pipe.set_progress_bar_config(disable=True)
     return pipe.to(device)

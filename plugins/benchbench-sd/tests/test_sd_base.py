@@ -145,6 +145,18 @@ def test_zero_snr_schedule_leaves_no_signal_at_the_last_step():
     assert float(zero.alphas_cumprod[-1]) == 0.0 and zero.config.prediction_type == "v_prediction"
 
 
+def test_the_zero_snr_samplers_are_those_diffusers_can_rescale():
+    import inspect
+
+    import diffusers
+
+    from benchbench_sd.generator import SCHEDULERS, ZERO_SNR_SCHEDULERS
+
+    can = {name for name, cls in SCHEDULERS.items()
+           if "rescale_betas_zero_snr" in inspect.signature(getattr(diffusers, cls).__init__).parameters}
+    assert can == set(ZERO_SNR_SCHEDULERS)
+
+
 @pytest.mark.slow
 def test_a_zero_snr_base_trains_on_v_and_refuses_pndm(base, exported, cli, tmp_path):
     """--noise-schedule zero-snr on the base's VAE: another UNet, a pipeline whose scheduler carries the rescaled
@@ -152,7 +164,7 @@ def test_a_zero_snr_base_trains_on_v_and_refuses_pndm(base, exported, cli, tmp_p
     resume under it."""
     import torch
 
-    from benchbench_sd.generator import load_pipeline
+    from benchbench_sd.generator import StableDiffusionGenerator, load_pipeline
 
     out = tmp_path / "zero-snr"
     shutil.copytree(base / "vae", out / "vae")
@@ -168,6 +180,9 @@ def test_a_zero_snr_base_trains_on_v_and_refuses_pndm(base, exported, cli, tmp_p
     assert np.isfinite(frame).all()
     with pytest.raises(UserError, match="zero-terminal-SNR"):
         load_pipeline(out, scheduler="pndm")
+    with pytest.raises(UserError, match="zero-terminal-SNR") as err:  # at matrix validation, before any frame
+        StableDiffusionGenerator(weights=out, scheduler="pndm")
+    assert err.value.field == "scheduler"
     other = tmp_path / "other"
     shutil.copytree(base / "checkpoints", other / "checkpoints")
     result = CliRunner().invoke(cli, ["train", "sd-base", "--data", str(exported["train"]), "--out", str(other),
