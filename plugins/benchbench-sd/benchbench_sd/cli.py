@@ -19,6 +19,7 @@ from benchbench.diffusion import (
     training_summary,
 )
 from benchbench_sd.prompts import INSTANCE_PROMPT
+from benchbench_sd.tiny import NOISE_SCHEDULES
 
 _DIR = click.Path(path_type=Path, file_okay=False)
 
@@ -81,7 +82,7 @@ def dreambooth(**options: object) -> None:
 @click.option("--batch", default=8, show_default=True, type=int)
 @click.option("--cond-drop", default=0.1, show_default=True, type=float,
               help="Share of captions replaced by the empty prompt (classifier-free guidance).")
-@click.option("--noise-schedule", default="sd15", show_default=True, type=click.Choice(["sd15", "zero-snr"]),
+@click.option("--noise-schedule", default="sd15", show_default=True, type=click.Choice(list(NOISE_SCHEDULES)),
               help="sd15: SD v1.5's betas, noise prediction; zero-snr: rescaled to zero terminal SNR with "
                    "v-prediction, so a base trained from scratch can draw dark and bright frames.")
 @training_options(checkpoint_every=250)
