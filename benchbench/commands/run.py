@@ -96,12 +96,15 @@ def _test_sets(folds) -> str:
 @click.option("--cache-dir", type=click.Path(file_okay=False), default=".benchbench-cache", show_default=True,
               envvar="BENCHBENCH_CACHE")
 @click.option("--run-name", default=None, help="Run folder name (default: the matrix name).")
+@click.option("--archive", type=click.Path(file_okay=False), default=None,
+              help="Also keep each finished cell's record and each teacher's labels in this folder, and resume "
+                   "from them: commit it, and a fresh clone resumes the run (docs/results.md).")
 @click.option("--json", "as_json", is_flag=True, help="Print results.json to stdout; progress off.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress, only the final line.")
 @click.option("--no-report", is_flag=True, help="Skip plots and report.md.")
 def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, executor: str | None,
         executor_option: tuple[str, ...], results_dir: str, cache_dir: str, run_name: str | None,
-        as_json: bool, quiet: bool, no_report: bool) -> None:
+        archive: str | None, as_json: bool, quiet: bool, no_report: bool) -> None:
     """Run (or resume) every cell of MATRIX; finished cells are never recomputed.
 
     Exit 0 when every cell succeeded, 1 when some failed, 2 on a user error.
@@ -128,9 +131,11 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
             prepared = prepare(matrix, matrix_file, digest, cache)
         _warn_all(warnings, cache.problems)
         if dry_run:
-            _print_plan(prepared, Console(), None if fresh else run_folder(results_dir, run_name or matrix.name))
+            _print_plan(prepared, Console(), None if fresh else run_folder(results_dir, run_name or matrix.name),
+                        Path(archive) if archive else None)
             return
-        options = RunOptions(Path(results_dir), Path(cache_dir), fresh, executor, opts, run_name)
+        options = RunOptions(Path(results_dir), Path(cache_dir), fresh, executor, opts, run_name,
+                             Path(archive) if archive else None)
         progress = None
         if not (quiet or as_json):
             from benchbench.progress import RunProgress
@@ -192,19 +197,22 @@ def _warn_all(console, lines: list[str], most: int = 20) -> None:
         _warn(console, f"... and {len(lines) - most} more like these")
 
 
-def _print_plan(p, console, run_dir: Path | None) -> None:
-    """The cells (and which of them a run in ``run_dir`` has finished with the same key, so a resume keeps
-    them), the generation plan and the folds."""
+def _print_plan(p, console, run_dir: Path | None, archive: Path | None = None) -> None:
+    """The cells (and which of them a run in ``run_dir``, or the ``archive``, has finished with the same key,
+    so a resume keeps them), the generation plan and the folds."""
     from rich.markup import escape
     from rich.table import Table
 
     from benchbench.analysis.report.table import fmt_guidance
     from benchbench.pipeline.runner import cell_key
     from benchbench.plugins import get_plugins
+    from benchbench.records.archive import Archive
     from benchbench.records.store import RunStore
 
-    store, plugins = (RunStore(run_dir), get_plugins()) if run_dir is not None and run_dir.is_dir() else (None, None)
-    done = {c.id for c in p.plan.cells if store and store.completed(c.id, cell_key(p, c, plugins))}
+    store = RunStore(run_dir) if run_dir is not None and run_dir.is_dir() else None
+    kept = Archive(archive) if archive is not None and run_dir is not None else None
+    keys = {c.id: cell_key(p, c, get_plugins()) for c in p.plan.cells} if store or kept else {}
+    done = {i for i, k in keys.items() if (store and store.completed(i, k)) or (kept and kept.completed(i, k))}
     t = Table(title=f"{p.matrix.name}: {len(p.plan.cells)} cells")
     for col in ("cell", "detector", "generator", "guid.", "ratio", "seed", "real +/-", "synthetic +/-", "done"):
         t.add_column(col)
@@ -213,8 +221,9 @@ def _print_plan(p, console, run_dir: Path | None) -> None:
                   str(c.seed), f"{c.n_real_pos}/{c.n_real_neg}", f"{c.n_syn_pos}/{c.n_syn_neg}",
                   "yes" if c.id in done else "")
     console.print(t)
-    if store is not None:
-        console.print(f"resume: {len(done)} of {len(p.plan.cells)} cells are finished in {escape(str(run_dir))} "
+    if keys:
+        where = " and ".join(escape(str(d)) for d in (store and run_dir, kept and archive) if d)
+        console.print(f"resume: {len(done)} of {len(p.plan.cells)} cells are finished in {where} "
                       f"with the same key and would be kept; {len(p.plan.cells) - len(done)} would run", soft_wrap=True)
     g = Table(title="generation plan (cells at smaller ratios take prefixes)")
     for col in ("task", "generator", "guid.", "seed", "crack", "sane"):

@@ -51,6 +51,7 @@ from benchbench.pipeline.jobs import (
 from benchbench.pipeline.observing import Observers
 from benchbench.pipeline.planner import Cell, GenTask, Plan, cell_unit, gen_unit, label_id, plan_folds
 from benchbench.plugins import PluginRef, Plugins, get_plugins
+from benchbench.records.archive import Archive
 from benchbench.records.cache import Cache
 from benchbench.records.schema import Results
 from benchbench.records.store import SCHEMA_VERSION, RunStore, atomic_write_json, ground_truth_file, run_folder
@@ -66,6 +67,7 @@ class RunOptions:
     executor: str | None = None
     executor_options: dict[str, Any] = field(default_factory=dict)
     run_name: str | None = None
+    archive: Path | None = None  # benchbench.records.archive: finished cells and teacher labels, kept there too
 
 
 PerFold = dict[tuple[str, int | None], dict[str, Any]]  # (generator row, fold) -> a mapping
@@ -242,6 +244,9 @@ class Runner:
         self.generated: dict[str, dict[str, Any]] = {}  # generation task id -> its frames
         self.gen_errors: dict[str, str] = {}
         self.labels: dict[tuple[str, str], Any] = {}  # (baseline id, task id) -> teacher boxes
+        self.label_keys: dict[tuple[str, str], str] = {}
+        self.archive = Archive(options.archive) if options.archive is not None else None
+        self.restored: set[str] = set()  # cells put back from the archive: records without their work folders
         self.label_errors: dict[tuple[str, str], str] = {}
         self.started = ""
         self.checksums: dict[str, str] = {}  # run folder file -> sha256 when written
@@ -294,10 +299,15 @@ class Runner:
         self.run_id = self.store.run_id()
         plan = self.p.plan
         keys = {c.id: cell_key(self.p, c, self.plugins) for c in plan.cells}
+        if self.archive is not None and not self.opt.fresh:
+            self.restored = set(self.archive.restore_cells(self.store, keys))
+            self.archive.restore_labels(self.cache)
         for c in plan.cells:
             done = self.store.completed(c.id, keys[c.id])
             if done is not None:
                 self.results[c.id] = done
+                if self.archive is not None and self.archive.completed(c.id, keys[c.id]) is None:
+                    self.archive.save_cell(done)  # finished before this run was archived
         self.observer_errors += stale_warnings(self.results.values(), self._code,
                                                {i.name: i.dist for i in self.plugins.info.values()})
         pending = [c for c in plan.cells if c.id not in self.results]
@@ -388,8 +398,16 @@ class Runner:
         # what the teacher trained on, its score scale: only the relative rule reads it (two more predicts)
         relative = self.p.matrix.labeler_of(c.generator).rule == "relative"
         reference = self._real_train(self._cells[c.baseline_id]) if relative else None
-        key = sha256_json({"teacher": keys[c.baseline_id], "frames": paths,
+        # the frames by their cache keys (file names), not their paths: labels archived on one machine
+        # (benchbench.records.archive) serve another, whatever its --cache-dir
+        key = sha256_json({"teacher": keys[c.baseline_id], "frames": [Path(p).name for p in paths],
                            "reference": [f.stem for f in reference or ()]})
+        self.label_keys[c.baseline_id, c.gen_task_id] = key  # type: ignore[index]
+        if c.baseline_id in self.restored and self.cache.get_json("labels", key) is None:
+            raise DependencyFailed(
+                f"needs teacher labels from {c.baseline_id}, whose record came from the archive without its "
+                "model, and the archive has no labels for these frames: delete "
+                f"cells/{c.baseline_id}.json from the archive and the run folder, and run again to refit it")
         return LabelJob(self.p.ref("detectors", c.detector), c.baseline_id, c.seed, frames, key,
                         self.store.work_dir(c.baseline_id), self.opt.cache_dir,
                         timeout=self._timeout("detectors", c.detector), reference=reference)
@@ -402,6 +420,8 @@ class Runner:
         else:
             self.labels[pair] = res
             self.observer_errors += res.get("cache_problems", [])
+            if self.archive is not None and pair in self.label_keys:
+                self.archive.save_labels(self.label_keys[pair], res)
 
     def _header(self, c: Cell) -> dict[str, Any]:
         """What a cell's record says besides its own outcome (filled in as its job is built)."""
@@ -499,6 +519,8 @@ class Runner:
         if code:  # editable plugins only: what a later resume compares (benchbench.editable)
             res["plugin_code"] = code
         self.store.write_cell(res)
+        if self.archive is not None:
+            self.archive.save_cell(res)
         self.results[res["id"]] = res
         self._write_results(self.started, None)  # `bench report` on a killed run shows what it finished
         self.observer_errors += [f"{res['id']}: {w}" for w in res.get("warnings", [])]

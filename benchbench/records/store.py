@@ -54,8 +54,10 @@ def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
             raise
 
 
-def atomic_write_json(path: Path, obj: Any, durable: bool = True, indent: int | None = 2) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=indent, default=_json_default) + "\n", durable)
+def atomic_write_json(path: Path, obj: Any, durable: bool = True, indent: int | None = 2,
+                      sort_keys: bool = False) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=indent, sort_keys=sort_keys, default=_json_default) + "\n",
+                      durable)
 
 
 def _json_default(obj: Any) -> Any:

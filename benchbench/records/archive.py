@@ -1,0 +1,88 @@
+"""A run's archive: the part of a run folder worth committing, so a study outlives the machine it ran on.
+
+A study of many fits runs over several sessions, and a session's machine may come back empty (no
+``results/``, no cache). ``bench run --archive DIR`` keeps, as the run goes, each finished cell's record
+(``DIR/cells/<id>.json``, its metrics; a few kB) and each teacher's labels (``DIR/labels/<key>.json``), and
+at the start of a run puts back those whose key still matches, so a fresh clone resumes where the last
+machine stopped. Prediction files and models stay in ``work/`` and are not archived: an archived cell can
+be reported and tested, not re-scored, and a teacher restored from the archive labels new frames only
+through its archived labels.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from benchbench.errors import UserError
+from benchbench.records.cache import Cache
+from benchbench.records.store import RunStore, atomic_write_json, check_cell_id, is_cell_record
+
+LABELS = "labels"  # the cache's kind for teacher labels (benchbench.pipeline.jobs.run_label_job)
+
+
+class Archive:
+    def __init__(self, root: str | Path):
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise UserError("is not a folder", file=self.root, field="--archive",
+                            fix="give a folder (it is created when missing)")
+
+    def _record(self, path: Path) -> dict[str, Any]:
+        try:
+            rec = json.loads(path.read_text())
+        except (OSError, ValueError):
+            raise UserError("is not a readable cell record", file=path,
+                            fix="restore it from version control, or delete it to recompute that cell") from None
+        if not is_cell_record(rec) or rec["id"] != path.stem:
+            raise UserError("does not hold the record of the cell it is named after", file=path,
+                            fix="restore it from version control, or delete it to recompute that cell")
+        check_cell_id(rec["id"], path, "id")
+        return rec
+
+    def completed(self, cell_id: str, key: str) -> dict[str, Any] | None:
+        """The archived record if this cell finished OK with the same key, else None."""
+        path = self.root / "cells" / f"{cell_id}.json"
+        if not path.is_file():
+            return None
+        rec = self._record(path)
+        return rec if rec["status"] == "ok" and rec["key"] == key else None
+
+    def restore_cells(self, store: RunStore, keys: dict[str, str]) -> list[str]:
+        """Put archived records whose key matches into the run folder where it has no finished one; the ids."""
+        restored = []
+        for cell_id, key in keys.items():
+            if store.completed(cell_id, key) is None and (rec := self.completed(cell_id, key)) is not None:
+                store.write_cell(rec)
+                restored.append(cell_id)
+        return restored
+
+    def restore_labels(self, cache: Cache) -> int:
+        """Archived teacher labels into the cache where it lacks them; how many."""
+        n = 0
+        for path in sorted((self.root / LABELS).glob("*.json")):
+            if cache.get_json(LABELS, path.stem) is None:
+                try:
+                    cache.put_json(LABELS, path.stem, json.loads(path.read_text()))
+                except (OSError, ValueError):
+                    continue  # the labels are made again: an unreadable file costs a predict, never a result
+                n += 1
+        return n
+
+    def has_labels(self, key: str) -> bool:
+        return (self.root / LABELS / f"{key}.json").is_file()
+
+    def save_cell(self, record: dict[str, Any]) -> None:
+        """A finished cell's record (a failed one is not kept: the next run tries it again)."""
+        if record.get("status") == "ok":
+            # indented, keys sorted: an archive is committed, and its diffs should show what changed
+            self._write(self.root / "cells" / f"{record['id']}.json", record)
+
+    def save_labels(self, key: str, labels: dict[str, Any]) -> None:
+        self._write(self.root / LABELS / f"{key}.json",
+                    {k: v for k, v in labels.items() if k in ("boxes", "reference")})
+
+    @staticmethod
+    def _write(path: Path, obj: Any) -> None:
+        atomic_write_json(path, obj, indent=1, sort_keys=True)
