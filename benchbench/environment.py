@@ -30,6 +30,9 @@ TRACKED = ("torch", "torchvision", "numpy", "scipy", "opencv-python", "opencv-py
 COMPARED = ("python", "torch", "torchvision", "numpy", "opencv-python", "opencv-python-headless", "pillow",
             "ultralytics", "transformers", "diffusers", "detectron2")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BENCHBENCH_DEVICE")
+# The instruction sets torch's CPU kernels choose between: two machines that differ here may train the
+# same seed to different weights (a fit is bit-identical across processes and thread counts on one machine)
+SIMD_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
 LOCK_FILE = "requirements.lock"
 
 
@@ -109,11 +112,25 @@ def environment(plugin_dists: dict[str, str] | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "machine": platform.machine(),
         "cpu_count": os.cpu_count(),
+        "cpu": cpu_info(),
         "packages": {name: dist_version(name) for name in TRACKED},
         "plugin_distributions": dict(sorted((plugin_dists or {}).items())),
         "threads": {var: os.environ.get(var) for var in THREAD_VARS},
         "lock": lock_info(),
     }
+
+
+@functools.cache
+def cpu_info(cpuinfo: str = "/proc/cpuinfo") -> dict[str, Any] | None:
+    """The CPU's model name and which of SIMD_FLAGS it has (None where /proc/cpuinfo cannot be read)."""
+    try:
+        text = Path(cpuinfo).read_text()
+    except OSError:
+        return None
+    first = text.split("\n\n", 1)[0]  # the first processor's block: they all describe the same model
+    fields = {k.strip(): v.strip() for k, v in (line.split(":", 1) for line in first.splitlines() if ":" in line)}
+    flags = set(fields.get("flags", "").split())
+    return {"model": fields.get("model name") or None, "simd": [f for f in SIMD_FLAGS if f in flags]}
 
 
 def plugin_distributions() -> dict[str, str]:
@@ -151,5 +168,8 @@ def worker_facts() -> dict[str, Any]:
     facts: dict[str, Any] = {"threads": {var: os.environ.get(var) for var in THREAD_VARS}}
     if torch is not None:
         facts["torch_threads"] = torch.get_num_threads()
+        cpu = getattr(getattr(torch, "backends", None), "cpu", None)
+        if cpu is not None and hasattr(cpu, "get_cpu_capability"):
+            facts["torch_cpu_capability"] = cpu.get_cpu_capability()  # the kernels torch dispatched to
         facts["cuda"] = bool(torch.cuda.is_available()) if hasattr(torch, "cuda") else False
     return facts

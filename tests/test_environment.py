@@ -38,6 +38,16 @@ def test_environment_names_the_versions_that_compute_the_numbers():
     json.dumps(env)  # results.json must be able to hold it
 
 
+def test_cpu_info_reads_the_model_and_the_simd_flags_of_the_first_processor(tmp_path):
+    from benchbench.environment import cpu_info
+
+    f = tmp_path / "cpuinfo"
+    f.write_text("processor\t: 0\nmodel name\t: Some CPU @ 2.0GHz\nflags\t\t: fpu sse avx2 avx512f amx_tile\n\n"
+                 "processor\t: 1\nmodel name\t: Other\nflags\t\t: avx512_fp16\n")
+    assert cpu_info(str(f)) == {"model": "Some CPU @ 2.0GHz", "simd": ["avx2", "avx512f", "amx_tile"]}
+    assert cpu_info(str(tmp_path / "absent")) is None
+
+
 def test_the_repo_lock_pins_every_installed_distribution():
     pins = read_lock(ROOT / "requirements.lock")
     assert pins["torch"] == "2.14.1" and pins["numpy"]
