@@ -31,7 +31,7 @@ COMPARED = ("python", "torch", "torchvision", "numpy", "opencv-python", "opencv-
             "ultralytics", "transformers", "diffusers", "detectron2")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BENCHBENCH_DEVICE")
 # The instruction sets torch's CPU kernels choose between: two machines that differ here may train the
-# same seed to different weights (a fit is bit-identical across processes and thread counts on one machine)
+# same seed to different weights (on one machine a tiny YOLO fit was bit-identical across processes and threads)
 SIMD_FLAGS = ("avx2", "avx512f", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_bf16")
 LOCK_FILE = "requirements.lock"
 
