@@ -46,7 +46,7 @@ def summarize(run_dir: Path) -> dict:
               "generator": c["cell"].get("generator"), "ratio": c["cell"]["ratio"], "seed": c["cell"]["seed"],
               "fold": c.get("fold"), "test_groups": c.get("test_groups"), "budget": c.get("budget"),
               "synthetic_in_training": c.get("synthetic_in_training"),
-              "fit_s": (c.get("timings") or {}).get("fit"),
+              "fit_s": (c.get("timings") or {}).get("fit"), "runtime": c.get("runtime"),
               "metrics": _values(c.get("metrics") or {}),
               "by_specimen": _specimens(c), "curve": [{k: p.get(k) for k in ("steps", "epochs", *METRICS)}
                                                        for p in c.get("curve") or []]}
