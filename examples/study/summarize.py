@@ -16,7 +16,7 @@ from pathlib import Path
 METRICS = ("AP10", "AP30", "hit_AP", "mAP50", "mAP50_95")
 
 
-def _values(metrics: dict) -> dict[str, float | None]:
+def values(metrics: dict) -> dict[str, float | None]:
     """Point values of METRICS from a cell's (or one specimen's) metrics; hit AP lives with the mask scores."""
     def value(m: str):
         v = (metrics.get("masks") or {}).get("hit_AP") if m == "hit_AP" else metrics.get(m)
@@ -24,8 +24,8 @@ def _values(metrics: dict) -> dict[str, float | None]:
     return {m: value(m) for m in METRICS}
 
 
-def _specimens(cell: dict) -> dict[str, dict[str, float | None]]:
-    return {g: _values(v) for g, v in ((cell.get("metrics") or {}).get("groups") or {}).items()}
+def specimens(cell: dict) -> dict[str, dict[str, float | None]]:
+    return {g: values(v) for g, v in ((cell.get("metrics") or {}).get("groups") or {}).items()}
 
 
 def _quality(scores: dict) -> list[dict]:
@@ -47,8 +47,8 @@ def summarize(run_dir: Path) -> dict:
               "fold": c.get("fold"), "test_groups": c.get("test_groups"), "budget": c.get("budget"),
               "synthetic_in_training": c.get("synthetic_in_training"),
               "fit_s": (c.get("timings") or {}).get("fit"), "runtime": c.get("runtime"),
-              "metrics": _values(c.get("metrics") or {}),
-              "by_specimen": _specimens(c), "curve": [{k: p.get(k) for k in ("steps", "epochs", *METRICS)}
+              "metrics": values(c.get("metrics") or {}),
+              "by_specimen": specimens(c), "curve": [{k: p.get(k) for k in ("steps", "epochs", *METRICS)}
                                                        for p in c.get("curve") or []]}
              for c in results["cells"]]
     return {"note": "written by examples/study/summarize.py from the run folder's results.json",
