@@ -11,7 +11,8 @@ named below, never this one. The names, by what they are:
 * hashing, seeding and paths: :func:`sha256_json`, :func:`file_sha256`, :func:`dir_fingerprint`,
   :func:`seed_everything`, :func:`require_local_path`;
 * frame IO and scoring: :func:`export_yolo`, :func:`export_coco`, :func:`as_rgb_uint8`,
-  :func:`frame_mask`, :func:`coco_stats`, :func:`write_training_manifest`;
+  :func:`frame_mask`, :func:`coco_stats`, :func:`write_training_manifest` (and :data:`RESUME_STATE_DIR`,
+  where a trainer keeps its checkpoints);
 * torch helpers: :func:`torch_device`, :func:`torch_generator`, :func:`save_state`, :func:`load_state`.
 
 Importing it costs numpy and pluggy, never torch: the torch helpers import torch (and
@@ -21,7 +22,7 @@ safetensors) inside their bodies, on first call. Kits beside it: ``benchbench.te
 """
 
 from benchbench.data.export import export_coco, export_yolo
-from benchbench.data.provenance import write_training_manifest
+from benchbench.data.provenance import RESUME_STATE_DIR, write_training_manifest
 from benchbench.errors import BenchError, MissingDependency, PluginError, UserError
 from benchbench.frames import CLASSES, Box, Frame, FrameSet, Label, as_rgb_uint8
 from benchbench.hashing import dir_fingerprint, file_sha256, sha256_json
@@ -45,6 +46,7 @@ __all__ = [
     "sha256_json", "file_sha256", "dir_fingerprint", "seed_everything", "require_local_path",
     # frame IO and scoring
     "export_yolo", "export_coco", "as_rgb_uint8", "frame_mask", "coco_stats", "write_training_manifest",
+    "RESUME_STATE_DIR",
     # torch helpers (torch imported on first call)
     "torch_device", "torch_generator", "save_state", "load_state",
 ]

@@ -130,3 +130,32 @@ def test_a_fine_tuned_model_inherits_its_bases_frames(tmp_path):
         write_training_manifest(tmp_path / "t3", _fold_export(tmp_path / "d1", ["Sample1"]), files, trainer="t",
                                 base=base)
     assert err.value.field == "--base"
+
+
+def test_a_trainers_checkpoints_are_not_weights_the_manifest_binds(tmp_path):
+    """Weights copied without OUT/checkpoints/ (the resume state) stay valid; other weights never do."""
+    import numpy as np
+    from PIL import Image
+
+    from benchbench.data.provenance import RESUME_STATE_DIR, read_manifest
+
+    data = tmp_path / "frames"
+    (data / "sane").mkdir(parents=True)
+    Image.fromarray(np.full((8, 8, 3), 90, np.uint8)).save(data / "sane" / "Sample1_0.png")
+    out = tmp_path / "w"
+    (out / "unet").mkdir(parents=True)
+    (out / "unet" / "model.safetensors").write_bytes(b"weights")
+    (out / RESUME_STATE_DIR / "guided" / "step-0001000").mkdir(parents=True)
+    (out / RESUME_STATE_DIR / "guided" / "step-0001000" / "optimizer.pt").write_bytes(b"state")
+    path = write_training_manifest(out, data, {"sane": sorted((data / "sane").iterdir())}, trainer="t")
+    assert list(json.loads(path.read_text())["weights"]) == ["unet/model.safetensors"]
+    copy = shutil.copytree(out, tmp_path / "copy", ignore=shutil.ignore_patterns(RESUME_STATE_DIR))
+    assert read_manifest(copy / MANIFEST)["weights_bound"] is True
+    # a manifest written before the resume state was set apart lists it: it still reads without it
+    old = json.loads(path.read_text())
+    old["weights"]["checkpoints/guided/step-0001000/optimizer.pt"] = "0" * 64
+    (copy / MANIFEST).write_text(json.dumps(old))
+    assert read_manifest(copy / MANIFEST)["weights_bound"] is True
+    (copy / "unet" / "model.safetensors").write_bytes(b"other weights")
+    with pytest.raises(UserError, match="not the ones it was written with"):
+        read_manifest(copy / MANIFEST)

@@ -34,6 +34,10 @@ MANIFEST = "training-manifest.json"
 EXPORT_MANIFEST = "benchbench-export.json"  # written by `bench data export` beside the frames
 VERSION = 2  # 2: weights' sha256, no_data, thumbnails
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".onnx")  # what a pipeline loads
+# A trainer's resume state (optimizer, RNG, the UNet at step s: benchbench.diffusion.Checkpoints) lives in
+# OUT/checkpoints/. No generator loads it, so it is not part of the weights: deleting it after training, or
+# copying the weights without it, leaves the manifest valid.
+RESUME_STATE_DIR = "checkpoints"
 RETRAIN = "re-run the training command that wrote it (a manifest describes only the weights it was written with)"
 
 # Near-copies. Bit hashes (average/difference hash, 64-256 bits) cannot tell FLYD-S frames apart: frames of
@@ -69,10 +73,14 @@ def _image_record(path: Path, label: str, group: str) -> dict[str, Any]:
             "pixels": pixel_sha256(rgb), "thumb": thumbnail(rgb).tobytes().hex()}
 
 
+def _resume_state(rel: str) -> bool:
+    return rel.split("/", 1)[0] == RESUME_STATE_DIR
+
+
 def weights_sha256(folder: Path) -> dict[str, str]:
-    """sha256 of every file under ``folder`` by relative name, the manifest itself excepted."""
-    return {p.relative_to(folder).as_posix(): file_sha256(p) for p in sorted(folder.rglob("*"))
-            if p.is_file() and p.name != MANIFEST}
+    """sha256 of every file under ``folder`` by relative name, the manifest and the resume state excepted."""
+    return {rel: file_sha256(p) for p in sorted(folder.rglob("*"))
+            if p.is_file() and p.name != MANIFEST and not _resume_state(rel := p.relative_to(folder).as_posix())}
 
 
 def _export_groups(data_dir: Path) -> tuple[dict[str, str], dict[str, Any]]:
@@ -199,6 +207,8 @@ def _check_weights(recorded: Any, path: Path) -> bool:
     if not isinstance(recorded, dict) or not all(isinstance(v, str) for v in recorded.values()):
         raise UserError("weights is not a mapping of file name -> sha256", file=path, fix=RETRAIN)
     for rel, sha in recorded.items():
+        if _resume_state(rel):  # listed by manifests written before RESUME_STATE_DIR was set apart
+            continue
         f = folder / rel
         if not f.resolve().is_relative_to(folder.resolve()):
             raise UserError(f"weights names {rel!r}, outside its folder", file=path, fix=RETRAIN)
@@ -207,8 +217,8 @@ def _check_weights(recorded: Any, path: Path) -> bool:
         if file_sha256(f) != sha:
             raise UserError(f"the weights beside it are not the ones it was written with ({rel} differs)",
                             file=path, fix=RETRAIN)
-    extra = [p.relative_to(folder).as_posix() for p in sorted(folder.rglob("*"))
-             if p.suffix in WEIGHT_SUFFIXES and p.is_file() and p.relative_to(folder).as_posix() not in recorded]
+    extra = [rel for p in sorted(folder.rglob("*")) if p.suffix in WEIGHT_SUFFIXES and p.is_file()
+             and (rel := p.relative_to(folder).as_posix()) not in recorded and not _resume_state(rel)]
     if extra:
         raise UserError(f"the weights beside it are not the ones it was written with ({extra[0]} is not among "
                         "them)", file=path, fix=RETRAIN)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench import diffusion
-from benchbench.api import UserError, seed_everything, torch_device, write_training_manifest
+from benchbench.api import RESUME_STATE_DIR, UserError, seed_everything, torch_device, write_training_manifest
 from benchbench_ddpm.model import CLASSES, GUIDED, NULL_CLASS, build_scheduler, build_unet, save_pipeline
 
 RESUME_KEYS = ("size", "channels", "width", "levels", "layers", "attention", "batch", "lr", "lr_schedule",
@@ -140,7 +140,7 @@ def _train_model(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], cl
     optimizer = torch.optim.AdamW(unet.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     lr_scheduler = get_scheduler(cfg.lr_schedule, optimizer=optimizer, num_warmup_steps=min(cfg.warmup_steps, steps),
                                  num_training_steps=steps)
-    checkpoints = diffusion.Checkpoints(out / "checkpoints" / label, keep=cfg.checkpoints_keep)
+    checkpoints = diffusion.Checkpoints(out / RESUME_STATE_DIR / label, keep=cfg.checkpoints_keep)
     config = _config_dict(cfg)
     hist: dict[str, Any] = {"losses": [], "probe": []}
     start = 0

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench import diffusion
-from benchbench.api import UserError, seed_everything, torch_device, write_training_manifest
+from benchbench.api import RESUME_STATE_DIR, UserError, seed_everything, torch_device, write_training_manifest
 from benchbench_sd.prompts import CRACK_PROMPT, SANE_PROMPT
 from benchbench_sd.train import check_resumable, denoising_target
 
@@ -240,7 +240,7 @@ class _Phase:
                  modules: dict[str, Any], optimizer: Any, schedule: Any):
         self.cfg, self.name, self.keys, self.config = cfg, name, keys, config
         self.modules, self.optimizer, self.schedule = modules, optimizer, schedule
-        self.checkpoints = diffusion.Checkpoints(out / "checkpoints" / name, keep=cfg.checkpoints_keep)
+        self.checkpoints = diffusion.Checkpoints(out / RESUME_STATE_DIR / name, keep=cfg.checkpoints_keep)
         from accelerate import Accelerator
 
         # only its gradient clipping is used: the loops run in float32 on one device

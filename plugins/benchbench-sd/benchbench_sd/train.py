@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench import diffusion
-from benchbench.api import UserError, seed_everything, torch_device, write_training_manifest
+from benchbench.api import RESUME_STATE_DIR, UserError, seed_everything, torch_device, write_training_manifest
 from benchbench_sd.prompts import CLASS_PROMPT, INSTANCE_PROMPT
 
 # Config keys that must match between a checkpoint and the run resuming it.
@@ -118,7 +118,7 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
     lr_scheduler = get_scheduler(cfg.lr_schedule, optimizer=optimizer, num_warmup_steps=cfg.warmup_steps,
                                  num_training_steps=cfg.steps)
 
-    checkpoints = diffusion.Checkpoints(out / "checkpoints", keep=cfg.checkpoints_keep)
+    checkpoints = diffusion.Checkpoints(out / RESUME_STATE_DIR, keep=cfg.checkpoints_keep)
     log: dict[str, Any] = {"losses": [], "probe": [], "config": _config_dict(cfg)}
     start = 0
     latest = checkpoints.latest() if cfg.resume else None
