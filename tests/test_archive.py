@@ -65,11 +65,26 @@ def test_a_synthetic_cell_missing_from_the_archive_uses_the_archived_teacher_lab
     assert (tmp_path / "archive" / "cells" / f"{taught}.json").is_file()  # and it is archived again
 
 
-def test_a_restored_teacher_without_archived_labels_fails_its_cells_naming_the_fix(tmp_path, archived):
+def test_a_teacher_whose_labels_are_not_archived_is_fitted_again(tmp_path, archived):
+    m, first = archived
+    taught = next(i for i, c in first.items() if c.get("teacher"))
+    teacher = next(i for i, c in first.items() if c["cell"]["generator"] is None)
+    (tmp_path / "archive" / "cells" / f"{taught}.json").unlink()
+    shutil.rmtree(tmp_path / "archive" / "labels")
+    res = _run(tmp_path, m, "second")
+    assert res.exit_code == 0, res.output
+    second = _cells(tmp_path, "second")
+    assert second[teacher]["finished"] != first[teacher]["finished"]  # refitted: it has a model again
+    assert second[taught]["status"] == "ok"
+    assert all(second[i]["finished"] == c["finished"] for i, c in first.items() if i not in (taught, teacher))
+
+
+def test_archived_labels_of_other_frames_fail_the_cells_naming_the_fix(tmp_path, archived):
     m, first = archived
     taught = next(i for i, c in first.items() if c.get("teacher"))
     (tmp_path / "archive" / "cells" / f"{taught}.json").unlink()
-    shutil.rmtree(tmp_path / "archive" / "labels")
+    for f in (tmp_path / "archive" / "labels").glob("*.json"):  # the right teacher, other frames' key
+        f.rename(f.with_name("0" * 64 + f.name))
     res = _run(tmp_path, m, "second")
     assert res.exit_code == 1, res.output
     cell = _cells(tmp_path, "second")[taught]

@@ -300,7 +300,8 @@ class Runner:
         plan = self.p.plan
         keys = {c.id: cell_key(self.p, c, self.plugins) for c in plan.cells}
         if self.archive is not None and not self.opt.fresh:
-            self.restored = set(self.archive.restore_cells(self.store, keys))
+            found = self.archive.restorable(self.store, keys)
+            self.restored = set(self.archive.restore_cells(self.store, self._keep_teachers_out(found, keys)))
             self.archive.restore_labels(self.cache)
         for c in plan.cells:
             done = self.store.completed(c.id, keys[c.id])
@@ -333,6 +334,16 @@ class Runner:
         failed = [cid for cid, r in self.results.items() if r.get("status") != "ok"]
         self.observer_errors += self.cache.problems
         return RunSummary(self.store.root, results, failed, self.observer_errors)
+
+    def _keep_teachers_out(self, found: dict[str, Any], keys: dict[str, str]) -> dict[str, Any]:
+        """``found`` less the real-only baselines that a cell still to run needs labels from and whose labels
+        of that cell's generated set are not archived: restored without their model they could not make
+        them, so they are fitted again."""
+        plan, labelled = self.p.plan, self.archive.labelled()  # type: ignore[union-attr]
+        done = {c.id for c in plan.cells if c.id in found or self.store.completed(c.id, keys[c.id]) is not None}
+        refit = {t for c in plan.cells if c.id not in done and (t := plan.teacher_of(c)) in found
+                 and (t, c.gen_task_id) not in labelled}
+        return {i: rec for i, rec in found.items() if i not in refit}
 
     # -- the jobs of a run and what each waits for (the plan's dependencies)
     def _jobs(self, pending: list[Cell], keys: dict[str, str]) -> list[Job]:
@@ -421,7 +432,7 @@ class Runner:
             self.labels[pair] = res
             self.observer_errors += res.get("cache_problems", [])
             if self.archive is not None and pair in self.label_keys:
-                self.archive.save_labels(self.label_keys[pair], res)
+                self.archive.save_labels(self.label_keys[pair], res, pair)
 
     def _header(self, c: Cell) -> dict[str, Any]:
         """What a cell's record says besides its own outcome (filled in as its job is built)."""

@@ -5,8 +5,8 @@ A study of many fits runs over several sessions, and a session's machine may com
 (``DIR/cells/<id>.json``, its metrics; a few kB) and each teacher's labels (``DIR/labels/<key>.json``), and
 at the start of a run puts back those whose key still matches, so a fresh clone resumes where the last
 machine stopped. Prediction files and models stay in ``work/`` and are not archived: an archived cell can
-be reported and tested, not re-scored, and a teacher restored from the archive labels new frames only
-through its archived labels.
+be reported and tested, not re-scored, and a real-only baseline is restored only where the archive holds
+its labels of every generated set a pending cell needs from it (else it is fitted again to make them).
 """
 
 from __future__ import annotations
@@ -49,14 +49,28 @@ class Archive:
         rec = self._record(path)
         return rec if rec["status"] == "ok" and rec["key"] == key else None
 
-    def restore_cells(self, store: RunStore, keys: dict[str, str]) -> list[str]:
-        """Put archived records whose key matches into the run folder where it has no finished one; the ids."""
-        restored = []
-        for cell_id, key in keys.items():
-            if store.completed(cell_id, key) is None and (rec := self.completed(cell_id, key)) is not None:
-                store.write_cell(rec)
-                restored.append(cell_id)
-        return restored
+    def restorable(self, store: RunStore, keys: dict[str, str]) -> dict[str, dict[str, Any]]:
+        """Archived records whose key matches, for cells the run folder has not finished."""
+        return {cell_id: rec for cell_id, key in keys.items()
+                if store.completed(cell_id, key) is None and (rec := self.completed(cell_id, key)) is not None}
+
+    def restore_cells(self, store: RunStore, records: dict[str, dict[str, Any]]) -> list[str]:
+        """Put these records into the run folder; their ids."""
+        for rec in records.values():
+            store.write_cell(rec)
+        return list(records)
+
+    def labelled(self) -> set[tuple[str, str]]:
+        """(teacher cell id, generation task id) of every archived set of labels."""
+        pairs = set()
+        for path in (self.root / LABELS).glob("*.json"):
+            try:
+                data = json.loads(path.read_text())
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and isinstance(data.get("teacher"), str) and isinstance(data.get("task"), str):
+                pairs.add((data["teacher"], data["task"]))
+        return pairs
 
     def restore_labels(self, cache: Cache) -> int:
         """Archived teacher labels into the cache where it lacks them; how many."""
@@ -79,9 +93,10 @@ class Archive:
             # indented, keys sorted: an archive is committed, and its diffs should show what changed
             self._write(self.root / "cells" / f"{record['id']}.json", record)
 
-    def save_labels(self, key: str, labels: dict[str, Any]) -> None:
-        self._write(self.root / LABELS / f"{key}.json",
-                    {k: v for k, v in labels.items() if k in ("boxes", "reference")})
+    def save_labels(self, key: str, labels: dict[str, Any], pair: tuple[str, str]) -> None:
+        """A teacher's labels of one generated set; ``pair`` (teacher cell id, generation task id) says whose."""
+        self._write(self.root / LABELS / f"{key}.json", {"teacher": pair[0], "task": pair[1],
+                    **{k: v for k, v in labels.items() if k in ("boxes", "reference")}})
 
     @staticmethod
     def _write(path: Path, obj: Any) -> None:
