@@ -10,16 +10,16 @@ replication = pytest.importorskip("replication")
 
 
 def test_baseline_of_a_synthetic_cell_keeps_detector_seed_budget_and_fold():
-    assert replication._baseline("yolo__physics__g-__r0.5__s1__bsteps__f2") == "yolo__real__g-__r0__s1__bsteps__f2"
-    assert replication._baseline("yolo__ddpm-guided__g7.5__r1__s0__f0") == "yolo__real__g-__r0__s0__f0"
+    assert replication._baseline("yolo", 1, "steps", 2) == "yolo__real__g-__r0__s1__bsteps__f2"
+    assert replication._baseline("yolo", 0, "epochs", 0) == "yolo__real__g-__r0__s0__f0"
 
 
 def test_compare_pairs_cells_and_specimen_deltas_across_machines():
-    def cell(v, **spec):
-        return {"value": v, "by_specimen": spec}
+    def cell(v, seed=0, **spec):
+        return {"value": v, "baseline": f"d__real__g-__r0__s{seed}__f0", "by_specimen": spec}
 
     a = {"d__real__g-__r0__s0__f0": cell(0.7, S5=0.6, S8=0.8), "d__p__g-__r1__s0__f0": cell(0.75, S5=0.7, S8=0.8),
-         "d__real__g-__r0__s1__f0": cell(0.5)}
+         "d__real__g-__r0__s1__f0": cell(0.5, seed=1)}
     b = {"d__real__g-__r0__s0__f0": cell(0.7, S5=0.6, S8=0.8), "d__p__g-__r1__s0__f0": cell(0.65, S5=0.5, S8=0.8)}
     res = replication.compare(a, b)
     assert [c["id"] for c in res["cells"]] == ["d__p__g-__r1__s0__f0", "d__real__g-__r0__s0__f0"]

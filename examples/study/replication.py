@@ -18,24 +18,28 @@ from pathlib import Path
 
 from summarize import specimens, values  # this folder's: the same reading of a cell record as the summaries
 
+from benchbench.records.ids import cell_id
 
-def _baseline(cell_id: str) -> str:
+
+def _baseline(detector: str, seed: int, budget: str, fold: int | None) -> str:
     """The real-only cell a synthetic cell is compared with (same detector, seed, budget, fold)."""
-    det, _gen, _guid, _ratio, *rest = cell_id.split("__")
-    return "__".join([det, "real", "g-", "r0", *rest])
+    return cell_id(detector, None, None, 0.0, seed, budget, fold)
 
 
 def _archived(folder: Path, metric: str) -> dict[str, dict]:
     out = {}
     for path in sorted((folder / "cells").glob("*.json")):
         rec = json.loads(path.read_text())
+        cell = rec["cell"]
         out[rec["id"]] = {"value": values(rec.get("metrics") or {})[metric],
+                          "baseline": _baseline(cell["detector"], cell["seed"], cell["budget"], rec.get("fold")),
                           "by_specimen": {g: v[metric] for g, v in specimens(rec).items()}}
     return out
 
 
 def _committed(summary: Path, metric: str) -> dict[str, dict]:
     return {c["id"]: {"value": c["metrics"].get(metric),
+                      "baseline": _baseline(c["detector"], c["seed"], c["budget"]["mode"], c.get("fold")),
                       "by_specimen": {g: v.get(metric) for g, v in (c.get("by_specimen") or {}).items()}}
             for c in json.loads(summary.read_text())["cells"] if c["status"] == "ok"}
 
@@ -45,7 +49,7 @@ def compare(a: dict[str, dict], b: dict[str, dict]) -> dict:
     cells = [{"id": i, "a": a[i]["value"], "b": b[i]["value"]} for i in both]
     deltas = []
     for i in both:
-        base = _baseline(i)
+        base = a[i]["baseline"]
         if base == i or base not in a or base not in b:
             continue
         for g, v in a[i]["by_specimen"].items():
