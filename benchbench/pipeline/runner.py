@@ -299,16 +299,9 @@ class Runner:
         self.run_id = self.store.run_id()
         plan = self.p.plan
         keys = {c.id: cell_key(self.p, c, self.plugins) for c in plan.cells}
-        if self.archive is not None and not self.opt.fresh:
-            found = self.archive.restorable(self.store, keys)
-            self.restored = set(self.archive.restore_cells(self.store, self._keep_teachers_out(found, keys)))
-            self.archive.restore_labels(self.cache)
-        for c in plan.cells:
-            done = self.store.completed(c.id, keys[c.id])
-            if done is not None:
-                self.results[c.id] = done
-                if self.archive is not None and self.archive.completed(c.id, keys[c.id]) is None:
-                    self.archive.save_cell(done)  # finished before this run was archived
+        self.results = {c.id: rec for c in plan.cells if (rec := self.store.completed(c.id, keys[c.id])) is not None}
+        if self.archive is not None:
+            self._restore(keys)
         self.observer_errors += stale_warnings(self.results.values(), self._code,
                                                {i.name: i.dist for i in self.plugins.info.values()})
         pending = [c for c in plan.cells if c.id not in self.results]
@@ -335,15 +328,28 @@ class Runner:
         self.observer_errors += self.cache.problems
         return RunSummary(self.store.root, results, failed, self.observer_errors)
 
-    def _keep_teachers_out(self, found: dict[str, Any], keys: dict[str, str]) -> dict[str, Any]:
-        """``found`` less the real-only baselines that a cell still to run needs labels from and whose labels
-        of that cell's generated set are not archived: restored without their model they could not make
-        them, so they are fitted again."""
-        plan, labelled = self.p.plan, self.archive.labelled()  # type: ignore[union-attr]
-        done = {c.id for c in plan.cells if c.id in found or self.store.completed(c.id, keys[c.id]) is not None}
-        refit = {t for c in plan.cells if c.id not in done and (t := plan.teacher_of(c)) in found
-                 and (t, c.gen_task_id) not in labelled}
-        return {i: rec for i, rec in found.items() if i not in refit}
+    def _restore(self, keys: dict[str, str]) -> None:
+        """Archive the cells this run folder finished before it had an archive; put back (unless --fresh) the
+        archived ones it lacks, less the real-only baselines that a cell still to run needs labels from and
+        whose labels of that cell's generated set are not archived: restored without their model they could
+        not make them, so they are fitted again."""
+        archive, plan = self.archive, self.p.plan
+        assert archive is not None
+        for cell_id, rec in self.results.items():
+            if archive.completed(cell_id, keys[cell_id]) is None:
+                archive.save_cell(rec)
+        if self.opt.fresh:
+            return
+        found = {i: rec for i, k in keys.items() if i not in self.results and (rec := archive.completed(i, k))}
+        labelled = archive.labelled()
+        refit = {t for c in plan.cells if c.id not in self.results and c.id not in found
+                 and (t := plan.teacher_of(c)) in found and (t, c.gen_task_id) not in labelled}
+        for cell_id, rec in found.items():
+            if cell_id not in refit:
+                self.store.write_cell(rec)
+                self.results[cell_id] = rec
+                self.restored.add(cell_id)
+        archive.restore_labels(self.cache)
 
     # -- the jobs of a run and what each waits for (the plan's dependencies)
     def _jobs(self, pending: list[Cell], keys: dict[str, str]) -> list[Job]:

@@ -17,7 +17,7 @@ from typing import Any
 
 from benchbench.errors import UserError
 from benchbench.records.cache import Cache
-from benchbench.records.store import RunStore, atomic_write_json, check_cell_id, is_cell_record
+from benchbench.records.store import atomic_write_json, check_cell_id, is_cell_record
 
 LABELS = "labels"  # the cache's kind for teacher labels (benchbench.pipeline.jobs.run_label_job)
 
@@ -49,17 +49,6 @@ class Archive:
         rec = self._record(path)
         return rec if rec["status"] == "ok" and rec["key"] == key else None
 
-    def restorable(self, store: RunStore, keys: dict[str, str]) -> dict[str, dict[str, Any]]:
-        """Archived records whose key matches, for cells the run folder has not finished."""
-        return {cell_id: rec for cell_id, key in keys.items()
-                if store.completed(cell_id, key) is None and (rec := self.completed(cell_id, key)) is not None}
-
-    def restore_cells(self, store: RunStore, records: dict[str, dict[str, Any]]) -> list[str]:
-        """Put these records into the run folder; their ids."""
-        for rec in records.values():
-            store.write_cell(rec)
-        return list(records)
-
     def labelled(self) -> set[tuple[str, str]]:
         """(teacher cell id, generation task id) of every archived set of labels."""
         pairs = set()
@@ -72,20 +61,14 @@ class Archive:
                 pairs.add((data["teacher"], data["task"]))
         return pairs
 
-    def restore_labels(self, cache: Cache) -> int:
-        """Archived teacher labels into the cache where it lacks them; how many."""
-        n = 0
+    def restore_labels(self, cache: Cache) -> None:
+        """Archived teacher labels into the cache where it lacks them."""
         for path in sorted((self.root / LABELS).glob("*.json")):
             if cache.get_json(LABELS, path.stem) is None:
                 try:
                     cache.put_json(LABELS, path.stem, json.loads(path.read_text()))
                 except (OSError, ValueError):
-                    continue  # the labels are made again: an unreadable file costs a predict, never a result
-                n += 1
-        return n
-
-    def has_labels(self, key: str) -> bool:
-        return (self.root / LABELS / f"{key}.json").is_file()
+                    pass  # the labels are made again: an unreadable file costs a predict, never a result
 
     def save_cell(self, record: dict[str, Any]) -> None:
         """A finished cell's record (a failed one is not kept: the next run tries it again)."""
