@@ -128,3 +128,14 @@ def test_leaderboard_check_flags_another_environment_and_migrates_old_databases(
     con = sqlite3.connect(db)
     assert con.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == ("2",)
     con.close()
+
+
+def test_worker_facts_name_the_threads_and_cpu_kernels_torch_trained_with():
+    import torch
+
+    from benchbench.environment import worker_facts
+
+    facts = worker_facts()
+    assert facts["torch_threads"] == torch.get_num_threads()
+    assert facts["torch_cpu_capability"] == torch.backends.cpu.get_cpu_capability() and facts["torch_cpu_capability"]
+    assert facts["cuda"] is torch.cuda.is_available()
