@@ -247,6 +247,31 @@ def test_progress_keeps_a_line_per_running_unit():
         assert [t.description for t in p.progress.tasks] == ["cells"] and p.progress.tasks[0].completed == 1
 
 
+def test_progress_in_a_log_is_a_line_per_finished_unit():
+    # `nohup bench run … &` writes to a file, where a live display would print nothing until the end
+    from io import StringIO
+
+    from rich.console import Console
+
+    from benchbench.progress import LogProgress, RunProgress, progress_for
+
+    assert isinstance(progress_for(Console(file=StringIO(), force_terminal=True)), RunProgress)
+    log = Console(file=StringIO(), width=60)  # narrower than a line: a log line is never wrapped
+    p = progress_for(log, "AP30")
+    assert isinstance(p, LogProgress)
+    with p:
+        p.start(3, 1)
+        p.phase("gen__ddpm__s0", "frame 1/9", 0.1)
+        p.phase("gen__ddpm__s0", "frame 2/9", 0.2)
+        p.unit_done("gen__ddpm__s0")
+        p.unit_done("never-started")
+        p.cell_done({"id": "yolo__[x]", "status": "ok", "metrics": {"AP30": 0.71234}, "timings": {"fit": 283.6}})
+        p.cell_done({"id": "detr__r1", "status": "failed", "error": "ValueError: boom"})
+    lines = [ln.split(" ", 1)[1] for ln in log.file.getvalue().splitlines()]
+    assert lines == ["3 cells: 1 finished, 2 to run", "done gen__ddpm__s0 (0 s)",
+                     "[2/3] yolo__[x] ok AP30 0.712, fit 284 s", "[3/3] detr__r1 FAILED: ValueError: boom"]
+
+
 def test_operating_threshold_is_chosen_on_validation_frames(tmp_path, toys):
     # The template's split with a validation share (a second `split` key would be refused as a duplicate).
     m = benchbench_toys.write_matrix(tmp_path, name="valrun", seeds=[0], ratios=[0], bootstrap=20)

@@ -54,9 +54,9 @@ def rescore(run_dir: str, dry_run: bool, cache_dir: str, quiet: bool, no_report:
         click.echo(_summary(len(candidates) - len(skipped), skipped, untouched, "would be rescored"), err=True)
         return
 
-    from benchbench.progress import RunProgress
+    from benchbench.progress import progress_for
 
-    progress = RunProgress(console)
+    progress = progress_for(console)
 
     def on_cell(cell_id: str, res, why: str | None) -> None:
         if why is not None:

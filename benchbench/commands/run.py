@@ -138,9 +138,9 @@ def run(matrix_file: str, dry_run: bool, fresh: bool, workers: int | None, execu
                              Path(archive) if archive else None)
         progress = None
         if not (quiet or as_json):
-            from benchbench.progress import RunProgress
+            from benchbench.progress import progress_for
 
-            progress = RunProgress(console)
+            progress = progress_for(console, matrix.answer.metric)
         runner = Runner(prepared, options, progress=progress)
         if progress is not None:
             with progress:
