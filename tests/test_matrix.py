@@ -137,7 +137,8 @@ def test_debug_shows_traceback(tmp_path):
                                   "study/flyd-s-cv-seeds01.yaml", "study/generators-cv-fold0.yaml",
                                   "study/generators-cv-fold1.yaml", "study/generators-cv-fold2.yaml",
                                   "study/generators-cv.yaml",
-                                  "study/flyd-s-cv-ddpm.yaml", "study/generators-cv-ddpm.yaml"])
+                                  "study/flyd-s-cv-ddpm.yaml", "study/generators-cv-ddpm.yaml",
+                                  "study/generators-sd64-fold0.yaml"])
 def test_examples_are_valid_matrices(name):
     from pathlib import Path
 
