@@ -181,7 +181,7 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
     hit = cache.get_json("labels", job.key)
     if isinstance(hit, dict) and isinstance(hit.get("boxes"), list) and len(hit["boxes"]) == len(job.frames) \
             and isinstance(hit.get("reference"), dict):
-        return hit
+        return {**hit, "key": job.key}
     if hit is not None:
         cache.problems.append(f"cache: {Path(job.cache_dir) / 'labels' / job.key}.json does not hold labels "
                               "for these frames: recomputed")
@@ -196,7 +196,7 @@ def run_label_job(job: LabelJob, progress: Progress | None = None) -> dict[str, 
         for label, frames in (("crack", job.reference.positives()), ("sane", job.reference.negatives())):
             labels["reference"][label] = top_scores(det.predict(frames.without_truth(), ctx)) if len(frames) else []
     cache.put_json("labels", job.key, labels)
-    return {**labels, "cache_problems": cache.problems}
+    return {**labels, "key": job.key, "cache_problems": cache.problems}  # the key: where --archive keeps them
 
 
 @in_work_dir

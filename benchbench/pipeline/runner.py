@@ -244,7 +244,6 @@ class Runner:
         self.generated: dict[str, dict[str, Any]] = {}  # generation task id -> its frames
         self.gen_errors: dict[str, str] = {}
         self.labels: dict[tuple[str, str], Any] = {}  # (baseline id, task id) -> teacher boxes
-        self.label_keys: dict[tuple[str, str], str] = {}
         self.archive = Archive(options.archive) if options.archive is not None else None
         self.restored: set[str] = set()  # cells put back from the archive: records without their work folders
         self.label_errors: dict[tuple[str, str], str] = {}
@@ -419,7 +418,6 @@ class Runner:
         # (benchbench.records.archive) serve another, whatever its --cache-dir
         key = sha256_json({"teacher": keys[c.baseline_id], "frames": [Path(p).name for p in paths],
                            "reference": [f.stem for f in reference or ()]})
-        self.label_keys[c.baseline_id, c.gen_task_id] = key  # type: ignore[index]
         if c.baseline_id in self.restored and self.cache.get_json("labels", key) is None:
             raise DependencyFailed(
                 f"needs teacher labels from {c.baseline_id}, whose record came from the archive without its "
@@ -437,8 +435,8 @@ class Runner:
         else:
             self.labels[pair] = res
             self.observer_errors += res.get("cache_problems", [])
-            if self.archive is not None and pair in self.label_keys:
-                self.archive.save_labels(self.label_keys[pair], res, pair)
+            if self.archive is not None:
+                self.archive.save_labels(res["key"], res, pair)
 
     def _header(self, c: Cell) -> dict[str, Any]:
         """What a cell's record says besides its own outcome (filled in as its job is built)."""
