@@ -84,7 +84,7 @@ class LogProgress:
         if mark:  # the caller's word for it, e.g. "rescored" (rich markup on the live bar, plain here)
             what = Text.from_markup(mark).plain
         elif result.get("status") == "ok":
-            value = (result.get("metrics") or {}).get(self.metric)
+            value = ((result.get("metrics") or {}).get(self.metric) or {}).get("value")
             what = "ok" + (f" {self.metric} {value:.3f}" if isinstance(value, int | float) else "")
             fit = (result.get("timings") or {}).get("fit")
             what += f", fit {fit:.0f} s" if isinstance(fit, int | float) else ""

@@ -265,7 +265,8 @@ def test_progress_in_a_log_is_a_line_per_finished_unit():
         p.phase("gen__ddpm__s0", "frame 2/9", 0.2)
         p.unit_done("gen__ddpm__s0")
         p.unit_done("never-started")
-        p.cell_done({"id": "yolo__[x]", "status": "ok", "metrics": {"AP30": 0.71234}, "timings": {"fit": 283.6}})
+        p.cell_done({"id": "yolo__[x]", "status": "ok", "metrics": {"AP30": {"value": 0.71234, "ci": [0.6, 0.8]}},
+                     "timings": {"fit": 283.6}})
         p.cell_done({"id": "detr__r1", "status": "failed", "error": "ValueError: boom"})
     lines = [ln.split(" ", 1)[1] for ln in log.file.getvalue().splitlines()]
     assert lines == ["3 cells: 1 finished, 2 to run", "done gen__ddpm__s0 (0 s)",

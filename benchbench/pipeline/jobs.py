@@ -28,7 +28,7 @@ from benchbench.method.curves import CurveRecorder
 from benchbench.method.evaluation import drop_degenerate, evaluate_predictions, predictions_to_coco
 from benchbench.method.teacher import top_scores
 from benchbench.pipeline.calibration import crop_size, resize_frame
-from benchbench.pipeline.planner import Cell, GenTask
+from benchbench.pipeline.planner import Cell, GenTask, label_id
 from benchbench.plugins import PluginRef, get_plugins
 from benchbench.protocols import CellContext, GenerationRequest
 from benchbench.records.cache import Cache, frame_key
@@ -70,10 +70,11 @@ class LabelJob:
     cache_dir: Path
     timeout: float | None = None
     reference: FrameSet | None = None  # the teacher's real training frames: its score scale (benchbench.method.teacher)
+    task_id: str = ""  # the generation task whose frames it labels: one baseline labels several sets
 
     @property
     def unit(self) -> str:
-        return f"label:{self.baseline_id}"
+        return label_id(self.baseline_id, self.task_id)
 
 
 @dataclass

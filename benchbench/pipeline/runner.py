@@ -425,11 +425,11 @@ class Runner:
                 f"cells/{c.baseline_id}.json from the archive and the run folder, and run again to refit it")
         return LabelJob(self.p.ref("detectors", c.detector), c.baseline_id, c.seed, frames, key,
                         self.store.work_dir(c.baseline_id), self.opt.cache_dir,
-                        timeout=self._timeout("detectors", c.detector), reference=reference)
+                        timeout=self._timeout("detectors", c.detector), reference=reference, task_id=c.gen_task_id)
 
     def _labels_done(self, pair: tuple[str, str], res: Any) -> None:
         stop_if_disk_full(res)
-        self._unit_done(f"label:{pair[0]}")
+        self._unit_done(label_id(*pair))
         if isinstance(res, BaseException):
             self.label_errors[pair] = error_line(res)
         else:
