@@ -340,7 +340,7 @@ class Runner:
         if self.opt.fresh:
             return
         found = {i: rec for i, k in keys.items() if i not in self.results and (rec := archive.completed(i, k))}
-        labelled = archive.labelled()
+        labelled = archive.restore_labels(self.cache)
         refit = {t for c in plan.cells if c.id not in self.results and c.id not in found
                  and (t := plan.teacher_of(c)) in found and (t, c.gen_task_id) not in labelled}
         for cell_id, rec in found.items():
@@ -348,7 +348,6 @@ class Runner:
                 self.store.write_cell(rec)
                 self.results[cell_id] = rec
                 self.restored.add(cell_id)
-        archive.restore_labels(self.cache)
 
     # -- the jobs of a run and what each waits for (the plan's dependencies)
     def _jobs(self, pending: list[Cell], keys: dict[str, str]) -> list[Job]:

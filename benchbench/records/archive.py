@@ -49,26 +49,20 @@ class Archive:
         rec = self._record(path)
         return rec if rec["status"] == "ok" and rec["key"] == key else None
 
-    def labelled(self) -> set[tuple[str, str]]:
-        """(teacher cell id, generation task id) of every archived set of labels."""
+    def restore_labels(self, cache: Cache) -> set[tuple[str, str]]:
+        """Archived teacher labels into the cache where it lacks them; the (teacher cell id, generation task id)
+        of every readable set of them, read once for both."""
         pairs = set()
-        for path in (self.root / LABELS).glob("*.json"):
+        for path in sorted((self.root / LABELS).glob("*.json")):
             try:
                 data = json.loads(path.read_text())
+                if cache.get_json(LABELS, path.stem) is None:
+                    cache.put_json(LABELS, path.stem, data)
             except (OSError, ValueError):
-                continue
+                continue  # the labels are made again: an unreadable file costs a predict, never a result
             if isinstance(data, dict) and isinstance(data.get("teacher"), str) and isinstance(data.get("task"), str):
                 pairs.add((data["teacher"], data["task"]))
         return pairs
-
-    def restore_labels(self, cache: Cache) -> None:
-        """Archived teacher labels into the cache where it lacks them."""
-        for path in sorted((self.root / LABELS).glob("*.json")):
-            if cache.get_json(LABELS, path.stem) is None:
-                try:
-                    cache.put_json(LABELS, path.stem, json.loads(path.read_text()))
-                except (OSError, ValueError):
-                    pass  # the labels are made again: an unreadable file costs a predict, never a result
 
     def save_cell(self, record: dict[str, Any]) -> None:
         """A finished cell's record (a failed one is not kept: the next run tries it again)."""
