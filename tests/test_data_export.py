@@ -84,3 +84,33 @@ def test_duplicate_names_get_suffixes(tmp_path):
     export_yolo(fs, tmp_path / "y")
     assert sorted(p.name for p in (tmp_path / "y" / "images" / "train").iterdir()) == [
         "same-2.png", "same-3.png", "same.png"]
+
+
+def test_export_classes_writes_the_cracked_frames_masks(tmp_path):
+    """Cracked frames with a mask get masks/<stem>.png (what `sd-base --crack-weight` reads); the rest none."""
+    from benchbench.data.export import export_classes
+    from benchbench.diffusion import training_mask
+
+    mask = np.zeros((30, 40), bool)
+    mask[5:25, 12] = True  # a one-pixel-wide crack
+    mask_file = tmp_path / "m.png"
+    Image.fromarray(mask.astype(np.uint8) * 255).save(mask_file)
+    img = np.zeros((30, 40, 3), np.uint8)
+    crack = (Box(12, 5, 1, 20),)
+    frames = FrameSet([
+        Frame(None, 40, 30, "crack", crack, "Sample1", image=img, meta={"name": "c1", "mask": str(mask_file)}),
+        Frame(None, 40, 30, "crack", crack, "Sample1", image=img, meta={"name": "c2"}),
+        Frame(None, 40, 30, "sane", (), "Sample2", image=img, meta={"name": "s1", "mask": str(mask_file)}),
+    ])
+    root = export_classes(frames, tmp_path / "out", {"split": "train"})
+    assert sorted(p.name for p in (root / "masks").iterdir()) == ["c1.png"]
+    records = {r["name"]: r for r in json.loads((root / "benchbench-export.json").read_text())["frames"]}
+    assert records["c1.png"]["mask"] == "masks/c1.png" and "mask" not in records["c2.png"]
+    assert np.array_equal(np.asarray(Image.open(root / "masks" / "c1.png")) > 127, mask)
+    # at the training size (halved to 20x15, the centre 15 columns) the 1-px crack survives at column 6 - 2
+    small = training_mask(root / "crack" / "c1.png", 15)
+    assert small.shape == (1, 15, 15) and small[0, 3:12, 4].all() and small.sum() <= 2 * 11
+    assert not training_mask(root / "crack" / "c2.png", 15).any()
+    # a re-export of another side keeps no mask of the first
+    export_classes(FrameSet(frames[1:]), root, {"split": "train"})
+    assert not (root / "masks").exists()

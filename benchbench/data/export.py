@@ -12,7 +12,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from benchbench.data.provenance import EXPORT_MANIFEST, pixel_sha256
+import numpy as np
+
+from benchbench.data.provenance import EXPORT_MANIFEST, MASKS_DIR, pixel_sha256
 from benchbench.errors import UserError
 from benchbench.frames import Frame, FrameSet
 from benchbench.hashing import file_sha256
@@ -150,16 +152,31 @@ def export_coco(frames: FrameSet, out_path: str | os.PathLike, *,
 def export_classes(frames: FrameSet, out_dir: str | os.PathLike, header: dict[str, Any]) -> Path:
     """Write ``out_dir/crack`` and ``out_dir/sane`` (the Classes layout generator training reads) and
     ``benchbench-export.json``: ``header`` plus each frame's class, specimen group and content hashes,
-    which ``bench train`` copies into the weights' training manifest."""
+    which ``bench train`` copies into the weights' training manifest.
+
+    A cracked frame with a crack mask (``masks`` layout, simulated frames) also gets
+    ``out_dir/masks/<stem>.png``, same size as the frame, so that a trainer can weight the crack's
+    pixels (``bench train sd-base --crack-weight``)."""
+    from PIL import Image
+
+    from benchbench.metrics.masks import frame_mask
+
     root = Path(out_dir)
-    for label in ("crack", "sane"):  # a re-export must not keep frames of an earlier split
+    for label in ("crack", "sane", MASKS_DIR):  # a re-export must not keep frames of an earlier split
         shutil.rmtree(root / label, ignore_errors=True)
     records = []
     for frame, name in zip(frames, unique_names(frames), strict=True):
         dest = root / frame.label / name
         write_image(frame, dest)
-        records.append({"name": name, "label": frame.label, "group": frame.group, "sha256": file_sha256(dest),
-                        "pixels": pixel_sha256(frame.load())})
+        record = {"name": name, "label": frame.label, "group": frame.group, "sha256": file_sha256(dest),
+                  "pixels": pixel_sha256(frame.load())}
+        mask = frame_mask(frame) if frame.label == "crack" else None
+        if mask is not None and mask.any():
+            mask_file = root / MASKS_DIR / (Path(name).stem + ".png")
+            mask_file.parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(mask.astype(np.uint8) * 255).save(mask_file)
+            record["mask"] = f"{MASKS_DIR}/{mask_file.name}"
+        records.append(record)
     counts = {label: sum(r["label"] == label for r in records) for label in ("crack", "sane")}
     manifest = {**header, "counts": counts, "groups": sorted({r["group"] for r in records}), "frames": records}
     (root / EXPORT_MANIFEST).write_text(json.dumps(manifest, indent=1))

@@ -32,6 +32,7 @@ from benchbench.hashing import file_sha256
 
 MANIFEST = "training-manifest.json"
 EXPORT_MANIFEST = "benchbench-export.json"  # written by `bench data export` beside the frames
+MASKS_DIR = "masks"  # the exported cracked frames' masks, <stem>.png
 VERSION = 2  # 2: weights' sha256, no_data, thumbnails
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".onnx")  # what a pipeline loads
 # A trainer's resume state (optimizer, RNG, the UNet at step s: benchbench.diffusion.Checkpoints) lives in

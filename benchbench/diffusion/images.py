@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchbench.data.provenance import MASKS_DIR
 from benchbench.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -75,16 +76,35 @@ def load_training_image(path: str | os.PathLike, size: int, channels: int) -> np
     from PIL import Image
 
     with Image.open(path) as im:
-        im = im.convert("L" if channels == 1 else "RGB")
-        w, h = im.size
-        scale = size / min(w, h)
-        nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-        im = im.resize((nw, nh), Image.Resampling.BICUBIC)
-        left, top = (nw - size) // 2, (nh - size) // 2
-        im = im.crop((left, top, left + size, top + size))
+        im = _square(im.convert("L" if channels == 1 else "RGB"), size, Image.Resampling.BICUBIC)
         arr = np.asarray(im, dtype=np.float32) / 127.5 - 1.0
     if arr.ndim == 2:
         arr = arr[None]
     else:
         arr = arr.transpose(2, 0, 1)
     return np.ascontiguousarray(arr)
+
+
+def training_mask(image: str | os.PathLike, size: int) -> np.ndarray:
+    """The crack mask of an exported training image (``bench data export`` writes ``masks/<stem>.png`` beside
+    ``crack/``) as a 1xHxW float32 array of 0/1, resized and cropped as :func:`load_training_image` does its
+    image; all zeros for a frame without a mask (a sane one). Resized by area, then any covered pixel counts:
+    a crack one pixel wide at native scale must not vanish at ``size``."""
+    from PIL import Image
+
+    path = Path(image).parent.parent / MASKS_DIR / (Path(image).stem + ".png")
+    if not path.is_file():
+        return np.zeros((1, size, size), dtype=np.float32)
+    with Image.open(path) as im:
+        im = _square(im.convert("L"), size, Image.Resampling.BOX)
+        return (np.asarray(im, dtype=np.float32)[None] > 0).astype(np.float32)
+
+
+def _square(im, size: int, resample):
+    """Shorter side resized to ``size``, then the centre ``size`` x ``size`` crop."""
+    w, h = im.size
+    scale = size / min(w, h)
+    nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
+    im = im.resize((nw, nh), resample)
+    left, top = (nw - size) // 2, (nh - size) // 2
+    return im.crop((left, top, left + size, top + size))

@@ -85,6 +85,9 @@ def dreambooth(**options: object) -> None:
 @click.option("--noise-schedule", default="sd15", show_default=True, type=click.Choice(list(NOISE_SCHEDULES)),
               help="sd15: SD v1.5's betas, noise prediction; zero-snr: rescaled to zero terminal SNR with "
                    "v-prediction, so a base trained from scratch can draw dark and bright frames.")
+@click.option("--crack-weight", default=0.0, show_default=True, type=float,
+              help="Extra loss weight on the cracked frames' crack pixels (grown by 1 px), VAE and UNet alike; "
+                   "needs the masks bench data export writes from a masks-layout dataset. 0: none.")
 @training_options(checkpoint_every=250)
 def sd_base(**options: object) -> None:
     """Train a Stable Diffusion base (VAE, then text-conditioned UNet) from a fold's training frames."""

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from benchbench.api import GenerationRequest, UserError
 from benchbench.testing import torch_threads
@@ -130,6 +131,35 @@ def test_resume_refuses_other_settings(base, exported, cli, tmp_path):
             "--vae-lr", "0.01"]
     result = CliRunner().invoke(cli, args)
     assert isinstance(result.exception, UserError) and "vae_lr" in str(result.exception)
+
+
+@pytest.mark.slow
+def test_crack_weight_trains_on_the_exported_masks(base, exported, cli, tmp_path):
+    """--crack-weight reads masks/ of the export (the simulated frames' masks), changes both phases' losses,
+    and a base trained without it is not resumed with it."""
+    masks = sorted((exported["train"] / "masks").iterdir())
+    assert masks and {p.stem for p in masks} == {p.stem for p in (exported["train"] / "crack").iterdir()}
+    out = tmp_path / "weighted"
+    invoke(cli, "train", "sd-base", "--data", str(exported["train"]), "--out", str(out), *TINY, "--crack-weight", "20")
+    log, ref = (json.loads((d / "train_log.json").read_text()) for d in (out, base))
+    assert log["config"]["crack_weight"] == 20
+    for phase in ("vae", "unet"):
+        assert log[phase]["losses"] != ref[phase]["losses"]
+    resumed = tmp_path / "resumed"
+    shutil.copytree(base / "checkpoints", resumed / "checkpoints")
+    result = CliRunner().invoke(cli, ["train", "sd-base", "--data", str(exported["train"]), "--out", str(resumed),
+                                      *TINY, "--resume", "--crack-weight", "20"])
+    assert isinstance(result.exception, UserError) and "crack_weight" in str(result.exception)
+
+
+def test_crack_weight_without_masks_is_a_user_error(cli, tmp_path):
+    for label in ("crack", "sane"):
+        (tmp_path / label).mkdir()
+        Image.fromarray(np.zeros((32, 32), np.uint8)).save(tmp_path / label / "a.png")
+    result = CliRunner().invoke(cli, ["train", "sd-base", "--data", str(tmp_path), "--out", str(tmp_path / "o"),
+                                      "--crack-weight", "5"])
+    assert isinstance(result.exception, UserError) and result.exception.field == "--crack-weight"
+    assert "masks/" in str(result.exception)
 
 
 def test_zero_snr_schedule_leaves_no_signal_at_the_last_step():
