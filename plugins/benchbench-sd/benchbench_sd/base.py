@@ -145,9 +145,10 @@ def train_sd_base(cfg: SdBaseConfig) -> dict[str, Any]:
 
 def crack_weights(images: list[Path], size: int, weight: float) -> Any:
     """Per-pixel loss weights (N x 1 x size x size): 1, and ``1 + weight`` on each frame's crack mask grown by
-    one pixel (both edges of the crack step); None when ``weight`` is 0. A crack covers about 2 % of a
-    64-px frame, so an unweighted loss is nearly blind to it: the 64-px VAE's reconstructions kept
-    42 dB but lost the cracks the classic detector found on the frames (plugins/benchbench-sd/measured)."""
+    one pixel (both edges of the crack step); None when ``weight`` is 0. Grown so, a crack is 1.8 % of a
+    cracked 64-px FLYD-S frame, and an unweighted loss is nearly blind to it: the 64-px VAE's
+    reconstructions kept 42 dB but lost the cracks the classic detector found on the frames
+    (plugins/benchbench-sd/measured)."""
     if not weight:
         return None
     import numpy as np
