@@ -94,7 +94,8 @@ def simulate(out: str, n: int, seed: int, size: int, sizes: str | None, positive
               help="Which side of the matrix's split to write.")
 @click.option("--fold", type=int, default=None,
               help="With split.folds in MATRIX: the fold whose side to write (0 .. K-1).")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder for crack/ and sane/.")
+@click.option("--out", required=True, type=click.Path(file_okay=False),
+              help="Folder for crack/ and sane/ (and masks/ of the cracked frames, where the data has masks).")
 def export(matrix_file: str, part: str, fold: int | None, out: str) -> None:
     """Write the frames of one side of MATRIX's split (of one fold's, with --fold) in the Classes layout
     (crack/, sane/).
