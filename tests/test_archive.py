@@ -79,6 +79,27 @@ def test_a_teacher_whose_labels_are_not_archived_is_fitted_again(tmp_path, archi
     assert all(second[i]["finished"] == c["finished"] for i, c in first.items() if i not in (taught, teacher))
 
 
+def test_a_refitted_teacher_labels_every_set_again(tmp_path, archived):
+    """Labels archived from a teacher's earlier fit do not serve a run that fits it again (on another machine
+    the fit differs): every cell it teaches learns from the new fit, the one its new record reports."""
+    m, first = archived
+    files = {json.loads(f.read_text())["task"]: f for f in (tmp_path / "archive" / "labels").glob("*.json")}
+    assert len(files) == 2, "the toy teacher labels two generated sets"
+    (kept, kept_file), (lost, lost_file) = sorted(files.items())
+    # a cell's id begins with its detector and its task's generator and guidance (tg__g7__s0 -> det__tg__g7__)
+    taught = {task: next(i for i in first if i.startswith(f"det__{task.rsplit('__', 1)[0]}__")) for task in files}
+    for cell in taught.values():
+        (tmp_path / "archive" / "cells" / f"{cell}.json").unlink()
+    lost_file.unlink()  # so the teacher is fitted again
+    stale = json.loads(kept_file.read_text())  # and the set it still has archived says: no crack anywhere
+    kept_file.write_text(json.dumps({**stale, "boxes": [[] for _ in stale["boxes"]]}))
+    res = _run(tmp_path, m, "second")
+    assert res.exit_code == 0, res.output
+    second = _cells(tmp_path, "second")
+    assert second[taught[kept]]["teacher"] == first[taught[kept]]["teacher"]  # the refit's labels, not the stale
+    assert json.loads(kept_file.read_text())["boxes"] == stale["boxes"]  # and the archive holds them again
+
+
 def test_archived_labels_of_other_frames_fail_the_cells_naming_the_fix(tmp_path, archived):
     m, first = archived
     taught = next(i for i, c in first.items() if c.get("teacher"))

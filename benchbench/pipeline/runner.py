@@ -51,7 +51,7 @@ from benchbench.pipeline.jobs import (
 from benchbench.pipeline.observing import Observers
 from benchbench.pipeline.planner import Cell, GenTask, Plan, cell_unit, gen_unit, label_id, plan_folds
 from benchbench.plugins import PluginRef, Plugins, get_plugins
-from benchbench.records.archive import Archive
+from benchbench.records.archive import LABELS, Archive
 from benchbench.records.cache import Cache
 from benchbench.records.schema import Results
 from benchbench.records.store import SCHEMA_VERSION, RunStore, atomic_write_json, ground_truth_file, run_folder
@@ -331,8 +331,8 @@ class Runner:
         """Archive the cells this run folder finished before it had an archive; put back (unless --fresh) the
         archived ones it lacks, less the real-only baselines that a cell still to run needs labels from and
         whose labels of that cell's generated set are not archived: restored without their model they could
-        not make them, so they are fitted again."""
-        archive, plan = self.archive, self.p.plan
+        not make them, so they are fitted again (and label every set again)."""
+        archive = self.archive
         assert archive is not None
         for cell_id, rec in self.results.items():
             if archive.completed(cell_id, keys[cell_id]) is None:
@@ -340,14 +340,34 @@ class Runner:
         if self.opt.fresh:
             return
         found = {i: rec for i, k in keys.items() if i not in self.results and (rec := archive.completed(i, k))}
-        labelled = archive.restore_labels(self.cache)
-        refit = {t for c in plan.cells if c.id not in self.results and c.id not in found
-                 and (t := plan.teacher_of(c)) in found and (t, c.gen_task_id) not in labelled}
+        labels = archive.read_labels()
+        refit = self._refit(found, {(d["teacher"], d["task"]) for d in labels.values()})
+        # Archived labels serve only teachers whose archived record stands: a teacher fitted in this run labels
+        # every set again, so the cells it teaches learn from the fit its record reports (a fit moves with the
+        # machine: docs/study.md).
+        standing = set(self.results) | (set(found) - refit)
+        unstored = set()
+        for key, data in labels.items():
+            if data["teacher"] not in standing or self.cache.get_json(LABELS, key) is not None:
+                continue
+            try:
+                self.cache.put_json(LABELS, key, data)
+            except OSError:
+                unstored.add((data["teacher"], data["task"]))
+        if unstored:  # labels the cache could not keep are not there to use: their teachers are fitted again
+            refit |= self._refit(found, {(d["teacher"], d["task"]) for d in labels.values()} - unstored)
         for cell_id, rec in found.items():
             if cell_id not in refit:
                 self.store.write_cell(rec)
                 self.results[cell_id] = rec
                 self.restored.add(cell_id)
+
+    def _refit(self, found: dict[str, Any], labelled: set[tuple[str, str]]) -> set[str]:
+        """The archived real-only baselines that a cell still to run needs labels from which ``labelled``
+        (teacher, generation task) pairs lack."""
+        plan = self.p.plan
+        return {t for c in plan.cells if c.id not in self.results and c.id not in found
+                and (t := plan.teacher_of(c)) in found and (t, c.gen_task_id) not in labelled}
 
     # -- the jobs of a run and what each waits for (the plan's dependencies)
     def _jobs(self, pending: list[Cell], keys: dict[str, str]) -> list[Job]:

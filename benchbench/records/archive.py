@@ -6,7 +6,8 @@ A study of many fits runs over several sessions, and a session's machine may com
 at the start of a run puts back those whose key still matches, so a fresh clone resumes where the last
 machine stopped. Prediction files and models stay in ``work/`` and are not archived: an archived cell can
 be reported and tested, not re-scored, and a real-only baseline is restored only where the archive holds
-its labels of every generated set a pending cell needs from it (else it is fitted again to make them).
+its labels of every generated set a pending cell needs from it (else it is fitted again, and then labels
+every set again: its archived labels came from another fit).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from benchbench.errors import UserError
-from benchbench.records.cache import Cache
 from benchbench.records.store import atomic_write_json, check_cell_id, is_cell_record
 
 LABELS = "labels"  # the cache's kind for teacher labels (benchbench.pipeline.jobs.run_label_job)
@@ -49,20 +49,19 @@ class Archive:
         rec = self._record(path)
         return rec if rec["status"] == "ok" and rec["key"] == key else None
 
-    def restore_labels(self, cache: Cache) -> set[tuple[str, str]]:
-        """Archived teacher labels into the cache where it lacks them; the (teacher cell id, generation task id)
-        of every readable set of them, read once for both."""
-        pairs = set()
+    def read_labels(self) -> dict[str, dict[str, Any]]:
+        """Every readable archived label set by its cache key, each naming its ``teacher`` (cell id) and ``task``
+        (generation task id); an unreadable file is left out, so its labels are made again: it costs a predict,
+        never a result."""
+        out = {}
         for path in sorted((self.root / LABELS).glob("*.json")):
             try:
                 data = json.loads(path.read_text())
-                if cache.get_json(LABELS, path.stem) is None:
-                    cache.put_json(LABELS, path.stem, data)
             except (OSError, ValueError):
-                continue  # the labels are made again: an unreadable file costs a predict, never a result
+                continue
             if isinstance(data, dict) and isinstance(data.get("teacher"), str) and isinstance(data.get("task"), str):
-                pairs.add((data["teacher"], data["task"]))
-        return pairs
+                out[path.stem] = data
+        return out
 
     def save_cell(self, record: dict[str, Any]) -> None:
         """A finished cell's record (a failed one is not kept: the next run tries it again)."""
