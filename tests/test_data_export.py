@@ -86,6 +86,21 @@ def test_duplicate_names_get_suffixes(tmp_path):
         "same-2.png", "same-3.png", "same.png"]
 
 
+
+def test_names_differing_only_by_extension_get_their_own_stems(tmp_path):
+    """A file frame x.jpg and an in-memory frame x (x.png): one YOLO label file and one mask each."""
+    from benchbench.data.export import unique_names
+
+    img = np.zeros((8, 8, 3), np.uint8)
+    on_disk = tmp_path / "x.jpg"
+    Image.fromarray(img).save(on_disk)
+    fs = FrameSet([Frame(on_disk, 8, 8, "sane", ()), Frame(None, 8, 8, "sane", (), image=img, meta={"name": "x"}),
+                   Frame(None, 8, 8, "sane", (), image=img, meta={"name": "X"})])
+    assert unique_names(fs) == ["x.jpg", "x-2.png", "X-3.png"]
+    export_yolo(fs, tmp_path / "y")
+    assert len(list((tmp_path / "y" / "labels" / "train").iterdir())) == 3
+
+
 def test_export_classes_writes_the_cracked_frames_masks(tmp_path):
     """Cracked frames with a mask get masks/<stem>.png (what `sd-base --crack-weight` reads); the rest none."""
     from benchbench.data.export import export_classes

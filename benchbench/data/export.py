@@ -29,18 +29,18 @@ def _unknown_boxes_error(frame: Frame, what: str) -> UserError:
 
 
 def unique_names(frames: FrameSet) -> list[str]:
-    """A file name per frame, unique in the set (the stem keeps the group visible; clashes get -2, -3...)."""
+    """A file name per frame whose stem is unique in the set, whatever the extension: YOLO labels and exported
+    masks are named by it (the stem keeps the group visible; clashes get -2, -3...)."""
     names: list[str] = []
     used: set[str] = set()
     for f in frames:
         ext = f.path.suffix.lower() if (f.path is not None and f.image is None) else ".png"
-        stem = f.stem
-        name, k = stem + ext, 1
-        while name.lower() in used:
+        stem, k = f.stem, 1
+        while (stem if k == 1 else f"{f.stem}-{k}").lower() in used:
             k += 1
-            name = f"{stem}-{k}{ext}"
-        used.add(name.lower())
-        names.append(name)
+        stem = stem if k == 1 else f"{f.stem}-{k}"
+        used.add(stem.lower())
+        names.append(stem + ext)
     return names
 
 
