@@ -36,9 +36,9 @@ def unique_names(frames: FrameSet) -> list[str]:
     for f in frames:
         ext = f.path.suffix.lower() if (f.path is not None and f.image is None) else ".png"
         stem, k = f.stem, 1
-        while (stem if k == 1 else f"{f.stem}-{k}").lower() in used:
+        while stem.lower() in used:
             k += 1
-        stem = stem if k == 1 else f"{f.stem}-{k}"
+            stem = f"{f.stem}-{k}"
         used.add(stem.lower())
         names.append(stem + ext)
     return names

@@ -341,7 +341,8 @@ class Runner:
             return
         found = {i: rec for i, k in keys.items() if i not in self.results and (rec := archive.completed(i, k))}
         labels = archive.read_labels()
-        refit = self._refit(found, {(d["teacher"], d["task"]) for d in labels.values()})
+        pairs = {(d["teacher"], d["task"]) for d in labels.values()}
+        refit = self._refit(found, pairs)
         # Archived labels serve only teachers whose archived record stands: a teacher fitted in this run labels
         # every set again, so the cells it teaches learn from the fit its record reports (a fit moves with the
         # machine: docs/study.md).
@@ -355,7 +356,7 @@ class Runner:
             except OSError:
                 unstored.add((data["teacher"], data["task"]))
         if unstored:  # labels the cache could not keep are not there to use: their teachers are fitted again
-            refit |= self._refit(found, {(d["teacher"], d["task"]) for d in labels.values()} - unstored)
+            refit |= self._refit(found, pairs - unstored)
         for cell_id, rec in found.items():
             if cell_id not in refit:
                 self.store.write_cell(rec)
