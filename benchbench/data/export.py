@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from benchbench.data.provenance import EXPORT_MANIFEST, MASKS_DIR, pixel_sha256
+from benchbench.data.provenance import EXPORT_MANIFEST, MASKS_DIR, exported_mask, pixel_sha256
 from benchbench.errors import UserError
 from benchbench.frames import Frame, FrameSet
 from benchbench.hashing import file_sha256
@@ -172,7 +172,7 @@ def export_classes(frames: FrameSet, out_dir: str | os.PathLike, header: dict[st
                   "pixels": pixel_sha256(frame.load())}
         mask = frame_mask(frame) if frame.label == "crack" else None
         if mask is not None and mask.any():
-            mask_file = root / MASKS_DIR / (Path(name).stem + ".png")
+            mask_file = exported_mask(root, name)
             mask_file.parent.mkdir(parents=True, exist_ok=True)
             Image.fromarray(mask.astype(np.uint8) * 255).save(mask_file)
             record["mask"] = f"{MASKS_DIR}/{mask_file.name}"

@@ -32,7 +32,7 @@ from benchbench.hashing import file_sha256
 
 MANIFEST = "training-manifest.json"
 EXPORT_MANIFEST = "benchbench-export.json"  # written by `bench data export` beside the frames
-MASKS_DIR = "masks"  # the exported cracked frames' masks, <stem>.png
+MASKS_DIR = "masks"  # the exported cracked frames' masks: exported_mask()
 VERSION = 2  # 2: weights' sha256, no_data, thumbnails
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".onnx")  # what a pipeline loads
 # A trainer's resume state (optimizer, RNG, the UNet at step s: benchbench.diffusion.Checkpoints) lives in
@@ -50,6 +50,12 @@ THUMB = 8
 NEAR_COPY = 1.25  # mean absolute grey difference (0-255) of two thumbnails at or below which they are one frame
 FLAT = 2.0  # a thumbnail with less grey spread (std) than this shows nothing to copy (a blank frame)
 
+
+
+def exported_mask(export_root: str | os.PathLike, image_name: str) -> Path:
+    """Where ``bench data export`` puts the mask of its image ``image_name``: ``masks/<stem>.png``, by stem
+    (as YOLO names its label files) so that the mask of a frame exported as .jpg is still a lossless PNG."""
+    return Path(export_root) / MASKS_DIR / (Path(image_name).stem + ".png")
 
 def pixel_sha256(rgb: np.ndarray) -> str:
     """Hash of decoded RGB pixels: the same image re-encoded (JPEG -> PNG) keeps it."""

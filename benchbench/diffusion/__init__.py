@@ -26,6 +26,7 @@ The generator conformance check, ``check_generator``, is in ``benchbench.testing
 the functions that need them, so plugins may import it from their hook modules.
 """
 
+from benchbench.data.provenance import MASKS_DIR
 from benchbench.diffusion.commands import (
     GROUP_HELP,
     add_generator_commands,
@@ -38,7 +39,6 @@ from benchbench.diffusion.generation import PipelineGenerator, check_output_para
 from benchbench.diffusion.hooks import generator_hooks
 from benchbench.diffusion.images import (
     IMAGE_SUFFIXES,
-    MASKS_DIR,
     class_images,
     list_images,
     load_training_image,

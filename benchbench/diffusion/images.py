@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchbench.data.provenance import MASKS_DIR
+from benchbench.data.provenance import exported_mask
 from benchbench.errors import UserError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -92,7 +92,7 @@ def training_mask(image: str | os.PathLike, size: int) -> np.ndarray:
     a crack one pixel wide at native scale must not vanish at ``size``."""
     from PIL import Image
 
-    path = Path(image).parent.parent / MASKS_DIR / (Path(image).stem + ".png")
+    path = exported_mask(Path(image).parent.parent, Path(image).name)
     if not path.is_file():
         return np.zeros((1, size, size), dtype=np.float32)
     with Image.open(path) as im:

@@ -35,9 +35,11 @@ DEFAULT_DISTANCE = 3.0  # px: the half-width of a 6-px crack box
 
 
 def frame_mask(frame: Frame) -> np.ndarray | None:
-    """The frame's crack mask (H x W bool), or None when the frame has none."""
+    """The frame's crack mask (H x W bool), or None when the frame has none. Read afresh: a caller that
+    wants masks once per frame (an export, a detector's training samples) should not pay for the
+    skeletons and the cache that scoring keeps."""
     ref = _mask_ref(frame)
-    return None if ref is None else _mask_and_skeleton(ref)[0]
+    return None if ref is None else _read_mask(ref)
 
 
 def _mask_ref(frame: Frame) -> Hashable | None:
@@ -53,18 +55,21 @@ def _mask_ref(frame: Frame) -> Hashable | None:
 def _mask_and_skeleton(ref: str | Callable[[], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The mask, its skeleton, and the rows and columns of its pixels (finding them is a third of
     a frame's counting)."""
-    if callable(ref):
-        mask = np.asarray(ref(), dtype=bool)
-    else:
-        from PIL import Image
-
-        try:
-            with Image.open(ref) as im:
-                mask = np.asarray(im.convert("L")) > 127
-        except OSError as exc:
-            raise UserError(f"unreadable mask ({exc})", file=ref, fix="re-export the mask") from None
+    mask = _read_mask(ref)
     rows, cols = np.nonzero(mask)
     return mask, skeleton(mask), rows, cols
+
+
+def _read_mask(ref: str | Callable[[], np.ndarray]) -> np.ndarray:
+    if callable(ref):
+        return np.asarray(ref(), dtype=bool)
+    from PIL import Image
+
+    try:
+        with Image.open(ref) as im:
+            return np.asarray(im.convert("L")) > 127
+    except OSError as exc:
+        raise UserError(f"unreadable mask ({exc})", file=ref, fix="re-export the mask") from None
 
 
 def skeleton(mask: np.ndarray) -> np.ndarray:
