@@ -63,19 +63,20 @@ class ToyGenerator:
     name = "toygen"
     version = "1"
 
-    def __init__(self, size: int = 32, boxes: bool = False, fail: bool = False, weights: str | None = None):
+    def __init__(self, size: int = 32, boxes: bool = False, fail: bool = False, weights: str | None = None,
+                 negative: str | None = None, positive: str | None = None):
         BUILT[type(self).__name__] += 1
         self.size, self.boxes, self.fail, self.weights = size, boxes, fail, weights
+        self.negative, self.positive = negative, positive  # one weights folder per class, as an SD pair
 
     def fingerprint(self) -> str:
         return sha256_json(vars(self))
 
     def training_manifest(self) -> dict | None:
-        """Like a trained generator: the manifest `bench train` wrote beside its weights, if any."""
-        from benchbench.data.provenance import find_manifest, read_manifest
+        """Like a trained generator: the manifests `bench train` wrote beside its weights, if any."""
+        from benchbench.data.provenance import generator_manifest
 
-        path = find_manifest([Path(self.weights)]) if self.weights else None
-        return read_manifest(path) if path else None
+        return generator_manifest(w for w in (self.weights, self.negative, self.positive) if w)
 
     def generate(self, req: GenerationRequest, ctx: CellContext) -> list[Frame]:
         if self.fail:

@@ -120,6 +120,11 @@ def test_weights_per_fold_need_folds_and_one_folder_each():
     assert fold_params({"weights": ["a", "b"], "steps": 4}, 1) == {"weights": "b", "steps": 4}
     assert fold_params({"weights": "w/f{fold}"}, 2) == {"weights": "w/f2"}
     assert fold_params({"weights": "w/f{fold}"}, None) == {"weights": "w/f{fold}"}
+    pair = {"negative": "w/n{fold}", "positive": "w/p{fold}", "steps": 25}  # an SD row's two folders
+    assert fold_params(pair, 1) == {"negative": "w/n1", "positive": "w/p1", "steps": 25}
+    with pytest.raises(UserError, match="needs split.folds") as exc:
+        parse_matrix(base | {"generators": [{"name": "g", "negative": "n", "positive": "w/{fold}"}]})
+    assert exc.value.field == "generators[0].positive"
 
 
 # --------------------------------------------------------------------------- a run
@@ -228,11 +233,12 @@ def test_export_writes_one_folds_side(run):
     assert res.exit_code == 2 and "no fold 3" in res.output
 
 
-@pytest.mark.parametrize("spelling", ["'w/f{fold}'", "[w/f0, w/f1, w/f2]"])
+@pytest.mark.parametrize("spelling", ["weights: 'w/f{fold}'", "weights: [w/f0, w/f1, w/f2]",
+                                      "negative: 'w/f{fold}', positive: 'w/f{fold}'"])
 def test_weights_per_fold_are_each_checked_against_their_folds_test_specimens(tmp_path, monkeypatch, toys,
                                                                              spelling):
     monkeypatch.chdir(tmp_path)
-    m = write(tmp_path, f", weights: {spelling}")
+    m = write(tmp_path, f", {spelling}")
     for i in range(3):
         assert bench("data", "export", m, "--fold", i, "--split", "train", "--out", f"x{i}").exit_code == 0
         files = {label: sorted(Path(f"x{i}/{label}").iterdir()) for label in ("crack", "sane")}
@@ -245,7 +251,7 @@ def test_weights_per_fold_are_each_checked_against_their_folds_test_specimens(tm
     shutil.copytree("w/f0", "w/f1")
     res = bench("validate", m)
     assert res.exit_code == 2 and len(res.output.strip().splitlines()) == 1
-    assert "generators[0].weights" in res.output and "trained on test specimen" in res.output
+    assert f"generators[0].{spelling.split(':')[0]}" in res.output and "trained on test specimen" in res.output
 
 
 # --------------------------------------------------------------------------- the calibration hook's checks

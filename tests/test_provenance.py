@@ -71,6 +71,22 @@ def test_generator_trained_on_a_test_specimen_is_refused(tmp_path, toys):
     assert not (tmp_path / "r" / "prov" / "cells").exists()
 
 
+def test_each_weights_folder_of_a_class_pair_is_checked(tmp_path, toys):
+    """An SD row's negative and positive are two folders: a positive fine-tuned on a test specimen is refused
+    even when the negative is clean, and a folder without a manifest is a warning, not a pass."""
+    m = _matrix(tmp_path, None)
+    m.write_text(m.read_text().replace("{name: tg, plugin: toygen}",
+                                       f"{{name: tg, plugin: toygen, negative: '{tmp_path / 'neg'}', "
+                                       f"positive: '{tmp_path / 'pos'}'}}"))
+    _train(_export(tmp_path, m, "train"), tmp_path / "neg")
+    res = CliRunner().invoke(main, ["validate", str(m)])
+    assert res.exit_code == 0, res.output
+    assert f"{tmp_path / 'pos'} has no training manifest" in res.output
+    _train(_export(tmp_path, m, "test"), tmp_path / "pos")
+    res = CliRunner().invoke(main, ["validate", str(m)])
+    assert res.exit_code == 2 and "trained on test specimen Sample1" in res.output, res.output
+
+
 def test_a_test_image_under_another_name_and_group_is_refused(tmp_path, toys):
     m = _matrix(tmp_path, tmp_path / "w")
     train, test = _export(tmp_path, m, "train"), _export(tmp_path, m, "test")

@@ -91,20 +91,25 @@ def make_folds(frames: FrameSet, spec: Any, split_train: Any) -> list[Fold]:
 
 
 def fold_params(params: dict[str, Any], fold: int | None) -> dict[str, Any]:
-    """A generator row's parameters for one fold: per-fold ``weights`` (a list indexed by fold, or a path
-    holding ``{fold}``) resolved to that fold's folder; other parameters as they are."""
-    w = params.get("weights")
+    """A generator row's parameters for one fold: a ``weights`` list indexed by fold resolved to that fold's
+    folder, and ``{fold}`` in any string parameter (``weights``, an SD row's ``negative`` and ``positive``)
+    replaced by the fold's index; other parameters as they are."""
     if fold is None or not per_fold(params):
         return params
-    if isinstance(w, list):  # as many as folds: checked by the matrix, and by load_split for loso
-        return params | {"weights": w[fold]}
-    return params | {"weights": str(w).replace("{fold}", str(fold))}
+    out = {k: v.replace("{fold}", str(fold)) if isinstance(v, str) else v for k, v in params.items()}
+    if isinstance(params.get("weights"), list):  # as many as folds: checked by the matrix, and by load_split for loso
+        out["weights"] = params["weights"][fold]
+    return out
 
 
 def per_fold(params: dict[str, Any]) -> bool:
     """Whether a generator row names one weights folder per fold."""
-    w = params.get("weights")
-    return isinstance(w, list) or (isinstance(w, str) and "{fold}" in w)
+    return isinstance(params.get("weights"), list) or bool(fold_keys(params))
+
+
+def fold_keys(params: dict[str, Any]) -> list[str]:
+    """The row's string parameters that hold ``{fold}``."""
+    return [k for k, v in params.items() if isinstance(v, str) and "{fold}" in v]
 
 
 def known_folds(params: dict[str, Any], folds: int | str | None) -> Sequence[int | None]:

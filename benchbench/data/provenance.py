@@ -167,6 +167,30 @@ def find_manifest(folders: Iterable[Path]) -> Path | None:
     return None
 
 
+def generator_manifest(folders: Iterable[str | os.PathLike]) -> dict[str, Any] | None:
+    """The training manifests of all of a generator's weights folders as one, so that the leakage guard
+    checks every folder's frames: an SD pair's positive may have been fine-tuned on other frames than its
+    negative. Folders without a manifest are listed under ``without_manifest``; None when none has one."""
+    found: dict[Path, None] = {}
+    missing = []
+    for folder in folders:
+        path = find_manifest([Path(folder)])
+        if path is None:
+            missing.append(str(folder))
+        else:
+            found[path] = None
+    parts = [read_manifest(p) for p in found]
+    if not parts:
+        return None
+    if len(parts) == 1 and not missing:
+        return parts[0]
+    frames = [f for part in parts for f in part["frames"]]
+    return {**parts[0], "frames": frames, "n_frames": len(frames), "groups": sorted({f["group"] for f in frames}),
+            "no_data": all(part.get("no_data") is True for part in parts),
+            "weights_bound": all(part["weights_bound"] for part in parts),
+            "parts": [str(p) for p in found], "without_manifest": missing}
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     """The manifest at ``path``, its entries checked and its weights (the files beside it) verified.
 
@@ -272,9 +296,13 @@ def check_against_test(name: str, manifest: dict[str, Any] | None, test: Any, *,
               "trainer": manifest.get("trainer"), "export": manifest.get("export")}
     old = [what for what, missing in (("bound to its weights", manifest.get("weights_bound") is False),
                                       ("checked for near-copies", len(thumbs) < len(frames))) if missing]
-    if old:
-        record["warning"] = (f"generator '{name}': its training manifest was written by an older benchbench and "
-                             f"cannot be {' or '.join(old)}: retrain it to check its provenance in full")
+    warnings = [f"generator '{name}': its training manifest was written by an older benchbench and cannot be "
+                f"{' or '.join(old)}: retrain it to check its provenance in full"] if old else []
+    if manifest.get("without_manifest"):
+        warnings.append(f"generator '{name}': {', '.join(manifest['without_manifest'])} has no training manifest: "
+                        "those weights may have seen the test specimens (provenance unknown)")
+    if warnings:
+        record["warning"] = "; ".join(warnings)
     return record
 
 

@@ -106,11 +106,11 @@ class PipelineGenerator(ABC):
                                report=ctx.report)
 
     def training_manifest(self) -> dict[str, Any] | None:
-        """What the weights were trained on (``bench train`` writes it), or None: provenance unknown."""
-        from benchbench.data.provenance import find_manifest, read_manifest
+        """What the weights of every class were trained on (``bench train`` writes it), or None: provenance
+        unknown."""
+        from benchbench.data.provenance import generator_manifest
 
-        path = find_manifest(self.folders.values())
-        return read_manifest(path) if path is not None else None
+        return generator_manifest(self.folders.values())
 
     def pipeline(self, label: str, ctx: CellContext | None = None) -> Any:
         """The loaded pipeline of class ``label``."""

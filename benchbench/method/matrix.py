@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from benchbench.data.folds import fold_params, known_folds
+from benchbench.data.folds import fold_keys, fold_params, known_folds
 from benchbench.errors import UserError
 from benchbench.executors.options import run_executor_options
 from benchbench.method.curves import DEFAULT_CURVE
@@ -113,7 +113,8 @@ class SplitSpec(_Strict):
 
 
 def check_fold_weights(generators: list[PluginSpec], folds: int | str | None) -> None:
-    """Per-fold ``weights`` (a list indexed by fold, or a path with ``{fold}``) need folds, one folder each."""
+    """Per-fold weights (a ``weights`` list indexed by fold, or any path with ``{fold}``) need folds, one folder
+    each."""
     for i, g in enumerate(generators):
         w = g.params.get("weights")
         if isinstance(w, list):
@@ -125,8 +126,8 @@ def check_fold_weights(generators: list[PluginSpec], folds: int | str | None) ->
             if isinstance(folds, int) and len(w) != folds:
                 raise ValueError(f"generators[{i}].weights: '{g.name}': {len(w)} folders for {folds} folds: "
                                  "give one per fold, in fold order")
-        elif isinstance(w, str) and "{fold}" in w and folds is None:
-            raise ValueError(f"generators[{i}].weights: '{g.name}': '{{fold}}' in the path needs split.folds")
+        elif folds is None and (keys := fold_keys(g.params)):
+            raise ValueError(f"generators[{i}].{keys[0]}: '{g.name}': '{{fold}}' in the path needs split.folds")
 
 
 class AxesSpec(_Strict):

@@ -21,7 +21,7 @@ import numpy as np
 
 from benchbench import __version__
 from benchbench.data.export import test_ground_truth
-from benchbench.data.folds import Fold, fold_params
+from benchbench.data.folds import Fold, fold_keys, fold_params
 from benchbench.data.provenance import check_against_test
 from benchbench.data.split import load_split
 from benchbench.drawing.samples import sample_grid
@@ -176,7 +176,8 @@ def generator_provenance(matrix: Matrix, matrix_file: str, plugins: Plugins, fol
         for fold in folds:
             gen = plugins.instance(replace(PluginRef.of("generators", g), params=fold_params(g.params, fold.index)))
             manifest = gen.training_manifest() if hasattr(gen, "training_manifest") else None
-            field = f"generators[{i}]" + (".weights" if "weights" in g.params else "")
+            key = "weights" if "weights" in g.params else next(iter(fold_keys(g.params)), None)
+            field = f"generators[{i}]" + (f".{key}" if key else "")
             rec = check_against_test(g.name, manifest, fold.test, file=matrix_file, field=field)
             calib = (calibration or {}).get((g.name, fold.index))
             if calib is not None:
