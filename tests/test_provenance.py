@@ -82,6 +82,10 @@ def test_each_weights_folder_of_a_class_pair_is_checked(tmp_path, toys):
     res = CliRunner().invoke(main, ["validate", str(m)])
     assert res.exit_code == 0, res.output
     assert f"{tmp_path / 'pos'} has no training manifest" in res.output
+    _train(_export(tmp_path, m, "train"), tmp_path / "pos")  # the same frames: counted once
+    res = CliRunner().invoke(main, ["validate", str(m)])
+    assert res.exit_code == 0 and "trained on 40 frames" in res.output and str(tmp_path / "pos") not in res.output
+    shutil.rmtree(tmp_path / "pos")
     _train(_export(tmp_path, m, "test"), tmp_path / "pos")
     res = CliRunner().invoke(main, ["validate", str(m)])
     assert res.exit_code == 2 and "trained on test specimen Sample1" in res.output, res.output

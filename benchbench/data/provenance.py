@@ -184,7 +184,8 @@ def generator_manifest(folders: Iterable[str | os.PathLike]) -> dict[str, Any] |
         return None
     if len(parts) == 1 and not missing:
         return parts[0]
-    frames = [f for part in parts for f in part["frames"]]
+    # a DreamBooth pair lists its base's frames twice, once through each fine-tuned folder
+    frames = list({json.dumps(f, sort_keys=True): f for part in parts for f in part["frames"]}.values())
     return {**parts[0], "frames": frames, "n_frames": len(frames), "groups": sorted({f["group"] for f in frames}),
             "no_data": all(part.get("no_data") is True for part in parts),
             "weights_bound": all(part["weights_bound"] for part in parts),
