@@ -242,10 +242,17 @@ def test_dreambooth_from_the_base_and_the_leakage_guard(base, exported, cli, tmp
     shutil.copy(test_frame, leaky / "crack" / test_frame.name)
     leaky_base = tmp_path / "leaky-base"
     invoke(cli, "train", "sd-base", "--data", str(leaky), "--out", str(leaky_base), *TINY)
-    shutil.rmtree(db)
+    clean = tmp_path / "clean"
+    shutil.move(db, clean)
     invoke(cli, "train", "dreambooth", "--base", str(leaky_base), "--instance-dir", str(exported["train"] / "crack"),
            "--out", str(db), "--steps", "1", "--quiet", "--device", "cpu")
     res = bench("validate", str(exported["matrix"]))
+    assert res.returncode == 2 and "trained on test specimen Sample5" in res.stderr + res.stdout, res.stderr
+    # a pair: the leaky folder as the positive, behind a clean negative, is refused too
+    pair = exported["matrix"].parent / "pair.yaml"
+    pair.write_text(exported["matrix"].read_text().replace(f"weights: '{db}'",
+                                                          f"negative: '{clean}', positive: '{db}'"))
+    res = bench("validate", str(pair))
     assert res.returncode == 2 and "trained on test specimen Sample5" in res.stderr + res.stdout, res.stderr
 
 
