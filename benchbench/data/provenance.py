@@ -51,11 +51,11 @@ NEAR_COPY = 1.25  # mean absolute grey difference (0-255) of two thumbnails at o
 FLAT = 2.0  # a thumbnail with less grey spread (std) than this shows nothing to copy (a blank frame)
 
 
-
 def exported_mask(export_root: str | os.PathLike, image_name: str) -> Path:
     """Where ``bench data export`` puts the mask of its image ``image_name``: ``masks/<stem>.png``, by stem
     (as YOLO names its label files) so that the mask of a frame exported as .jpg is still a lossless PNG."""
     return Path(export_root) / MASKS_DIR / (Path(image_name).stem + ".png")
+
 
 def pixel_sha256(rgb: np.ndarray) -> str:
     """Hash of decoded RGB pixels: the same image re-encoded (JPEG -> PNG) keeps it."""
@@ -188,8 +188,7 @@ def generator_manifest(folders: Iterable[str | os.PathLike]) -> dict[str, Any] |
     frames = list({json.dumps(f, sort_keys=True): f for part in parts for f in part["frames"]}.values())
     return {**parts[0], "frames": frames, "n_frames": len(frames), "groups": sorted({f["group"] for f in frames}),
             "no_data": all(part.get("no_data") is True for part in parts),
-            "weights_bound": all(part["weights_bound"] for part in parts),
-            "parts": [str(p) for p in found], "without_manifest": missing}
+            "weights_bound": all(part["weights_bound"] for part in parts), "without_manifest": missing}
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
