@@ -3,7 +3,7 @@
 import numpy as np
 from PIL import Image
 
-from benchbench.analysis.genscore.quality import quality, recognised
+from benchbench.analysis.genscore.quality import quality, real_recognised, recognised
 from benchbench.analysis.genscore.tables import quality_rows
 from benchbench.frames import Box, Frame, FrameSet
 
@@ -55,3 +55,31 @@ def test_own_boxes_rule_and_the_bar():
     alone = quality({"sets": [s("ddpm", "ddpm", 11.0, 0.45, 0.6)]})
     assert alone["fd_bar"] is None and alone["sets"][0]["checks"]["fd"] is None
     assert not alone["sets"][0]["meets_bar"]  # an FD with nothing to compare it with passes no bar
+
+
+def test_real_test_frames_are_read_by_the_teachers_own_threshold(tmp_path):
+    import json
+
+    gt = {"images": [{"id": i, "width": 32, "height": 32, "file_name": f"{i}.png"} for i in range(1, 6)],
+          "annotations": [{"id": i, "image_id": i, "category_id": 1, "bbox": [1, 1, 3, 9], "area": 27, "iscrowd": 0}
+                          for i in (1, 2, 3, 4)],
+          "categories": [{"id": 1, "name": "crack"}]}
+    (tmp_path / "gt.json").write_text(json.dumps(gt))
+    dets = [{"image_id": i, "category_id": 1, "bbox": [1, 1, 3, 9], "score": s}
+            for i, s in ((1, 0.95), (1, 0.2), (2, 0.9), (3, 0.5), (5, 0.99))]  # 4: nothing; 5: a sane frame
+    (tmp_path / "dt.json").write_text(json.dumps(dets))
+
+    def cell(gen, fold, **extra):
+        return {"cell": {"detector": "classic", "seed": 0, "generator": gen}, "fold": fold, "status": "ok", **extra}
+
+    real = cell(None, 1, artifacts={"predictions": "dt.json", "ground_truth": "gt.json"})
+    labelled = cell("sd", 1, teacher={"threshold": 0.9, "kept": 1, "frames": 4})
+    got = real_recognised([real, labelled, cell("sd", 0, teacher={"threshold": 0.1})], tmp_path, 1)
+    # top score per cracked frame: 0.95, 0.9 pass; 0.5 and a frame without a box do not; the sane frame is not counted
+    assert got == {"rule": "teacher", "value": 0.5, "recognised": 2, "frames": 4, "by_teacher": {"classic/s0": "2/4"}}
+    assert real_recognised([real], tmp_path, 1) is None  # no teacher labelled in the fold: no threshold to read
+    assert real_recognised([real, labelled], tmp_path, 0) is None  # another fold's cells
+
+    q = quality({"reference": {"scores": {"cnn": {"crack": {"fd": 4.3, "coverage": 0.68}}}}, "sets": []}, got)
+    assert q["real_test"]["recognised"] == 0.5
+    assert quality_rows({"quality": q})[0] == ["real test frames (reference)", "4.3", "0.68", "0.5", "teacher", "–"]

@@ -158,12 +158,11 @@ def _base_record(base: Path, export: dict[str, Any]) -> dict[str, Any]:
             "frames": [{**f, "via": "base"} for f in data["frames"]]}
 
 
-def find_manifest(folders: Iterable[Path]) -> Path | None:
+def find_manifest(folder: str | os.PathLike) -> Path | None:
     """The training manifest of a weights folder: in it or in its parent (``OUT/crack`` -> ``OUT``)."""
-    for folder in folders:
-        for d in (Path(folder), Path(folder).parent):
-            if (d / MANIFEST).is_file():
-                return d / MANIFEST
+    for d in (Path(folder), Path(folder).parent):
+        if (d / MANIFEST).is_file():
+            return d / MANIFEST
     return None
 
 
@@ -174,7 +173,7 @@ def generator_manifest(folders: Iterable[str | os.PathLike]) -> dict[str, Any] |
     found: dict[Path, None] = {}
     missing = []
     for folder in folders:
-        path = find_manifest([Path(folder)])
+        path = find_manifest(folder)
         if path is None:
             missing.append(str(folder))
         else:

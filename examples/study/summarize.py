@@ -30,13 +30,16 @@ def specimens(cell: dict) -> dict[str, dict[str, float | None]]:
 
 def _quality(scores: dict) -> list[dict]:
     """Per fold (one entry for a plain split): the quality bar of issue #23 and, beside it, what the
-    held-out real test frames score the same way (the cracked frames' cnn FD and coverage)."""
+    held-out real test frames score the same way (the cracked frames' cnn FD, coverage and the share the
+    teacher recognises)."""
     def crack(row: dict) -> dict:
         cnn = ((row.get("scores") or {}).get("cnn") or {}).get("crack") or {}
         return {"fd": cnn.get("fd"), "coverage": cnn.get("coverage")}
     folds = scores.get("folds") or ([scores] if scores.get("quality") else [])
     return [{"fold": f.get("fold"), "test_groups": f.get("test_groups"), "quality": f.get("quality"),
-             "real_test_frames": crack(f.get("reference") or {})} for f in folds]
+             "real_test_frames": {**crack(f.get("reference") or {}),
+                                  "recognised": ((f.get("quality") or {}).get("real_test") or {}).get("recognised")}}
+            for f in folds]
 
 
 def summarize(run_dir: Path) -> dict:

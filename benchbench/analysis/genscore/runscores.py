@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from benchbench.analysis.genscore.predict import score_gains
-from benchbench.analysis.genscore.quality import quality, recognised
+from benchbench.analysis.genscore.quality import quality, real_recognised, recognised
 from benchbench.analysis.genscore.score import SynthSet, score_sets
 from benchbench.data.folds import Fold
 from benchbench.errors import UserError, error_line
@@ -51,7 +51,13 @@ def score_run(sets: dict[str, SynthSet], missing: list[str], folds: Sequence[Fol
                 entry["recognised"] = recognised(mine[entry["id"]].frames.get("crack", FrameSet([])), entry, cells)
             except Exception as exc:  # e.g. a mask file removed since: the other scores stand
                 part["errors"].append(f"{entry['id']}: recognised cracks: {error_line(exc)}")
-        part["quality"] = quality(part)  # its bar is the fold's physics sets': FDs of other folds are not comparable
+        try:
+            real_test = real_recognised(cells, run_dir, fold.index)
+        except (OSError, ValueError) as exc:  # a damaged predictions file: the bar itself stands
+            real_test = None
+            part["errors"].append(f"real test frames: recognised cracks: {error_line(exc)}")
+        # its bar is the fold's physics sets': FDs of other folds are not comparable
+        part["quality"] = quality(part, real_test)
         parts.append(part)
     section = parts[0] if len(parts) == 1 else merge_folds(folds, parts)
     if missing:

@@ -45,9 +45,13 @@ QUALITY_HEADERS = ["set", "FD crack (cnn)", "coverage crack (cnn)", "cracked rec
 
 
 def quality_rows(section: dict[str, Any]) -> list[list[str]]:
-    """Rows of the quality-bar table (benchbench.analysis.genscore.quality); a failed check is marked with ✗."""
+    """Rows of the quality-bar table (benchbench.analysis.genscore.quality); a failed check is marked with ✗.
+    The held-out real frames come first, scored the same way, unchecked: what new real specimens reach."""
     q = section.get("quality") or {}
     rows = []
+    if ref := q.get("real_test"):
+        rows.append(["real test frames (reference)", _f(ref["fd"]), _f(ref["coverage"]), _f(ref["recognised"]),
+                     ref["rule"] or "–", "–"])
     for r in q.get("sets", []):
         mark = {k: "" if v is not False else " ✗" for k, v in r["checks"].items()}
         rows.append([r["id"], _f(r["fd"]) + mark["fd"], _f(r["coverage"]) + mark["coverage"],
