@@ -182,6 +182,32 @@ def test_calibration_is_per_fold_from_its_training_frames(finished):
     assert len(list((finished / "cache" / "calibration").glob("*.json"))) == 3
 
 
+def test_resize_real_gives_any_generator_the_real_crop_sizes(tmp_path, monkeypatch, toys):
+    # toygen does not calibrate itself: with resize: real the harness still resizes its 20-px frames to the
+    # fold's real training crops (32 px), and records where the sizes came from
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path, ", size: 20, resize: real")
+    res = bench("run", "m.yaml", "--cache-dir", "cache", "--no-report", "--quiet")
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "results" / "folds" / "results.json").read_text())
+    folds = {f["fold"]: f for f in data["run"]["folds"]}
+    for rec in data["run"]["generator_provenance"]["tg"]["folds"]:
+        cal = rec["calibration"]
+        assert cal["groups"] == folds[rec["fold"]]["train_groups"] and cal["crop_sizes"] == cal["n_frames"]
+    sides = {(m["width"], m["height"]) for m in map(json.loads, map(Path.read_text, (tmp_path / "cache" / "frames")
+             .glob("*/*.json"))) if m["source"] == "synthetic:toygen"}
+    assert sides == {(32, 32)}
+    write(tmp_path, ", size: 20")  # the default: frames stay at the generator's size
+    res = bench("run", "m.yaml", "--cache-dir", "cache2", "--no-report", "--quiet", "--run-name", "plain")
+    assert res.exit_code == 0, res.output
+    sides = {(m["width"], m["height"]) for m in map(json.loads, map(Path.read_text, (tmp_path / "cache2" / "frames")
+             .glob("*/*.json"))) if m["source"] == "synthetic:toygen"}
+    assert sides == {(20, 20)}
+    write(tmp_path, ", resize: crops")
+    res = bench("validate", "m.yaml")
+    assert res.exit_code == 2 and "generators[0].resize" in res.output and "'real'" in res.output
+
+
 def test_resume_runs_only_the_missing_fold(run):
     for p in (run / "cells").glob("*__f2.json"):
         p.unlink()

@@ -13,13 +13,9 @@ from typing import Any
 import numpy as np
 
 from benchbench.frames import FrameSet
+from benchbench.pipeline.calibration import real_crop_sizes
 
 MIN_PATH_ROWS = 6  # px: a mask shorter than this is annotation noise, not a crack to redraw
-
-
-def crop_size_of(width: int, height: int) -> int:
-    """The side of the square synthetic crop standing for a real ``width`` x ``height`` crop."""
-    return int(round((width + height) / 2))
 
 
 def crack_heights(train: FrameSet) -> list[float]:
@@ -73,7 +69,7 @@ def calibration(train: FrameSet, *, with_paths: bool) -> dict[str, Any]:
     """
     real = FrameSet([f for f in train if not f.source.startswith("synthetic")], train.name)
     out: dict[str, Any] = {
-        "crop_sizes": sorted(crop_size_of(f.width, f.height) for f in real),
+        "crop_sizes": real_crop_sizes(real),
         "crack_heights": crack_heights(real),
         "groups": sorted({f.group for f in real}),
         "frames": len(real),

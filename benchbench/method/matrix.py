@@ -207,9 +207,14 @@ def labeler_shorthand(v: Any) -> Any:
 
 class GeneratorSpec(PluginSpec):
     """A generator row; ``labeler`` overrides the matrix's for this row's synthetic cracked frames (a
-    diffusion row taught by the real-only model beside a ``physics`` row labelled by its masks)."""
+    diffusion row taught by the real-only model beside a ``physics`` row labelled by its masks).
+    ``resize: real`` has the harness resize each of the row's frames to a crop size of the fold's real
+    training frames (pipeline.calibration.real_crop_sizes), as the physics simulator's calibration does
+    for its own frames, so synthetic and real cracks keep the same apparent width after the detector's
+    resize; ``none`` (default) leaves them at the matrix's ``size``."""
 
     labeler: LabelerSpec | None = None
+    resize: Literal["none", "real"] = "none"
 
     @field_validator("labeler", mode="before")
     @classmethod

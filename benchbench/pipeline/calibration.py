@@ -8,7 +8,8 @@ truth included and never a test specimen's frame, caches the result by (generato
 it in the generator's provenance, hands it to generation as ``GenerationRequest.calibration`` and
 puts its hash in the generator's identity, so the frame cache never serves frames of another
 calibration. A calibration holding ``crop_sizes`` (the real training crops' sizes) makes the harness
-resize every generated frame to one of them, drawn by (seed, label, index).
+resize every generated frame to one of them, drawn by (seed, label, index); a generator row with
+``resize: real`` gets them whether or not its generator calibrates itself.
 """
 
 from __future__ import annotations
@@ -50,6 +51,23 @@ def calibrate(gen: Any, identity: dict[str, Any], train: FrameSet, cache: Any, *
                         fix="crop_sizes must be a non-empty list of positive integers (pixels)")
     cache.put_json("calibration", key, out)
     return out
+
+
+def crop_side(width: int, height: int) -> int:
+    """The side of the square synthetic crop standing for a real ``width`` x ``height`` crop."""
+    return int(round((width + height) / 2))
+
+
+def real_crop_sizes(train: FrameSet) -> list[int]:
+    """The crop sizes of a fold's real training frames, sorted (generated frames, never handed over here,
+    would not count)."""
+    return sorted(crop_side(f.width, f.height) for f in train if not f.source.startswith("synthetic"))
+
+
+def with_real_sizes(calib: dict[str, Any] | None, train: FrameSet) -> dict[str, Any]:
+    """A ``resize: real`` row's calibration: its generator's own (if any) with the fold's real crop sizes,
+    which the harness resizes every frame of the row to."""
+    return {**(calib or {}), "crop_sizes": real_crop_sizes(train)}
 
 
 def calibration_record(calibration: dict[str, Any], train: FrameSet) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from benchbench.hashing import file_sha256, sha256_json
 from benchbench.method.evaluation import metric_directions
 from benchbench.method.matrix import Matrix
 from benchbench.method.teacher import frame_mask_boxes, teacher_labels
-from benchbench.pipeline.calibration import calibrate, calibration_record
+from benchbench.pipeline.calibration import calibrate, calibration_record, with_real_sizes
 from benchbench.pipeline.generated import prepared_scores, unscored_tasks
 from benchbench.pipeline.jobs import (
     CellJob,
@@ -144,8 +144,9 @@ def prepare(matrix: Matrix, matrix_file: str, matrix_sha256: str, cache: Cache,
 
 def generator_ids(matrix: Matrix, plugins: Plugins, folds: list[Fold], cache: Cache) -> tuple[PerFold, PerFold]:
     """Each generator row's identity per fold (plugin, version, fingerprint, parameters: what its frames are
-    cached by) and, for a used generator that calibrates itself, its calibration on the fold's training frames,
-    whose hash joins the identity so that no fold is served frames of another calibration."""
+    cached by) and, for a used generator that calibrates itself or whose row says ``resize: real``, its
+    calibration on the fold's training frames, whose hash joins the identity so that no fold is served frames
+    of another calibration."""
     ids, calibration = {}, {}
     used = matrix.used_generators()
     for i, g in enumerate(matrix.generators):
@@ -157,6 +158,8 @@ def generator_ids(matrix: Matrix, plugins: Plugins, folds: list[Fold], cache: Ca
                    "fingerprint": gen.fingerprint(), "params": params}
             calib = calibrate(gen, gid, fold.train, cache, name=g.name, field=f"generators[{i}]") \
                 if g.name in used else None
+            if g.name in used and g.resize == "real":
+                calib = with_real_sizes(calib, fold.train)
             if calib is not None:
                 calibration[g.name, fold.index] = calib
                 gid["calibration"] = sha256_json(calib)
