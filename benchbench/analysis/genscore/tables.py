@@ -65,7 +65,8 @@ def quality_note(section: dict[str, Any]) -> str:
     return (f"Quality bar: cracked frames' FD in the {q.get('extractor', 'cnn')} space at most {bar}, coverage at "
             f"least {q.get('coverage_min', '?')}, at least {q.get('recognised_min', '?')} of the cracked frames "
             "recognised as cracked (mask: the frame's crack mask gives a box; teacher: the share the teacher "
-            "labelled; boxes: the frame has its own box).")
+            "labelled; boxes: the frame has its own box). The reference row, unchecked, is the held-out real "
+            "frames read the same way: what frames of new real specimens reach.")
 
 
 def memorisation_rows(section: dict[str, Any]) -> list[list[str]]:
