@@ -68,7 +68,7 @@ def dreambooth(**options: object) -> None:
               help="Latent channels (SD: 4). More keep fainter detail at the UNet's cost of in/out channels only.")
 @click.option("--vae-levels", default=2, show_default=True, type=int,
               help="VAE levels: 2 downsamples by 2 (keeps 1-2 px crack steps), 3 by 4 (SD's; a quarter of the "
-                   "UNet's cost, but the cracks fade).")
+                   "UNet's cost; the cracks fade unless --crack-weight is set).")
 @click.option("--vae-steps", default=2000, show_default=True, type=int)
 @click.option("--vae-lr", default=1e-3, show_default=True, type=float)
 @click.option("--vae-patch", default=64, show_default=True, type=int,
