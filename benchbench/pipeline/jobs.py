@@ -134,7 +134,7 @@ def run_generation_job(job: GenJob, progress: Progress | None = None) -> dict[st
     seed_everything(t.seed)
     ctx = _ctx(job.unit, t.seed, job.work_dir, job.cache_dir, progress)
     out: dict[str, Any] = {"id": t.id, "generated": 0, "cached": 0, "frames": {}, "seconds": 0.0}
-    sizes = (job.calibration or {}).get("crop_sizes")  # the real training crops' sizes, for every generator
+    sizes = (job.calibration or {}).get("crop_sizes")  # real crop sizes: calibrated, or resize: real
     start = time.perf_counter()
     for label, n in (("crack", t.n_pos), ("sane", t.n_neg)):
         keys = [frame_key(job.generator_id, label, t.guidance, t.seed, i, job.size) for i in range(n)]
