@@ -31,6 +31,11 @@ def top_scores(preds: Sequence[Sequence[Box]]) -> list[float]:
     return [max((float(b.score) for b in boxes), default=0.0) for boxes in preds]
 
 
+def passes(score: float, thr: float) -> bool:
+    """The teacher rule's test of one box: at or above the threshold, and a box scoring 0 never counts."""
+    return score >= thr and score > 0
+
+
 def threshold_of(rule: str, threshold: float, quantile: float, reference: Sequence[float]) -> float:
     """The score a synthetic frame's box needs: ``threshold`` (absolute rule, or no reference frame),
     else the ``quantile`` of the reference top scores."""
@@ -51,7 +56,7 @@ def teacher_labels(preds: Sequence[Sequence[Box]], *, rule: str, threshold: floa
     thr = threshold_of(rule, threshold, quantile, crack)
     out: list[tuple[Box, ...] | None] = []
     for boxes in preds:
-        passing = [b for b in boxes if b.score >= thr and b.score > 0]
+        passing = [b for b in boxes if passes(b.score, thr)]
         if rule == "relative":
             passing = sorted(passing, key=lambda b: -b.score)[:1]
         out.append(tuple(passing) or None)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from benchbench.frames import FrameSet
-from benchbench.method.teacher import frame_mask_boxes
+from benchbench.method.teacher import frame_mask_boxes, passes
 from benchbench.metrics.cocofiles import load_coco_json, load_results_json
 
 COVERAGE_MIN = 0.3
@@ -84,8 +84,7 @@ def real_recognised(cells: list[dict[str, Any]], run_dir: str | Path, fold: int 
         for d in load_results_json(dt_path, gt):
             top[d["image_id"]] = max(top.get(d["image_id"], 0.0), float(d["score"]))
         cracked = {a["image_id"] for a in gt["annotations"]}
-        # the teacher rule's test: a box at or above the threshold, and a box scoring 0 never counts
-        n = sum(top.get(i, 0.0) >= thresholds[key] and top.get(i, 0.0) > 0 for i in cracked)
+        n = sum(passes(top.get(i, 0.0), thresholds[key]) for i in cracked)
         counts[f"{key[0]}/s{key[1]}"] = (n, len(cracked))
     if not counts:
         return None
