@@ -132,14 +132,16 @@ def check_detector(factory: Callable[[], Any], *, train: FrameSet | None = None,
 
 
 def check_generator(make: Callable[[], Any], ctx: Any, *, size: int = 64, guidance: float | None = 7.5,
-                    gives_boxes: bool = False) -> dict[str, Any]:
+                    gives_boxes: bool = False, calibration: dict[str, Any] | None = None) -> dict[str, Any]:
     """Check the Generator protocol on fresh instances from ``make()``; raise AssertionError.
 
     Checked: name/version strings and a stable 64-hex fingerprint; frames of both classes
     (count, uint8 HxWx3 at ``size``, label, boxes None for cracks unless ``gives_boxes``
     and () for sane frames, ``synthetic:<name>`` source, unique meta names, no path);
     the same request on a fresh instance gives identical bytes; a ``start_index`` request
-    gives the same bytes as the matching part of a longer request; another seed differs.
+    gives the same bytes as the matching part of a longer request; another seed differs. A generator that
+    calibrates itself gets ``calibration`` (what its ``calibrate`` returned) with every request; a crack mask
+    a frame carries (``meta["mask"]``) must be a bool array of the frame's size.
     """
     gen = make()
     assert isinstance(gen.name, str) and gen.name, "generator needs a non-empty name"
@@ -148,7 +150,7 @@ def check_generator(make: Callable[[], Any], ctx: Any, *, size: int = 64, guidan
     assert isinstance(fp, str) and len(fp) == 64 and fp == make().fingerprint(), "fingerprint must be stable"
     frames: dict[str, list[Frame]] = {}
     for label in ("crack", "sane"):
-        req = GenerationRequest(label=label, n=4, guidance=guidance, seed=11, size=size)
+        req = GenerationRequest(label=label, n=4, guidance=guidance, seed=11, size=size, calibration=calibration)
         got = gen.generate(req, ctx)
         assert len(got) == 4, f"{label}: asked 4 frames, got {len(got)}"
         for f in got:
@@ -157,6 +159,10 @@ def check_generator(make: Callable[[], Any], ctx: Any, *, size: int = 64, guidan
                 f"{label}: image must be uint8 {size}x{size}x3"
             assert (f.width, f.height) == (size, size)
             assert f.source == f"synthetic:{gen.name}"
+            if "mask" in f.meta:
+                mask = f.meta["mask"]
+                assert isinstance(mask, np.ndarray) and mask.dtype == bool and mask.shape == (size, size), \
+                    f"{label}: meta['mask'] must be a {size}x{size} bool array"
             if label == "sane":
                 assert f.boxes == (), "sane frames carry no boxes: ()"
             elif not gives_boxes:
@@ -164,14 +170,16 @@ def check_generator(make: Callable[[], Any], ctx: Any, *, size: int = 64, guidan
         frames[label] = got
     names = [f.meta["name"] for fs in frames.values() for f in fs]
     assert len(set(names)) == len(names), "meta names must be unique"
-    again = make().generate(GenerationRequest(label="crack", n=4, guidance=guidance, seed=11, size=size), ctx)
+    again = make().generate(GenerationRequest(label="crack", n=4, guidance=guidance, seed=11, size=size,
+                                              calibration=calibration), ctx)
     assert all(np.array_equal(a.image, b.image) for a, b in zip(frames["crack"], again, strict=True)), \
         "same seed on a fresh instance must give identical bytes"
     tail = gen.generate(GenerationRequest(label="crack", n=2, guidance=guidance, seed=11, size=size,
-                                          start_index=2), ctx)
+                                          start_index=2, calibration=calibration), ctx)
     assert all(np.array_equal(a.image, b.image) for a, b in zip(frames["crack"][2:], tail, strict=True)), \
         "start_index=2 must give frames 2 and 3 of the longer request"
-    other = gen.generate(GenerationRequest(label="crack", n=1, guidance=guidance, seed=12, size=size), ctx)
+    other = gen.generate(GenerationRequest(label="crack", n=1, guidance=guidance, seed=12, size=size,
+                                           calibration=calibration), ctx)
     assert not np.array_equal(other[0].image, frames["crack"][0].image), "another seed must give another frame"
     return {"name": gen.name, "fingerprint": fp, "frames": sum(len(v) for v in frames.values())}
 

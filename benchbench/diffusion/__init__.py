@@ -6,7 +6,7 @@ from it), never its submodules, which are the kit's own layout:
 * ``seeding``: per-image seeds (:func:`image_seed`), step-deterministic training draws
   (:func:`step_seed`, :func:`step_generator`, :func:`batch_indices`, :func:`probe_noise`);
 * ``images``: training image folders (:func:`list_images`, :func:`class_images`, :func:`load_training_image`,
-  :func:`training_mask`) and
+  :func:`training_mask`, :func:`square_mask`) and
   pipeline outputs in the frame format of the real data (:func:`to_frame_images`);
 * ``generation``: the batched, per-image seeded loop that makes frame i bit-identical whatever
   the request's ``n`` and ``start_index`` (:func:`generate_frames`), :class:`PipelineGenerator`
@@ -42,6 +42,7 @@ from benchbench.diffusion.images import (
     class_images,
     list_images,
     load_training_image,
+    square_mask,
     to_frame_images,
     training_mask,
 )
@@ -58,7 +59,8 @@ from benchbench.diffusion.weights import (
 
 __all__ = [
     "image_seed", "step_seed", "step_generator", "batch_indices", "probe_noise", "to_frame_images", "list_images",
-    "class_images", "load_training_image", "training_mask", "MASKS_DIR", "generate_frames", "check_output_params",
+    "class_images", "load_training_image", "training_mask", "square_mask", "MASKS_DIR", "generate_frames",
+    "check_output_params",
     "PipelineGenerator", "generation_speed",
     "torch_dtype", "require_pipeline_dir", "class_folders", "pipeline_fingerprint", "quiet_loading",
     "TrainingRun", "optimizer_step", "Checkpoints", "advance_schedule", "progress_bar", "add_generator_commands",

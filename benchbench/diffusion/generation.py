@@ -18,7 +18,8 @@ from benchbench.protocols import CellContext, GenerationRequest
 
 def generate_frames(sample: Callable[[list[Any]], np.ndarray], req: GenerationRequest, *, name: str,
                     batch: int, channels: int = 1,
-                    report: Callable[[str, float | None], None] | None = None) -> list[Frame]:
+                    report: Callable[[str, float | None], None] | None = None,
+                    masks: Callable[[list[int]], np.ndarray] | None = None) -> list[Frame]:
     """The per-image seeded generation loop shared by diffusion generators.
 
     ``sample(generators)`` runs the pipeline once for ``len(generators)`` images, image k
@@ -34,6 +35,11 @@ def generate_frames(sample: Callable[[list[Any]], np.ndarray], req: GenerationRe
     aligned groups frame i is bit-identical whatever ``n`` and ``start_index`` for a given
     ``batch``; ``batch=1`` computes every image alone. Generators therefore put ``batch``
     in their fingerprint.
+
+    ``masks(indices)``, when given, returns the (B, h, w) bool crack masks the frames of those indices are
+    drawn around (a mask-conditioned generator); ``sample`` is then called as ``sample(generators, masks)``
+    and each frame carries its mask resized to the frame in ``meta["mask"]``, where ``labeler: mask`` takes
+    its boxes from.
     """
     import torch
 
@@ -44,18 +50,32 @@ def generate_frames(sample: Callable[[list[Any]], np.ndarray], req: GenerationRe
     for lo in range(first - first % batch, stop, batch):
         group = list(range(lo, lo + batch))
         gens = [torch.Generator(device="cpu").manual_seed(image_seed(req.seed, req.label, i)) for i in group]
+        drawn = None if masks is None else np.asarray(masks(group), dtype=bool)
         with torch.inference_mode():
-            images = sample(gens)
-        keep = [(i, img) for i, img in zip(group, images, strict=True) if first <= i < stop]
-        converted = to_frame_images([img for _, img in keep], channels=channels, size=req.size)
-        for (i, _), img in zip(keep, converted, strict=True):
+            images = sample(gens) if drawn is None else sample(gens, drawn)
+        keep = [(k, i, img) for k, (i, img) in enumerate(zip(group, images, strict=True)) if first <= i < stop]
+        converted = to_frame_images([img for _, _, img in keep], channels=channels, size=req.size)
+        for (k, i, _), img in zip(keep, converted, strict=True):
+            meta: dict[str, Any] = {"name": f"{name}-{req.label}-{req.seed}-{i:06d}"}
+            if drawn is not None:
+                meta["mask"] = _mask_at(drawn[k], img.shape[1], img.shape[0])
             frames.append(Frame(
                 path=None, width=int(img.shape[1]), height=int(img.shape[0]), label=req.label,
-                boxes=None if req.label == "crack" else (), source=f"synthetic:{name}", image=img,
-                meta={"name": f"{name}-{req.label}-{req.seed}-{i:06d}"}))
+                boxes=None if req.label == "crack" else (), source=f"synthetic:{name}", image=img, meta=meta))
         if report is not None:
             report(f"generate {req.label} {len(frames)}/{req.n}", len(frames) / max(req.n, 1))
     return frames
+
+
+def _mask_at(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The model-resolution mask at the frame's size, by area with any covered pixel kept (the harness's
+    resize rule, ``pipeline.calibration.resize_frame``): a one-pixel crack survives a shrink."""
+    if mask.shape == (height, width):
+        return mask
+    from PIL import Image
+
+    im = Image.fromarray(mask.astype(np.uint8) * 255).resize((width, height), Image.Resampling.BOX)
+    return np.asarray(im) > 0
 
 
 def check_output_params(*, channels: Any, batch: Any, device: Any, dtype: Any) -> None:
@@ -101,9 +121,15 @@ class PipelineGenerator(ABC):
             raise UserError(f"unknown label '{req.label}'", fix="ask for crack or sane frames")
         if req.n <= 0:
             return []  # before loading: an empty request must not cost a pipeline load
+        masks = self._masks(req)  # before loading: a request it cannot serve must not cost a pipeline load
         sample = self._sampler(self.pipeline(req.label, ctx), req)
         return generate_frames(sample, req, name=self.name, batch=self.batch, channels=self.channels,
-                               report=ctx.report)
+                               report=ctx.report, masks=masks)
+
+    def _masks(self, req: GenerationRequest) -> Callable[[list[int]], np.ndarray] | None:
+        """The ``masks`` of :func:`generate_frames` for ``req``: none, unless the generator draws its frames
+        around crack masks."""
+        return None
 
     def training_manifest(self) -> dict[str, Any] | None:
         """What the weights of every class were trained on (``bench train`` writes it), or None: provenance

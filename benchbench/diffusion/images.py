@@ -96,8 +96,18 @@ def training_mask(image: str | os.PathLike, size: int) -> np.ndarray:
     if not path.is_file():
         return np.zeros((1, size, size), dtype=np.float32)
     with Image.open(path) as im:
-        im = _square(im.convert("L"), size, Image.Resampling.BOX)
-        return (np.asarray(im, dtype=np.float32)[None] > 0).astype(np.float32)
+        return square_mask(np.asarray(im.convert("L")) > 0, size)[None].astype(np.float32)
+
+
+def square_mask(mask: np.ndarray, size: int) -> np.ndarray:
+    """A crack mask (H x W bool) as the ``size`` x ``size`` bool mask of the training image made from its frame
+    (:func:`load_training_image`'s resize and centre crop), by area: any covered pixel counts, so a crack one
+    pixel wide at native scale does not vanish at ``size``. A mask-conditioned generator reads the fold's masks
+    with it at generation time exactly as its training read them."""
+    from PIL import Image
+
+    im = Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255)
+    return np.asarray(_square(im, size, Image.Resampling.BOX)) > 0
 
 
 def _square(im, size: int, resample):

@@ -1,5 +1,6 @@
 """benchbench plugin: DDPM generators — ``ddpm`` (one unconditional model per class) and ``ddpm-guided``
-(one class-conditional model with classifier-free guidance) — and their commands."""
+(one class-conditional model with classifier-free guidance), ``ddpm-masked`` (that model drawing each cracked
+frame around a training crack mask) — and their commands."""
 
 from __future__ import annotations
 
@@ -19,3 +20,5 @@ benchbench_register_commands = _DDPM_HOOKS[1]
 def benchbench_register_generators(register):
     _DDPM_HOOKS[0](register)
     register("ddpm-guided", "benchbench_ddpm.guided:GuidedDdpmGenerator", uses_guidance=True, gives_boxes=False)
+    # its frames carry crack masks, not boxes: a row gives it labeler: mask (or teacher, to cross-check)
+    register("ddpm-masked", "benchbench_ddpm.masked:MaskedDdpmGenerator", uses_guidance=True, gives_boxes=False)

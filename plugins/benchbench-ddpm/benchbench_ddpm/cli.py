@@ -33,13 +33,17 @@ _DIR = click.Path(path_type=Path, file_okay=False)
               type=click.Choice(["constant", "constant_with_warmup", "linear", "cosine"]))
 @click.option("--warmup-steps", default=500, show_default=True, type=int)
 @click.option("--flip/--no-flip", default=True, show_default=True, help="Random horizontal flips.")
-@click.option("--init", default=None, type=_DIR, help="Start from these crack/ and sane/ pipelines.")
+@click.option("--init", default=None, type=_DIR,
+              help="Start from these crack/ and sane/ pipelines (guided/ with --guided).")
 @click.option("--class", "classes", multiple=True, type=click.Choice(["crack", "sane"]),
               help="Train only these classes (default both).")
 @click.option("--guided", is_flag=True,
               help="Train ONE class-conditional model (OUT/guided) for classifier-free guidance (ddpm-guided).")
 @click.option("--cond-drop", default=0.1, show_default=True, type=float,
               help="--guided: share of training samples whose class is replaced by the null class.")
+@click.option("--mask", is_flag=True,
+              help="--guided: also read each frame's crack mask (masks/ beside crack/) as an input channel, for "
+                   "ddpm-masked; with --init from a guided model, its mask weights start at zero.")
 @training_options(checkpoint_every=1000)
 def train_ddpm_cmd(channels: str, classes: tuple[str, ...], **options: object) -> None:
     """Train one unconditional DDPM per class (crack, sane), or one guided model (--guided)."""

@@ -18,7 +18,7 @@ from benchbench import diffusion
 from benchbench.api import GenerationRequest, UserError, sha256_json
 from benchbench_ddpm import __version__
 from benchbench_ddpm.generator import DEFAULT_STEPS, check_sampling, load_pipeline
-from benchbench_ddpm.model import CLASSES, GUIDED, NULL_CLASS
+from benchbench_ddpm.model import CLASSES, GUIDED, NULL_CLASS, takes_mask
 
 DEFAULT_GUIDANCE = 3.0  # used when the matrix has no guidance axis
 # Ancestral sampling over 50 strided timesteps: on FLYD-S fold 0 (2,000 training steps) it draws smooth
@@ -40,6 +40,7 @@ class GuidedDdpmGenerator(diffusion.PipelineGenerator):
 
     name = "ddpm-guided"
     version = __version__
+    takes_mask = False  # the model reads no crack mask (ddpm-masked's does)
 
     def __init__(self, weights: str | os.PathLike | None = None, sampler: str = DEFAULT_SAMPLER,
                  steps: int | None = DEFAULT_SAMPLING_STEPS,
@@ -79,36 +80,54 @@ class GuidedDdpmGenerator(diffusion.PipelineGenerator):
         if pipe.unet.config.num_class_embeds != NULL_CLASS + 1:
             raise UserError(f"{folder} holds a model without the {NULL_CLASS + 1} class embeddings of a guided "
                             "DDPM", field="weights", fix="train it with `bench train ddpm --guided`")
+        if takes_mask(pipe.unet) != self.takes_mask:
+            raise UserError(f"{folder} holds a model {'with' if takes_mask(pipe.unet) else 'without'} a crack mask "
+                            "input", field="weights", fix="use plugin ddpm-masked for a model trained with --mask, "
+                            "ddpm-guided for one without")
         return pipe
 
     def _sampler(self, pipe: Any, req: GenerationRequest) -> Callable[[list[Any]], Any]:
         scale = self.guidance if req.guidance is None else float(req.guidance)
         steps = self.steps or DEFAULT_STEPS[self.sampler] or pipe.scheduler.config.num_train_timesteps
         extra = {"eta": self.eta} if self.sampler == "ddim" else {}
-        return lambda generators: guided_sample(pipe.unet, pipe.scheduler, CLASSES.index(req.label), scale,
-                                                steps, generators, **extra)
+        return lambda generators, mask=None: guided_sample(pipe.unet, pipe.scheduler, CLASSES.index(req.label),
+                                                           scale, steps, generators, mask=mask, **extra)
 
 
 def guided_sample(unet: Any, scheduler: Any, label: int, scale: float, steps: int, generators: list[Any],
-                  **step_kwargs: Any) -> Any:
+                  mask: Any = None, **step_kwargs: Any) -> Any:
     """(B, H, W, C) floats in [0, 1]: the diffusers DDPM/DDIM loop with the guided noise prediction.
 
     Image k draws all of its noise from ``generators[k]``; the conditional and unconditional
-    predictions come from one doubled batch (scale 1 needs only the conditional one).
+    predictions come from one doubled batch (scale 1 needs only the conditional one). A model that
+    takes a mask gets ``mask`` ((B, H, W) bool, none: empty) beside the image in the conditional branch
+    and an empty one in the unconditional branch, as it was trained.
     """
     import torch
     from diffusers.utils.torch_utils import randn_tensor
 
-    n, size, ch = len(generators), int(unet.config.sample_size), int(unet.config.in_channels)
+    n, size, ch = len(generators), int(unet.config.sample_size), int(unet.config.out_channels)
     x = randn_tensor((n, ch, size, size), generator=generators, device=unet.device, dtype=unet.dtype)
     scheduler.set_timesteps(steps)
     cond = torch.full((n,), label, device=unet.device)
     both = torch.cat([cond, torch.full((n,), NULL_CLASS, device=unet.device)])
+    mask_c = mask_both = None
+    if takes_mask(unet):
+        empty = torch.zeros((n, 1, size, size), device=unet.device, dtype=unet.dtype)
+        mask_c = empty if mask is None else torch.as_tensor(mask, device=unet.device).to(unet.dtype)[:, None]
+        mask_both = torch.cat([mask_c, empty])
     for t in scheduler.timesteps:
         if scale == 1.0:
-            eps = unet(x, t, class_labels=cond).sample
+            eps = unet(_beside(x, mask_c), t, class_labels=cond).sample
         else:
-            eps_c, eps_u = unet(torch.cat([x, x]), t, class_labels=both).sample.chunk(2)
+            eps_c, eps_u = unet(_beside(torch.cat([x, x]), mask_both), t, class_labels=both).sample.chunk(2)
             eps = eps_u + scale * (eps_c - eps_u)
         x = scheduler.step(eps, t, x, generator=generators, **step_kwargs).prev_sample
     return (x / 2 + 0.5).clamp(0, 1).float().cpu().permute(0, 2, 3, 1).numpy()
+
+
+def _beside(x: Any, mask: Any) -> Any:
+    """The UNet's input: the noisy images, with the mask channel when the model takes one."""
+    import torch
+
+    return x if mask is None else torch.cat([x, mask], dim=1)

@@ -10,13 +10,14 @@ NULL_CLASS = len(CLASSES)  # the class label of the unconditional branch: index 
 
 
 def build_unet(*, size: int, channels: int, width: int, levels: int, layers: int, attention: bool = True,
-               conditional: bool = False) -> Any:
+               conditional: bool = False, mask: bool = False) -> Any:
     """A UNet2DModel: ``levels`` resolutions with ``width * (1, 1, 2, 2, ...)``
     channels and, with ``attention``, self-attention at the first resolution of 16 px or
     less (Ho et al. use 16x16), else at the lowest one — never at full resolution, whose
     attention matrix grows with the fourth power of the size. ``conditional``: a class embedding
     of ``len(CLASSES) + 1`` rows (the last is the null class of classifier-free guidance), added to
-    the timestep embedding."""
+    the timestep embedding. ``mask``: one more input channel, the crack mask the frame is drawn around
+    (``ddpm-masked``); the output stays the image's noise."""
     from diffusers import UNet2DModel
 
     if levels < 2:
@@ -27,10 +28,31 @@ def build_unet(*, size: int, channels: int, width: int, levels: int, layers: int
     attn_level = attention_level(size, levels) if attention else -1
     down = tuple("AttnDownBlock2D" if i == attn_level else "DownBlock2D" for i in range(levels))
     up = tuple("AttnUpBlock2D" if levels - 1 - i == attn_level else "UpBlock2D" for i in range(levels))
-    return UNet2DModel(sample_size=size, in_channels=channels, out_channels=channels, layers_per_block=layers,
+    return UNet2DModel(sample_size=size, in_channels=channels + int(mask), out_channels=channels,
+                       layers_per_block=layers,
                        block_out_channels=widths, down_block_types=down, up_block_types=up,
                        norm_num_groups=norm_groups(width), attention_head_dim=8,
                        num_class_embeds=NULL_CLASS + 1 if conditional else None)
+
+
+def takes_mask(unet: Any) -> bool:
+    """Whether the UNet reads a crack mask beside the image (one input channel more than it predicts)."""
+    return int(unet.config.in_channels) == int(unet.config.out_channels) + 1
+
+
+def with_mask_channel(unet: Any) -> Any:
+    """The UNet with a mask input channel added, its weights zero: it predicts exactly what ``unet`` did
+    until training teaches it the mask (how Stable Diffusion's inpainting model was started from the
+    text-to-image one), so a mask-conditioned model fine-tunes from a trained guided DDPM."""
+    import torch
+    from diffusers import UNet2DModel
+
+    wider = UNet2DModel.from_config({**unet.config, "in_channels": int(unet.config.in_channels) + 1})
+    state = dict(unet.state_dict())
+    w = state["conv_in.weight"]
+    state["conv_in.weight"] = torch.cat([w, torch.zeros_like(w[:, :1])], dim=1)
+    wider.load_state_dict(state)
+    return wider
 
 
 def norm_groups(width: int) -> int:

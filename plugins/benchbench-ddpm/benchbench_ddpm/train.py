@@ -1,7 +1,10 @@
 """Train one unconditional DDPM per class from a Classes-layout folder (``crack/``, ``sane/``), or
 with ``guided`` one class-conditional DDPM for classifier-free guidance (Ho & Salimans 2022): the
 class label is replaced by the null class with probability ``cond_drop`` at each training sample,
-so the same network predicts the conditional and the unconditional noise.
+so the same network predicts the conditional and the unconditional noise. With ``mask`` the guided model
+also reads each frame's crack mask (``masks/`` beside ``crack/``, as ``bench data export`` writes it; zeros
+for a sane frame) as one more input channel, dropped together with the class: ``ddpm-masked`` then draws a
+frame around a given mask, and the mask gives its boxes.
 
 Ho et al.'s objective (predict the added noise, 1000 linear-beta timesteps) with AdamW,
 a warm-up + cosine schedule and random horizontal flips (cracks stay vertical). Every
@@ -20,10 +23,19 @@ from typing import Any
 
 from benchbench import diffusion
 from benchbench.api import RESUME_STATE_DIR, UserError, seed_everything, torch_device, write_training_manifest
-from benchbench_ddpm.model import CLASSES, GUIDED, NULL_CLASS, build_scheduler, build_unet, save_pipeline
+from benchbench_ddpm.model import (
+    CLASSES,
+    GUIDED,
+    NULL_CLASS,
+    build_scheduler,
+    build_unet,
+    save_pipeline,
+    takes_mask,
+    with_mask_channel,
+)
 
 RESUME_KEYS = ("size", "channels", "width", "levels", "layers", "attention", "batch", "lr", "lr_schedule",
-               "warmup_steps", "seed", "flip", "init", "guided", "cond_drop")
+               "warmup_steps", "seed", "flip", "init", "guided", "cond_drop", "mask")
 
 
 @dataclass(kw_only=True)
@@ -51,6 +63,7 @@ class DdpmTrainConfig(diffusion.TrainingRun):
     probe_images: int = 8
     guided: bool = False
     cond_drop: float = 0.1
+    mask: bool = False
 
     def validate(self) -> dict[str, list[Path]]:
         """Check options; return the image files per class."""
@@ -73,6 +86,11 @@ class DdpmTrainConfig(diffusion.TrainingRun):
         if not 0 < self.cond_drop < 1:
             raise UserError(f"cond-drop must be in (0, 1), not {self.cond_drop}", field="--cond-drop",
                             fix="e.g. 0.1: one sample in ten trains the unconditional branch")
+        if self.mask and not self.guided:
+            raise UserError("--mask conditions the guided model on crack masks", field="--mask", fix="add --guided")
+        if self.mask and not any(diffusion.training_mask(p, 8).any() for p in files["crack"]):
+            raise UserError(f"no crack masks beside {Path(self.data) / 'crack'}", field="--data",
+                            fix="export a masks-layout dataset (FLYD-S) with bench data export, which writes masks/")
         if self.guided and tuple(self.classes) != CLASSES:
             raise UserError("a guided model learns both classes", field="--class", fix="drop --class with --guided")
         if self.init is not None:
@@ -127,12 +145,18 @@ def _train_model(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], cl
         with diffusion.quiet_loading():
             init = DDPMPipeline.from_pretrained(str(Path(cfg.init) / label), local_files_only=True)
         unet, scheduler = init.unet, init.scheduler
+        if takes_mask(unet) != cfg.mask:
+            if takes_mask(unet):
+                raise UserError(f"{cfg.init} holds a mask-conditioned model", field="--init", fix="add --mask")
+            unet = with_mask_channel(unet)
     else:
         unet = build_unet(size=cfg.size, channels=cfg.channels, width=cfg.width, levels=cfg.levels,
-                          layers=cfg.layers, attention=cfg.attention, conditional=classes is not None)
+                          layers=cfg.layers, attention=cfg.attention, conditional=classes is not None,
+                          mask=cfg.mask)
         scheduler = build_scheduler()
-    size, channels = int(unet.config.sample_size), int(unet.config.in_channels)
+    size, channels = int(unet.config.sample_size), int(unet.config.out_channels)
     images = torch.from_numpy(np.stack([diffusion.load_training_image(p, size, channels) for p in paths]))
+    masks = torch.from_numpy(np.stack([diffusion.training_mask(p, size) for p in paths])) if cfg.mask else None
     class_of = None if classes is None else torch.tensor(classes, dtype=torch.long)
     steps = cfg.steps_for(len(paths))
 
@@ -160,9 +184,11 @@ def _train_model(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], cl
     probe_noise, probe_t = diffusion.probe_noise(n_probe, (channels, size, size), seed,
                                                  scheduler.config.num_train_timesteps)
 
-    def loss_of(clean: Any, noise: Any, timesteps: Any, cls: Any) -> Any:
+    def loss_of(clean: Any, noise: Any, timesteps: Any, cls: Any, mask: Any = None) -> Any:
         clean, noise, timesteps = (t.to(accelerator.device) for t in (clean, noise, timesteps))
         noisy = scheduler.add_noise(clean, noise, timesteps)
+        if mask is not None:
+            noisy = torch.cat([noisy, mask.to(accelerator.device)], dim=1)
         with accelerator.autocast():
             pred = unet(noisy, timesteps, class_labels=None if cls is None else cls.to(accelerator.device)).sample
         return torch.nn.functional.mse_loss(pred.float(), noise.float())
@@ -171,7 +197,8 @@ def _train_model(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], cl
         unet.eval()
         with torch.no_grad():
             cls = None if class_of is None else class_of[probe_index]
-            hist["probe"].append([step, float(loss_of(images[probe_index], probe_noise, probe_t, cls))])
+            mask = None if masks is None else masks[probe_index]
+            hist["probe"].append([step, float(loss_of(images[probe_index], probe_noise, probe_t, cls, mask))])
         unet.train()
 
     if not hist["probe"] or hist["probe"][-1][0] != start:
@@ -182,16 +209,21 @@ def _train_model(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], cl
             gen = diffusion.step_generator(seed, step, stream=f"ddpm-{label}")
             index = diffusion.batch_indices(len(paths), cfg.batch, step, seed)
             clean = images[index]
+            mask = None if masks is None else masks[index]
             if cfg.flip:
                 flip = torch.rand(clean.shape[0], generator=gen) < 0.5
                 clean = torch.where(flip[:, None, None, None], clean.flip(-1), clean)
+                if mask is not None:
+                    mask = torch.where(flip[:, None, None, None], mask.flip(-1), mask)
             noise = torch.randn(clean.shape, generator=gen)
             timesteps = torch.randint(0, scheduler.config.num_train_timesteps, (clean.shape[0],), generator=gen)
             cls = None
             if class_of is not None:  # drawn last: an unconditional run's draws stay as they were
                 drop = torch.rand(clean.shape[0], generator=gen) < cfg.cond_drop
                 cls = torch.where(drop, NULL_CLASS, class_of[index])
-            loss = loss_of(clean, noise, timesteps, cls)
+                if mask is not None:  # the null branch sees neither class nor mask: guidance pushes towards both
+                    mask = torch.where(drop[:, None, None, None], 0.0, mask)
+            loss = loss_of(clean, noise, timesteps, cls, mask)
             accelerator.backward(loss)
             value = float(loss.detach())
             done = diffusion.optimizer_step(accelerator, unet.parameters(), optimizer, lr_scheduler, loss=value,

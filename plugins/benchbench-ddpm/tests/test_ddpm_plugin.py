@@ -12,14 +12,15 @@ from benchbench.testing import heavy_imports, plugin_cli, registrations
 
 def test_import_leaves_torch_out():
     code = ("import benchbench_ddpm, benchbench_ddpm.generator, benchbench_ddpm.guided, benchbench_ddpm.cli, "
-            "benchbench_ddpm.train")
+            "benchbench_ddpm.train, benchbench_ddpm.masked")
     assert heavy_imports(code, ("torch", "diffusers", "accelerate")) == []
 
 
-def test_registers_ddpm_without_guidance_and_ddpm_guided_with_it():
+def test_registers_ddpm_without_guidance_and_the_guided_ones_with_it():
     assert registrations(benchbench_ddpm.benchbench_register_generators) == [
         ("ddpm", "benchbench_ddpm.generator:DdpmGenerator", {"uses_guidance": False, "gives_boxes": False}),
-        ("ddpm-guided", "benchbench_ddpm.guided:GuidedDdpmGenerator", {"uses_guidance": True, "gives_boxes": False})]
+        ("ddpm-guided", "benchbench_ddpm.guided:GuidedDdpmGenerator", {"uses_guidance": True, "gives_boxes": False}),
+        ("ddpm-masked", "benchbench_ddpm.masked:MaskedDdpmGenerator", {"uses_guidance": True, "gives_boxes": False})]
 
 
 def test_entry_point_resolves():

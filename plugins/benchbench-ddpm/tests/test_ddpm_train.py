@@ -50,7 +50,8 @@ def test_trains_both_classes_and_loss_goes_down(trained):
 def test_training_manifest_names_every_frame(trained, classes_dir):
     manifest = json.loads((trained / "training-manifest.json").read_text())
     names = sorted(f"{f['label']}/{f['name']}" for f in manifest["frames"])
-    assert names == sorted(f"{p.parent.name}/{p.name}" for p in Path(classes_dir).glob("*/*.png"))
+    assert names == sorted(f"{p.parent.name}/{p.name}" for label in ("crack", "sane")
+                           for p in (Path(classes_dir) / label).glob("*.png"))
     assert manifest["trainer"] == "bench train ddpm" and all(len(f["pixels"]) == 64 for f in manifest["frames"])
     from benchbench_ddpm.generator import DdpmGenerator
 
