@@ -18,6 +18,9 @@ from it), never its submodules, which are the kit's own layout:
   resume (:class:`Checkpoints`, :func:`advance_schedule`) and :func:`progress_bar`;
 * ``commands``: CLI wiring of plugin commands (:func:`add_generator_commands`,
   :func:`training_options`, :func:`init_tiny_command`, :func:`training_summary`, :func:`ensure_group`);
+* ``masks``: mask-conditioned models and generators (:func:`takes_mask`, :func:`with_mask_channel`,
+  :func:`pooled_mask`, :class:`MaskConditioned`, :func:`jittered_mask`): each cracked frame drawn around a
+  crack mask of the fold's training frames, which the frame carries (``labeler: mask``);
 * ``hooks``: a generator plugin's two hook implementations (:func:`generator_hooks`);
 * ``speed``: :func:`generation_speed` and the plugins' speed scripts (:func:`speed_script`).
 
@@ -46,6 +49,14 @@ from benchbench.diffusion.images import (
     to_frame_images,
     training_mask,
 )
+from benchbench.diffusion.masks import (
+    DEFAULT_JITTER,
+    MaskConditioned,
+    jittered_mask,
+    pooled_mask,
+    takes_mask,
+    with_mask_channel,
+)
 from benchbench.diffusion.seeding import batch_indices, image_seed, probe_noise, step_generator, step_seed
 from benchbench.diffusion.speed import generation_speed, speed_script
 from benchbench.diffusion.training import Checkpoints, TrainingRun, advance_schedule, optimizer_step, progress_bar
@@ -65,5 +76,6 @@ __all__ = [
     "torch_dtype", "require_pipeline_dir", "class_folders", "pipeline_fingerprint", "quiet_loading",
     "TrainingRun", "optimizer_step", "Checkpoints", "advance_schedule", "progress_bar", "add_generator_commands",
     "training_options", "init_tiny_command", "training_summary", "ensure_group", "IMAGE_SUFFIXES", "GROUP_HELP",
-    "generator_hooks", "speed_script",
+    "generator_hooks", "speed_script", "MaskConditioned", "DEFAULT_JITTER", "jittered_mask", "pooled_mask",
+    "takes_mask", "with_mask_channel",
 ]

@@ -18,7 +18,7 @@ from benchbench import diffusion
 from benchbench.api import GenerationRequest, UserError, sha256_json
 from benchbench_ddpm import __version__
 from benchbench_ddpm.generator import DEFAULT_STEPS, check_sampling, load_pipeline
-from benchbench_ddpm.model import CLASSES, GUIDED, NULL_CLASS, takes_mask
+from benchbench_ddpm.model import CLASSES, GUIDED, NULL_CLASS
 
 DEFAULT_GUIDANCE = 3.0  # used when the matrix has no guidance axis
 # Ancestral sampling over 50 strided timesteps: on FLYD-S fold 0 (2,000 training steps) it draws smooth
@@ -40,7 +40,7 @@ class GuidedDdpmGenerator(diffusion.PipelineGenerator):
 
     name = "ddpm-guided"
     version = __version__
-    takes_mask = False  # the model reads no crack mask (ddpm-masked's does)
+    reads_mask = False  # the model reads no crack mask (ddpm-masked's does)
 
     def __init__(self, weights: str | os.PathLike | None = None, sampler: str = DEFAULT_SAMPLER,
                  steps: int | None = DEFAULT_SAMPLING_STEPS,
@@ -80,10 +80,10 @@ class GuidedDdpmGenerator(diffusion.PipelineGenerator):
         if pipe.unet.config.num_class_embeds != NULL_CLASS + 1:
             raise UserError(f"{folder} holds a model without the {NULL_CLASS + 1} class embeddings of a guided "
                             "DDPM", field="weights", fix="train it with `bench train ddpm --guided`")
-        if takes_mask(pipe.unet) != self.takes_mask:
-            raise UserError(f"{folder} holds a model {'with' if takes_mask(pipe.unet) else 'without'} a crack mask "
-                            "input", field="weights", fix="use plugin ddpm-masked for a model trained with --mask, "
-                            "ddpm-guided for one without")
+        if diffusion.takes_mask(pipe.unet) != self.reads_mask:
+            has = "with" if diffusion.takes_mask(pipe.unet) else "without"
+            raise UserError(f"{folder} holds a model {has} a crack mask input", field="weights",
+                            fix="use plugin ddpm-masked for a model trained with --mask, ddpm-guided for one without")
         return pipe
 
     def _sampler(self, pipe: Any, req: GenerationRequest) -> Callable[[list[Any]], Any]:
@@ -112,7 +112,7 @@ def guided_sample(unet: Any, scheduler: Any, label: int, scale: float, steps: in
     cond = torch.full((n,), label, device=unet.device)
     both = torch.cat([cond, torch.full((n,), NULL_CLASS, device=unet.device)])
     mask_c = mask_both = None
-    if takes_mask(unet):
+    if diffusion.takes_mask(unet):
         empty = torch.zeros((n, 1, size, size), device=unet.device, dtype=unet.dtype)
         mask_c = empty if mask is None else torch.as_tensor(mask, device=unet.device).to(unet.dtype)[:, None]
         mask_both = torch.cat([mask_c, empty])

@@ -35,26 +35,6 @@ def build_unet(*, size: int, channels: int, width: int, levels: int, layers: int
                        num_class_embeds=NULL_CLASS + 1 if conditional else None)
 
 
-def takes_mask(unet: Any) -> bool:
-    """Whether the UNet reads a crack mask beside the image (one input channel more than it predicts)."""
-    return int(unet.config.in_channels) == int(unet.config.out_channels) + 1
-
-
-def with_mask_channel(unet: Any) -> Any:
-    """The UNet with a mask input channel added, its weights zero: it predicts exactly what ``unet`` did
-    until training teaches it the mask (how Stable Diffusion's inpainting model was started from the
-    text-to-image one), so a mask-conditioned model fine-tunes from a trained guided DDPM."""
-    import torch
-    from diffusers import UNet2DModel
-
-    wider = UNet2DModel.from_config({**unet.config, "in_channels": int(unet.config.in_channels) + 1})
-    state = dict(unet.state_dict())
-    w = state["conv_in.weight"]
-    state["conv_in.weight"] = torch.cat([w, torch.zeros_like(w[:, :1])], dim=1)
-    wider.load_state_dict(state)
-    return wider
-
-
 def norm_groups(width: int) -> int:
     """GroupNorm groups of 4 channels at the narrowest level (Ho et al.: 32 groups of 128 channels).
 

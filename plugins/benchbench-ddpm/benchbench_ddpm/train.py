@@ -30,8 +30,6 @@ from benchbench_ddpm.model import (
     build_scheduler,
     build_unet,
     save_pipeline,
-    takes_mask,
-    with_mask_channel,
 )
 
 RESUME_KEYS = ("size", "channels", "width", "levels", "layers", "attention", "batch", "lr", "lr_schedule",
@@ -145,10 +143,10 @@ def _train_model(cfg: DdpmTrainConfig, label: str, k: int, paths: list[Path], cl
         with diffusion.quiet_loading():
             init = DDPMPipeline.from_pretrained(str(Path(cfg.init) / label), local_files_only=True)
         unet, scheduler = init.unet, init.scheduler
-        if takes_mask(unet) != cfg.mask:
-            if takes_mask(unet):
+        if diffusion.takes_mask(unet) != cfg.mask:
+            if diffusion.takes_mask(unet):
                 raise UserError(f"{cfg.init} holds a mask-conditioned model", field="--init", fix="add --mask")
-            unet = with_mask_channel(unet)
+            unet = diffusion.with_mask_channel(unet)
     else:
         unet = build_unet(size=cfg.size, channels=cfg.channels, width=cfg.width, levels=cfg.levels,
                           layers=cfg.layers, attention=cfg.attention, conditional=classes is not None,

@@ -75,7 +75,7 @@ def test_conformance_with_its_calibration(masked, calibration, bench_ctx):
 
 
 def test_each_cracked_frame_carries_the_mask_it_was_drawn_around(masked, calibration, bench_ctx):
-    from benchbench_ddpm.masked import jittered_mask
+    from benchbench.diffusion import jittered_mask
 
     frames = make(masked, batch=2).generate(req(calibration, n=4), bench_ctx)
     for i, f in enumerate(frames):
@@ -100,7 +100,7 @@ def test_the_mask_reaches_the_network(masked, calibration, bench_ctx):
 
 
 def test_jittered_mask_mirrors_and_shifts_within_bounds():
-    from benchbench_ddpm.masked import jittered_mask
+    from benchbench.diffusion import jittered_mask
 
     column = [r * 16 + 5 for r in range(4, 12)]  # a vertical crack at column 5, rows 4-11
     cols, rows = set(), set()
@@ -140,7 +140,8 @@ def test_init_from_a_guided_model_adds_a_zero_mask_channel(cli, classes_dir, tmp
     """Started from a guided DDPM, the mask model predicts what it did, whatever the mask, before any step."""
     import torch
 
-    from benchbench_ddpm.model import build_unet, takes_mask, with_mask_channel
+    from benchbench.diffusion import takes_mask, with_mask_channel
+    from benchbench_ddpm.model import build_unet
 
     torch.manual_seed(0)
     unet = build_unet(size=16, channels=1, width=16, levels=2, layers=1, conditional=True)
