@@ -48,6 +48,9 @@ _DIR = click.Path(path_type=Path, file_okay=False)
 @click.option("--grad-accum", default=1, show_default=True, type=int)
 @click.option("--max-grad-norm", default=1.0, show_default=True, type=float)
 @click.option("--gradient-checkpointing", is_flag=True, help="Trade compute for GPU memory.")
+@click.option("--mask", is_flag=True,
+              help="Also read each instance frame's crack mask (masks/ beside the instance folder) as an input "
+                   "channel, its weights starting at zero: the positive model of sd-masked.")
 @training_options(checkpoint_every=500)
 def dreambooth(**options: object) -> None:
     """DreamBooth-fine-tune a local Stable Diffusion pipeline (seed paper's defaults)."""

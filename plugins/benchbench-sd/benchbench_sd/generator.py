@@ -114,7 +114,14 @@ class StableDiffusionGenerator(diffusion.PipelineGenerator):
 
     # ------------------------------------------------------------------ PipelineGenerator
     def _load(self, folder: Path, device: str) -> Any:
-        return load_pipeline(folder, scheduler=self.scheduler, device=device, dtype=self.dtype)
+        pipe = load_pipeline(folder, scheduler=self.scheduler, device=device, dtype=self.dtype)
+        self._check_unet(folder, pipe.unet)
+        return pipe
+
+    def _check_unet(self, folder: Path, unet: Any) -> None:
+        if diffusion.takes_mask(unet):
+            raise UserError(f"{folder} holds a UNet that reads a crack mask (bench train dreambooth --mask)",
+                            field="positive", fix="use plugin sd-masked for it")
 
     def _sampler(self, pipe: Any, req: GenerationRequest) -> Callable[[list[Any]], Any]:
         prompt = req.prompt or self.prompts[req.label]

@@ -9,6 +9,11 @@ Every random draw of step s (batch order, VAE sample, noise, timesteps) comes fr
 exactly where an interrupted run would have gone. A fixed "probe" batch (first
 instance images, fixed noise and timesteps) is scored before and after training: the
 honest "did the loss go down" number, independent of the per-step noise.
+
+With ``mask`` the UNet also reads each instance frame's crack mask (``masks/`` beside the instance folder,
+as ``bench data export`` writes it), max-pooled to the latent grid, as one more input channel that starts
+with zero weights (``benchbench.diffusion.with_mask_channel``): the positive generator of ``sd-masked``,
+which draws each cracked frame around a given mask.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from benchbench_sd.prompts import CLASS_PROMPT, INSTANCE_PROMPT
 
 # Config keys that must match between a checkpoint and the run resuming it.
 RESUME_KEYS = ("prompt", "class_prompt", "prior_loss_weight", "resolution", "batch", "lr", "lr_schedule",
-               "warmup_steps", "train_text_encoder", "seed", "grad_accum")
+               "warmup_steps", "train_text_encoder", "seed", "grad_accum", "mask")
 
 
 @dataclass(kw_only=True)
@@ -53,6 +58,7 @@ class DreamBoothConfig(diffusion.TrainingRun):
     adam_eps: float = 1e-8
     gradient_checkpointing: bool = False
     probe_images: int = 4
+    mask: bool = False
 
     def validate(self) -> None:
         super().validate()
@@ -68,6 +74,10 @@ class DreamBoothConfig(diffusion.TrainingRun):
                 raise UserError(f"{name} must be at least 1", field="--" + name.replace("_", "-"))
         if self.lr <= 0:
             raise UserError("learning rate must be positive", field="--lr")
+        if self.mask and not any(diffusion.training_mask(p, 8).any()
+                                 for p in diffusion.list_images(self.instance_dir, field="--instance-dir")):
+            raise UserError(f"no crack masks beside {self.instance_dir}", field="--instance-dir",
+                            fix="export a masks-layout dataset (FLYD-S) with bench data export, which writes masks/")
         if Path(self.out).resolve() == Path(self.base).resolve():
             raise UserError("--out must differ from --base", field="--out", fix="write to a new folder")
 
@@ -96,6 +106,8 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
     if cfg.resolution is None:
         cfg = replace(cfg, resolution=native_size(base))
     tokenizer, text_encoder, vae, unet = base.tokenizer, base.text_encoder, base.vae, base.unet
+    if cfg.mask and not diffusion.takes_mask(unet):
+        unet = diffusion.with_mask_channel(unet)
     noise_scheduler = DDPMScheduler.from_config(base.scheduler.config)
     channels = int(vae.config.in_channels)
 
@@ -149,7 +161,8 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
         latents = dist.sample(generator=gen) if gen is not None else dist.mode()
         return latents.float() * vae.config.scaling_factor
 
-    def loss_of(pixels: Any, input_ids: Any, gen: Any | None, fixed: dict[str, Any] | None = None) -> Any:
+    def loss_of(pixels: Any, input_ids: Any, gen: Any | None, fixed: dict[str, Any] | None = None,
+                masks: Any = None) -> Any:
         latents = encode_latents(pixels, gen)
         if fixed is None:
             noise = torch.randn(latents.shape, generator=gen).to(latents.device)
@@ -158,6 +171,8 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
         else:
             noise, timesteps = fixed["noise"].to(latents.device), fixed["timesteps"].to(latents.device)
         noisy = noise_scheduler.add_noise(latents, noise, timesteps)
+        if masks is not None:
+            noisy = torch.cat([noisy, diffusion.pooled_mask(masks, noisy.shape[-1]).to(noisy)], dim=1)
         hidden = text_encoder(input_ids.to(latents.device))[0]
         pred = unet(noisy, timesteps, hidden).sample.float()
         target = denoising_target(noise_scheduler, latents, noise, timesteps)
@@ -172,7 +187,7 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
         unet.eval()
         text_encoder.eval()
         with torch.no_grad(), accelerator.autocast():
-            value = float(loss_of(probe["pixels"], probe["ids"], None, probe))
+            value = float(loss_of(probe["pixels"], probe["ids"], None, probe, probe.get("masks")))
         unet.train()
         text_encoder.train(cfg.train_text_encoder)
         log["probe"].append([step, value])
@@ -188,15 +203,18 @@ def train_dreambooth(cfg: DreamBoothConfig) -> dict[str, Any]:
             for micro in range(cfg.grad_accum):
                 k = step * cfg.grad_accum + micro
                 gen = diffusion.step_generator(cfg.seed, k)
-                pixels = _load_batch(instance_paths, diffusion.batch_indices(len(instance_paths), cfg.batch, k,
-                                                                             cfg.seed), cfg, channels)
+                index = diffusion.batch_indices(len(instance_paths), cfg.batch, k, cfg.seed)
+                pixels = _load_batch(instance_paths, index, cfg, channels)
+                masks = _load_masks(instance_paths, index, cfg) if cfg.mask else None
                 input_ids = instance_ids.repeat(cfg.batch, 1)
                 if class_paths:
                     cidx = diffusion.batch_indices(len(class_paths), cfg.batch, k, cfg.seed + 1)
                     pixels = torch.cat([pixels, _load_batch(class_paths, cidx, cfg, channels)])
                     input_ids = torch.cat([input_ids, class_ids.repeat(cfg.batch, 1)])
+                    if masks is not None:  # the base's own class images: no crack, an empty mask
+                        masks = torch.cat([masks, torch.zeros_like(masks)])
                 with accelerator.autocast():
-                    loss = loss_of(pixels, input_ids, gen) / cfg.grad_accum
+                    loss = loss_of(pixels, input_ids, gen, masks=masks) / cfg.grad_accum
                 accelerator.backward(loss)
                 total += float(loss.detach())
             done = diffusion.optimizer_step(accelerator, params, optimizer, lr_scheduler, loss=total, step=step,
@@ -261,14 +279,22 @@ def _load_batch(paths: list[Path], indices: list[int], cfg: DreamBoothConfig, ch
                                       for i in indices]))
 
 
+def _load_masks(paths: list[Path], indices: list[int], cfg: DreamBoothConfig) -> Any:
+    import numpy as np
+    import torch
+
+    return torch.from_numpy(np.stack([diffusion.training_mask(paths[i], cfg.resolution) for i in indices]))
+
+
 def _probe_batch(paths: list[Path], cfg: DreamBoothConfig, channels: int, scheduler: Any, input_ids: Any,
                  latent_shape: tuple[int, int]) -> dict[str, Any]:
-    """Fixed images, noise and evenly spread timesteps: a loss comparable across steps."""
+    """Fixed images (and masks), noise and evenly spread timesteps: a loss comparable across steps."""
     latent_channels, side = latent_shape
     noise, timesteps = diffusion.probe_noise(len(paths), (latent_channels, side, side), cfg.seed,
                                              scheduler.config.num_train_timesteps)
-    return {"pixels": _load_batch(paths, list(range(len(paths))), cfg, channels),
-            "ids": input_ids.repeat(len(paths), 1), "timesteps": timesteps, "noise": noise}
+    index = list(range(len(paths)))
+    return {"pixels": _load_batch(paths, index, cfg, channels), "ids": input_ids.repeat(len(paths), 1),
+            "timesteps": timesteps, "noise": noise, **({"masks": _load_masks(paths, index, cfg)} if cfg.mask else {})}
 
 
 def _ensure_class_images(base: Any, cfg: DreamBoothConfig, device: str) -> list[Path]:

@@ -16,13 +16,14 @@ from benchbench_sd.prompts import CRACK_PROMPT, INSTANCE_PROMPT, SANE_PROMPT
 
 
 def test_import_leaves_torch_out():
-    code = "import benchbench_sd, benchbench_sd.generator, benchbench_sd.cli, benchbench_sd.train"
+    code = "import benchbench_sd, benchbench_sd.generator, benchbench_sd.cli, benchbench_sd.train, benchbench_sd.masked"
     assert heavy_imports(code, ("torch", "diffusers", "transformers", "accelerate")) == []
 
 
 def test_registers_import_string_with_meta():
     assert registrations(benchbench_sd.benchbench_register_generators) == [
-        ("sd", "benchbench_sd.generator:StableDiffusionGenerator", {"uses_guidance": True, "gives_boxes": False})]
+        ("sd", "benchbench_sd.generator:StableDiffusionGenerator", {"uses_guidance": True, "gives_boxes": False}),
+        ("sd-masked", "benchbench_sd.masked:MaskedSdGenerator", {"uses_guidance": True, "gives_boxes": False})]
 
 
 def test_entry_point_resolves():
