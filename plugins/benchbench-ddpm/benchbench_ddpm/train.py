@@ -122,7 +122,8 @@ def train_ddpm(cfg: DdpmTrainConfig) -> dict[str, Any]:
     for k, label in enumerate(() if cfg.guided else cfg.classes):
         log["classes"][label] = _train_model(cfg, label, k, files[label], None, out, device)
     (out / "train_log.json").write_text(json.dumps(log, indent=1))
-    write_training_manifest(out, cfg.data, files, trainer="bench train ddpm")
+    # a fine-tuned model also learnt what its --init did: the guard reads those frames too
+    write_training_manifest(out, cfg.data, files, trainer="bench train ddpm", base=cfg.init)
     return log
 
 

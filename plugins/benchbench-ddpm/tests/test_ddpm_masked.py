@@ -158,5 +158,7 @@ def test_init_from_a_guided_model_adds_a_zero_mask_channel(cli, classes_dir, tmp
     assert result.exit_code == 0, (result.output, result.exception)
     log = json.loads((tmp_path / "fine" / "train_log.json").read_text())
     assert log["config"]["init"] == str(plain) and log["config"]["mask"] is True
+    manifest = json.loads((tmp_path / "fine" / "training-manifest.json").read_text())
+    assert manifest["base"]["path"] == str(plain) and sum(f.get("via") == "base" for f in manifest["frames"]) == 10
     result = train(cli, classes_dir, tmp_path / "back", "--guided", "--init", str(tmp_path / "fine"))
     assert isinstance(result.exception, UserError) and result.exception.field == "--init"
