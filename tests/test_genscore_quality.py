@@ -37,6 +37,25 @@ def test_teacher_rule_reads_the_cells_that_trained_on_the_set():
     assert recognised(FrameSet([frame()] * 2), ENTRY, []) is None  # no boxes, no mask, no teacher
 
 
+def test_a_taught_set_drawn_around_masks_says_how_often_the_teacher_box_lies_on_the_mask(tmp_path):
+    """The frames carry masks (ddpm-masked), but the row was taught: the teacher's share is its rule, and the
+    teacher's boxes are checked against the masks (method.teacher.mask_agreement, the crack hit rule)."""
+    from benchbench.method.teacher import mask_agreement
+
+    mask = np.zeros((32, 32), np.uint8)
+    mask[4:20, 10:13] = 255
+    Image.fromarray(mask).save(tmp_path / "m.png")
+    frames = [frame(mask=str(tmp_path / "m.png"))] * 3
+    on, off = Box(9, 4, 5, 16, score=0.9), Box(24, 24, 5, 5, score=0.9)
+    assert mask_agreement(frames, [[on], [off], [off, on]], "ddpm-masked") == {"on_mask": 2, "with_mask": 3}
+    cells = [{"cell": {"detector": "classic", "generator": "ddpm", "guidance": 2.0, "seed": 0},
+              "teacher": {"kept": 3, "frames": 4, "on_mask": 2, "with_mask": 3}}]
+    got = recognised(FrameSet(frames + [frame(mask=str(tmp_path / "m.png"))]), ENTRY, cells)
+    assert (got["rule"], got["recognised"], got["frames"], got["on_mask"]) == ("teacher", 3, 4, 2)
+    q = quality({"sets": [{"id": "ddpm__g2__s0", "plugin": "ddpm-masked", "recognised": got}]})
+    assert quality_rows({"quality": q})[0][4] == "teacher (2 on the mask)"
+
+
 def test_own_boxes_rule_and_the_bar():
     got = recognised(FrameSet([frame((Box(1, 1, 3, 9),)), frame(())]), ENTRY, [])
     assert got["rule"] == "boxes" and got["value"] == 0.5

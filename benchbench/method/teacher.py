@@ -88,3 +88,16 @@ def frame_mask_boxes(frame: Frame, generator: str) -> tuple[Box, ...]:
 
     with Image.open(path) as im:
         return tuple(mask_boxes(np.asarray(im.convert("L")) > 127))
+
+
+def mask_agreement(frames: Sequence[Frame], boxes: Sequence[Sequence[Box]], generator: str) -> dict[str, int]:
+    """Of teacher-labelled frames that carry the crack mask they were drawn around, how many got a box on that
+    crack (the crack metrics' hit rule: the box covers half the crack's pixels or its centre lies within 3 px of
+    the crack's skeleton). A mask-conditioned generator is asked to draw the crack at its mask; this says how
+    often the teacher finds it there, which the mask's own boxes cannot."""
+    from benchbench.metrics.masks import COUNTS, mask_counts  # numpy only, but the crack metrics' module
+
+    truth = [f.with_boxes(frame_mask_boxes(f, generator)) for f in frames]
+    counts = mask_counts(truth, boxes, threshold=-np.inf)
+    on = 0 if counts is None else int((counts[:, COUNTS.index("hit_boxes")] > 0).sum())
+    return {"on_mask": on, "with_mask": len(frames)}

@@ -34,7 +34,7 @@ from benchbench.frames import Box, FrameSet
 from benchbench.hashing import file_sha256, sha256_json
 from benchbench.method.evaluation import metric_directions
 from benchbench.method.matrix import Matrix
-from benchbench.method.teacher import frame_mask_boxes, teacher_labels
+from benchbench.method.teacher import frame_mask_boxes, mask_agreement, teacher_labels
 from benchbench.pipeline.calibration import calibrate, calibration_record, with_real_sizes
 from benchbench.pipeline.generated import prepared_scores, unscored_tasks
 from benchbench.pipeline.jobs import (
@@ -532,7 +532,11 @@ class Runner:
             preds = [[Box(*b["bbox"], score=b["score"]) for b in boxes] for boxes in lab["boxes"][:len(pos)]]
             chosen, info = teacher_labels(preds, rule=spec.rule, threshold=spec.threshold, quantile=spec.quantile,
                                           reference=lab["reference"])
-            pos = [f.with_boxes(bs) for f, bs in zip(pos, chosen, strict=True) if bs is not None]
+            kept = [(f, bs) for f, bs in zip(pos, chosen, strict=True) if bs is not None]
+            pos = [f.with_boxes(bs) for f, bs in kept]
+            if kept and all(isinstance(f.meta.get("mask"), str) for f, _ in kept):  # drawn around masks
+                info = {**info, **mask_agreement([f for f, _ in kept], [bs for _, bs in kept],
+                                                 cell.generator)}  # type: ignore[arg-type]
         elif self.p.plan.labeler_kind(cell.generator) == "mask":  # type: ignore[arg-type]
             pos = [f.with_boxes(bs) for f in pos if (bs := frame_mask_boxes(f, cell.generator))]  # type: ignore[arg-type]
         counts = {"synthetic_pos_planned": cell.n_syn_pos, "synthetic_pos": len(pos),

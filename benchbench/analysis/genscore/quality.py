@@ -2,9 +2,10 @@
 
 Three numbers per set, from the scores and the run's cells: the cracked frames' Fréchet distance in the
 ``cnn`` space (at most the physics sets' of the same run), their coverage there (at least 0.3), and the
-share of its cracked frames recognised as cracked (at least half): by the mask rule for frames that
-carry a crack mask (the mask gives a box), by the teacher for frames a teacher labelled (the share it
-kept, per detector and seed), by the frame's own boxes otherwise.
+share of its cracked frames recognised as cracked (at least half): by the teacher for frames a teacher
+labelled (the share it kept, per detector and seed; for frames drawn around a mask also how many of its
+boxes lie on that mask's crack), by the mask rule for frames that carry a crack mask (the mask gives a
+box), by the frame's own boxes otherwise.
 
 The teacher's share is read beside the same rule on the fold's held-out REAL cracked frames (the teacher's
 own predictions there, from its real-only cell): the rule's threshold is a quantile of its scores on the
@@ -32,31 +33,35 @@ def recognised(crack: FrameSet, entry: dict[str, Any], cells: list[dict[str, Any
     """The share of a set's cracked frames recognised as cracked, the rule used, and the counts."""
     if not len(crack):
         return None
+    taught = _teacher_counts(entry, cells)  # first: a taught row's frames may carry masks too (ddpm-masked)
+    if taught:
+        kept, frames = sum(t["kept"] for t in taught.values()), sum(t["frames"] for t in taught.values())
+        out = {"rule": "teacher", "value": round(kept / frames, 4) if frames else None, "recognised": kept,
+               "frames": frames, "by_teacher": {k: f"{t['kept']}/{t['frames']}" for k, t in sorted(taught.items())}}
+        if all("on_mask" in t for t in taught.values()):  # frames drawn around masks: is the crack there?
+            out["on_mask"] = sum(int(t["on_mask"]) for t in taught.values())
+        return out
     if all(isinstance(f.meta.get("mask"), str) for f in crack):
         n = sum(bool(frame_mask_boxes(f, entry.get("generator", "?"))) for f in crack)
         return {"rule": "mask", "value": round(n / len(crack), 4), "recognised": n, "frames": len(crack)}
-    taught = _teacher_counts(entry, cells)
-    if taught:
-        kept, frames = sum(k for k, _ in taught.values()), sum(n for _, n in taught.values())
-        return {"rule": "teacher", "value": round(kept / frames, 4) if frames else None, "recognised": kept,
-                "frames": frames, "by_teacher": {k: f"{a}/{b}" for k, (a, b) in sorted(taught.items())}}
     if all(f.boxes is not None for f in crack):
         n = sum(bool(f.boxes) for f in crack)
         return {"rule": "boxes", "value": round(n / len(crack), 4), "recognised": n, "frames": len(crack)}
     return None
 
 
-def _teacher_counts(entry: dict[str, Any], cells: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:
-    """(kept, labelled) per teacher (detector/seed) of the set, from its cell that labelled the most frames."""
-    out: dict[str, tuple[int, int]] = {}
+def _teacher_counts(entry: dict[str, Any], cells: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The teacher record (kept, frames labelled, and for frames drawn around masks on_mask) per teacher
+    (detector/seed) of the set, from its cell that labelled the most frames."""
+    out: dict[str, dict[str, Any]] = {}
     for c in cells:
         cell, t = c.get("cell") or {}, c.get("teacher")
         if not t or (cell.get("generator"), cell.get("guidance"), cell.get("seed"), c.get("fold")) != \
                 (entry.get("generator"), entry.get("guidance"), entry.get("seed"), entry.get("fold")):
             continue
         who = f"{cell.get('detector')}/s{cell.get('seed')}"
-        if t["frames"] > out.get(who, (0, -1))[1]:
-            out[who] = (int(t["kept"]), int(t["frames"]))
+        if t["frames"] > out.get(who, {"frames": -1})["frames"]:
+            out[who] = t
     return out
 
 
@@ -112,6 +117,7 @@ def quality(section: dict[str, Any], real_test: dict[str, Any] | None = None) ->
                   "coverage": None if cov is None else cov >= COVERAGE_MIN,
                   "recognised": None if share is None else share >= RECOGNISED_MIN}
         rows.append({"id": s["id"], "fd": fd, "coverage": cov, "recognised": share, "rule": rec.get("rule"),
+                     "on_mask": rec.get("on_mask"),
                      "checks": checks, "meets_bar": all(v is True for v in checks.values())})
     out = {"extractor": QUALITY_EXTRACTOR, "fd_bar": fd_bar, "coverage_min": COVERAGE_MIN,
            "recognised_min": RECOGNISED_MIN, "sets": rows}

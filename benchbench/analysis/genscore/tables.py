@@ -55,8 +55,14 @@ def quality_rows(section: dict[str, Any]) -> list[list[str]]:
     for r in q.get("sets", []):
         mark = {k: "" if v is not False else " ✗" for k, v in r["checks"].items()}
         rows.append([r["id"], _f(r["fd"]) + mark["fd"], _f(r["coverage"]) + mark["coverage"],
-                     _f(r["recognised"]) + mark["recognised"], r["rule"] or "–", "yes" if r["meets_bar"] else "no"])
+                     _f(r["recognised"]) + mark["recognised"], _rule(r), "yes" if r["meets_bar"] else "no"])
     return rows
+
+
+def _rule(row: dict[str, Any]) -> str:
+    """The rule, and for teacher labels of frames drawn around masks how many boxes lie on the mask."""
+    rule = row["rule"] or "–"
+    return rule if row.get("on_mask") is None else f"{rule} ({row['on_mask']} on the mask)"
 
 
 def quality_note(section: dict[str, Any]) -> str:
@@ -65,7 +71,8 @@ def quality_note(section: dict[str, Any]) -> str:
     return (f"Quality bar: cracked frames' FD in the {q.get('extractor', 'cnn')} space at most {bar}, coverage at "
             f"least {q.get('coverage_min', '?')}, at least {q.get('recognised_min', '?')} of the cracked frames "
             "recognised as cracked (mask: the frame's crack mask gives a box; teacher: the share the teacher "
-            "labelled; boxes: the frame has its own box). The reference row, unchecked, is the held-out real "
+            "labelled, and for frames drawn around a mask how many of its boxes lie on that mask's crack; boxes: the "
+            "frame has its own box). The reference row, unchecked, is the held-out real "
             "frames read the same way: what frames of new real specimens reach.")
 
 
