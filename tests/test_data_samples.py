@@ -23,6 +23,18 @@ def test_sample_grid(tmp_path):
     assert sample_grid(rows, tmp_path / "again.png", n=4, seed=1).read_bytes() == out.read_bytes()
 
 
+def test_sample_grid_can_tint_the_crack_masks(tmp_path):
+    mask = np.zeros((64, 64), bool)
+    mask[10:50, 30:34] = True
+    drawn = FrameSet([Frame(None, 64, 64, "crack", None, image=np.full((64, 64), 90, np.uint8),
+                            meta={"mask": lambda: mask})], "ddpm-masked")
+    plain = np.asarray(Image.open(sample_grid({"m": drawn}, tmp_path / "a.png", n=1)).convert("RGB"))
+    tinted = np.asarray(Image.open(sample_grid({"m": drawn}, tmp_path / "b.png", n=1, masks=True)).convert("RGB"))
+    tile = (slice(4, 4 + TILE), slice(LABEL_W, LABEL_W + TILE))
+    greener = tinted[tile][..., 1].astype(int) - plain[tile][..., 1].astype(int)
+    assert (greener > 40).sum() > 100 and not (plain[tile][..., 1].astype(int) - plain[tile][..., 0] > 40).any()
+
+
 def test_pick_prefers_cracked_frames():
     fs = simulate_frames(20, 0, size=64, positive_fraction=0.5)
     chosen = pick(fs, 6, seed=0)

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from benchbench.frames import Box, Frame, FrameSet
+from benchbench.metrics.masks import frame_mask
 
 TILE = 128  # px per frame in the grid
 LABEL_W = 150  # px of the row-name column
@@ -65,8 +66,10 @@ def frame_tile(frame: Frame, size: int, preds: Sequence[Box] = (), mask: np.ndar
     return tile
 
 
-def sample_grid(rows: Mapping[str, FrameSet], out_png: str | os.PathLike, n: int = 8, seed: int = 0) -> Path:
-    """Write a grid PNG with one row of ``n`` frames per named FrameSet; returns its path."""
+def sample_grid(rows: Mapping[str, FrameSet], out_png: str | os.PathLike, n: int = 8, seed: int = 0,
+                masks: bool = False) -> Path:
+    """Write a grid PNG with one row of ``n`` frames per named FrameSet; returns its path. ``masks``: tint each
+    frame's crack mask (what a mask-conditioned generator drew its frame around) green."""
     from PIL import Image, ImageDraw  # PIL: heavy, off the start-up path
 
     out = Path(out_png)
@@ -80,6 +83,6 @@ def sample_grid(rows: Mapping[str, FrameSet], out_png: str | os.PathLike, n: int
         draw.text((6, y + TILE // 2 - 12), name[:22], fill=(230, 230, 230))
         draw.text((6, y + TILE // 2 + 2), f"{len(rows[name])} frames", fill=(150, 150, 150))
         for c, f in enumerate(frames):
-            grid.paste(frame_tile(f, TILE), (LABEL_W + c * (TILE + 4), y))
+            grid.paste(frame_tile(f, TILE, mask=frame_mask(f) if masks else None), (LABEL_W + c * (TILE + 4), y))
     grid.save(out)
     return out

@@ -40,6 +40,7 @@ def main() -> None:
     ap.add_argument("--out", required=True)
     ap.add_argument("--cache-dir", default=".benchbench-cache")
     ap.add_argument("-n", type=int, default=8)
+    ap.add_argument("--masks", action="store_true", help="tint each frame's crack mask green")
     args = ap.parse_args()
     cache, runs, rows = Cache(args.cache_dir), {}, {}
     for spec in args.sets:
@@ -61,7 +62,7 @@ def main() -> None:
         for label in ("crack", "sane"):
             tag = "" if want is None else f" g{guidance}"
             rows[f"{generator}{tag} {label}"] = found[0].frames[label]
-    print(sample_grid(rows, args.out, n=args.n))
+    print(sample_grid(rows, args.out, n=args.n, masks=args.masks))
 
 
 if __name__ == "__main__":
