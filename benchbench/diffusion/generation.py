@@ -13,6 +13,7 @@ from benchbench.diffusion.images import to_frame_images
 from benchbench.diffusion.seeding import image_seed
 from benchbench.errors import UserError
 from benchbench.frames import Frame
+from benchbench.metrics.masks import resize_mask
 from benchbench.protocols import CellContext, GenerationRequest
 
 
@@ -58,24 +59,14 @@ def generate_frames(sample: Callable[[list[Any]], np.ndarray], req: GenerationRe
         for (k, i, _), img in zip(keep, converted, strict=True):
             meta: dict[str, Any] = {"name": f"{name}-{req.label}-{req.seed}-{i:06d}"}
             if drawn is not None:
-                meta["mask"] = _mask_at(drawn[k], img.shape[1], img.shape[0])
+                meta["mask"] = drawn[k] if drawn[k].shape == img.shape[:2] else \
+                    resize_mask(drawn[k], img.shape[1], img.shape[0])
             frames.append(Frame(
                 path=None, width=int(img.shape[1]), height=int(img.shape[0]), label=req.label,
                 boxes=None if req.label == "crack" else (), source=f"synthetic:{name}", image=img, meta=meta))
         if report is not None:
             report(f"generate {req.label} {len(frames)}/{req.n}", len(frames) / max(req.n, 1))
     return frames
-
-
-def _mask_at(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    """The model-resolution mask at the frame's size, by area with any covered pixel kept (the harness's
-    resize rule, ``pipeline.calibration.resize_frame``): a one-pixel crack survives a shrink."""
-    if mask.shape == (height, width):
-        return mask
-    from PIL import Image
-
-    im = Image.fromarray(mask.astype(np.uint8) * 255).resize((width, height), Image.Resampling.BOX)
-    return np.asarray(im) > 0
 
 
 def check_output_params(*, channels: Any, batch: Any, device: Any, dtype: Any) -> None:

@@ -42,6 +42,15 @@ def frame_mask(frame: Frame) -> np.ndarray | None:
     return None if ref is None else _read_mask(ref)
 
 
+def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """A crack mask at ``width`` x ``height``, by area with any covered pixel kept: a one-pixel crack
+    survives a shrink (the rule every resized frame's mask follows)."""
+    from PIL import Image
+
+    im = Image.fromarray(np.asarray(mask, dtype=np.uint8) * 255)
+    return np.asarray(im.resize((width, height), Image.Resampling.BOX)) > 0
+
+
 def _mask_ref(frame: Frame) -> Hashable | None:
     """What ``meta["mask"]`` names, as the key the masks are cached by: a file's path, or the drawing
     itself (equal drawings compare equal, so each cell of a run finds the masks the first one drew)."""

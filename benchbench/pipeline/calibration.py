@@ -24,6 +24,7 @@ import numpy as np
 from benchbench.errors import UserError
 from benchbench.frames import Box, Frame, FrameSet
 from benchbench.hashing import sha256_json
+from benchbench.metrics.masks import resize_mask
 
 
 def calibrate(gen: Any, identity: dict[str, Any], train: FrameSet, cache: Any, *, name: str,
@@ -103,6 +104,5 @@ def resize_frame(frame: Frame, size: int) -> Frame:
         Box(b.x * sx, b.y * sy, b.w * sx, b.h * sy, b.score, b.label) for b in frame.boxes)
     meta = dict(frame.meta)
     if "mask" in meta:
-        mask = Image.fromarray(np.asarray(meta["mask"], dtype=np.uint8) * 255)
-        meta["mask"] = np.asarray(mask.resize((nw, nh), Image.Resampling.BOX)) > 0
+        meta["mask"] = resize_mask(meta["mask"], nw, nh)
     return replace(frame, width=nw, height=nh, boxes=boxes, image=img, meta=meta)

@@ -23,14 +23,7 @@ from typing import Any
 
 from benchbench import diffusion
 from benchbench.api import RESUME_STATE_DIR, UserError, seed_everything, torch_device, write_training_manifest
-from benchbench_ddpm.model import (
-    CLASSES,
-    GUIDED,
-    NULL_CLASS,
-    build_scheduler,
-    build_unet,
-    save_pipeline,
-)
+from benchbench_ddpm.model import CLASSES, GUIDED, NULL_CLASS, build_scheduler, build_unet, save_pipeline
 
 RESUME_KEYS = ("size", "channels", "width", "levels", "layers", "attention", "batch", "lr", "lr_schedule",
                "warmup_steps", "seed", "flip", "init", "guided", "cond_drop", "mask")
