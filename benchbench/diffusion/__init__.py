@@ -45,6 +45,7 @@ from benchbench.diffusion.images import (
     class_images,
     list_images,
     load_training_image,
+    require_training_masks,
     square_mask,
     to_frame_images,
     training_mask,
@@ -70,7 +71,8 @@ from benchbench.diffusion.weights import (
 
 __all__ = [
     "image_seed", "step_seed", "step_generator", "batch_indices", "probe_noise", "to_frame_images", "list_images",
-    "class_images", "load_training_image", "training_mask", "square_mask", "MASKS_DIR", "generate_frames",
+    "class_images", "load_training_image", "training_mask", "square_mask",
+    "require_training_masks", "MASKS_DIR", "generate_frames",
     "check_output_params",
     "PipelineGenerator", "generation_speed",
     "torch_dtype", "require_pipeline_dir", "class_folders", "pipeline_fingerprint", "quiet_loading",

@@ -99,6 +99,15 @@ def training_mask(image: str | os.PathLike, size: int) -> np.ndarray:
         return square_mask(np.asarray(im.convert("L")) > 0, size)[None].astype(np.float32)
 
 
+def require_training_masks(images: Sequence[str | os.PathLike], *, field: str) -> None:
+    """A user error naming ``field`` unless some of these exported cracked images has a crack mask beside it
+    (``masks/``): what a mask-conditioned model trains on."""
+    if not any(training_mask(p, 8).any() for p in images):
+        folder = Path(images[0]).parent if images else "the folder"
+        raise UserError(f"no crack masks beside {folder}", field=field,
+                        fix="export a masks-layout dataset (FLYD-S) with bench data export, which writes masks/")
+
+
 def square_mask(mask: np.ndarray, size: int) -> np.ndarray:
     """A crack mask (H x W bool) as the ``size`` x ``size`` bool mask of the training image made from its frame
     (:func:`load_training_image`'s resize and centre crop), by area: any covered pixel counts, so a crack one

@@ -79,9 +79,8 @@ class DdpmTrainConfig(diffusion.TrainingRun):
                             fix="e.g. 0.1: one sample in ten trains the unconditional branch")
         if self.mask and not self.guided:
             raise UserError("--mask conditions the guided model on crack masks", field="--mask", fix="add --guided")
-        if self.mask and not any(diffusion.training_mask(p, 8).any() for p in files["crack"]):
-            raise UserError(f"no crack masks beside {Path(self.data) / 'crack'}", field="--data",
-                            fix="export a masks-layout dataset (FLYD-S) with bench data export, which writes masks/")
+        if self.mask:
+            diffusion.require_training_masks(files["crack"], field="--data")
         if self.guided and tuple(self.classes) != CLASSES:
             raise UserError("a guided model learns both classes", field="--class", fix="drop --class with --guided")
         if self.init is not None:

@@ -123,10 +123,14 @@ class StableDiffusionGenerator(diffusion.PipelineGenerator):
             raise UserError(f"{folder} holds a UNet that reads a crack mask (bench train dreambooth --mask)",
                             field="positive", fix="use plugin sd-masked for it")
 
-    def _sampler(self, pipe: Any, req: GenerationRequest) -> Callable[[list[Any]], Any]:
-        prompt = req.prompt or self.prompts[req.label]
+    def _settings(self, pipe: Any, req: GenerationRequest) -> tuple[str, float, int]:
+        """The request's prompt, guidance scale and square size (px) on ``pipe``."""
         guidance = DEFAULT_GUIDANCE if req.guidance is None else float(req.guidance)
-        height = width = self.size or native_size(pipe)
+        return req.prompt or self.prompts[req.label], guidance, self.size or native_size(pipe)
+
+    def _sampler(self, pipe: Any, req: GenerationRequest) -> Callable[[list[Any]], Any]:
+        prompt, guidance, height = self._settings(pipe, req)
+        width = height
 
         def sample(generators: list[Any]) -> Any:
             out = pipe(prompt=[prompt] * len(generators), guidance_scale=guidance,

@@ -18,7 +18,7 @@ from typing import Any
 
 from benchbench import diffusion
 from benchbench.api import GenerationRequest, UserError, sha256_json
-from benchbench_sd.generator import DEFAULT_GUIDANCE, StableDiffusionGenerator, native_size
+from benchbench_sd.generator import StableDiffusionGenerator
 
 
 class MaskedSdGenerator(diffusion.MaskConditioned, StableDiffusionGenerator):
@@ -61,9 +61,7 @@ class MaskedSdGenerator(diffusion.MaskConditioned, StableDiffusionGenerator):
     def _sampler(self, pipe: Any, req: GenerationRequest) -> Callable[..., Any]:
         if req.label != "crack":
             return super()._sampler(pipe, req)
-        prompt = req.prompt or self.prompts[req.label]
-        guidance = DEFAULT_GUIDANCE if req.guidance is None else float(req.guidance)
-        size = self.size or native_size(pipe)
+        prompt, guidance, size = self._settings(pipe, req)
         return lambda generators, mask: masked_sample(pipe, prompt, guidance, self.guidance_rescale, self.steps,
                                                       size, generators, mask)
 

@@ -74,10 +74,9 @@ class DreamBoothConfig(diffusion.TrainingRun):
                 raise UserError(f"{name} must be at least 1", field="--" + name.replace("_", "-"))
         if self.lr <= 0:
             raise UserError("learning rate must be positive", field="--lr")
-        if self.mask and not any(diffusion.training_mask(p, 8).any()
-                                 for p in diffusion.list_images(self.instance_dir, field="--instance-dir")):
-            raise UserError(f"no crack masks beside {self.instance_dir}", field="--instance-dir",
-                            fix="export a masks-layout dataset (FLYD-S) with bench data export, which writes masks/")
+        if self.mask:
+            diffusion.require_training_masks(diffusion.list_images(self.instance_dir, field="--instance-dir"),
+                                             field="--instance-dir")
         if Path(self.out).resolve() == Path(self.base).resolve():
             raise UserError("--out must differ from --base", field="--out", fix="write to a new folder")
 
